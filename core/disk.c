@@ -1,0 +1,336 @@
+/* Opening a disk: the top image, then each backing layer it names, under
+ * the rule for files that images name (ARCHITECTURE.md): a named file is
+ * opened only if it resolves to a regular file inside the top image's
+ * folder or an allowed --backing-dir. Chains have a depth limit and loop
+ * detection by (device, inode). */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "core/layer.h"
+
+struct vd_disk {
+	struct vd_layer *top;
+	unsigned depth;		/* layers opened */
+	char **allowed;		/* realpaths of allowed folders */
+	unsigned n_allowed;
+};
+
+static atomic_uint_fast64_t layer_uids;
+
+const struct vd_format *vd_format_find(const char *name)
+{
+	for (unsigned i = 0; vd_formats[i]; i++)
+		if (!strcmp(vd_formats[i]->name, name))
+			return vd_formats[i];
+	return NULL;
+}
+
+static const struct vd_format *probe_format(struct vd_file *f)
+{
+	uint8_t head[512];
+	size_t n = (size_t)VD_MIN(sizeof(head), f->size);
+	const struct vd_format *best = vd_format_find("raw");
+	int best_score = 0;
+
+	if (n && vd_file_pread(f, head, n, 0))
+		return best;
+	for (unsigned i = 0; vd_formats[i]; i++) {
+		int s = vd_formats[i]->probe(head, n);
+
+		if (s > best_score) {
+			best_score = s;
+			best = vd_formats[i];
+		}
+	}
+	return best;
+}
+
+static void layer_free(struct vd_layer *l)
+{
+	if (!l)
+		return;
+	if (l->fmt && l->fmt->close)
+		l->fmt->close(l);
+	vd_file_close(l->file);
+	free(l->path);
+	free(l->backing_name);
+	free(l->backing_format);
+	free(l);
+}
+
+/* Is the canonical path p inside the canonical folder dir? */
+static bool path_inside(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return true;
+	return !strncmp(p, dir, n) && p[n] == '/';
+}
+
+static char *dir_of(const char *path)
+{
+	char *tmp = strdup(path), *d;
+
+	if (!tmp)
+		return NULL;
+	d = strdup(dirname(tmp));
+	free(tmp);
+	return d;
+}
+
+int vd_layer_open_named(struct vd_layer *l, const char *name,
+			const char *what, struct vd_file **f_r, char **path_r,
+			struct vd_err *e)
+{
+	struct vd_disk *d = l->disk;
+	char *dir = NULL, *joined = NULL, *real = NULL;
+	struct stat st;
+	int ret;
+
+	if (!name[0])
+		return vd_fail(e, -EUCLEAN, "%s: empty %s name", l->path, what);
+	if (!strncmp(name, "json:", 5) || strstr(name, "://"))
+		return vd_fail(e, -ENOTSUP, "%s: %s '%s' is not a local file "
+			       "(protocols are not supported)", l->path, what,
+			       name);
+	if (name[0] == '/') {
+		joined = strdup(name);
+	} else {
+		dir = dir_of(l->path);
+		if (dir && asprintf(&joined, "%s/%s", dir, name) < 0)
+			joined = NULL;
+	}
+	if (!joined) {
+		ret = vd_fail(e, -ENOMEM, "%s: out of memory", l->path);
+		goto out;
+	}
+	real = realpath(joined, NULL);
+	if (!real) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			vd_fail(e, ret, "%s: %s '%s' not found (looked for %s)",
+				l->path, what, name, joined);
+		else
+			vd_fail(e, ret, "%s: %s '%s': %s", l->path, what, name,
+				strerror(errno));
+		goto out;
+	}
+	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = vd_fail(e, -EINVAL, "%s: %s '%s' is not a regular file",
+			      l->path, what, name);
+		goto out;
+	}
+	ret = -EPERM;
+	for (unsigned i = 0; i < d->n_allowed; i++)
+		if (path_inside(real, d->allowed[i]))
+			ret = 0;
+	if (ret) {
+		char *rdir = dir_of(real);
+
+		vd_fail(e, ret, "%s: %s '%s' is outside the allowed folders; "
+			"allow it with --backing-dir=%s", l->path, what, real,
+			rdir ? rdir : "DIR");
+		free(rdir);
+		goto out;
+	}
+	ret = vd_file_open(real, f_r, e);
+	if (!ret && path_r) {
+		/* Show the name as the image records it, resolved. */
+		*path_r = joined;
+		joined = NULL;
+	}
+out:
+	free(dir);
+	free(joined);
+	free(real);
+	return ret;
+}
+
+/* Open the layer in file f (taken over) at depth, and below it the chain
+ * it names. */
+static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
+		      const char *format, const struct vd_layer_opts *o,
+		      unsigned depth, struct vd_layer **l_r, struct vd_err *e)
+{
+	struct vd_layer *l;
+	int ret;
+
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		vd_file_close(f);
+		free(path);
+		return vd_fail(e, -ENOMEM, "out of memory");
+	}
+	l->file = f;
+	l->path = path;
+	l->disk = d;
+	l->uid = atomic_fetch_add(&layer_uids, 1) + 1;
+	*l_r = l;
+	d->depth++;
+
+	if (format) {
+		l->fmt = vd_format_find(format);
+		if (!l->fmt)
+			return vd_fail(e, -ENOTSUP, "%s: unsupported format "
+				       "'%s'", path, format);
+	} else {
+		l->fmt = probe_format(f);
+	}
+	ret = l->fmt->open(l, o, e);
+	if (ret) {
+		l->fmt = NULL; /* nothing for close to undo */
+		return ret;
+	}
+	if (!l->backing_name)
+		return 0;
+
+	if (depth + 1 >= VD_MAX_CHAIN)
+		return vd_fail(e, -ELOOP, "%s: backing chain deeper than %d "
+			       "layers", d->top->path, VD_MAX_CHAIN);
+	struct vd_file *bf;
+	char *bpath;
+	ret = vd_layer_open_named(l, l->backing_name, "backing file", &bf,
+				  &bpath, e);
+	if (ret)
+		return ret;
+	/* Ends: the depth check above bounds the recursion; this makes a
+	 * loop an error rather than 256 layers of the same files. */
+	for (struct vd_layer *p = d->top; p; p = p->backing) {
+		if (p->file->dev == bf->dev && p->file->ino == bf->ino) {
+			ret = vd_fail(e, -ELOOP, "%s: backing loop: '%s' is "
+				      "already in the chain", l->path, bpath);
+			vd_file_close(bf);
+			free(bpath);
+			return ret;
+		}
+	}
+	static const struct vd_layer_opts none;
+	return layer_open(d, bf, bpath, l->backing_format, &none, depth + 1,
+			  &l->backing, e);
+}
+
+static int allow_dir(struct vd_disk *d, const char *dir, struct vd_err *e)
+{
+	char *real = realpath(dir, NULL);
+	char **n;
+	struct stat st;
+
+	if (!real || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		int err = real ? ENOTDIR : errno;
+
+		free(real);
+		return vd_fail(e, -err, "%s: %s", dir, strerror(err));
+	}
+	n = realloc(d->allowed, (d->n_allowed + 1) * sizeof(*n));
+	if (!n) {
+		free(real);
+		return vd_fail(e, -ENOMEM, "out of memory");
+	}
+	d->allowed = n;
+	d->allowed[d->n_allowed++] = real;
+	return 0;
+}
+
+int vd_disk_open(const char *path, const struct vd_open_opts *opts,
+		 struct vd_disk **disk_r, struct vd_err *e)
+{
+	static const struct vd_open_opts defaults;
+	struct vd_layer_opts lo = { 0 };
+	struct vd_disk *d;
+	struct vd_file *f;
+	char *dir, *p;
+	int ret;
+
+	if (!opts)
+		opts = &defaults;
+	ret = vd_file_open(path, &f, e);
+	if (ret)
+		return ret;
+	d = calloc(1, sizeof(*d));
+	p = strdup(path);
+	dir = dir_of(path);
+	if (!d || !p || !dir) {
+		free(d);
+		free(p);
+		free(dir);
+		vd_file_close(f);
+		return vd_fail(e, -ENOMEM, "out of memory");
+	}
+	ret = allow_dir(d, dir, e);
+	free(dir);
+	for (unsigned i = 0; !ret && i < opts->n_backing_dirs; i++) {
+		ret = allow_dir(d, opts->backing_dirs[i], e);
+		if (ret)
+			vd_fail(e, ret, "--backing-dir=%s: %s",
+				opts->backing_dirs[i], strerror(-ret));
+	}
+	if (ret) {
+		free(p);
+		vd_file_close(f);
+		vd_disk_close(d);
+		return ret;
+	}
+	lo.snapshot = opts->snapshot;
+	ret = layer_open(d, f, p, opts->format, &lo, 0, &d->top, e);
+	if (ret) {
+		vd_disk_close(d);
+		return ret;
+	}
+	*disk_r = d;
+	return 0;
+}
+
+void vd_disk_close(struct vd_disk *d)
+{
+	struct vd_layer *l, *next;
+
+	if (!d)
+		return;
+	for (l = d->top; l; l = next) {
+		next = l->backing;
+		layer_free(l);
+	}
+	for (unsigned i = 0; i < d->n_allowed; i++)
+		free(d->allowed[i]);
+	free(d->allowed);
+	free(d);
+	vd_thread_cleanup();
+}
+
+uint64_t vd_disk_size(const struct vd_disk *d)
+{
+	return d->top->size;
+}
+
+const struct vd_layer *vd_disk_top(const struct vd_disk *d)
+{
+	return d->top;
+}
+
+const struct vd_layer *vd_layer_backing(const struct vd_layer *l)
+{
+	return l->backing;
+}
+
+const char *vd_layer_path(const struct vd_layer *l)
+{
+	return l->path;
+}
+
+const char *vd_layer_format(const struct vd_layer *l)
+{
+	return l->fmt ? l->fmt->name : "?";
+}
+
+uint64_t vd_layer_size(const struct vd_layer *l)
+{
+	return l->size;
+}

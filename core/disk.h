@@ -1,0 +1,59 @@
+/* core/ — one flat virtual disk from an image file and its backing chain.
+ *
+ * This is the whole public interface of core for the layers above it
+ * (partitions/, fsread/, fuse/ and other front ends). Reads are
+ * thread-safe and may run in parallel. */
+#ifndef VD_DISK_H
+#define VD_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+
+/* A backing chain deeper than this is refused. */
+#define VD_MAX_CHAIN 256
+
+struct vd_disk;
+struct vd_layer;
+
+struct vd_open_opts {
+	const char *format;   /* top layer's format, or NULL to probe */
+	const char *snapshot; /* qcow2 internal snapshot (id or name), or NULL */
+	/* Folders besides the top image's own folder in which backing files
+	 * and data files named by images may live. */
+	const char *const *backing_dirs;
+	unsigned n_backing_dirs;
+};
+
+/* 0, or -errno with e filled: one line naming the file and the problem. */
+int vd_disk_open(const char *path, const struct vd_open_opts *opts,
+		 struct vd_disk **disk_r, struct vd_err *e);
+void vd_disk_close(struct vd_disk *d);
+
+uint64_t vd_disk_size(const struct vd_disk *d);
+
+/* Read exactly len bytes at off; [off, off + len) must lie within the
+ * disk. 0 or -errno (-EIO for a bad region, logged). */
+int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off);
+
+/* Whether the byte at off holds data (true) or reads as zeros without
+ * being stored (false), and how many bytes from off share that status
+ * (at most len). Walks the chain like a read does. */
+int vd_disk_status(struct vd_disk *d, uint64_t off, uint64_t len,
+		   bool *data_r, uint64_t *len_r);
+
+/* lseek(2) SEEK_DATA / SEEK_HOLE semantics over the disk: -ENXIO when
+ * off is at or past the end or no data follows. */
+int vd_disk_seek(struct vd_disk *d, uint64_t off, bool want_data,
+		 uint64_t *off_r);
+
+/* The chain, top first, for front ends that describe it. */
+const struct vd_layer *vd_disk_top(const struct vd_disk *d);
+const struct vd_layer *vd_layer_backing(const struct vd_layer *l);
+const char *vd_layer_path(const struct vd_layer *l);
+const char *vd_layer_format(const struct vd_layer *l);
+uint64_t vd_layer_size(const struct vd_layer *l);
+
+#endif

@@ -1,0 +1,93 @@
+/* Host files: every byte core reads from the host goes through
+ * vd_file_pread, which turns short reads into -EIO. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "core/layer.h"
+
+int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
+{
+	struct vd_file *f;
+	struct stat st;
+	off_t end;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vd_fail(e, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+
+		close(fd);
+		return vd_fail(e, -err, "%s: %s", path, strerror(err));
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		return vd_fail(e, -EINVAL, "%s: not a regular file or block "
+			       "device", path);
+	}
+	/* Block devices report st_size 0: ask the device. */
+	end = S_ISBLK(st.st_mode) ? lseek(fd, 0, SEEK_END) : st.st_size;
+	if (end < 0) {
+		int err = errno;
+
+		close(fd);
+		return vd_fail(e, -err, "%s: %s", path, strerror(err));
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		close(fd);
+		return vd_fail(e, -ENOMEM, "%s: out of memory", path);
+	}
+	f->fd = fd;
+	f->size = (uint64_t)end;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	*f_r = f;
+	return 0;
+}
+
+void vd_file_close(struct vd_file *f)
+{
+	if (!f)
+		return;
+	close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+int vd_file_pread(struct vd_file *f, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	if (!vd_range_ok(off, len, f->size)) {
+		vd_log(VD_LOG_ERR, "%s: read of %zu bytes at 0x%llx lies past "
+		       "the end of the file (%llu bytes)", f->path, len,
+		       (unsigned long long)off, (unsigned long long)f->size);
+		return -EIO;
+	}
+	off += f->base;
+	while (len > 0) {
+		ssize_t n = pread(f->fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			vd_log(VD_LOG_ERR, "%s: read at 0x%llx: %s", f->path,
+			       (unsigned long long)off,
+			       n < 0 ? strerror(errno) :
+				       "file ended early (truncated?)");
+			return -EIO;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

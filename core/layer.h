@@ -1,0 +1,111 @@
+/* core/ internals shared by the generic code and the format drivers.
+ *
+ * A format driver fills one struct vd_format. Its central operation is
+ * map: given a guest offset, describe the next run of bytes. The generic
+ * read loop (read.c) turns runs into bytes; drivers never copy guest data
+ * themselves. */
+#ifndef VD_LAYER_H
+#define VD_LAYER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/log.h"
+#include "core/disk.h"
+
+/* A host file, or a byte range of one (an image inside an archive). */
+struct vd_file {
+	int fd;
+	uint64_t base; /* where the range starts in the host file */
+	uint64_t size; /* length of the range, fixed at open */
+	char *path;    /* for messages */
+	dev_t dev;
+	ino_t ino;
+};
+
+int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e);
+void vd_file_close(struct vd_file *f);
+/* Exactly len bytes at off within the range, or -EIO (logged): a short
+ * read is an error, never silent zeros. */
+int vd_file_pread(struct vd_file *f, void *buf, size_t len, uint64_t off);
+
+enum vd_run_type {
+	VD_RUN_DATA,	   /* stored at file/host_off */
+	VD_RUN_ZERO,	   /* reads as zeros, nothing stored, backing ignored */
+	VD_RUN_UNALLOC,	   /* not in this layer: read the backing layer */
+	VD_RUN_COMPRESSED, /* inside a compressed unit the driver decodes */
+};
+
+struct vd_run {
+	enum vd_run_type type;
+	uint64_t len;	      /* guest bytes from the queried offset */
+	struct vd_file *file; /* DATA, COMPRESSED */
+	uint64_t host_off;    /* DATA: host offset of the queried byte;
+				 COMPRESSED: first byte of the unit's input */
+	uint64_t comp_len;    /* COMPRESSED: input bytes (may run past EOF:
+				 the tail reads as zeros) */
+	uint32_t unit_size;   /* COMPRESSED: decoded size of the unit */
+	uint32_t unit_off;    /* COMPRESSED: queried byte's place in it */
+};
+
+struct vd_layer {
+	const struct vd_format *fmt;
+	struct vd_file *file;
+	char *path;	 /* as named: the user's path or the resolved name */
+	uint64_t size;	 /* virtual size */
+	uint64_t uid;	 /* unique in the process, keys decode caches */
+	struct vd_layer *backing;
+	struct vd_disk *disk;
+	void *priv;
+	/* Set by the driver's open when the image names a parent. */
+	char *backing_name;
+	char *backing_format; /* as recorded, or NULL: probe */
+};
+
+struct vd_layer_opts {
+	const char *snapshot; /* top layer only */
+};
+
+struct vd_format {
+	const char *name;
+	/* How sure the format is that head (the file's first bytes) is
+	 * its own: 0 no, higher is surer. */
+	int (*probe)(const uint8_t *head, size_t len);
+	/* Validate metadata and set l->size, l->priv, l->backing_*. */
+	int (*open)(struct vd_layer *l, const struct vd_layer_opts *o,
+		    struct vd_err *e);
+	/* off < l->size, 0 < len <= l->size - off. Fill run_r with
+	 * 0 < run_r->len <= len. 0 or -errno (logged). */
+	int (*map)(struct vd_layer *l, uint64_t off, uint64_t len,
+		   struct vd_run *run_r);
+	/* Decode one compressed unit: exactly out_len bytes, or -EIO. */
+	int (*decompress)(struct vd_layer *l, const uint8_t *in, size_t in_len,
+			  uint8_t *out, size_t out_len);
+	void (*close)(struct vd_layer *l);
+};
+
+/* The NULL-terminated table of formats (formats.c). */
+extern const struct vd_format *const vd_formats[];
+const struct vd_format *vd_format_find(const char *name);
+
+/* Open a file an image names (backing file, data file, extent) relative to
+ * the folder of the image l, under the rule of ARCHITECTURE.md: it must
+ * resolve to a regular file inside the top image's folder or an allowed
+ * --backing-dir. what is "backing file", "data file", ... for messages.
+ * path_r (if not NULL) receives the path to show for the file. */
+int vd_layer_open_named(struct vd_layer *l, const char *name,
+			const char *what, struct vd_file **f_r, char **path_r,
+			struct vd_err *e);
+
+/* Decoders with per-thread state (compress.c). 0 when exactly out_len
+ * bytes were produced, else -EIO. */
+int vd_inflate(const uint8_t *in, size_t in_len, uint8_t *out,
+	       size_t out_len, int window_bits);
+int vd_zstd_decode(const uint8_t *in, size_t in_len, uint8_t *out,
+		   size_t out_len);
+
+/* Per-thread scratch memory for the read loop (read.c). */
+void vd_thread_cleanup(void);
+
+#endif

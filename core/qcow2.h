@@ -1,0 +1,63 @@
+/* qcow2 driver internals, shared by qcow2.c (open: header, extensions,
+ * snapshots) and qcow2-map.c (the map through L1/L2 tables).
+ * Field offsets and rules: QEMU's docs/interop/qcow2.txt. */
+#ifndef VD_QCOW2_H
+#define VD_QCOW2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/cache.h"
+#include "core/layer.h"
+
+#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
+
+/* Incompatible feature bits (header offset 72). */
+#define QCOW2_INCOMPAT_DIRTY (1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ULL << 4)
+#define QCOW2_INCOMPAT_KNOWN 0x1fULL
+
+/* L1 entry: bits 9-55 the L2 table's offset. L2 entry: bits 9-55 the
+ * cluster's offset, bit 62 compressed, bit 63 "copied" (refcount 1). */
+#define QCOW2_OFFSET_MASK 0x00fffffffffffe00ULL
+#define QCOW2_OFLAG_COMPRESSED (1ULL << 62)
+#define QCOW2_OFLAG_COPIED (1ULL << 63)
+#define QCOW2_OFLAG_ZERO 1ULL
+
+/* Implementation limits, as QEMU's: an L1 table of at most 32 MiB and
+ * 65536 snapshots. */
+#define QCOW2_MAX_L1_BYTES (32u << 20)
+#define QCOW2_MAX_SNAPSHOTS 65536u
+
+/* Cache keys: L2 tables by host offset (< 2^56); L1 pages tagged. */
+#define QCOW2_L1_PAGE_KEY (1ULL << 63)
+
+struct qcow2 {
+	unsigned version;
+	unsigned cluster_bits;
+	uint64_t cluster_size;
+	unsigned l2_bits;	 /* log2(entries per L2 table) */
+	unsigned entry_bytes;	 /* 8, or 16 with extended L2 entries */
+	bool ext_l2;
+	unsigned sc_bits;	 /* log2(subcluster size) with extended L2 */
+	uint64_t l1_off;	 /* active table, or the snapshot's */
+	uint32_t l1_entries;
+	uint64_t incompat;
+	struct vd_file *data;	 /* where guest clusters live */
+	bool ext_data;		 /* data is an external data file */
+	unsigned compression;	 /* 0 zlib (raw deflate), 1 zstd */
+	unsigned csize_shift;	 /* compressed descriptor layout */
+	uint64_t csize_mask;
+	uint64_t coff_mask;
+	struct vd_cache *cache;	 /* L1 pages and L2 tables */
+};
+
+int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
+	      struct vd_run *r);
+int qcow2_decompress(struct vd_layer *l, const uint8_t *in, size_t in_len,
+		     uint8_t *out, size_t out_len);
+
+#endif

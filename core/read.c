@@ -1,0 +1,311 @@
+/* The one read loop: turns the drivers' maps into bytes.
+ *
+ * For each run a layer's map reports, DATA becomes a pread (adjacent DATA
+ * runs that continue in the same host file are coalesced into one pread),
+ * ZERO a memset, UNALLOC a read of the backing layer (or zeros at the
+ * bottom of the chain), and COMPRESSED a decode of the unit into a
+ * per-thread buffer that also serves the next read of the same unit. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "core/layer.h"
+
+void vd_codec_thread_cleanup(void);
+
+/* Per-thread: compressed input, and the last decoded unit. */
+struct vd_read_state {
+	uint8_t *in;
+	size_t in_cap;
+	uint8_t *unit;
+	size_t unit_cap;
+	bool unit_valid;
+	uint64_t unit_layer; /* layer uid */
+	uint64_t unit_host;  /* host offset of the unit's input */
+	uint32_t unit_size;
+};
+
+static pthread_key_t read_key;
+static pthread_once_t read_once = PTHREAD_ONCE_INIT;
+
+static void read_state_free(void *p)
+{
+	struct vd_read_state *s = p;
+
+	if (!s)
+		return;
+	free(s->in);
+	free(s->unit);
+	free(s);
+}
+
+static void read_key_init(void)
+{
+	pthread_key_create(&read_key, read_state_free);
+}
+
+static struct vd_read_state *read_state(void)
+{
+	struct vd_read_state *s;
+
+	pthread_once(&read_once, read_key_init);
+	s = pthread_getspecific(read_key);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (s && pthread_setspecific(read_key, s)) {
+			free(s);
+			s = NULL;
+		}
+	}
+	return s;
+}
+
+void vd_thread_cleanup(void)
+{
+	pthread_once(&read_once, read_key_init);
+	read_state_free(pthread_getspecific(read_key));
+	pthread_setspecific(read_key, NULL);
+	vd_codec_thread_cleanup();
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *p;
+
+	if (*cap >= need)
+		return 0;
+	p = realloc(*buf, need);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = need;
+	return 0;
+}
+
+/* A driver's map, with its promise (0 < len <= asked) checked. */
+static int layer_map(struct vd_layer *l, uint64_t off, uint64_t len,
+		     struct vd_run *r)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	ret = l->fmt->map(l, off, len, r);
+	if (ret)
+		return ret;
+	if (r->len == 0 || r->len > len) {
+		vd_log(VD_LOG_ERR, "%s: %s: bad map at 0x%llx", l->path,
+		       l->fmt->name, (unsigned long long)off);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Whether run b, which starts where a ends, continues a (so both can be
+ * served by one operation). */
+static bool runs_join(const struct vd_run *a, const struct vd_run *b)
+{
+	if (a->type != b->type)
+		return false;
+	if (a->type == VD_RUN_DATA)
+		return a->file == b->file && a->host_off + a->len == b->host_off;
+	return a->type == VD_RUN_UNALLOC || a->type == VD_RUN_ZERO;
+}
+
+static int read_compressed(struct vd_layer *l, const struct vd_run *r,
+			   uint8_t *buf)
+{
+	struct vd_read_state *s = read_state();
+	struct vd_file *f = r->file;
+	uint64_t have;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	if (s->unit_valid && s->unit_layer == l->uid &&
+	    s->unit_host == r->host_off && s->unit_size == r->unit_size)
+		goto copy;
+
+	if (r->unit_off >= r->unit_size || r->len > r->unit_size - r->unit_off)
+		return -EIO;
+	if (r->host_off >= f->size) {
+		vd_log(VD_LOG_ERR, "%s: compressed data at 0x%llx lies past "
+		       "the end of the file (%llu bytes)", l->path,
+		       (unsigned long long)r->host_off,
+		       (unsigned long long)f->size);
+		return -EIO;
+	}
+	s->unit_valid = false;
+	if (grow(&s->in, &s->in_cap, r->comp_len) ||
+	    grow(&s->unit, &s->unit_cap, r->unit_size))
+		return -ENOMEM;
+	/* The last unit's sector count may run past EOF: zeros there. */
+	have = VD_MIN(r->comp_len, f->size - r->host_off);
+	ret = vd_file_pread(f, s->in, have, r->host_off);
+	if (ret)
+		return ret;
+	memset(s->in + have, 0, r->comp_len - have);
+	ret = l->fmt->decompress(l, s->in, r->comp_len, s->unit, r->unit_size);
+	if (ret) {
+		vd_log(VD_LOG_ERR, "%s: compressed data at 0x%llx (%llu bytes) "
+		       "does not decode to %u bytes", l->path,
+		       (unsigned long long)r->host_off,
+		       (unsigned long long)r->comp_len, r->unit_size);
+		return -EIO;
+	}
+	s->unit_valid = true;
+	s->unit_layer = l->uid;
+	s->unit_host = r->host_off;
+	s->unit_size = r->unit_size;
+copy:
+	memcpy(buf, s->unit + r->unit_off, r->len);
+	return 0;
+}
+
+static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
+		      uint64_t off)
+{
+	struct vd_run r, next;
+	bool have_next = false;
+	int ret;
+
+	while (len > 0) {
+		uint64_t avail;
+
+		/* A backing layer smaller than its child reads as zeros
+		 * past its end. */
+		if (off >= l->size) {
+			memset(buf, 0, len);
+			return 0;
+		}
+		avail = VD_MIN(len, l->size - off);
+		if (have_next) {
+			r = next;
+			have_next = false;
+		} else if ((ret = layer_map(l, off, avail, &r))) {
+			return ret;
+		}
+		if (r.type != VD_RUN_COMPRESSED) {
+			while (r.len < avail) {
+				ret = layer_map(l, off + r.len, avail - r.len,
+						&next);
+				if (ret)
+					return ret;
+				if (!runs_join(&r, &next)) {
+					have_next = true;
+					break;
+				}
+				r.len += next.len;
+			}
+		}
+		switch (r.type) {
+		case VD_RUN_DATA:
+			ret = vd_file_pread(r.file, buf, r.len, r.host_off);
+			break;
+		case VD_RUN_UNALLOC:
+			if (l->backing) {
+				ret = read_layer(l->backing, buf, r.len, off);
+				break;
+			}
+			/* the bottom of the chain reads zeros */
+			__attribute__((fallthrough));
+		case VD_RUN_ZERO:
+			memset(buf, 0, r.len);
+			ret = 0;
+			break;
+		case VD_RUN_COMPRESSED:
+			ret = read_compressed(l, &r, buf);
+			break;
+		default:
+			ret = -EIO;
+		}
+		if (ret)
+			return ret;
+		buf += r.len;
+		off += r.len;
+		len -= r.len;
+		if (have_next) {
+			/* next was mapped for at most avail - r.len bytes */
+			next.len = VD_MIN(next.len, len);
+		}
+	}
+	return 0;
+}
+
+int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off)
+{
+	if (!vd_range_ok(off, len, vd_disk_size(d)))
+		return -EINVAL;
+	return read_layer((struct vd_layer *)vd_disk_top(d), buf, len, off);
+}
+
+static int status_layer(struct vd_layer *l, uint64_t off, uint64_t len,
+			bool *data_r, uint64_t *len_r)
+{
+	struct vd_run r;
+	int ret;
+
+	if (off >= l->size) {
+		*data_r = false;
+		*len_r = len;
+		return 0;
+	}
+	ret = layer_map(l, off, VD_MIN(len, l->size - off), &r);
+	if (ret)
+		return ret;
+	switch (r.type) {
+	case VD_RUN_DATA:
+	case VD_RUN_COMPRESSED:
+		*data_r = true;
+		*len_r = r.len;
+		return 0;
+	case VD_RUN_UNALLOC:
+		if (l->backing)
+			return status_layer(l->backing, off, r.len, data_r,
+					    len_r);
+		__attribute__((fallthrough));
+	default:
+		*data_r = false;
+		*len_r = r.len;
+		return 0;
+	}
+}
+
+int vd_disk_status(struct vd_disk *d, uint64_t off, uint64_t len,
+		   bool *data_r, uint64_t *len_r)
+{
+	uint64_t size = vd_disk_size(d);
+
+	if (off >= size || len == 0)
+		return -EINVAL;
+	return status_layer((struct vd_layer *)vd_disk_top(d), off,
+			    VD_MIN(len, size - off), data_r, len_r);
+}
+
+int vd_disk_seek(struct vd_disk *d, uint64_t off, bool want_data,
+		 uint64_t *off_r)
+{
+	uint64_t size = vd_disk_size(d);
+
+	if (off >= size)
+		return -ENXIO;
+	/* Ends: every step moves off forward by at least one byte. */
+	while (off < size) {
+		bool data;
+		uint64_t n;
+		int ret = vd_disk_status(d, off, size - off, &data, &n);
+
+		if (ret)
+			return ret;
+		if (data == want_data) {
+			*off_r = off;
+			return 0;
+		}
+		off += n;
+	}
+	if (want_data)
+		return -ENXIO;
+	*off_r = size; /* the end of the disk is a hole */
+	return 0;
+}

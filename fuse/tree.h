@@ -1,0 +1,22 @@
+/* The tree a person sees, on the libfuse3 low-level API. */
+#ifndef VD_FUSE_TREE_H
+#define VD_FUSE_TREE_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "core/disk.h"
+
+struct vd_mount {
+	struct vd_disk *disk;
+	bool root_is_disk;     /* a regular file was the mountpoint */
+	uid_t uid;	       /* the user who mounted owns the tree */
+	gid_t gid;
+	struct timespec time;  /* the image file's mtime */
+};
+
+extern const struct fuse_lowlevel_ops vd_fuse_ops;
+
+#endif

@@ -1,0 +1,276 @@
+/* vdmount: mount a VM disk image read-only as a flat file.
+ *
+ * The image and its whole chain are opened and checked first, so a bad
+ * image fails the command with one clear line; then the FUSE session is
+ * mounted, and only then does the process daemonise, so the mount is live
+ * when the command returns. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fuse/tree.h"
+
+#define VDMOUNT_VERSION "0.1.0"
+
+struct vd_cli {
+	char *image;
+	char *mountpoint;
+	char *format;
+	char *snapshot;
+	char **backing_dirs;
+	unsigned n_backing_dirs;
+	bool foreground, single, help, version, allow_other, bad;
+};
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_SINGLE,
+	KEY_BACKING_DIR,
+	KEY_ALLOW_OTHER,
+};
+
+#define VD_OPT(t, field) { t, offsetof(struct vd_cli, field), 0 }
+
+static const struct fuse_opt vd_opts[] = {
+	VD_OPT("-F %s", format),
+	VD_OPT("--format=%s", format),
+	VD_OPT("format=%s", format),
+	VD_OPT("--snapshot=%s", snapshot),
+	VD_OPT("snapshot=%s", snapshot),
+	FUSE_OPT_KEY("--backing-dir=", KEY_BACKING_DIR),
+	FUSE_OPT_KEY("backing_dir=", KEY_BACKING_DIR),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_END,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: vdmount [options] IMAGE MOUNTPOINT [-o opt[,opt...]]\n"
+"\n"
+"Mount a virtual machine disk image (raw or qcow2, with its backing chain)\n"
+"read-only. MOUNTPOINT/disk.raw is the whole virtual disk; a regular file\n"
+"as MOUNTPOINT becomes the disk itself. Unmount with fusermount3 -u.\n"
+"\n"
+"options:\n"
+"  -F, --format=FMT      format of IMAGE (raw, qcow2) instead of probing\n"
+"  --backing-dir=DIR     also allow backing and data files inside DIR\n"
+"                        (repeatable; by default only IMAGE's folder)\n"
+"  --snapshot=ID|NAME    show a qcow2 internal snapshot, not the active state\n"
+"  -o OPT[,OPT...]       mount options: FUSE's (allow_other, ...) and\n"
+"                        format=, backing_dir=, snapshot= as above\n"
+"  -f                    stay in the foreground\n"
+"  -d                    debug output (implies -f)\n"
+"  -s                    single-threaded\n"
+"  -h, --help            this help\n"
+"  -V, --version         version\n");
+}
+
+static int vd_opt_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct vd_cli *c = data;
+	char **n;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!c->image)
+			c->image = strdup(arg);
+		else if (!c->mountpoint)
+			c->mountpoint = strdup(arg);
+		else {
+			fprintf(stderr, "vdmount: unexpected argument '%s'\n",
+				arg);
+			c->bad = true;
+		}
+		return 0;
+	case KEY_HELP:
+		c->help = true;
+		return 0;
+	case KEY_VERSION:
+		c->version = true;
+		return 0;
+	case KEY_FOREGROUND:
+		c->foreground = true;
+		return 0;
+	case KEY_DEBUG:
+		c->foreground = true;
+		vd_log_set_level(VD_LOG_DEBUG);
+		return 1; /* libfuse prints its requests too */
+	case KEY_SINGLE:
+		c->single = true;
+		return 0;
+	case KEY_ALLOW_OTHER:
+		c->allow_other = true;
+		return 1;
+	case KEY_BACKING_DIR:
+		n = realloc(c->backing_dirs,
+			    (c->n_backing_dirs + 1) * sizeof(*n));
+		if (!n)
+			return -1;
+		c->backing_dirs = n;
+		n[c->n_backing_dirs] = strdup(strchr(arg, '=') + 1);
+		if (!n[c->n_backing_dirs])
+			return -1;
+		c->n_backing_dirs++;
+		return 0;
+	default:
+		return 1; /* FUSE's own options */
+	}
+}
+
+static void cli_free(struct vd_cli *c)
+{
+	free(c->image);
+	free(c->mountpoint);
+	free(c->format);
+	free(c->snapshot);
+	for (unsigned i = 0; i < c->n_backing_dirs; i++)
+		free(c->backing_dirs[i]);
+	free(c->backing_dirs);
+}
+
+static int run(struct vd_cli *c, struct fuse_args *args)
+{
+	struct vd_open_opts oo = {
+		.format = c->format,
+		.snapshot = c->snapshot,
+		.backing_dirs = (const char *const *)c->backing_dirs,
+		.n_backing_dirs = c->n_backing_dirs,
+	};
+	struct vd_mount m = { .uid = getuid(), .gid = getgid() };
+	struct fuse_session *se = NULL;
+	struct vd_err err = { "" };
+	struct stat st;
+	char *mopts = NULL, *fsname = NULL;
+	int ret = 1;
+
+	if (stat(c->mountpoint, &st) < 0) {
+		fprintf(stderr, "vdmount: %s: %s\n", c->mountpoint,
+			strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "vdmount: %s: not a directory or regular "
+			"file\n", c->mountpoint);
+		return 1;
+	}
+	m.root_is_disk = S_ISREG(st.st_mode);
+
+	if (vd_disk_open(c->image, &oo, &m.disk, &err)) {
+		fprintf(stderr, "vdmount: %s\n", err.msg);
+		return 1;
+	}
+	if (stat(c->image, &st) == 0)
+		m.time = st.st_mtim;
+
+	/* Read-only always (appended last, so it wins over a "rw" from
+	 * fstab); mount(8) shows the image as the source; other users,
+	 * when allowed in, get the modes shown. */
+	if (asprintf(&fsname, "fsname=%s", c->image) < 0)
+		fsname = NULL;
+	if (!fsname || fuse_opt_add_opt(&mopts, "ro") ||
+	    fuse_opt_add_opt(&mopts, "subtype=vdmount") ||
+	    fuse_opt_add_opt_escaped(&mopts, fsname) ||
+	    (c->allow_other &&
+	     fuse_opt_add_opt(&mopts, "default_permissions"))) {
+		fprintf(stderr, "vdmount: out of memory\n");
+		goto out;
+	}
+	if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, mopts))
+		goto out;
+
+	se = fuse_session_new(args, &vd_fuse_ops, sizeof(vd_fuse_ops), &m);
+	if (!se) {
+		fprintf(stderr, "vdmount: %s: cannot start a FUSE session (bad "
+			"-o option?)\n", c->mountpoint);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se)) {
+		fprintf(stderr, "vdmount: cannot set signal handlers\n");
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, c->mountpoint)) {
+		fprintf(stderr, "vdmount: %s: mount failed\n", c->mountpoint);
+		goto out_signals;
+	}
+	if (!c->foreground)
+		vd_log_use_syslog(1);
+	if (fuse_daemonize(c->foreground)) {
+		fprintf(stderr, "vdmount: cannot daemonise\n");
+		goto out_unmount;
+	}
+	if (c->single) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+		if (!cfg)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(cfg, 0);
+		fuse_loop_cfg_set_max_threads(cfg, 16);
+		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	ret = ret ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+out:
+	free(mopts);
+	free(fsname);
+	vd_disk_close(m.disk);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct vd_cli c = { 0 };
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &c, vd_opts, vd_opt_proc) || c.bad) {
+		ret = 1;
+		goto out;
+	}
+	if (c.help) {
+		usage(stdout);
+		ret = 0;
+		goto out;
+	}
+	if (c.version) {
+		printf("vdmount %s (libfuse %s)\n", VDMOUNT_VERSION,
+		       fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (!c.image || !c.mountpoint) {
+		usage(stderr);
+		goto out;
+	}
+	ret = run(&c, &args);
+out:
+	fuse_opt_free_args(&args);
+	cli_free(&c);
+	return ret;
+}

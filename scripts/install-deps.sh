@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing vdmount need,
+# but only those that are missing, so a second run costs nothing.
+# Used by `make demo`, `make check` and .ci/run.
+set -eu
+
+PKGS="build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libzstd-dev
+qemu-utils util-linux fdisk e2fsprogs"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "install-deps: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+else
+	SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
