@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "core/layer.h"
@@ -105,7 +106,9 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 		joined = strdup(name);
 	} else {
 		dir = dir_of(l->path);
-		if (dir && asprintf(&joined, "%s/%s", dir, name) < 0)
+		if (dir && !strcmp(dir, "."))
+			joined = strdup(name);
+		else if (dir && asprintf(&joined, "%s/%s", dir, name) < 0)
 			joined = NULL;
 	}
 	if (!joined) {
@@ -115,9 +118,15 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 	real = realpath(joined, NULL);
 	if (!real) {
 		ret = -errno;
-		if (ret == -ENOENT)
-			vd_fail(e, ret, "%s: %s '%s' not found (looked for %s)",
-				l->path, what, name, joined);
+		if (ret == -ENOENT) {
+			char cwd[PATH_MAX] = "";
+
+			if (joined[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+				cwd[0] = '\0';
+			vd_fail(e, ret, "%s: %s '%s' not found (looked for "
+				"%s%s%s)", l->path, what, name, cwd,
+				cwd[0] ? "/" : "", joined);
+		}
 		else
 			vd_fail(e, ret, "%s: %s '%s': %s", l->path, what, name,
 				strerror(errno));

@@ -314,6 +314,12 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 	backing_len = get_be32(hdr + 16);
 
 	if (q->version >= 3) {
+		if (f->size < 104) {
+			ret = Q_FAIL(-EUCLEAN, "file too short for a version 3 "
+				     "header (%llu bytes)",
+				     (unsigned long long)f->size);
+			goto fail;
+		}
 		q->incompat = get_be64(hdr + 72);
 		autoclear = get_be64(hdr + 88);
 		hdr_len = get_be32(hdr + 100);
