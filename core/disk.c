@@ -193,6 +193,7 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 	} else {
 		l->fmt = probe_format(f);
 	}
+	l->alloc = f->alloc;
 	ret = l->fmt->open(l, o, e);
 	if (ret) {
 		l->fmt = NULL; /* nothing for close to undo */
@@ -317,6 +318,15 @@ void vd_disk_close(struct vd_disk *d)
 uint64_t vd_disk_size(const struct vd_disk *d)
 {
 	return d->top->size;
+}
+
+uint64_t vd_disk_host_bytes(const struct vd_disk *d)
+{
+	uint64_t sum = 0;
+
+	for (const struct vd_layer *l = d->top; l; l = l->backing)
+		sum += l->alloc;
+	return sum;
 }
 
 const struct vd_layer *vd_disk_top(const struct vd_disk *d)

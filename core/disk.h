@@ -49,6 +49,11 @@ int vd_disk_status(struct vd_disk *d, uint64_t off, uint64_t len,
 int vd_disk_seek(struct vd_disk *d, uint64_t off, bool want_data,
 		 uint64_t *off_r);
 
+/* Host bytes the chain's files occupy, as du(1) counts them: what the
+ * FUSE front end reports as the disk's st_blocks (as qemu's own FUSE
+ * export does), so that cp and tar see a sparse disk as sparse. */
+uint64_t vd_disk_host_bytes(const struct vd_disk *d);
+
 /* The chain, top first, for front ends that describe it. */
 const struct vd_layer *vd_disk_top(const struct vd_disk *d);
 const struct vd_layer *vd_layer_backing(const struct vd_layer *l);

@@ -49,6 +49,7 @@ int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
 	f->size = (uint64_t)end;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
+	f->alloc = (uint64_t)st.st_blocks * 512;
 	*f_r = f;
 	return 0;
 }

@@ -22,6 +22,7 @@ struct vd_file {
 	char *path;    /* for messages */
 	dev_t dev;
 	ino_t ino;
+	uint64_t alloc; /* bytes the host file occupies (st_blocks * 512) */
 };
 
 int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e);
@@ -58,6 +59,9 @@ struct vd_layer {
 	struct vd_layer *backing;
 	struct vd_disk *disk;
 	void *priv;
+	/* Host bytes this layer occupies: its file, plus any files the
+	 * driver opened (a qcow2 data file). */
+	uint64_t alloc;
 	/* Set by the driver's open when the image names a parent. */
 	char *backing_name;
 	char *backing_format; /* as recorded, or NULL: probe */

@@ -456,6 +456,7 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		if (ret)
 			goto fail;
 		q->ext_data = true;
+		l->alloc += q->data->alloc;
 	}
 	if (q->incompat & QCOW2_INCOMPAT_CORRUPT)
 		vd_log(VD_LOG_WARN, "%s: qcow2: the image is marked corrupt; "

@@ -123,12 +123,12 @@ static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 
 	if (!s)
 		return -ENOMEM;
+	if (r->unit_off >= r->unit_size || r->len > r->unit_size - r->unit_off)
+		return -EIO;
 	if (s->unit_valid && s->unit_layer == l->uid &&
 	    s->unit_host == r->host_off && s->unit_size == r->unit_size)
 		goto copy;
 
-	if (r->unit_off >= r->unit_size || r->len > r->unit_size - r->unit_off)
-		return -EIO;
 	if (r->host_off >= f->size) {
 		vd_log(VD_LOG_ERR, "%s: compressed data at 0x%llx lies past "
 		       "the end of the file (%llu bytes)", l->path,

@@ -44,7 +44,9 @@ static int fill_attr(struct vd_mount *m, fuse_ino_t ino, struct stat *st)
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		st->st_size = (off_t)vd_disk_size(m->disk);
-		st->st_blocks = (st->st_size + 511) / 512;
+		/* What the image occupies, never more than the disk. */
+		st->st_blocks = (blkcnt_t)(VD_MIN(vd_disk_host_bytes(m->disk),
+						  (uint64_t)st->st_size) + 511) / 512;
 	} else if (ino == INO_ROOT) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
