@@ -5,6 +5,7 @@
  * mounted, and only then does the process daemonise, so the mount is live
  * when the command returns. */
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,7 +159,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	struct fuse_session *se = NULL;
 	struct vd_err err = { "" };
 	struct stat st;
-	char *mopts = NULL, *fsname = NULL;
+	char *mopts = NULL, *fsname = NULL, *mnt = NULL;
 	int ret = 1;
 
 	if (stat(c->mountpoint, &st) < 0) {
@@ -172,6 +173,13 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		return 1;
 	}
 	m.root_is_disk = S_ISREG(st.st_mode);
+	/* Daemonising moves to /: unmounting at exit needs the full path. */
+	mnt = realpath(c->mountpoint, NULL);
+	if (!mnt) {
+		fprintf(stderr, "vdmount: %s: %s\n", c->mountpoint,
+			strerror(errno));
+		return 1;
+	}
 
 	if (vd_disk_open(c->image, &oo, &m.disk, &err)) {
 		fprintf(stderr, "vdmount: %s\n", err.msg);
@@ -206,7 +214,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		fprintf(stderr, "vdmount: cannot set signal handlers\n");
 		goto out_destroy;
 	}
-	if (fuse_session_mount(se, c->mountpoint)) {
+	if (fuse_session_mount(se, mnt)) {
 		fprintf(stderr, "vdmount: %s: mount failed\n", c->mountpoint);
 		goto out_signals;
 	}
@@ -229,6 +237,10 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	/* libfuse reports the signal that ended the loop: being asked to
+	 * stop is a clean exit. */
+	if (ret == SIGINT || ret == SIGTERM || ret == SIGHUP)
+		ret = 0;
 	ret = ret ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(se);
@@ -239,6 +251,7 @@ out_destroy:
 out:
 	free(mopts);
 	free(fsname);
+	free(mnt);
 	vd_disk_close(m.disk);
 	return ret;
 }
