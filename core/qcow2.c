@@ -421,7 +421,9 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 			     (unsigned long long)size);
 		goto fail;
 	}
-	l->size = size;
+	/* QEMU counts whole 512-byte sectors: a size that is not a multiple
+	 * (only a hand-edited header has one) is rounded down, as there. */
+	l->size = size & ~511ULL;
 
 	if (o->snapshot) {
 		struct snap_pick pick = { 0 };
@@ -438,7 +440,7 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 				     (unsigned long long)pick.size);
 			goto fail;
 		}
-		l->size = pick.size;
+		l->size = pick.size & ~511ULL;
 	}
 	ret = qcow2_check_l1(l, q, l->size, o->snapshot ? "snapshot" : "active",
 			     e);

@@ -1,5 +1,7 @@
-/* raw: the file is the disk. Holes in the host file are reported as ZERO
- * runs, so reads skip them and SEEK_HOLE finds them. */
+/* raw: the file is the disk, byte for byte and of the same size. (QEMU
+ * pads a raw file to whole 512-byte sectors; disk.raw stays the file.)
+ * Holes in the host file are reported as ZERO runs, so reads skip them
+ * and SEEK_HOLE finds them. */
 #include <errno.h>
 #include <unistd.h>
 

@@ -283,15 +283,27 @@ int vd_disk_status(struct vd_disk *d, uint64_t off, uint64_t len,
 			    VD_MIN(len, size - off), data_r, len_r);
 }
 
+/* Status runs one lseek may walk. A hostile image (tiny clusters that
+ * alternate data and zeros) could otherwise keep one request busy for
+ * minutes; past the bound the answer errs towards "data", which is always
+ * safe: a copy reads zeros it could have skipped, never skips data. */
+#define VD_SEEK_MAX_STEPS (1u << 20)
+
 int vd_disk_seek(struct vd_disk *d, uint64_t off, bool want_data,
 		 uint64_t *off_r)
 {
 	uint64_t size = vd_disk_size(d);
+	unsigned steps = 0;
 
 	if (off >= size)
 		return -ENXIO;
-	/* Ends: every step moves off forward by at least one byte. */
+	/* Ends: every step moves off forward by at least one byte, and
+	 * there are at most VD_SEEK_MAX_STEPS of them. */
 	while (off < size) {
+		if (++steps > VD_SEEK_MAX_STEPS) {
+			*off_r = want_data ? off : size;
+			return 0;
+		}
 		bool data;
 		uint64_t n;
 		int ret = vd_disk_status(d, off, size - off, &data, &n);
