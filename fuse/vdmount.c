@@ -6,6 +6,7 @@
  * when the command returns. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,90 @@ static void cli_free(struct vd_cli *c)
 	free(c->backing_dirs);
 }
 
+/* libfuse's own messages. While the session is created they are caught,
+ * so that a bad option gives one vdmount line; afterwards they go where
+ * ours go (stderr, or syslog once daemonised). */
+static bool fuse_log_capture;
+static char fuse_log_first[512];
+
+static void vd_fuse_log(enum fuse_log_level level, const char *fmt,
+			va_list ap)
+{
+	char line[512], *p = line;
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (fuse_log_capture) {
+		/* libfuse writes one message in several pieces: collect
+		 * them all, keep the first line. */
+		n = strlen(fuse_log_first);
+		snprintf(fuse_log_first + n, sizeof(fuse_log_first) - n, "%s",
+			 line);
+		return;
+	}
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (!strncmp(p, "fuse: ", 6))
+		p += 6;
+	vd_log(level <= FUSE_LOG_ERR	   ? VD_LOG_ERR :
+	       level == FUSE_LOG_WARNING ? VD_LOG_WARN :
+	       level <= FUSE_LOG_INFO	   ? VD_LOG_INFO :
+					     VD_LOG_DEBUG,
+	       "%s", p);
+}
+
+/* The first line libfuse said while it was being listened to. */
+static const char *fuse_log_caught(void)
+{
+	char *p = fuse_log_first;
+
+	p[strcspn(p, "\n")] = '\0';
+	if (!strncmp(p, "fuse: ", 6))
+		p += 6;
+	return p[0] ? p : "cannot start a FUSE session";
+}
+
+/* Mount options for the session: ours appended after the user's, so
+ * read-only wins over a "rw" from fstab; mount(8) shows the image as the
+ * source; other users, when allowed in, get the modes shown. */
+static int add_mount_opts(struct vd_cli *c, struct fuse_args *args)
+{
+	char *mopts = NULL, *fsname = NULL;
+	int ret = -1;
+
+	if (asprintf(&fsname, "fsname=%s", c->image) < 0)
+		return -1;
+	if (!fuse_opt_add_opt(&mopts, "ro") &&
+	    !fuse_opt_add_opt(&mopts, "subtype=vdmount") &&
+	    !fuse_opt_add_opt_escaped(&mopts, fsname) &&
+	    !(c->allow_other &&
+	      fuse_opt_add_opt(&mopts, "default_permissions")) &&
+	    !fuse_opt_add_arg(args, "-o") && !fuse_opt_add_arg(args, mopts))
+		ret = 0;
+	free(mopts);
+	free(fsname);
+	return ret;
+}
+
+static int loop(struct fuse_session *se, bool single)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (single)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
 static int run(struct vd_cli *c, struct fuse_args *args)
 {
 	struct vd_open_opts oo = {
@@ -159,61 +244,47 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	struct fuse_session *se = NULL;
 	struct vd_err err = { "" };
 	struct stat st;
-	char *mopts = NULL, *fsname = NULL, *mnt = NULL;
+	char *mnt = NULL;
 	int ret = 1;
 
-	if (stat(c->mountpoint, &st) < 0) {
+	fuse_set_log_func(vd_fuse_log);
+	errno = 0;
+	if (stat(c->mountpoint, &st) < 0 ||
+	    (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) ||
+	    !(mnt = realpath(c->mountpoint, NULL))) {
 		fprintf(stderr, "vdmount: %s: %s\n", c->mountpoint,
-			strerror(errno));
-		return 1;
-	}
-	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "vdmount: %s: not a directory or regular "
-			"file\n", c->mountpoint);
+			errno ? strerror(errno) :
+				"not a directory or regular file");
 		return 1;
 	}
 	m.root_is_disk = S_ISREG(st.st_mode);
-	/* Daemonising moves to /: unmounting at exit needs the full path. */
-	mnt = realpath(c->mountpoint, NULL);
-	if (!mnt) {
-		fprintf(stderr, "vdmount: %s: %s\n", c->mountpoint,
-			strerror(errno));
-		return 1;
+
+	/* Options first: a typo should not wait for a long chain to open. */
+	if (add_mount_opts(c, args)) {
+		fprintf(stderr, "vdmount: out of memory\n");
+		goto out;
+	}
+	fuse_log_capture = true;
+	se = fuse_session_new(args, &vd_fuse_ops, sizeof(vd_fuse_ops), &m);
+	fuse_log_capture = false;
+	if (!se) {
+		fprintf(stderr, "vdmount: %s\n", fuse_log_caught());
+		goto out;
 	}
 
 	if (vd_disk_open(c->image, &oo, &m.disk, &err)) {
 		fprintf(stderr, "vdmount: %s\n", err.msg);
-		return 1;
+		goto out_destroy;
 	}
 	if (stat(c->image, &st) == 0)
 		m.time = st.st_mtim;
 
-	/* Read-only always (appended last, so it wins over a "rw" from
-	 * fstab); mount(8) shows the image as the source; other users,
-	 * when allowed in, get the modes shown. */
-	if (asprintf(&fsname, "fsname=%s", c->image) < 0)
-		fsname = NULL;
-	if (!fsname || fuse_opt_add_opt(&mopts, "ro") ||
-	    fuse_opt_add_opt(&mopts, "subtype=vdmount") ||
-	    fuse_opt_add_opt_escaped(&mopts, fsname) ||
-	    (c->allow_other &&
-	     fuse_opt_add_opt(&mopts, "default_permissions"))) {
-		fprintf(stderr, "vdmount: out of memory\n");
-		goto out;
-	}
-	if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, mopts))
-		goto out;
-
-	se = fuse_session_new(args, &vd_fuse_ops, sizeof(vd_fuse_ops), &m);
-	if (!se) {
-		fprintf(stderr, "vdmount: %s: cannot start a FUSE session (bad "
-			"-o option?)\n", c->mountpoint);
-		goto out;
-	}
 	if (fuse_set_signal_handlers(se)) {
 		fprintf(stderr, "vdmount: cannot set signal handlers\n");
 		goto out_destroy;
 	}
+	/* Daemonising moves to /: the mount and the unmount at exit use the
+	 * full path. */
 	if (fuse_session_mount(se, mnt)) {
 		fprintf(stderr, "vdmount: %s: mount failed\n", c->mountpoint);
 		goto out_signals;
@@ -224,19 +295,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		fprintf(stderr, "vdmount: cannot daemonise\n");
 		goto out_unmount;
 	}
-	if (c->single) {
-		ret = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-
-		if (!cfg)
-			goto out_unmount;
-		fuse_loop_cfg_set_clone_fd(cfg, 0);
-		fuse_loop_cfg_set_max_threads(cfg, 16);
-		fuse_loop_cfg_set_idle_threads(cfg, 8);
-		ret = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	}
+	ret = loop(se, c->single);
 	/* libfuse reports the signal that ended the loop: being asked to
 	 * stop is a clean exit. */
 	if (ret == SIGINT || ret == SIGTERM || ret == SIGHUP)
@@ -249,8 +308,6 @@ out_signals:
 out_destroy:
 	fuse_session_destroy(se);
 out:
-	free(mopts);
-	free(fsname);
 	free(mnt);
 	vd_disk_close(m.disk);
 	return ret;
