@@ -1,12 +1,14 @@
-/* A bounded cache of fixed-size metadata blocks (qcow2 L1 pages and L2
- * tables, later VMDK grain tables and VHD BAT pages), keyed by a 64-bit
- * value, usually the block's host offset.
+/* A bounded cache of metadata blocks (qcow2 L1 pages and L2 tables, later
+ * VMDK grain tables and VHD BAT pages), one per disk and shared by all
+ * its layers, so memory is bounded by one budget whatever the depth of
+ * the chain. A block is keyed by its owner (a layer) and a 64-bit value,
+ * usually its host offset; blocks may differ in size.
  *
- * Entries are pinned while a caller reads them and are never evicted while
- * pinned. The lock guards only the slot table: a block is loaded from the
- * host file with the lock dropped, so one slow read never stalls the
- * readers that hit. Memory is bounded by nslots * entry_size plus one
- * transient block per reading thread. */
+ * Blocks are pinned while a caller reads them and never evicted while
+ * pinned. The lock guards only the index: a block is loaded from the
+ * host with the lock dropped, so one slow read never stalls the readers
+ * that hit. Memory: at most the budget, plus one transient block per
+ * reading thread when every cached block is pinned. */
 #ifndef VD_CACHE_H
 #define VD_CACHE_H
 
@@ -20,15 +22,19 @@ struct vd_cache_ref {
 	int slot; /* -1: not cached, freed by vd_cache_put */
 };
 
-/* Fill buf (entry_size bytes) with the block for key; 0 or -errno. */
-typedef int (*vd_cache_load_fn)(void *arg, uint64_t key, void *buf);
+/* Fill buf (size bytes) with the block for key; 0 or -errno. */
+typedef int (*vd_cache_load_fn)(void *arg, uint64_t key, void *buf,
+				size_t size);
 
-struct vd_cache *vd_cache_new(size_t entry_size, unsigned nslots);
+/* budget: bytes of blocks kept; nslots: most blocks kept. */
+struct vd_cache *vd_cache_new(size_t budget, unsigned nslots);
 void vd_cache_free(struct vd_cache *c);
 
-/* Find or load the block for key and pin it; 0 or the loader's -errno. */
-int vd_cache_get(struct vd_cache *c, uint64_t key, vd_cache_load_fn load,
-		 void *arg, struct vd_cache_ref *ref_r);
+/* Find or load the block (owner, key) of size bytes and pin it; 0 or the
+ * loader's -errno. A block's size must not change between calls. */
+int vd_cache_get(struct vd_cache *c, const void *owner, uint64_t key,
+		 size_t size, vd_cache_load_fn load, void *arg,
+		 struct vd_cache_ref *ref_r);
 void vd_cache_put(struct vd_cache *c, struct vd_cache_ref *ref);
 
 #endif

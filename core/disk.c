@@ -21,6 +21,7 @@ struct vd_disk {
 	unsigned depth;		/* layers opened */
 	char **allowed;		/* realpaths of allowed folders */
 	unsigned n_allowed;
+	struct vd_cache *cache; /* metadata of every layer */
 };
 
 static atomic_uint_fast64_t layer_uids;
@@ -267,7 +268,11 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 	d = calloc(1, sizeof(*d));
 	p = strdup(path);
 	dir = dir_of(path);
-	if (!d || !p || !dir) {
+	if (d)
+		d->cache = vd_cache_new(VD_CACHE_BUDGET, VD_CACHE_SLOTS);
+	if (!d || !d->cache || !p || !dir) {
+		if (d)
+			vd_cache_free(d->cache);
 		free(d);
 		free(p);
 		free(dir);
@@ -311,6 +316,7 @@ void vd_disk_close(struct vd_disk *d)
 	for (unsigned i = 0; i < d->n_allowed; i++)
 		free(d->allowed[i]);
 	free(d->allowed);
+	vd_cache_free(d->cache);
 	free(d);
 	vd_thread_cleanup();
 }
@@ -318,6 +324,11 @@ void vd_disk_close(struct vd_disk *d)
 uint64_t vd_disk_size(const struct vd_disk *d)
 {
 	return d->top->size;
+}
+
+struct vd_cache *vd_layer_cache(struct vd_layer *l)
+{
+	return l->disk->cache;
 }
 
 uint64_t vd_disk_host_bytes(const struct vd_disk *d)

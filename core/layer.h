@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cache.h"
 #include "common/log.h"
 #include "core/disk.h"
 
@@ -88,6 +89,12 @@ struct vd_format {
 			  uint8_t *out, size_t out_len);
 	void (*close)(struct vd_layer *l);
 };
+
+/* The disk's metadata cache, shared by all its layers: one budget bounds
+ * the memory of the whole chain, however deep. */
+#define VD_CACHE_BUDGET (32u << 20)
+#define VD_CACHE_SLOTS 4096u
+struct vd_cache *vd_layer_cache(struct vd_layer *l);
 
 /* The NULL-terminated table of formats (formats.c). */
 extern const struct vd_format *const vd_formats[];

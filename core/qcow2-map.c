@@ -2,7 +2,7 @@
  *
  * Guest offset -> L1 index -> L2 table -> cluster (or, with extended L2
  * entries, subcluster) descriptor. L1 pages and L2 tables come through the
- * layer's bounded cache; an L2 table is pinned only while one map call
+ * disk's bounded cache; an L2 table is pinned only while one map call
  * walks it. One call returns the longest run it can see within one L2
  * table (or across empty L1 entries), so a sequential read costs one map
  * per L2 table rather than one per cluster.
@@ -19,23 +19,24 @@
 	vd_log(VD_LOG_ERR, "%s: qcow2: " fmt, l->path, ##__VA_ARGS__)
 
 /* Cache loader: an L1 page (tagged key) or an L2 table (its offset). */
-static int qcow2_load(void *arg, uint64_t key, void *buf)
+static int qcow2_load(void *arg, uint64_t key, void *buf, size_t size)
 {
 	struct vd_layer *l = arg;
 	struct qcow2 *q = l->priv;
 
 	if (key & QCOW2_L1_PAGE_KEY) {
-		uint64_t start = (key & ~QCOW2_L1_PAGE_KEY) << q->cluster_bits;
+		uint64_t start = (key & ~QCOW2_L1_PAGE_KEY) << QCOW2_L1_PAGE_BITS;
 		uint64_t total = (uint64_t)q->l1_entries * 8;
 		uint64_t n;
 
 		if (start >= total)
 			return -EIO;
-		n = VD_MIN(q->cluster_size, total - start);
-		memset((uint8_t *)buf + n, 0, q->cluster_size - n);
+		/* The last page may be partial: zeros (no L2) after it. */
+		n = VD_MIN(size, total - start);
+		memset((uint8_t *)buf + n, 0, size - n);
 		return vd_file_pread(l->file, buf, n, q->l1_off + start);
 	}
-	return vd_file_pread(l->file, buf, q->cluster_size, key);
+	return vd_file_pread(l->file, buf, size, key);
 }
 
 /* One allocation unit's descriptor, decoded. */
@@ -104,8 +105,9 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 {
 	struct qcow2 *q = l->priv;
 	const unsigned span_bits = q->cluster_bits + q->l2_bits;
-	const unsigned page_bits = q->cluster_bits - 3; /* L1 entries/page */
+	const unsigned page_bits = QCOW2_L1_PAGE_BITS - 3; /* entries/page */
 	const uint64_t per_page = 1ULL << page_bits;
+	struct vd_cache *cache = vd_layer_cache(l);
 	uint64_t l1_idx = off >> span_bits, l1e, l2_off, end, pos;
 	unsigned unit_bits = q->ext_l2 ? q->sc_bits : q->cluster_bits;
 	struct vd_cache_ref ref;
@@ -121,8 +123,8 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		return 0;
 	}
 
-	ret = vd_cache_get(q->cache, QCOW2_L1_PAGE_KEY | (l1_idx >> page_bits),
-			   qcow2_load, l, &ref);
+	ret = vd_cache_get(cache, l, QCOW2_L1_PAGE_KEY | (l1_idx >> page_bits),
+			   1u << QCOW2_L1_PAGE_BITS, qcow2_load, l, &ref);
 	if (ret) {
 		Q_LOG("cannot read the L1 table at 0x%llx",
 		      (unsigned long long)q->l1_off);
@@ -140,12 +142,12 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		       !(get_be64(page + (j & (per_page - 1)) * 8) &
 			 QCOW2_OFFSET_MASK))
 			j++;
-		vd_cache_put(q->cache, &ref);
+		vd_cache_put(cache, &ref);
 		r->type = VD_RUN_UNALLOC;
 		r->len = VD_MIN(end, j << span_bits) - off;
 		return 0;
 	}
-	vd_cache_put(q->cache, &ref);
+	vd_cache_put(cache, &ref);
 
 	if (l2_off & (q->cluster_size - 1) ||
 	    !vd_range_ok(l2_off, q->cluster_size, l->file->size)) {
@@ -157,7 +159,8 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		      (unsigned long long)l->file->size);
 		return -EIO;
 	}
-	ret = vd_cache_get(q->cache, l2_off, qcow2_load, l, &ref);
+	ret = vd_cache_get(cache, l, l2_off, q->cluster_size, qcow2_load, l,
+			   &ref);
 	if (ret) {
 		Q_LOG("cannot read the L2 table at 0x%llx",
 		      (unsigned long long)l2_off);
@@ -215,6 +218,6 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		}
 		pos += n;
 	}
-	vd_cache_put(q->cache, &ref);
+	vd_cache_put(cache, &ref);
 	return ret;
 }

@@ -251,7 +251,6 @@ static void qcow2_close(struct vd_layer *l)
 
 	if (!q)
 		return;
-	vd_cache_free(q->cache);
 	if (q->ext_data)
 		vd_file_close(q->data);
 	free(q);
@@ -474,15 +473,6 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		}
 		l->backing_format = hi.backing_format;
 		hi.backing_format = NULL;
-	}
-
-	/* Up to 4 MiB of tables per layer, 4 to 128 of them. */
-	q->cache = vd_cache_new(q->cluster_size,
-				(unsigned)VD_MAX(4, VD_MIN(128, (4u << 20) >>
-							    q->cluster_bits)));
-	if (!q->cache) {
-		ret = -ENOMEM;
-		goto fail;
 	}
 	ret = 0;
 	goto out;

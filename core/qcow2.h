@@ -32,8 +32,10 @@
 #define QCOW2_MAX_L1_BYTES (32u << 20)
 #define QCOW2_MAX_SNAPSHOTS 65536u
 
-/* Cache keys: L2 tables by host offset (< 2^56); L1 pages tagged. */
+/* Cache keys: L2 tables by host offset (< 2^56); L1 pages, of 4 KiB
+ * whatever the cluster size, by index, tagged. */
 #define QCOW2_L1_PAGE_KEY (1ULL << 63)
+#define QCOW2_L1_PAGE_BITS 12
 
 struct qcow2 {
 	unsigned version;
@@ -52,7 +54,6 @@ struct qcow2 {
 	unsigned csize_shift;	 /* compressed descriptor layout */
 	uint64_t csize_mask;
 	uint64_t coff_mask;
-	struct vd_cache *cache;	 /* L1 pages and L2 tables */
 };
 
 int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,

@@ -8,13 +8,14 @@
 
 static int loads;
 
-static int load_key(void *arg, uint64_t key, void *buf)
+/* Fills the block with its key's low byte; arg (an owner tag) in byte 0. */
+static int load_key(void *arg, uint64_t key, void *buf, size_t size)
 {
-	(void)arg;
 	if (key == 666)
 		return -EIO;
 	loads++;
-	memset(buf, (int)(key & 0xff), 16);
+	memset(buf, (int)(key & 0xff), size);
+	((uint8_t *)buf)[0] = (uint8_t)(uintptr_t)arg;
 	return 0;
 }
 
@@ -54,37 +55,68 @@ static void test_endian(void)
 	CHECK("put_be64", !memcmp(o, b, 8));
 }
 
+static int get(struct vd_cache *c, const void *owner, uint64_t key,
+	       size_t size, struct vd_cache_ref *ref)
+{
+	return vd_cache_get(c, owner, key, size, load_key,
+			    (void *)(uintptr_t)(owner == &loads ? 'A' : 'B'),
+			    ref);
+}
+
 static void test_cache(void)
 {
-	struct vd_cache *c = vd_cache_new(16, 2);
+	/* Two owners; a budget of 32 bytes in at most 4 blocks. */
+	const void *A = &loads, *B = &unit_passed;
+	struct vd_cache *c = vd_cache_new(32, 4);
 	struct vd_cache_ref a, b, d;
 
 	loads = 0;
-	CHECK("cache get", !vd_cache_get(c, 1, load_key, NULL, &a));
-	CHECK("cache data", ((const uint8_t *)a.data)[0] == 1);
+	CHECK("cache get", !get(c, A, 1, 16, &a));
+	CHECK("cache data", ((const uint8_t *)a.data)[0] == 'A' &&
+				    ((const uint8_t *)a.data)[15] == 1);
 	vd_cache_put(c, &a);
-	CHECK("cache hit", !vd_cache_get(c, 1, load_key, NULL, &a) &&
-				   loads == 1);
-	/* Slot 0 pinned by a; key 2 takes slot 1; key 3 must not evict
-	 * pinned blocks: both slots pinned, so it comes back uncached. */
-	CHECK("cache 2", !vd_cache_get(c, 2, load_key, NULL, &b));
-	CHECK("cache 3", !vd_cache_get(c, 3, load_key, NULL, &d));
+	CHECK("cache hit", !get(c, A, 1, 16, &a) && loads == 1);
+	/* Same key, other owner: another block. */
+	CHECK("cache owner", !get(c, B, 1, 16, &b) && loads == 2 &&
+				     ((const uint8_t *)b.data)[0] == 'B');
+	/* Budget full of pinned blocks: a third comes back uncached and
+	 * the pinned ones stay. */
+	CHECK("cache 3", !get(c, A, 3, 16, &d));
 	CHECK("cache uncached", d.slot == -1 &&
-				      ((const uint8_t *)d.data)[0] == 3);
-	CHECK("cache pinned kept", ((const uint8_t *)a.data)[0] == 1 &&
-					   ((const uint8_t *)b.data)[0] == 2);
+				      ((const uint8_t *)d.data)[15] == 3);
+	CHECK("cache pinned kept", ((const uint8_t *)a.data)[15] == 1 &&
+					   ((const uint8_t *)b.data)[0] == 'B');
 	vd_cache_put(c, &d);
 	vd_cache_put(c, &a);
 	vd_cache_put(c, &b);
-	/* Now LRU: key 1 used before key 2, so key 4 evicts key 1. */
-	CHECK("cache 4", !vd_cache_get(c, 4, load_key, NULL, &d));
+	/* (A,1) was used before (B,1): a new block evicts (A,1) only. */
+	CHECK("cache 4", !get(c, A, 4, 16, &d));
 	vd_cache_put(c, &d);
 	loads = 0;
-	CHECK("cache 2 kept", !vd_cache_get(c, 2, load_key, NULL, &b) &&
-				      loads == 0);
+	CHECK("cache B kept", !get(c, B, 1, 16, &b) && loads == 0);
 	vd_cache_put(c, &b);
-	CHECK("cache load error", vd_cache_get(c, 666, load_key, NULL, &b) ==
-					  -EIO);
+	CHECK("cache A evicted", !get(c, A, 1, 16, &a) && loads == 1);
+	vd_cache_put(c, &a);
+	/* A 24-byte block needs both 16-byte blocks out of the budget. */
+	CHECK("cache big", !get(c, A, 5, 24, &a) && a.slot >= 0);
+	vd_cache_put(c, &a);
+	loads = 0;
+	CHECK("cache big evicted both", !get(c, A, 4, 16, &d) &&
+						!get(c, B, 1, 16, &b) &&
+						loads == 2);
+	vd_cache_put(c, &d);
+	vd_cache_put(c, &b);
+	/* Over the whole budget: never cached. */
+	CHECK("cache over budget", !get(c, A, 6, 64, &a) && a.slot == -1);
+	vd_cache_put(c, &a);
+	CHECK("cache load error", get(c, A, 666, 16, &b) == -EIO);
+	/* Many keys through 4 slots: hash chains stay consistent. */
+	for (uint64_t k = 100; k < 400; k++) {
+		CHECK("cache churn", !get(c, (k & 1) ? A : B, k, 8, &a) &&
+					     ((const uint8_t *)a.data)[7] ==
+						     (uint8_t)k);
+		vd_cache_put(c, &a);
+	}
 	vd_cache_free(c);
 }
 
