@@ -121,6 +121,30 @@ gen_outside() {
 	layer A/viainlink.qcow2 inlink.qcow2 qcow2 8
 }
 
+# A raw backing file whose bytes begin with a qcow2 header (a guest disk
+# that holds a qcow2 image, say). The child records "raw": the base must
+# be read as the raw bytes it is, never probed and followed as qcow2.
+gen_rawmagic() {
+	qemu-img create -q -f qcow2 inner.qcow2 "$SIZE" || return 1
+	qio qcow2 inner.qcow2 "write -P 0x77 0 65536" || return 1
+	cp inner.qcow2 base.raw
+	truncate -s "$SIZE" base.raw
+	qemu-img create -q -f qcow2 -b base.raw -F raw top.qcow2 || return 1
+	qio qcow2 top.qcow2 "write -P 0x11 2097152 4096"
+}
+
+t_raw_magic() {
+	local d m
+	d=$(img_or_die rawmagic)
+	m=$(vd_mnt m)
+	mount_ok "$m" "$d/top.qcow2" "$m"
+	cmp_oracle "$m/disk.raw" "$d/top.qcow2"
+	# The qcow2 magic shows through as data.
+	[ "$(head -c 4 "$m/disk.raw" | od -An -tx1 | tr -d ' ')" = 514649fb ] ||
+		die "the raw base was not read as raw"
+	umount_ok "$m"
+}
+
 t_compare() {
 	local d
 	d=$(img_or_die "$1")
@@ -183,6 +207,7 @@ vd_test chain-mixed-cluster-sizes t_compare mixed c16k-extl2.qcow2
 vd_test chain-mixed-with-v2 t_compare mixed v2.qcow2
 vd_test chain-raw-base t_compare rawbase top.qcow2
 vd_test chain-raw-base-2 t_compare rawbase top2.qcow2
+vd_test raw-backing-with-qcow2-magic-not-probed t_raw_magic
 vd_test backing-smaller-than-child t_compare short top.qcow2
 vd_test backing-raw-odd-size t_compare short topodd.qcow2
 vd_test zero-clusters-over-backing t_compare zeroback top.qcow2

@@ -67,6 +67,17 @@ gen_outside() {
 	qemu-img create -q -f qcow2 -b adir -F raw -u A/dir.qcow2 "$SIZE"
 }
 
+# A qcow2 whose external data file lies in another folder. (qemu 7.2
+# resolves a relative data file name against its working directory;
+# vdmount against the image's folder, as for backing files: made from A,
+# both agree.)
+gen_datafile_outside() {
+	mkdir -p A B
+	(cd A && qemu-img create -q -f qcow2 -o data_file=../B/out.data df.qcow2 "$SIZE") || return 1
+	(cd A && qio qcow2 df.qcow2 "write -P 0x5a 4096 65536" "write -P 0x3c 1048576 512") || return 1
+	(cd A && qemu-img convert -O raw df.qcow2 ../df.oracle) || return 1
+}
+
 # An image made the ordinary way, then broken by the test.
 gen_corruptsrc() {
 	qemu-img create -q -f qcow2 src.qcow2 "$SIZE" || return 1
@@ -104,6 +115,17 @@ t_missing_backing() {
 	mount_fails "$m" "$d/top.qcow2" "backing file 'gone.qcow2' not found" -- "$d/top.qcow2" "$m"
 	mount_fails "$m" "$d/top2.qcow2" "backing file 'sub/gone2.qcow2' not found" -- "$d/top2.qcow2" "$m"
 	mount_fails "$m" "top.qcow2" "backing file 'gone.qcow2' not found" -- "$d/top3.qcow2" "$m"
+}
+
+t_datafile_outside() {
+	local d m
+	d=$(img_or_die datafile_outside)
+	m=$(vd_mnt m)
+	mount_fails "$m" "$d/A/df.qcow2" "data file '$d/B/out.data' is outside the allowed folders" \
+		"allow it with --backing-dir=$d/B" -- "$d/A/df.qcow2" "$m"
+	mount_ok "$m" --backing-dir="$d/B" "$d/A/df.qcow2" "$m"
+	cmp_files "$m/disk.raw" "$d/df.oracle"
+	umount_ok "$m"
 }
 
 t_missing_datafile() {
@@ -277,6 +299,7 @@ t_corrupt_late() {
 vd_test missing-image t_missing_image
 vd_test missing-backing-file t_missing_backing
 vd_test missing-data-file t_missing_datafile
+vd_test data-file-outside-folder-refused t_datafile_outside
 vd_test backing-loop t_loop
 vd_test chain-257-deep-refused t_deep
 vd_test backing-outside-folder-refused t_outside
