@@ -250,17 +250,7 @@ static void vd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, mask & W_OK ? EROFS : 0);
 }
 
-static void vd_init(void *userdata, struct fuse_conn_info *conn)
-{
-	(void)userdata;
-	/* Let the kernel send large reads and several at once. */
-	conn->max_readahead = VD_MIN(conn->max_readahead, 1u << 20);
-	if (conn->capable & FUSE_CAP_ASYNC_READ)
-		conn->want |= FUSE_CAP_ASYNC_READ;
-}
-
 const struct fuse_lowlevel_ops vd_fuse_ops = {
-	.init = vd_init,
 	.lookup = vd_lookup,
 	.getattr = vd_getattr,
 	.setattr = vd_setattr,
