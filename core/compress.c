@@ -6,12 +6,12 @@
  * input claims: a zstd frame announcing a huge window is refused rather
  * than allocated. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/tls.h"
 #include "core/layer.h"
 
 /* Largest zstd window accepted: 4 MiB, twice the largest qcow2 cluster. */
@@ -23,54 +23,28 @@ struct vd_codec_state {
 	ZSTD_DCtx *zd;
 };
 
-static pthread_key_t codec_key;
-static pthread_once_t codec_once = PTHREAD_ONCE_INIT;
-
 static void codec_free(void *p)
 {
 	struct vd_codec_state *s = p;
 
-	if (!s)
-		return;
 	if (s->z_ready)
 		inflateEnd(&s->z);
 	ZSTD_freeDCtx(s->zd);
 	free(s);
 }
 
-static void codec_key_init(void)
-{
-	pthread_key_create(&codec_key, codec_free);
-}
-
-static struct vd_codec_state *codec_state(void)
-{
-	struct vd_codec_state *s;
-
-	pthread_once(&codec_once, codec_key_init);
-	s = pthread_getspecific(codec_key);
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (s && pthread_setspecific(codec_key, s)) {
-			free(s);
-			s = NULL;
-		}
-	}
-	return s;
-}
+static struct vd_tls codec_tls = VD_TLS_INIT(struct vd_codec_state, codec_free);
 
 void vd_codec_thread_cleanup(void);
 void vd_codec_thread_cleanup(void)
 {
-	pthread_once(&codec_once, codec_key_init);
-	codec_free(pthread_getspecific(codec_key));
-	pthread_setspecific(codec_key, NULL);
+	vd_tls_clear(&codec_tls);
 }
 
 int vd_inflate(const uint8_t *in, size_t in_len, uint8_t *out,
 	       size_t out_len, int window_bits)
 {
-	struct vd_codec_state *s = codec_state();
+	struct vd_codec_state *s = vd_tls_get(&codec_tls);
 	int ret;
 
 	if (!s)
@@ -97,7 +71,7 @@ int vd_inflate(const uint8_t *in, size_t in_len, uint8_t *out,
 int vd_zstd_decode(const uint8_t *in, size_t in_len, uint8_t *out,
 		   size_t out_len)
 {
-	struct vd_codec_state *s = codec_state();
+	struct vd_codec_state *s = vd_tls_get(&codec_tls);
 	ZSTD_inBuffer ib = { in, in_len, 0 };
 	ZSTD_outBuffer ob = { out, out_len, 0 };
 	size_t r = 0;

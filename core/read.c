@@ -6,10 +6,10 @@
  * bottom of the chain), and COMPRESSED a decode of the unit into a
  * per-thread buffer that also serves the next read of the same unit. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tls.h"
 #include "common/util.h"
 #include "core/layer.h"
 
@@ -27,46 +27,21 @@ struct vd_read_state {
 	uint32_t unit_size;
 };
 
-static pthread_key_t read_key;
-static pthread_once_t read_once = PTHREAD_ONCE_INIT;
-
 static void read_state_free(void *p)
 {
 	struct vd_read_state *s = p;
 
-	if (!s)
-		return;
 	free(s->in);
 	free(s->unit);
 	free(s);
 }
 
-static void read_key_init(void)
-{
-	pthread_key_create(&read_key, read_state_free);
-}
-
-static struct vd_read_state *read_state(void)
-{
-	struct vd_read_state *s;
-
-	pthread_once(&read_once, read_key_init);
-	s = pthread_getspecific(read_key);
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (s && pthread_setspecific(read_key, s)) {
-			free(s);
-			s = NULL;
-		}
-	}
-	return s;
-}
+static struct vd_tls read_tls = VD_TLS_INIT(struct vd_read_state,
+					    read_state_free);
 
 void vd_thread_cleanup(void)
 {
-	pthread_once(&read_once, read_key_init);
-	read_state_free(pthread_getspecific(read_key));
-	pthread_setspecific(read_key, NULL);
+	vd_tls_clear(&read_tls);
 	vd_codec_thread_cleanup();
 }
 
@@ -116,7 +91,7 @@ static bool runs_join(const struct vd_run *a, const struct vd_run *b)
 static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 			   uint8_t *buf)
 {
-	struct vd_read_state *s = read_state();
+	struct vd_read_state *s = vd_tls_get(&read_tls);
 	struct vd_file *f = r->file;
 	uint64_t have;
 	int ret;

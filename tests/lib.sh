@@ -597,6 +597,11 @@ mount_compare() {
 	umount_ok "$m"
 }
 
+# seek_check FILE MAPJSON WRITES... — see tests/seekcheck.py.
+seek_check() {
+	timeout -k 5 "$VD_TIMEOUT" python3 "$VD_LIB_DIR/seekcheck.py" "$@"
+}
+
 vd_finish() {
 	exit 0
 }
