@@ -194,6 +194,14 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 	} else {
 		l->fmt = probe_format(f);
 	}
+	if (o->snapshot && !l->fmt->snapshots) {
+		const char *name = l->fmt->name;
+
+		l->fmt = NULL;
+		return vd_fail(e, -ENOTSUP, "%s: %s images have no internal "
+			       "snapshots (--snapshot=%s)", path, name,
+			       o->snapshot);
+	}
 	l->alloc = f->alloc;
 	ret = l->fmt->open(l, o, e);
 	if (ret) {

@@ -74,6 +74,7 @@ struct vd_layer_opts {
 
 struct vd_format {
 	const char *name;
+	bool snapshots; /* open honours vd_layer_opts.snapshot */
 	/* How sure the format is that head (the file's first bytes) is
 	 * its own: 0 no, higher is surer. */
 	int (*probe)(const uint8_t *head, size_t len);

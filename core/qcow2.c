@@ -498,6 +498,7 @@ int qcow2_decompress(struct vd_layer *l, const uint8_t *in, size_t in_len,
 
 const struct vd_format vd_format_qcow2 = {
 	.name = "qcow2",
+	.snapshots = true,
 	.probe = qcow2_probe,
 	.open = qcow2_open,
 	.map = qcow2_map,

@@ -67,6 +67,15 @@ t_unknown() {
 	mount_fails "$m" "no snapshot '9'" "s1" -- --snapshot=9 "$d/snap.qcow2" "$m"
 }
 
+# A format without internal snapshots refuses --snapshot, never ignores it.
+t_raw_snapshot() {
+	local d m
+	d=$(img_or_die snap)
+	m=$(vd_mnt m)
+	mount_fails "$m" "$d/snap.qcow2: raw images have no internal snapshots (--snapshot=s1)" \
+		-- -F raw --snapshot=s1 "$d/snap.qcow2" "$m"
+}
+
 # The snapshot was taken at 8 MiB; the image is now 12 MiB. qemu-img
 # convert shows the snapshot at the current size (zeros past 8 MiB); the
 # snapshot's own size is as fair. Either way the first 8 MiB must match.
@@ -95,6 +104,7 @@ vd_test snapshot-by-id t_snap snap.qcow2 flag 1 snapshot.id=1
 vd_test snapshot-option-name t_snap snap.qcow2 opt s2 snapshot.name=s2
 vd_test snapshot-option-id-after-args t_snap snap.qcow2 optafter 2 snapshot.id=2
 vd_test snapshot-unknown t_unknown
+vd_test snapshot-refused-on-raw t_raw_snapshot
 vd_test snapshot-over-backing-active t_active over.qcow2
 vd_test snapshot-over-backing t_snap over.qcow2 flag before snapshot.name=before
 vd_test snapshot-before-grow t_grown
