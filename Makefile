@@ -48,7 +48,7 @@ $(BUILD)/vdmount: $(LIB_OBJS) $(FUSE_OBJS)
 $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-$(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) tests/unit/unit.h
+$(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(LDLIBS)
 

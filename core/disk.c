@@ -277,7 +277,9 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 	p = strdup(path);
 	dir = dir_of(path);
 	if (d)
-		d->cache = vd_cache_new(VD_CACHE_BUDGET, VD_CACHE_SLOTS);
+		d->cache = vd_cache_new(opts->cache_bytes ? opts->cache_bytes :
+							    VD_CACHE_BUDGET,
+					VD_CACHE_SLOTS);
 	if (!d || !d->cache || !p || !dir) {
 		if (d)
 			vd_cache_free(d->cache);

@@ -25,6 +25,9 @@ struct vd_open_opts {
 	 * and data files named by images may live. */
 	const char *const *backing_dirs;
 	unsigned n_backing_dirs;
+	/* Bytes of metadata (tables) cached for the whole chain; 0: the
+	 * default, VD_CACHE_BUDGET. */
+	size_t cache_bytes;
 };
 
 /* 0, or -errno with e filled: one line naming the file and the problem. */

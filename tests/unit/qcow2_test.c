@@ -2,8 +2,6 @@
  * by field in memory (a memfd), so each test pokes exactly one thing. */
 #include <errno.h>
 #include <stdint.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "common/util.h"
@@ -11,72 +9,7 @@
 #include "core/qcow2.h"
 #include "tests/unit/unit.h"
 
-#define CB 16
-#define CS (1u << CB)
-#define L1_AT CS
-#define L2_AT (2 * CS)
-#define MAXLEN (24 * CS)
-
-struct img {
-	uint8_t b[MAXLEN];
-	size_t len;
-	unsigned entry; /* L2 entry bytes */
-};
-
-static struct img m;
-
-static void img_init(uint64_t size)
-{
-	memset(&m, 0, sizeof(m));
-	put_be32(m.b, QCOW2_MAGIC);
-	put_be32(m.b + 4, 3);
-	put_be32(m.b + 20, CB);
-	put_be64(m.b + 24, size);
-	put_be32(m.b + 36, 1);		/* l1_size */
-	put_be64(m.b + 40, L1_AT);	/* l1_table_offset */
-	put_be32(m.b + 100, 104);	/* header_length */
-	put_be64(m.b + L1_AT, L2_AT | QCOW2_OFLAG_COPIED);
-	m.len = 3 * CS;
-	m.entry = 8;
-}
-
-static void l2_set(unsigned idx, uint64_t v, uint64_t bitmap)
-{
-	put_be64(m.b + L2_AT + idx * m.entry, v);
-	if (m.entry == 16)
-		put_be64(m.b + L2_AT + idx * m.entry + 8, bitmap);
-}
-
-/* A data cluster filled with byte, mapped at guest cluster idx. */
-static uint64_t add_cluster(unsigned idx, int byte, uint64_t bitmap)
-{
-	uint64_t host = m.len;
-
-	memset(m.b + host, byte, CS);
-	m.len += CS;
-	l2_set(idx, host | QCOW2_OFLAG_COPIED, bitmap);
-	return host;
-}
-
-/* Open the image as it stands; 0 or -errno with msg filled. */
-static const char *img_format;
-
-static int img_open(struct vd_disk **d, const char *snapshot, char *msg)
-{
-	struct vd_open_opts o = { .snapshot = snapshot, .format = img_format };
-	struct vd_err e = { "" };
-	char path[64];
-	int fd = memfd_create("img", 0), ret;
-
-	if (fd < 0 || write(fd, m.b, m.len) != (ssize_t)m.len)
-		return -EIO;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ret = vd_disk_open(path, &o, d, &e);
-	close(fd);
-	if (msg)
-		strcpy(msg, e.msg);
-	return ret;
-}
+#include "tests/unit/qimg.h"
 
 static bool all_bytes(const uint8_t *p, size_t n, int byte)
 {
@@ -150,32 +83,6 @@ static void test_map_bad_tables(void)
 	CHECK("data past eof opens", !img_open(&d, NULL, NULL));
 	CHECK("data past eof EIO", vd_disk_read(d, buf, 512, 0) == -EIO);
 	vd_disk_close(d);
-}
-
-/* Raw-deflate pattern data as QEMU does, into the image at host. */
-static size_t add_compressed(unsigned idx, int byte_seed)
-{
-	static uint8_t plain[CS];
-	z_stream z = { 0 };
-	uint64_t host = m.len + 100; /* deliberately not sector aligned */
-	uint64_t nsec, clen;
-
-	for (unsigned i = 0; i < CS; i++)
-		plain[i] = (uint8_t)(byte_seed + i / 1000);
-	deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-		     Z_DEFAULT_STRATEGY);
-	z.next_in = plain;
-	z.avail_in = CS;
-	z.next_out = m.b + host;
-	z.avail_out = MAXLEN - (uInt)host;
-	deflate(&z, Z_FINISH);
-	clen = z.total_out;
-	deflateEnd(&z);
-	nsec = (host % 512 + clen + 511) / 512 - 1;
-	l2_set(idx, QCOW2_OFLAG_COMPRESSED | nsec << (62 - (CB - 8)) | host,
-	       0);
-	m.len = host + clen; /* the last sector runs past EOF */
-	return clen;
 }
 
 static void test_compressed(void)
