@@ -54,6 +54,25 @@ int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
 	return 0;
 }
 
+/* QEMU marks the permissions it holds on an image file with OFD locks on
+ * byte 100 + the permission's bit (RAW_LOCK_PERM_BASE in QEMU's
+ * block/file-posix.c); bit 1 is BLK_PERM_WRITE. */
+#define QEMU_LOCK_PERM_WRITE 101
+
+bool vd_file_written_by_qemu(const struct vd_file *f)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = QEMU_LOCK_PERM_WRITE,
+		.l_len = 1,
+	};
+
+	if (f->base || fcntl(f->fd, F_OFD_GETLK, &fl) < 0)
+		return false;
+	return fl.l_type != F_UNLCK;
+}
+
 void vd_file_close(struct vd_file *f)
 {
 	if (!f)

@@ -28,6 +28,9 @@ struct vd_file {
 
 int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e);
 void vd_file_close(struct vd_file *f);
+/* Whether a running QEMU holds this file open with write permission (as
+ * its image locks say): reads may then see a half-written state. */
+bool vd_file_written_by_qemu(const struct vd_file *f);
 /* Exactly len bytes at off within the range, or -EIO (logged): a short
  * read is an error, never silent zeros. */
 int vd_file_pread(struct vd_file *f, void *buf, size_t len, uint64_t off);

@@ -360,6 +360,41 @@ t_unknown_option() {
 	mount_fails "$m" "--bogus" -- --bogus "$d/disk.qcow2" "$m"
 }
 
+# An image a running QEMU has open for writing (it holds QEMU's write
+# lock byte): qemu-img refuses it without -U; vdmount mounts and warns.
+t_qemu_writer() {
+	local d m q
+	d=$(img_or_die basic)
+	cp "$d/disk.qcow2" "$TD/busy.qcow2"
+	qemu-io -c 'sleep 20000' "$TD/busy.qcow2" >/dev/null 2>&1 &
+	q=$!
+	# Wait until it holds the write lock byte (101) on the file.
+	local ino held=0
+	ino=$(stat -c %i "$TD/busy.qcow2")
+	for _ in $(seq 100); do
+		if awk -v ino="$ino" '$2 == "OFDLCK" { n = split($(NF-2), a, ":");
+			if (a[n] == ino && $(NF-1) <= 101 && ($NF == "EOF" || $NF >= 101)) f = 1 }
+			END { exit !f }' /proc/locks; then
+			held=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ $held = 1 ] || die "qemu-io never took its write lock"
+	sleep 0.2
+	m=$(vd_mnt m)
+	mount_ok "$m" "$TD/busy.qcow2" "$m"
+	kill "$q" 2>/dev/null
+	wait "$q" 2>/dev/null
+	grep -qF "vdmount: warning: $TD/busy.qcow2: a running QEMU has it open for writing" "$TD/mount.err" ||
+		die "no warning: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+	# Without the writer: no warning.
+	mount_ok "$m" "$TD/busy.qcow2" "$m"
+	[ ! -s "$TD/mount.err" ] || die "unexpected output: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+}
+
 vd_test tree-and-modes t_tree
 vd_test format-F-raw-shows-file t_format_raw F
 vd_test format-long-raw-shows-file t_format_raw long
@@ -386,4 +421,5 @@ vd_test version t_help --version
 vd_test version-short t_help -V
 vd_test usage-errors t_usage_errors
 vd_test unknown-option-error t_unknown_option
+vd_test qemu-writer-warns t_qemu_writer
 vd_finish
