@@ -35,7 +35,6 @@ static void codec_free(void *p)
 
 static struct vd_tls codec_tls = VD_TLS_INIT(struct vd_codec_state, codec_free);
 
-void vd_codec_thread_cleanup(void);
 void vd_codec_thread_cleanup(void)
 {
 	vd_tls_clear(&codec_tls);

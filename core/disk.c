@@ -18,7 +18,6 @@
 
 struct vd_disk {
 	struct vd_layer *top;
-	unsigned depth;		/* layers opened */
 	char **allowed;		/* realpaths of allowed folders */
 	unsigned n_allowed;
 	struct vd_cache *cache; /* metadata of every layer */
@@ -182,15 +181,8 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 	l->file = f;
 	l->path = path;
 	l->disk = d;
-	/* qemu-img refuses such an image unless -U; we only read, so say it
-	 * and go on. */
-	if (vd_file_written_by_qemu(f))
-		vd_log(VD_LOG_WARN, "%s: a running QEMU has it open for "
-		       "writing; what the mount shows may change or be "
-		       "inconsistent", path);
 	l->uid = atomic_fetch_add(&layer_uids, 1) + 1;
 	*l_r = l;
-	d->depth++;
 
 	if (format) {
 		l->fmt = vd_format_find(format);

@@ -50,6 +50,12 @@ int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	f->alloc = (uint64_t)st.st_blocks * 512;
+	/* qemu-img refuses such a file unless -U; we only read, so say it
+	 * and go on. */
+	if (vd_file_written_by_qemu(f))
+		vd_log(VD_LOG_WARN, "%s: a running QEMU has it open for "
+		       "writing; what the mount shows may change or be "
+		       "inconsistent", path);
 	*f_r = f;
 	return 0;
 }

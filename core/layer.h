@@ -120,7 +120,9 @@ int vd_inflate(const uint8_t *in, size_t in_len, uint8_t *out,
 int vd_zstd_decode(const uint8_t *in, size_t in_len, uint8_t *out,
 		   size_t out_len);
 
-/* Per-thread scratch memory for the read loop (read.c). */
+/* Free the calling thread's read-loop scratch memory (read.c) and
+ * decoder state (compress.c). */
 void vd_thread_cleanup(void);
+void vd_codec_thread_cleanup(void);
 
 #endif

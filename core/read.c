@@ -13,8 +13,6 @@
 #include "common/util.h"
 #include "core/layer.h"
 
-void vd_codec_thread_cleanup(void);
-
 /* Per-thread: compressed input, and the last decoded unit. */
 struct vd_read_state {
 	uint8_t *in;
@@ -200,10 +198,6 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 		buf += r.len;
 		off += r.len;
 		len -= r.len;
-		if (have_next) {
-			/* next was mapped for at most avail - r.len bytes */
-			next.len = VD_MIN(next.len, len);
-		}
 	}
 	return 0;
 }
