@@ -9,7 +9,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-PKGS    := fuse3 zlib libzstd
+PKGS    := fuse3 zlib libzstd ext2fs com_err
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -25,6 +25,8 @@ LDLIBS   := $(PKG_LIBS) -pthread
 LIB_SRCS  := $(wildcard common/*.c core/*.c partitions/*.c fsread/*.c)
 FUSE_SRCS := $(wildcard fuse/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
+# Test helpers that link outside libraries as oracles (libfdisk).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
 
 BUILD ?= build
 REL  := $(BUILD)/obj
@@ -35,6 +37,7 @@ FUSE_OBJS     := $(FUSE_SRCS:%.c=$(REL)/%.o)
 SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/%.o)
 SAN_FUSE_OBJS := $(FUSE_SRCS:%.c=$(SAN)/%.o)
 UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
+TOOL_BINS     := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all check check-build demo bench install uninstall clean deps
 all: $(BUILD)/vdmount
@@ -52,6 +55,11 @@ $(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(LDLIBS)
 
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags fdisk) -o $@ $< \
+		$(shell pkg-config --libs fdisk)
+
 $(REL)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -68,7 +76,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-build
 	@BUILD=$(BUILD) bash tests/run.sh
 
-check-build: $(BUILD)/vdmount $(SAN)/vdmount $(UNIT_BINS)
+check-build: $(BUILD)/vdmount $(SAN)/vdmount $(UNIT_BINS) $(TOOL_BINS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

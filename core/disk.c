@@ -15,9 +15,12 @@
 
 #include "common/util.h"
 #include "core/layer.h"
+#include "core/ova.h"
 
 struct vd_disk {
 	struct vd_layer *top;
+	struct vd_archive *archive; /* the OVA the top image lives in */
+	bool ignore_parent_ids;
 	char **allowed;		/* realpaths of allowed folders */
 	unsigned n_allowed;
 	struct vd_cache *cache; /* metadata of every layer */
@@ -27,6 +30,9 @@ static atomic_uint_fast64_t layer_uids;
 
 const struct vd_format *vd_format_find(const char *name)
 {
+	/* qemu calls VHD "vpc"; people call it "vhd". */
+	if (!strcmp(name, "vhd"))
+		name = "vpc";
 	for (unsigned i = 0; vd_formats[i]; i++)
 		if (!strcmp(vd_formats[i]->name, name))
 			return vd_formats[i];
@@ -91,28 +97,43 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 			const char *what, struct vd_file **f_r, char **path_r,
 			struct vd_err *e)
 {
-	struct vd_disk *d = l->disk;
+	/* An image inside an archive names its siblings in the archive. */
+	if (l->file->archive && name[0]) {
+		int ret = vd_archive_open_member(l->file->archive, name, f_r,
+						 path_r, e);
+
+		if (ret != -ENOENT)
+			return ret;
+	}
+	return vd_disk_open_named(l->disk, l->path, name, what, f_r, path_r,
+				  e);
+}
+
+int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,
+		       const char *what, struct vd_file **f_r, char **path_r,
+		       struct vd_err *e)
+{
 	char *dir = NULL, *joined = NULL, *real = NULL;
 	struct stat st;
 	int ret;
 
 	if (!name[0])
-		return vd_fail(e, -EUCLEAN, "%s: empty %s name", l->path, what);
+		return vd_fail(e, -EUCLEAN, "%s: empty %s name", from, what);
 	if (!strncmp(name, "json:", 5) || strstr(name, "://"))
 		return vd_fail(e, -ENOTSUP, "%s: %s '%s' is not a local file "
-			       "(protocols are not supported)", l->path, what,
+			       "(protocols are not supported)", from, what,
 			       name);
 	if (name[0] == '/') {
 		joined = strdup(name);
 	} else {
-		dir = dir_of(l->path);
+		dir = dir_of(from);
 		if (dir && !strcmp(dir, "."))
 			joined = strdup(name);
 		else if (dir && asprintf(&joined, "%s/%s", dir, name) < 0)
 			joined = NULL;
 	}
 	if (!joined) {
-		ret = vd_fail(e, -ENOMEM, "%s: out of memory", l->path);
+		ret = vd_fail(e, -ENOMEM, "%s: out of memory", from);
 		goto out;
 	}
 	real = realpath(joined, NULL);
@@ -124,17 +145,17 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 			if (joined[0] != '/' && !getcwd(cwd, sizeof(cwd)))
 				cwd[0] = '\0';
 			vd_fail(e, ret, "%s: %s '%s' not found (looked for "
-				"%s%s%s)", l->path, what, name, cwd,
+				"%s%s%s)", from, what, name, cwd,
 				cwd[0] ? "/" : "", joined);
 		}
 		else
-			vd_fail(e, ret, "%s: %s '%s': %s", l->path, what, name,
+			vd_fail(e, ret, "%s: %s '%s': %s", from, what, name,
 				strerror(errno));
 		goto out;
 	}
 	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
 		ret = vd_fail(e, -EINVAL, "%s: %s '%s' is not a regular file",
-			      l->path, what, name);
+			      from, what, name);
 		goto out;
 	}
 	ret = -EPERM;
@@ -145,7 +166,7 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 		char *rdir = dir_of(real);
 
 		vd_fail(e, ret, "%s: %s '%s' is outside the allowed folders; "
-			"allow it with --backing-dir=%s", l->path, what, real,
+			"allow it with --backing-dir=%s", from, what, real,
 			rdir ? rdir : "DIR");
 		free(rdir);
 		goto out;
@@ -221,7 +242,8 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 	/* Ends: the depth check above bounds the recursion; this makes a
 	 * loop an error rather than 256 layers of the same files. */
 	for (struct vd_layer *p = d->top; p; p = p->backing) {
-		if (p->file->dev == bf->dev && p->file->ino == bf->ino) {
+		if (p->file->dev == bf->dev && p->file->ino == bf->ino &&
+		    p->file->base == bf->base) {
 			ret = vd_fail(e, -ELOOP, "%s: backing loop: '%s' is "
 				      "already in the chain", l->path, bpath);
 			vd_file_close(bf);
@@ -230,8 +252,11 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 		}
 	}
 	static const struct vd_layer_opts none;
-	return layer_open(d, bf, bpath, l->backing_format, &none, depth + 1,
-			  &l->backing, e);
+	ret = layer_open(d, bf, bpath, l->backing_format, &none, depth + 1,
+			 &l->backing, e);
+	if (ret || !l->fmt->check_backing || d->ignore_parent_ids)
+		return ret;
+	return l->fmt->check_backing(l, e);
 }
 
 static int allow_dir(struct vd_disk *d, const char *dir, struct vd_err *e)
@@ -301,6 +326,23 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 		vd_disk_close(d);
 		return ret;
 	}
+	d->ignore_parent_ids = opts->ignore_parent_ids;
+	/* An appliance is not a layer: it only says which file is. */
+	if (!opts->format) {
+		ret = vd_appliance_open(d, &f, &p, opts->disk, &d->archive, e);
+		if (ret) {
+			vd_file_close(f);
+			free(p);
+			vd_disk_close(d);
+			return ret;
+		}
+	} else if (opts->disk) {
+		vd_file_close(f);
+		free(p);
+		vd_disk_close(d);
+		return vd_fail(e, -EINVAL, "%s: --disk applies to OVA and OVF "
+			       "appliances, not with --format", path);
+	}
 	lo.snapshot = opts->snapshot;
 	ret = layer_open(d, f, p, opts->format, &lo, 0, &d->top, e);
 	if (ret) {
@@ -321,6 +363,7 @@ void vd_disk_close(struct vd_disk *d)
 		next = l->backing;
 		layer_free(l);
 	}
+	vd_archive_free(d->archive);
 	for (unsigned i = 0; i < d->n_allowed; i++)
 		free(d->allowed[i]);
 	free(d->allowed);

@@ -28,6 +28,12 @@ struct vd_open_opts {
 	/* Bytes of metadata (tables) cached for the whole chain; 0: the
 	 * default, VD_CACHE_BUDGET. */
 	size_t cache_bytes;
+	/* An appliance (OVA, OVF) holding several disks: which one, from 1
+	 * in the descriptor's order; 0 for the first. */
+	unsigned disk;
+	/* Mount a child whose recorded parent id (VMDK parentCID, VHD
+	 * parent unique id) differs from its parent's own. */
+	bool ignore_parent_ids;
 };
 
 /* 0, or -errno with e filled: one line naming the file and the problem. */

@@ -60,6 +60,40 @@ int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
 	return 0;
 }
 
+int vd_file_open_range(const struct vd_file *f, uint64_t off, uint64_t len,
+		       const char *path, struct vd_file **f_r,
+		       struct vd_err *e)
+{
+	struct vd_file *r;
+	int fd;
+
+	if (!vd_range_ok(off, len, f->size))
+		return vd_fail(e, -EUCLEAN, "%s: %llu bytes at 0x%llx lie past "
+			       "the end of %s (%llu bytes)", path,
+			       (unsigned long long)len, (unsigned long long)off,
+			       f->path, (unsigned long long)f->size);
+	fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return vd_fail(e, -errno, "%s: %s", path, strerror(errno));
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->path = strdup(path))) {
+		free(r);
+		close(fd);
+		return vd_fail(e, -ENOMEM, "%s: out of memory", path);
+	}
+	r->fd = fd;
+	r->base = f->base + off;
+	r->size = len;
+	r->dev = f->dev;
+	r->ino = f->ino;
+	/* The share of the host file's blocks, for du-like totals. */
+	r->alloc = f->size ? (uint64_t)((double)f->alloc * len / f->size) :
+			     0;
+	r->archive = f->archive;
+	*f_r = r;
+	return 0;
+}
+
 /* QEMU marks the permissions it holds on an image file with OFD locks on
  * byte 100 + the permission's bit (RAW_LOCK_PERM_BASE in QEMU's
  * block/file-posix.c); bit 1 is BLK_PERM_WRITE. */

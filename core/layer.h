@@ -15,6 +15,8 @@
 #include "common/log.h"
 #include "core/disk.h"
 
+struct vd_archive;
+
 /* A host file, or a byte range of one (an image inside an archive). */
 struct vd_file {
 	int fd;
@@ -24,9 +26,17 @@ struct vd_file {
 	dev_t dev;
 	ino_t ino;
 	uint64_t alloc; /* bytes the host file occupies (st_blocks * 512) */
+	/* The archive this range is a member of (names that an image in it
+	 * records are looked up there first), or NULL. Owned by the disk. */
+	struct vd_archive *archive;
 };
 
 int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e);
+/* A new file for the byte range [off, off + len) of f (which stays
+ * open), shown as path in messages. */
+int vd_file_open_range(const struct vd_file *f, uint64_t off, uint64_t len,
+		       const char *path, struct vd_file **f_r,
+		       struct vd_err *e);
 void vd_file_close(struct vd_file *f);
 /* Whether a running QEMU holds this file open with write permission (as
  * its image locks say): reads may then see a half-written state. */
@@ -91,6 +101,11 @@ struct vd_format {
 	/* Decode one compressed unit: exactly out_len bytes, or -EIO. */
 	int (*decompress)(struct vd_layer *l, const uint8_t *in, size_t in_len,
 			  uint8_t *out, size_t out_len);
+	/* Optional: once l->backing is open, check that it is the parent
+	 * l records (VMDK parentCID, VHD parent unique id). Skipped under
+	 * vd_open_opts.ignore_parent_ids; a message should name that
+	 * option as --ignore-parent-id. */
+	int (*check_backing)(struct vd_layer *l, struct vd_err *e);
 	void (*close)(struct vd_layer *l);
 };
 
@@ -112,6 +127,11 @@ const struct vd_format *vd_format_find(const char *name);
 int vd_layer_open_named(struct vd_layer *l, const char *name,
 			const char *what, struct vd_file **f_r, char **path_r,
 			struct vd_err *e);
+/* The same for a name recorded in the file at `from` (an OVF descriptor)
+ * that is not a layer. */
+int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,
+		       const char *what, struct vd_file **f_r, char **path_r,
+		       struct vd_err *e);
 
 /* Decoders with per-thread state (compress.c). 0 when exactly out_len
  * bytes were produced, else -EIO. */

@@ -25,6 +25,8 @@ struct vd_cli {
 	char *snapshot;
 	char **backing_dirs;
 	unsigned n_backing_dirs;
+	unsigned disk;
+	int ignore_parent_ids;
 	bool foreground, single, help, version, allow_other, bad;
 };
 
@@ -46,6 +48,10 @@ static const struct fuse_opt vd_opts[] = {
 	VD_OPT("format=%s", format),
 	VD_OPT("--snapshot=%s", snapshot),
 	VD_OPT("snapshot=%s", snapshot),
+	VD_OPT("--disk=%u", disk),
+	VD_OPT("disk=%u", disk),
+	{ "--ignore-parent-id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
+	{ "ignore_parent_id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
 	FUSE_OPT_KEY("--backing-dir=", KEY_BACKING_DIR),
 	FUSE_OPT_KEY("backing_dir=", KEY_BACKING_DIR),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -65,17 +71,23 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: vdmount [options] IMAGE MOUNTPOINT [-o opt[,opt...]]\n"
 "\n"
-"Mount a virtual machine disk image (raw or qcow2, with its backing chain)\n"
-"read-only. MOUNTPOINT/disk.raw is the whole virtual disk; a regular file\n"
-"as MOUNTPOINT becomes the disk itself. Unmount with fusermount3 -u.\n"
+"Mount a virtual machine disk image (qcow2, VMDK, VHD or raw, with its\n"
+"backing chain, or the disk of an OVA/OVF appliance) read-only.\n"
+"MOUNTPOINT/disk.raw is the whole virtual disk; a regular file as\n"
+"MOUNTPOINT becomes the disk itself. Unmount with fusermount3 -u.\n"
 "\n"
 "options:\n"
-"  -F, --format=FMT      format of IMAGE (raw, qcow2) instead of probing\n"
+"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, raw) instead of\n"
+"                        probing\n"
 "  --backing-dir=DIR     also allow backing and data files inside DIR\n"
 "                        (repeatable; by default only IMAGE's folder)\n"
 "  --snapshot=ID|NAME    show a qcow2 internal snapshot, not the active state\n"
+"  --disk=N              the Nth disk of an OVA/OVF appliance (default 1)\n"
+"  --ignore-parent-id    mount a VMDK/VHD child whose recorded parent id\n"
+"                        (parentCID, parent UUID) differs from its parent's\n"
 "  -o OPT[,OPT...]       mount options: FUSE's (allow_other, ...) and\n"
-"                        format=, backing_dir=, snapshot= as above\n"
+"                        format=, backing_dir=, snapshot=, disk=,\n"
+"                        ignore_parent_id as above\n"
 "  -f                    stay in the foreground\n"
 "  -d                    debug output (implies -f)\n"
 "  -s                    single-threaded\n"
@@ -237,6 +249,8 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	struct vd_open_opts oo = {
 		.format = c->format,
 		.snapshot = c->snapshot,
+		.disk = c->disk,
+		.ignore_parent_ids = c->ignore_parent_ids,
 		.backing_dirs = (const char *const *)c->backing_dirs,
 		.n_backing_dirs = c->n_backing_dirs,
 	};

@@ -1,0 +1,26 @@
+/* Appliances: an OVA (a tar holding an OVF descriptor and its disks) or an
+ * OVF descriptor beside its disk files. The disks inside an OVA are
+ * read in place, as byte ranges of the tar. */
+#ifndef VD_OVA_H
+#define VD_OVA_H
+
+#include "core/layer.h"
+
+/* If *f is an OVA or an OVF descriptor, select disk number `disk` (from 1
+ * in the descriptor's order; 0: the first) and replace *f and *path (both
+ * taken over) by that disk's file and the path to show for it; *ar_r then
+ * receives the archive (NULL for an OVF beside its disks), which the disk
+ * owns and frees with vd_archive_free after its layers. When *f is
+ * neither, nothing changes and 0 is returned. */
+int vd_appliance_open(struct vd_disk *d, struct vd_file **f, char **path,
+		      unsigned disk, struct vd_archive **ar_r,
+		      struct vd_err *e);
+
+/* Open member `name` of the archive a as a byte range: -ENOENT (e
+ * untouched) when it holds no such member. */
+int vd_archive_open_member(struct vd_archive *a, const char *name,
+			   struct vd_file **f_r, char **path_r,
+			   struct vd_err *e);
+void vd_archive_free(struct vd_archive *a);
+
+#endif

@@ -1,0 +1,33 @@
+/* The table of filesystem drivers, and reads of a volume through core. */
+#include <errno.h>
+#include <stddef.h>
+
+#include "common/util.h"
+#include "fsread/fs.h"
+
+extern const struct vd_fs_ops vd_fs_ext;
+
+const struct vd_fs_ops *const vd_fs_drivers[] = {
+	&vd_fs_ext,
+	NULL,
+};
+
+int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off)
+{
+	if (!vd_range_ok(off, len, v->len)) {
+		vd_log(VD_LOG_ERR, "%s: read of %zu bytes at 0x%llx lies past "
+		       "the end of the volume (%llu bytes)", v->name, len,
+		       (unsigned long long)off, (unsigned long long)v->len);
+		return -EIO;
+	}
+	return vd_disk_read(v->disk, buf, len, v->start + off);
+}
+
+int vd_fs_mount(const struct vd_vol *v, struct vd_fs **fs_r,
+		struct vd_err *e)
+{
+	for (unsigned i = 0; vd_fs_drivers[i]; i++)
+		if (vd_fs_drivers[i]->probe(v))
+			return vd_fs_drivers[i]->mount(v, fs_r, e);
+	return -ENODEV;
+}

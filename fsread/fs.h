@@ -1,0 +1,114 @@
+/* fsread/ — a read-only file tree on a byte range of a disk.
+ *
+ * A filesystem is a driver with one ops table (struct vd_fs_ops), inode
+ * based: a directory entry leads to an inode number, and every other call
+ * takes an inode number. Drivers read the volume only through
+ * vd_vol_read (core), never a host file. Every call may come from any
+ * thread at any time; a driver serialises what its library needs
+ * serialised and reads file data outside any lock. */
+#ifndef VD_FS_H
+#define VD_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "common/log.h"
+#include "core/disk.h"
+
+/* A byte range of a disk: a partition, or the whole disk. */
+struct vd_vol {
+	struct vd_disk *disk;
+	uint64_t start;
+	uint64_t len;
+	const char *name; /* for messages: "vm.qcow2 p2" */
+};
+
+/* Exactly len bytes at off within the volume, or -EIO (a read past the
+ * volume's end included). */
+int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off);
+
+struct vd_fs_attr {
+	uint64_t ino;
+	mode_t mode; /* type and permission bits */
+	nlink_t nlink;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units allocated */
+	dev_t rdev;
+	struct timespec atime, mtime, ctime;
+};
+
+/* readdir callback: return nonzero to stop (the buffer is full). next is
+ * the cookie that resumes after this entry. type is a DT_* value. */
+typedef int (*vd_fs_fill)(void *arg, const char *name, uint64_t ino,
+			  unsigned type, uint64_t next);
+
+struct vd_fs;	   /* a mounted filesystem (driver-defined) */
+struct vd_fs_file; /* an open regular file (driver-defined) */
+
+struct vd_fs_ops {
+	const char *name; /* "ext4", "vfat" */
+	/* Nonzero when the volume holds this filesystem (cheap: reads a
+	 * superblock). */
+	int (*probe)(const struct vd_vol *v);
+	/* The volume outlives the mount. 0, or -errno with e filled. */
+	int (*mount)(const struct vd_vol *v, struct vd_fs **fs_r,
+		     struct vd_err *e);
+	void (*unmount)(struct vd_fs *fs);
+	uint64_t (*root)(struct vd_fs *fs);
+	/* -ENOENT when dir has no entry name. */
+	int (*lookup)(struct vd_fs *fs, uint64_t dir, const char *name,
+		      uint64_t *ino_r);
+	int (*getattr)(struct vd_fs *fs, uint64_t ino, struct vd_fs_attr *a_r);
+	/* Entries from cookie (0: the start), "." and ".." included. */
+	int (*readdir)(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
+		       vd_fs_fill fill, void *arg);
+	/* Open a regular file: resolve what reads need once (the block map),
+	 * so that read runs outside the filesystem's lock. */
+	int (*open)(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r);
+	/* Up to len bytes at off; *got < len only at end of file. 0 or
+	 * -errno (-EIO for corrupt metadata, logged). Thread-safe on one
+	 * handle. */
+	int (*read)(struct vd_fs_file *f, void *buf, size_t len, uint64_t off,
+		    size_t *got_r);
+	/* lseek SEEK_DATA/SEEK_HOLE within the file; -ENXIO past the end or
+	 * when no data follows. NULL: all data. */
+	int (*seek)(struct vd_fs_file *f, uint64_t off, bool want_data,
+		    uint64_t *off_r);
+	void (*release)(struct vd_fs_file *f);
+	/* The target, NUL-terminated, truncated to size. */
+	int (*readlink)(struct vd_fs *fs, uint64_t ino, char *buf,
+			size_t size);
+	/* As listxattr(2)/getxattr(2): size 0 asks for the length; -ERANGE
+	 * when size is too small; -ENODATA when the attribute is absent. */
+	int (*listxattr)(struct vd_fs *fs, uint64_t ino, char *buf,
+			 size_t size, size_t *len_r);
+	int (*getxattr)(struct vd_fs *fs, uint64_t ino, const char *name,
+			void *buf, size_t size, size_t *len_r);
+	int (*statfs)(struct vd_fs *fs, struct statvfs *st_r);
+};
+
+/* Every mounted filesystem begins with this (drivers embed it first). */
+struct vd_fs {
+	const struct vd_fs_ops *ops;
+	const struct vd_vol *vol;
+};
+struct vd_fs_file {
+	struct vd_fs *fs;
+};
+
+/* The NULL-terminated table of filesystem drivers (fs.c). */
+extern const struct vd_fs_ops *const vd_fs_drivers[];
+
+/* Probe v with every driver and mount the first that recognises it.
+ * -ENODEV (e untouched) when none does; another -errno with e filled when
+ * one recognised it but could not mount it. */
+int vd_fs_mount(const struct vd_vol *v, struct vd_fs **fs_r,
+		struct vd_err *e);
+
+#endif

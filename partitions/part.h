@@ -1,0 +1,57 @@
+/* partitions/ — the partition table of a disk, read through core only.
+ *
+ * MBR (primary, extended 0x05/0x0f/0x85 with their EBR chains, logical
+ * partitions numbered 5+ as Linux numbers them) and GPT (protective MBR,
+ * header and entry-array CRC32, backup header when the primary is
+ * damaged, 512- and 4096-byte logical sectors; numbered by entry index as
+ * Linux does, so an unused entry leaves a gap). A hybrid MBR is read as
+ * GPT. */
+#ifndef VD_PART_H
+#define VD_PART_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "core/disk.h"
+
+/* More GPT entries than this are refused as absurd. */
+#define VD_PART_MAX_GPT_ENTRIES 4096
+/* More logical partitions than this end the EBR walk. */
+#define VD_PART_MAX_LOGICAL 256
+
+enum vd_part_scheme { VD_PART_NONE, VD_PART_MBR, VD_PART_GPT };
+
+struct vd_part {
+	unsigned num;	    /* as Linux numbers it: the N of pN */
+	uint64_t start;	    /* bytes from the start of the disk */
+	uint64_t len;	    /* bytes, clipped to the disk's end */
+	uint8_t mbr_type;   /* MBR: the type byte; GPT: 0 */
+	uint8_t type_guid[16]; /* GPT: type GUID in on-disk byte order */
+	uint8_t uuid[16];   /* GPT: unique partition GUID, on-disk order */
+	uint64_t attrs;	    /* GPT: attribute bits */
+	bool bootable;	    /* MBR: 0x80 flag */
+	char type[40];	    /* "0x83" or the type GUID as text, lower case */
+	char name[144];	    /* GPT name as UTF-8 (72 UTF-16 units), or "" */
+};
+
+struct vd_parts {
+	enum vd_part_scheme scheme;
+	unsigned sector_size; /* logical sector size the table uses */
+	uint8_t disk_guid[16]; /* GPT: disk GUID, on-disk order */
+	uint32_t mbr_id;       /* MBR: disk identifier at 440 */
+	unsigned n;
+	struct vd_part part[]; /* in increasing num */
+};
+
+/* Read the table of d. A disk with no table gives scheme VD_PART_NONE and
+ * n = 0 (not an error). Damage that can be worked around (a bad primary
+ * GPT with a good backup, a partition past the disk's end, a looping EBR
+ * chain) is logged as a warning and worked around; an unreadable or
+ * absurd table fails with -EUCLEAN and a one-line message in e. name is
+ * the disk's name for messages. */
+int vd_parts_read(struct vd_disk *d, const char *name, struct vd_parts **p_r,
+		  struct vd_err *e);
+void vd_parts_free(struct vd_parts *p);
+
+#endif
