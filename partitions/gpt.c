@@ -286,6 +286,13 @@ static unsigned gpt_sector_size(struct part_ctx *c, bool pmbr)
 	return 0;
 }
 
+static int gpt_error(struct part_ctx *c, int err)
+{
+	if (err == -ENOMEM)
+		return vd_fail(c->e, err, "%s: GPT: out of memory", c->name);
+	return err;
+}
+
 int vd_gpt_read(struct part_ctx *c, const uint8_t *mbr, bool pmbr)
 {
 	struct gpt_hdr pri, bak, *use;
@@ -308,17 +315,18 @@ int vd_gpt_read(struct part_ctx *c, const uint8_t *mbr, bool pmbr)
 		       "reading the GPT anyway", c->name);
 	last_lba = c->size / ss - 1;
 
+	/* -EUCLEAN from gpt_load: this header is bad (why_*), try the
+	 * other; anything else (a read error, its message already in
+	 * c->e; no memory) fails the table. */
 	ret = gpt_load(c, ss, 1, &pri, why_pri, sizeof(why_pri));
 	if (ret < 0 && ret != -EUCLEAN)
-		return vd_fail(c->e, ret, "%s: GPT: %s", c->name,
-			       strerror(-ret));
+		return gpt_error(c, ret);
 	/* The backup is where a good primary says, else at the end. */
 	bak_lba = ret == 0 ? pri.alt_lba : last_lba;
 	ret_bak = gpt_load(c, ss, bak_lba, &bak, why_bak, sizeof(why_bak));
 	if (ret_bak < 0 && ret_bak != -EUCLEAN) {
 		free(pri.entries);
-		return vd_fail(c->e, ret_bak, "%s: GPT: %s", c->name,
-			       strerror(-ret_bak));
+		return gpt_error(c, ret_bak);
 	}
 	if (ret < 0 && ret_bak < 0)
 		return vd_fail(c->e, -EUCLEAN, "%s: GPT: primary header: %s; "

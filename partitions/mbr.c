@@ -84,6 +84,7 @@ static int mbr_walk_ebrs(struct part_ctx *c, unsigned slot, uint64_t ext,
 	for (;;) {
 		struct mbr_entry m, link = { 0 };
 		bool have_link = false;
+		uint64_t next;
 
 		if (++steps > VD_PART_MAX_LOGICAL) {
 			vd_log(VD_LOG_WARN, "%s: MBR: more than %u EBRs in "
@@ -152,7 +153,7 @@ static int mbr_walk_ebrs(struct part_ctx *c, unsigned slot, uint64_t ext,
 		if (!have_link)
 			return 0;
 
-		uint64_t next = ext + link.start;
+		next = ext + link.start;
 
 		if (next <= cur) {
 			vd_log(VD_LOG_WARN, "%s: MBR: EBR at sector %llu links "
