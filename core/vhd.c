@@ -430,30 +430,30 @@ static int vhd_find_parent(struct vd_layer *l, const uint8_t *dyn,
 				cand[nc++] = name;
 		}
 	}
-	/* The header's own parent name (UTF-16BE), last: a file name that
-	 * Hyper-V keeps beside the child. */
+	/* The header's own parent name (UTF-16BE, a file name or a Windows
+	 * path), last; skipped when it is not valid. */
 	{
 		char *name;
 
 		ret = vhd_utf16(dyn + VHD_D_PARENT_NAME, 512, true, &name);
-		if (ret == -EUCLEAN) {
-			ret = V_FAIL(ret, "parent name is invalid UTF-16");
+		if (ret == -ENOMEM)
 			goto out;
+		if (!ret) {
+			for (char *c = name; *c; c++)
+				if (*c == '\\')
+					*c = '/';
+			vhd_windows_path(name);
+			if (!name[0] || vhd_has_control(name))
+				free(name);
+			else
+				cand[nc++] = name;
 		}
-		if (ret)
-			goto out;
-		for (char *c = name; *c; c++)
-			if (*c == '\\')
-				*c = '/';
-		vhd_windows_path(name);
-		if (strchr(name, '/') || !name[0] || vhd_has_control(name))
-			free(name); /* not a plain file name */
-		else
-			cand[nc++] = name;
+		ret = 0;
 	}
 	if (!nc) {
 		ret = V_FAIL(-EUCLEAN, "differencing disk names no parent (no "
-			     "W2ru, W2ku or MacX locator and no parent name)");
+			     "W2ru, W2ku or MacX locator and no valid parent "
+			     "name)");
 		goto out;
 	}
 	for (unsigned i = 0; i < nc; i++) {
@@ -715,13 +715,56 @@ static int vhd_bat_entry(struct vd_layer *l, uint64_t blk, uint32_t *ent_r)
 	return 0;
 }
 
+/* Bit i of a bitmap sector: most significant bit first. */
+static bool vhd_bit(const uint8_t *bm, uint64_t i)
+{
+	return bm[i / 8] >> (7 - i % 8) & 1;
+}
+
+/* In a differencing disk's allocated block blk, whose bitmap is at
+ * bitmap_off: the run from off (before end, in the block) of sectors
+ * that are all in the child (DATA, r->host_off set) or all in the parent
+ * (UNALLOC), as the bitmap sector covering off says. */
+static int vhd_map_bitmap(struct vd_layer *l, uint64_t blk,
+			  uint64_t bitmap_off, uint64_t off, uint64_t end,
+			  struct vd_run *r)
+{
+	struct vhd *v = l->priv;
+	struct vd_cache *cache = vd_layer_cache(l);
+	uint64_t blk_start = blk << v->block_bits;
+	uint64_t sec = (off - blk_start) / VHD_SECTOR;
+	uint64_t bm_sec = sec / VHD_BITS_PER_SECTOR;
+	uint64_t first = bm_sec * VHD_BITS_PER_SECTOR, last, s;
+	struct vd_cache_ref ref;
+	bool bit;
+	int ret;
+
+	ret = vd_cache_get(cache, l, bitmap_off + bm_sec * VHD_SECTOR,
+			   VHD_SECTOR, vhd_load, l, &ref);
+	if (ret) {
+		V_LOG("cannot read the sector bitmap of block %llu at 0x%llx",
+		      (unsigned long long)blk, (unsigned long long)bitmap_off);
+		return -EIO;
+	}
+	/* The sectors this bitmap sector covers, up to the end of the
+	 * request. */
+	last = VD_MIN(first + VHD_BITS_PER_SECTOR,
+		      (end - blk_start + VHD_SECTOR - 1) / VHD_SECTOR);
+	bit = vhd_bit(ref.data, sec - first);
+	/* Ends: s grows to last, at most 4096 sectors on. */
+	for (s = sec + 1; s < last && vhd_bit(ref.data, s - first) == bit; s++)
+		;
+	vd_cache_put(cache, &ref);
+	r->type = bit ? VD_RUN_DATA : VD_RUN_UNALLOC;
+	r->len = VD_MIN(end, blk_start + s * VHD_SECTOR) - off;
+	return 0;
+}
+
 static int vhd_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		   struct vd_run *r)
 {
 	struct vhd *v = l->priv;
 	uint64_t blk, in_blk, end, bitmap_off, data_off, blk_size;
-	struct vd_cache *cache = vd_layer_cache(l);
-	struct vd_cache_ref ref;
 	uint32_t ent;
 	int ret;
 
@@ -768,40 +811,11 @@ static int vhd_map(struct vd_layer *l, uint64_t off, uint64_t len,
 	}
 	r->host_off = data_off + in_blk;
 	if (v->type == VHD_DYNAMIC) {
+		/* QEMU ignores a dynamic disk's bitmap: so do we. */
 		r->type = VD_RUN_DATA;
 		return 0;
 	}
-
-	/* Differencing: the bitmap sector that covers off says, sector by
-	 * sector, whether the child holds the data. */
-	uint64_t sec = in_blk / VHD_SECTOR;
-	uint64_t bm_sec = sec / VHD_BITS_PER_SECTOR;
-	uint64_t first = bm_sec * VHD_BITS_PER_SECTOR, last, s;
-	const uint8_t *bm;
-	bool bit;
-
-	ret = vd_cache_get(cache, l, bitmap_off + bm_sec * VHD_SECTOR,
-			   VHD_SECTOR, vhd_load, l, &ref);
-	if (ret) {
-		V_LOG("cannot read the sector bitmap of block %llu at 0x%llx",
-		      (unsigned long long)blk, (unsigned long long)bitmap_off);
-		return -EIO;
-	}
-	bm = ref.data;
-	/* Sectors of this block that this bitmap sector covers, up to the
-	 * end of the request. */
-	last = VD_MIN(first + VHD_BITS_PER_SECTOR,
-		      (end - (off - in_blk) + VHD_SECTOR - 1) / VHD_SECTOR);
-#define VHD_BIT(s) (bm[((s) - first) / 8] >> (7 - ((s) - first) % 8) & 1)
-	bit = VHD_BIT(sec);
-	/* Ends: s grows to last, at most 4096 sectors on. */
-	for (s = sec + 1; s < last && VHD_BIT(s) == bit; s++)
-		;
-#undef VHD_BIT
-	vd_cache_put(cache, &ref);
-	r->type = bit ? VD_RUN_DATA : VD_RUN_UNALLOC;
-	r->len = VD_MIN(end, (off - in_blk) + s * VHD_SECTOR) - off;
-	return 0;
+	return vhd_map_bitmap(l, blk, bitmap_off, off, end, r);
 }
 
 const struct vd_format vd_format_vhd = {

@@ -660,6 +660,24 @@ static void test_locators(void)
 	vimg_save("loc.vhd");
 	CHECK("parent name", open_saved("loc.vhd", false, &d, msg) == -ENOENT);
 	CHECK_MSG("parent name", msg, "'nm.vhd' not found");
+	/* A relative Windows path as the parent name. */
+	child_init();
+	{
+		static const char pn[] = "sub\\nm.vhd";
+
+		for (size_t i = 0; pn[i]; i++)
+			m.b[512 + 64 + 2 * i + 1] = (uint8_t)pn[i];
+	}
+	vimg_save("loc.vhd");
+	CHECK("parent name path", open_saved("loc.vhd", false, &d, msg) == -ENOENT);
+	CHECK_MSG("parent name path", msg, "'sub/nm.vhd' not found");
+	/* An invalid parent name is no candidate. */
+	child_init();
+	m.b[512 + 64] = 0xdc;
+	m.b[512 + 65] = 0x01;
+	vimg_save("loc.vhd");
+	CHECK("bad parent name", open_saved("loc.vhd", false, &d, msg) == -EUCLEAN);
+	CHECK_MSG("bad parent name", msg, "names no parent");
 	/* Nothing at all. */
 	child_init();
 	vimg_save("loc.vhd");
