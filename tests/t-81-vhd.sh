@@ -258,7 +258,7 @@ t_size_rule() {
 		done
 		python3 "$MKVHD" fix "$f" || die "fix failed"
 	}
-	size_poke "$1" ${2:-}
+	size_poke "$1" "${2:-}"
 	case $3 in
 	chs) [ "$(virtual_size "$f")" = "$vs" ] || die "qemu does not use CHS here" ;;
 	cur) [ "$(virtual_size "$f")" = $((vs - 1049600)) ] || die "qemu does not use current_size here" ;;
@@ -317,6 +317,7 @@ t_bad_block() {
 	esac
 	python3 "$MKVHD" info "$f" | grep -q '"bat": \[[0-9]*, [0-9]*, [0-9]' ||
 		die "unexpected BAT: $(python3 "$MKVHD" info "$f")"
+	# shellcheck disable=SC2046
 	poke "$f" $((1536 + 2 * 4)) $(printf '%08x' "$ent" | sed 's/../& /g')
 	m=$(vd_mnt m)
 	mount_ok "$m" "$f" "$m"
