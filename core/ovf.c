@@ -550,12 +550,12 @@ static int xml_parse(struct xml *x, const char *buf, size_t len,
 
 	x->buf = x->p = buf;
 	x->end = buf + len;
-	if (memchr(buf, '\0', len))
-		return XML_FAIL(x, (const char *)memchr(buf, '\0', len),
-				-EUCLEAN, "NUL byte (not UTF-8 text)");
 	if (len >= 2 && ((buf[0] == '\xfe' && buf[1] == '\xff') ||
 			 (buf[0] == '\xff' && buf[1] == '\xfe')))
 		return XML_FAIL(x, buf, -ENOTSUP, "UTF-16 is not supported");
+	if (memchr(buf, '\0', len))
+		return XML_FAIL(x, (const char *)memchr(buf, '\0', len),
+				-EUCLEAN, "NUL byte (not UTF-8 text)");
 	if (xml_at(x, "\xef\xbb\xbf"))
 		x->p += 3;
 
