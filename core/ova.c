@@ -149,7 +149,9 @@ static int tar_pax(struct vd_archive *a, const char *rec, size_t n,
 		   uint64_t at, char **name_r, uint64_t *size_r,
 		   bool *has_size_r, bool *sparse_r, struct vd_err *e)
 {
+	char *sparse_name = NULL;
 	size_t pos = 0;
+	int ret = 0;
 
 	/* Ends: each record is at least one byte long and pos moves past
 	 * it; pos never passes n. */
@@ -163,48 +165,75 @@ static int tar_pax(struct vd_archive *a, const char *rec, size_t n,
 			len = len * 10 + (size_t)(rec[i++] - '0');
 		if (i == pos || i >= n || rec[i] != ' ' || len <= i - pos + 1 ||
 		    len > n - pos || rec[pos + len - 1] != '\n')
-			return vd_fail(e, -EUCLEAN, "%s: pax header at 0x%llx: "
-				       "bad record at byte %zu", a->path,
-				       (unsigned long long)at, pos);
+		{
+			ret = vd_fail(e, -EUCLEAN, "%s: pax header at 0x%llx: "
+				      "bad record at byte %zu", a->path,
+				      (unsigned long long)at, pos);
+			goto out;
+		}
 		kv = rec + i + 1;
 		kvn = (size_t)(rec + pos + len - 1 - kv);
 		eq = memchr(kv, '=', kvn);
-		if (!eq)
-			return vd_fail(e, -EUCLEAN, "%s: pax header at 0x%llx: "
-				       "record without '=' at byte %zu",
-				       a->path, (unsigned long long)at, pos);
+		if (!eq) {
+			ret = vd_fail(e, -EUCLEAN, "%s: pax header at 0x%llx: "
+				      "record without '=' at byte %zu",
+				      a->path, (unsigned long long)at, pos);
+			goto out;
+		}
 		val = eq + 1;
 		size_t kn = (size_t)(eq - kv), vn = kvn - kn - 1;
 
 		if (kn == 4 && !memcmp(kv, "path", 4) && vn) {
 			char *nm = strndup(val, vn);
 
-			if (!nm)
-				return -ENOMEM;
+			if (!nm) {
+				ret = -ENOMEM;
+				goto out;
+			}
 			free(*name_r);
 			*name_r = nm;
 		} else if (kn == 4 && !memcmp(kv, "size", 4) && vn) {
 			uint64_t v = 0;
 
-			for (size_t k = 0; k < vn; k++)
+			for (size_t k = 0; k < vn && !ret; k++)
 				if (val[k] < '0' || val[k] > '9' ||
 				    __builtin_mul_overflow(v, 10, &v) ||
 				    __builtin_add_overflow(
 					    v, (uint64_t)(val[k] - '0'), &v))
-					return vd_fail(e, -EUCLEAN, "%s: pax "
-						       "header at 0x%llx: bad "
-						       "size '%.*s'", a->path,
-						       (unsigned long long)at,
-						       (int)VD_MIN(vn, 40u),
-						       val);
+					ret = vd_fail(e, -EUCLEAN, "%s: pax "
+						      "header at 0x%llx: bad "
+						      "size '%.*s'", a->path,
+						      (unsigned long long)at,
+						      (int)VD_MIN(vn, 40u),
+						      val);
+			if (ret)
+				goto out;
 			*size_r = v;
 			*has_size_r = true;
 		} else if (kn > 10 && !memcmp(kv, "GNU.sparse", 10)) {
 			*sparse_r = true;
+			/* Sparse format 1.0 stores the real name here and
+			 * a made-up one in path=. */
+			if (kn == 15 && !memcmp(kv, "GNU.sparse.name", 15) &&
+			    vn) {
+				free(sparse_name);
+				sparse_name = strndup(val, vn);
+				if (!sparse_name) {
+					ret = -ENOMEM;
+					goto out;
+				}
+			}
 		}
 		pos += len;
 	}
-	return 0;
+	if (sparse_name) {
+		free(*name_r);
+		*name_r = sparse_name;
+		sparse_name = NULL;
+	}
+out:
+	free(sparse_name);
+	return ret;
 }
 
 /* The data of an extension header (long name, pax records), NUL-ended. */

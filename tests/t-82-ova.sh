@@ -67,6 +67,13 @@ gen_ova() {
 	tar cf desc-last.ova d2.raw d1.qcow2 two.ovf || return 1
 	write_ovf vmdk.ovf d3.vmdk
 	tar cf vmdk.ova vmdk.ovf d3.vmdk || return 1
+	# A VMDK descriptor whose extents are other members of the OVA.
+	mkdir split
+	qemu-img convert -O vmdk -o subformat=monolithicFlat d2.raw split/flat.vmdk || return 1
+	qemu-img convert -O vmdk -o subformat=twoGbMaxExtentSparse d2.raw split/sparse.vmdk || return 1
+	write_ovf split/split.ovf flat.vmdk sparse.vmdk
+	(cd split && tar cf ../split.ova split.ovf flat.vmdk sparse.vmdk \
+		$(sed -n 's/^RW [0-9]* [A-Z]* "\(.*\)".*/\1/p' flat.vmdk sparse.vmdk)) || return 1
 	write_ovf chain.ovf top.qcow2
 	tar cf chain.ova chain.ovf top.qcow2 base.qcow2 || return 1
 
@@ -102,6 +109,13 @@ gen_ova() {
 	OVF_EXTRA='ovf:compression="gzip"' write_ovf gzip.ovf d1.qcow2
 	tar cf gzip.ova gzip.ovf d1.qcow2 || return 1
 	OVF_EXTRA='ovf:chunkSize="1048576"' write_ovf chunk.ovf d1.qcow2
+	# tar --sparse stores a sparse disk as a map plus its data blocks:
+	# not the disk's bytes in a row, so not mountable in place.
+	truncate -s 8M holes.raw
+	printf 'data' | dd of=holes.raw bs=1 seek=3000000 conv=notrunc status=none
+	write_ovf holes.ovf holes.raw
+	tar --sparse --format=gnu -cf sparse-gnu.ova holes.ovf holes.raw || return 1
+	tar --sparse --format=posix -cf sparse-pax.ova holes.ovf holes.raw || return 1
 	tar cf chunk.ova chunk.ovf d1.qcow2 || return 1
 }
 
@@ -224,6 +238,8 @@ vd_test ova-descriptor-last t_ova desc-last.ova d1.qcow2
 vd_test ova-descriptor-last-disk-2 t_ova desc-last.ova d2.raw --disk=2
 vd_test ova-stream-optimized-vmdk t_vmdk
 vd_test ova-backing-file-in-archive t_chain
+vd_test ova-vmdk-flat-extent-in-archive t_ova split.ova split/flat.vmdk
+vd_test ova-vmdk-sparse-extent-in-archive t_ova split.ova split/sparse.vmdk --disk=2
 vd_test ova-gnu-long-names t_long long-gnu.ova
 vd_test ova-pax-long-names t_long long-pax.ova
 vd_test ova-ustar-prefix t_long long-ustar.ova
@@ -238,6 +254,8 @@ vd_test ova-file-not-in-archive t_fails missing.ova "missing.ovf" "'missing.vmdk
 vd_test ova-dotdot-href t_fails evil.ova "evil.ovf" "'../../etc/passwd' lies outside the appliance" --
 vd_test ova-gzip-refused t_fails gzip.ova "gzip.ovf" 'ovf:compression="gzip"' "not supported" --
 vd_test ova-chunked-refused t_fails chunk.ova "chunk.ovf" "ovf:chunkSize" "not supported" --
+vd_test ova-gnu-sparse-member-refused t_fails sparse-gnu.ova "holes.raw" "sparse file" "not supported" --
+vd_test ova-pax-sparse-member-refused t_fails sparse-pax.ova "holes.raw" "sparse file" "not supported" --
 vd_test ova-bad-header-checksum t_bad_checksum
 vd_test ova-member-past-end t_truncated
 vd_test ovf-beside-dotdot t_beside_evil

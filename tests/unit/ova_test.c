@@ -448,14 +448,16 @@ static void test_tar(void)
 
 	/* pax size= overrides the header's; GNU.sparse marks sparse. */
 	tar_len = 0;
-	const char *sp = "12 size=600\n22 GNU.sparse.major=1\n";
+	const char *sp = "12 size=600\n22 GNU.sparse.major=1\n"
+			 "24 GNU.sparse.name=real\n15 path=fake/x\n";
 	tar_add_hdr("P", strlen(sp), 'x', USTAR, sp, 0);
 	tar_add_hdr("s", 0, '0', USTAR, NULL, 0);
 	memset(tar + tar_len, 's', 1024);
 	tar_len += 1024;
 	tar_end();
 	CHECK("pax size", !walk(tar_len, &l, msg) && l.n == 1 &&
-				  l.size[0] == 600 && l.type[0] == 'S');
+				  l.size[0] == 600 && l.type[0] == 'S' &&
+				  !strcmp(l.names[0], "real"));
 
 	/* Bad pax records. */
 	static const char *const bad_pax[] = {
