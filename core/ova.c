@@ -244,8 +244,9 @@ static int tar_read_ext(struct vd_archive *a, uint64_t off, uint64_t size,
 	char *buf;
 
 	if (size > cap)
-		return vd_fail(e, -EUCLEAN, "%s: '%c' header at 0x%llx has %llu "
-			       "bytes of data (at most %llu)", a->path, type,
+		return vd_fail(e, -EUCLEAN, "%s: '%c' header at 0x%llx has "
+			       "%llu bytes of data (at most %llu)", a->path,
+			       type,
 			       (unsigned long long)(off - TAR_BLOCK),
 			       (unsigned long long)size,
 			       (unsigned long long)cap);

@@ -773,8 +773,10 @@ static int ovf_start(void *ctx, const struct xml_tag *t)
 			return XML_FAIL(s->x, t->local.p, -EUCLEAN, "the root "
 					"element is <%.*s>%s%s%s, not an OVF "
 					"Envelope", (int)t->local.n,
-					t->local.p, t->uri ? " (namespace " : "",
-					t->uri ? t->uri : "", t->uri ? ")" : "");
+					t->local.p,
+					t->uri ? " (namespace " : "",
+					t->uri ? t->uri : "",
+					t->uri ? ")" : "");
 		s->envelope = true;
 		return 0;
 	}
