@@ -104,6 +104,10 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 
 		if (ret != -ENOENT)
 			return ret;
+		/* The image's "folder" is the archive itself. */
+		if (name[0] != '/')
+			return vd_fail(e, -ENOENT, "%s: %s '%s' is not in the "
+				       "archive", l->path, what, name);
 	}
 	return vd_disk_open_named(l->disk, l->path, name, what, f_r, path_r,
 				  e);
