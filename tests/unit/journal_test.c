@@ -532,6 +532,53 @@ static void test_debugfs(void)
 	}
 }
 
+/* A block revoked by the transaction that logs it is not replayed (a
+ * revoke in T covers copies in transactions up to T, T included). Its
+ * own image: debugfs misplaces the next transaction after such a one. */
+static void test_self_revoke(void)
+{
+	struct dbg d;
+	struct vd_ext_replay *r;
+	struct vd_err e;
+	uint8_t *got, *want;
+
+	path(d.img, "self-revoke.img");
+	if (sh("truncate -s 32M '%s' && mkfs.ext4 -q -F -b 4096 '%s'",
+	       d.img, d.img)) {
+		CHECK("self revoke: mkfs", false);
+		return;
+	}
+	d.bs = 4096;
+	d.base = 5000;
+	got = malloc(d.bs);
+	want = malloc(d.bs);
+	for (int f = 1; f <= 2; f++) {
+		char dat[PATH_MAX];
+
+		PATHF(dat, "%s/d%d", scratch, f);
+		CHECK("self revoke: data", !write_data(dat, d.bs, f));
+	}
+	CHECK("self revoke: debugfs",
+	      got && want &&
+		      !sh("cd '%s' && debugfs -w -f - '%s' >/dev/null 2>&1 "
+			  "<<EOF\njo -c\njw -b 5000,5001 d1\n"
+			  "jw -b 5001,5002 -r 5001,5002 d2\njc\nEOF",
+			  scratch, d.img));
+	check_replay("self revoke", d.img, NULL);
+	CHECK("self revoke: scan", !scan(d.img, &r, &e) && r);
+	if (r && got && want) {
+		data_block(want, d.bs, 1, 0);
+		CHECK("self revoke: kept", vd_ext_replay_block(r, 5000, got) ==
+				1 && !memcmp(got, want, d.bs));
+		CHECK("self revoke: revoked",
+		      vd_ext_replay_block(r, 5001, got) == 0 &&
+			      vd_ext_replay_block(r, 5002, got) == 0);
+	}
+	vd_ext_replay_free(r);
+	free(got);
+	free(want);
+}
+
 /* Hostile journals: one field of a valid one poked. */
 static void test_poked(void)
 {
@@ -788,6 +835,7 @@ int main(void)
 	CHECK("find tests/mkdirty.sh", !find_mkdirty());
 
 	test_debugfs();
+	test_self_revoke();
 	test_poked();
 	test_fast_commit();
 	if (mkdirty[0])
