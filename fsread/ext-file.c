@@ -11,9 +11,10 @@
  * never an array proportional to the file.
  *
  * Two kinds of map (ext4 spec, "The Contents of inode.i_block"):
- * - extents (EXT4_EXTENTS_FL): walked with libext2fs's extent handle,
- *   which checks every tree block's header and checksum; we check the
- *   depth and that leaves strictly increase and stay inside the volume.
+ * - extents (EXT4_EXTENTS_FL): the tree is walked here from the index
+ *   entry covering the window's start, every node's header, depth and
+ *   checksum checked; leaves must strictly increase and stay inside the
+ *   filesystem.
  * - the ext2/ext3 block map: 12 direct pointers, then single, double and
  *   triple indirect blocks, walked here (libext2fs can only walk a whole
  *   map from the start).
@@ -109,60 +110,95 @@ static int ext_map_add(struct ext_mapper *m, uint64_t lblk, uint64_t pblk,
 	return 0;
 }
 
+/* One node of an extent tree (ext4 spec, "Extent Tree"): a 12-byte
+ * header (0 magic 0xf30a, 2 entries, 4 max, 6 depth), then 12-byte
+ * entries: in a leaf (depth 0) 0 ee_block, 4 ee_len (over 32768:
+ * unwritten, len - 32768), 6 ee_start_hi, 8 ee_start_lo; in an index
+ * 0 ei_block, 4 ei_leaf_lo, 8 ei_leaf_hi. size: bytes the node may use.
+ * We walk the tree ourselves rather than with libext2fs's extent handle,
+ * whose "next leaf" after a goto revisits leaves. */
+static int ext_map_node(struct ext_mapper *m, const uint8_t *node,
+			size_t size, unsigned depth)
+{
+	unsigned n = get_le16(node + 2), first = 0;
+	uint8_t *child = NULL;
+	int ret = 0;
+
+	if (get_le16(node) != EXT3_EXT_MAGIC || get_le16(node + 6) != depth ||
+	    n > get_le16(node + 4) || get_le16(node + 4) > (size - 12) / 12)
+		return ext_map_corrupt(m, "bad extent tree node (entries, "
+				       "depth)", n, depth);
+	if (depth == 0) {
+		/* Ends: n entries; ext_map_add refuses ones that do not
+		 * increase and stops at a full window. */
+		for (unsigned i = 0; i < n && !ret && !m->full; i++) {
+			const uint8_t *e = node + 12 + 12 * i;
+			uint64_t lblk = get_le32(e), len = get_le16(e + 4);
+			uint64_t pblk = get_le32(e + 8) |
+					(uint64_t)get_le16(e + 6) << 32;
+			bool uninit = len > EXT_INIT_MAX_LEN;
+
+			if (lblk >= m->nblocks)
+				break;
+			if (uninit)
+				len -= EXT_INIT_MAX_LEN;
+			ret = ext_map_add(m, lblk, pblk, len, uninit);
+		}
+		return ret;
+	}
+	/* Start at the last index at or before the window start. */
+	while (first + 1 < n && get_le32(node + 12 + 12 * (first + 1)) <=
+					m->lblk)
+		first++;
+	child = malloc(m->x->bs);
+	if (!child)
+		return -ENOMEM;
+	/* Ends: n entries, and each level down is one less deep (checked
+	 * in the child's header), so at most EXT_MAX_EXTENT_DEPTH levels. */
+	for (unsigned i = first; i < n && !ret && !m->full; i++) {
+		const uint8_t *ix = node + 12 + 12 * i;
+		uint64_t blk = get_le32(ix + 4) | (uint64_t)get_le16(ix + 8) << 32;
+		errcode_t err;
+
+		if (get_le32(ix) >= m->nblocks)
+			break;
+		if (blk < m->x->fs->super->s_first_data_block ||
+		    blk >= m->x->blocks) {
+			ret = ext_map_corrupt(m, "extent tree block outside "
+					      "the filesystem (block, depth)",
+					      blk, depth);
+			break;
+		}
+		err = io_channel_read_blk64(m->x->fs->io, blk, 1, child);
+		if (err) {
+			ret = ext_map_corrupt(m, "extent tree block unreadable "
+					      "(block, depth)", blk, depth);
+			break;
+		}
+		if (!(m->x->fs->flags & EXT2_FLAG_IGNORE_CSUM_ERRORS) &&
+		    !ext2fs_extent_block_csum_verify(
+			    m->x->fs, (ext2_ino_t)m->ino,
+			    (struct ext3_extent_header *)child)) {
+			ret = ext_map_corrupt(m, "extent tree block checksum "
+					      "wrong (block, depth)", blk, depth);
+			break;
+		}
+		ret = ext_map_node(m, child, m->x->bs, depth - 1);
+	}
+	free(child);
+	return ret;
+}
+
 static int ext_map_extents(struct ext_mapper *m, struct ext2_inode_large *in)
 {
-	ext2_extent_handle_t h;
-	struct ext2fs_extent e;
-	errcode_t err;
-	int ret = 0, op;
 	/* i_block holds the root: ext4 extent header, offset 6: eh_depth */
-	uint16_t depth = get_le16((const uint8_t *)in->i_block + 6);
+	const uint8_t *root = (const uint8_t *)in->i_block;
+	unsigned depth = get_le16(root + 6);
 
 	if (depth > EXT_MAX_EXTENT_DEPTH)
 		return ext_map_corrupt(m, "extent tree too deep (depth, most)",
 				       depth, EXT_MAX_EXTENT_DEPTH);
-	err = ext2fs_extent_open2(m->x->fs, (ext2_ino_t)m->ino,
-				  EXT2_INODE(in), &h);
-	if (err)
-		return ext_map_corrupt(m, "bad extent tree root (error, 0)",
-				       (uint64_t)err, 0);
-	/* Position at the leaf extent holding m->lblk, or the last one
-	 * before it, or the first after it; then walk the leaves. */
-	err = ext2fs_extent_goto2(h, 0, m->lblk);
-	if (err && err != EXT2_ET_EXTENT_NOT_FOUND) {
-		ret = ext_map_corrupt(m, "extent tree unreadable (error, "
-				      "block)", (uint64_t)err, m->lblk);
-		goto out;
-	}
-	op = EXT2_EXTENT_CURRENT;
-	/* Ends: every step moves to a later leaf extent (the handle walks
-	 * the tree in order, and ext_map_add refuses one that does not
-	 * increase), the window holds at most EXT_WIN_MAX extents, and
-	 * extents past the end of file stop the walk. */
-	for (;;) {
-		err = ext2fs_extent_get(h, op, &e);
-		op = EXT2_EXTENT_NEXT_LEAF;
-		if (err == EXT2_ET_EXTENT_NO_NEXT ||
-		    err == EXT2_ET_NO_CURRENT_NODE)
-			break;
-		if (err) {
-			ret = ext_map_corrupt(m, "extent tree unreadable "
-					      "(error, block)", (uint64_t)err,
-					      m->lblk);
-			goto out;
-		}
-		if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF))
-			continue;
-		if (e.e_lblk >= m->nblocks)
-			break;
-		ret = ext_map_add(m, e.e_lblk, e.e_pblk, e.e_len,
-				  e.e_flags & EXT2_EXTENT_FLAGS_UNINIT);
-		if (ret || m->full)
-			break;
-	}
-out:
-	ext2fs_extent_free(h);
-	return ret;
+	return ext_map_node(m, root, sizeof(in->i_block), depth);
 }
 
 /* One table of the ext2 block map: tblk holds per pointers, each covering
