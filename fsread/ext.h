@@ -1,0 +1,129 @@
+/* ext2/3/4 driver internals, shared by ext.c (mount, directories,
+ * attributes), ext-io.c (the io_manager that reads through core) and
+ * ext-file.c (block maps and file data).
+ *
+ * Locking: libext2fs is not thread-safe, so every call into one
+ * ext2_filsys runs under that mount's lock (struct ext_fs.lock). File data
+ * is read outside it: an open file resolves its block map (a window of
+ * extents) under the lock, then reads the volume through core with the
+ * lock dropped. */
+#ifndef VD_EXT_H
+#define VD_EXT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ext2fs/ext2fs.h>
+
+#include "fsread/fs.h"
+
+#if __has_include("fsread/ext-journal.h")
+#include "fsread/ext-journal.h"
+#else
+/* The journal helper's interface (fsread/ext-journal.h once merged); ext.c
+ * carries weak stand-ins until then. */
+struct vd_ext_replay;
+int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
+		       struct vd_ext_replay **r_r, struct vd_err *e);
+int vd_ext_replay_block(struct vd_ext_replay *r, uint64_t blk, void *buf);
+void vd_ext_replay_free(struct vd_ext_replay *r);
+#endif
+
+/* The deepest extent tree the kernel builds (EXT4_MAX_EXTENT_DEPTH in
+ * fs/ext4/ext4_extents.h); a deeper header is corrupt. */
+#define EXT_MAX_EXTENT_DEPTH 5
+
+/* ---- ext-io.c: the io_manager and the volume it reads ---- */
+
+/* One registered volume: what an io_channel opened by name reads. */
+struct ext_io;
+
+/* The io_manager; channels are opened by the name vd_ext_io_new gives. */
+extern io_manager vd_ext_io_manager;
+
+/* Register v; name_r (at least 32 bytes) receives the name to hand to
+ * ext2fs_open2 with vd_ext_io_manager. */
+int vd_ext_io_new(const struct vd_vol *v, struct ext_io **io_r,
+		  char *name_r, size_t name_size);
+/* Unregister; no channel may be open on io any more. */
+void vd_ext_io_free(struct ext_io *io);
+/* From now on every read consults r first (blocks of block_size bytes),
+ * as the kernel's journal recovery would have written them. Called
+ * before any channel that should see it is opened. */
+void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
+			  unsigned block_size);
+/* len bytes at byte off of the volume, with the journal overlay applied.
+ * Thread-safe, takes no filesystem lock. 0 or -EIO. */
+int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
+
+/* libext2fs's errcode_t as a negative errno: -EUCLEAN for corrupt
+ * metadata (bad checksums included), -ENOTSUP for unsupported features,
+ * -EIO for I/O, -ENOMEM. */
+int vd_ext_errno(errcode_t err);
+
+/* ---- ext.c: the mount ---- */
+
+extern const struct vd_fs_ops vd_fs_ext;
+
+struct ext_dcache;
+
+struct ext_fs {
+	struct vd_fs base;     /* first: the generic part */
+	pthread_mutex_t lock;  /* guards fs, the channel and dcache */
+	ext2_filsys fs;	       /* guarded by lock */
+	struct ext_io *io;
+	struct vd_ext_replay *replay; /* or NULL; thread-safe */
+	const char *name;      /* the volume's name, for messages */
+	unsigned bs;	       /* block size in bytes */
+	uint64_t blocks;       /* blocks in the filesystem */
+	struct ext_dcache *dcache; /* lookup tables of big dirs (lock) */
+	size_t dcache_bytes;	   /* their memory (lock) */
+	struct statvfs st;	   /* fixed at mount */
+};
+
+/* Read inode ino whole (its extra fields included) into a zeroed large
+ * inode, with its checksum checked; under x->lock. 0 or -EIO (logged:
+ * a bad number or a damaged inode). */
+int vd_ext_read_inode(struct ext_fs *x, uint64_t ino,
+		      struct ext2_inode_large *in_r);
+
+/* ---- ext-file.c: block maps and file data ---- */
+
+/* A run of a file's logical blocks stored contiguously. */
+struct ext_extent {
+	uint64_t lblk;
+	uint64_t pblk;
+	uint32_t len;
+	bool uninit; /* allocated but unwritten: reads as zeros */
+};
+
+/* A window of a file's map: every mapped block in [start, end) is in ex
+ * (sorted, not overlapping); the rest of [start, end) is a hole. end is
+ * UINT64_MAX when nothing is mapped past the last extent. Immutable once
+ * built; shared by reference count. */
+struct ext_win {
+	unsigned refs; /* guarded by the owning file's lock */
+	uint64_t start, end;
+	size_t n;
+	struct ext_extent ex[];
+};
+
+/* Map the blocks of inode ino from lblk on (at most a bounded number of
+ * extents) into a new window with refs = 1; under x->lock. Blocks at or
+ * past nblocks (the file's size in blocks) are left out. 0, or -EIO
+ * (logged) for a corrupt map. */
+int vd_ext_map(struct ext_fs *x, uint64_t ino, struct ext2_inode_large *in,
+	       uint64_t nblocks, uint64_t lblk, struct ext_win **w_r);
+/* The index of the first extent in w that ends after lblk (w->n if
+ * none). */
+size_t vd_ext_win_find(const struct ext_win *w, uint64_t lblk);
+
+int vd_ext_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r);
+int vd_ext_read(struct vd_fs_file *f, void *buf, size_t len, uint64_t off,
+		size_t *got_r);
+int vd_ext_seek(struct vd_fs_file *f, uint64_t off, bool want_data,
+		uint64_t *off_r);
+void vd_ext_release(struct vd_fs_file *f);
+
+#endif
