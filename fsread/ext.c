@@ -56,34 +56,6 @@
 #define EXT_ACL_XATTR_VERSION 2
 #define EXT_ACL_UNDEFINED_ID 0xffffffffu
 
-/* Stand-ins until the journal helper's ext-journal.c is linked: replay
- * is then unavailable, and a volume needing recovery is shown
- * unreplayed with a warning. */
-__attribute__((weak)) int vd_ext_replay_scan(ext2_filsys fs,
-					     const struct vd_vol *vol,
-					     struct vd_ext_replay **r_r,
-					     struct vd_err *e)
-{
-	(void)fs;
-	(void)vol;
-	*r_r = NULL;
-	return vd_fail(e, -ENOTSUP, "journal replay is not built in");
-}
-
-__attribute__((weak)) int vd_ext_replay_block(struct vd_ext_replay *r,
-					      uint64_t blk, void *buf)
-{
-	(void)r;
-	(void)blk;
-	(void)buf;
-	return 0;
-}
-
-__attribute__((weak)) void vd_ext_replay_free(struct vd_ext_replay *r)
-{
-	(void)r;
-}
-
 static int ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
 		      errcode_t err)
 {

@@ -18,17 +18,7 @@
 
 #include "fsread/fs.h"
 
-#if __has_include("fsread/ext-journal.h")
 #include "fsread/ext-journal.h"
-#else
-/* The journal helper's interface (fsread/ext-journal.h once merged); ext.c
- * carries weak stand-ins until then. */
-struct vd_ext_replay;
-int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
-		       struct vd_ext_replay **r_r, struct vd_err *e);
-int vd_ext_replay_block(struct vd_ext_replay *r, uint64_t blk, void *buf);
-void vd_ext_replay_free(struct vd_ext_replay *r);
-#endif
 
 /* The deepest extent tree the kernel builds (EXT4_MAX_EXTENT_DEPTH in
  * fs/ext4/ext4_extents.h); a deeper header is corrupt. */
