@@ -121,7 +121,7 @@ static void ns_mount_vol(struct ns_vol *v)
 }
 
 static int ns_add_vol(struct vd_ns *ns, unsigned num, uint64_t start,
-		      uint64_t len, const char *label)
+		      uint64_t len, const char *label, bool probe)
 {
 	struct ns_vol *v = &ns->vols[ns->n_vols];
 	char *name = strdup(label);
@@ -134,7 +134,8 @@ static int ns_add_vol(struct vd_ns *ns, unsigned num, uint64_t start,
 	v->vol.len = len;
 	v->vol.name = name;
 	ns->n_vols++;
-	ns_mount_vol(v);
+	if (probe)
+		ns_mount_vol(v);
 	return 0;
 }
 
@@ -182,7 +183,10 @@ static int ns_build(struct vd_ns *ns, const char *name)
 
 		if (asprintf(&vname, "%s p%u", name, p->num) < 0)
 			return -ENOMEM;
-		ret = ns_add_vol(ns, p->num, p->start, p->len, vname);
+		/* An extended partition holds EBRs and the logical
+		 * partitions, never a filesystem of its own. */
+		ret = ns_add_vol(ns, p->num, p->start, p->len, vname,
+				 !p->extended);
 		free(vname);
 		if (ret)
 			return ret;
@@ -204,7 +208,7 @@ static int ns_build(struct vd_ns *ns, const char *name)
 		if (asprintf(&vname, "%s", name) < 0)
 			return -ENOMEM;
 		ret = ns_add_vol(ns, VD_NS_VOL_WHOLE, 0,
-				 vd_disk_size(ns->disk), vname);
+				 vd_disk_size(ns->disk), vname, true);
 		free(vname);
 		if (ret)
 			return ret;
