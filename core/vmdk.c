@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 #include "common/util.h"
 #include "core/vmdk.h"
@@ -257,9 +258,10 @@ int vmdk_sparse_parse(const uint8_t *hdr, const uint8_t *footer,
 			      (unsigned long long)grain_sec,
 			      VMDK_MAX_GRAIN_SECTORS);
 	/* A compressed grain is decoded whole, into per-thread buffers. */
-	if (s->compressed && grain_sec > 4096)
+	if (s->compressed && grain_sec * VMDK_SECTOR > VMDK_MAX_COMPRESSED_GRAIN)
 		return H_FAIL(-ENOTSUP, "compressed grains of %llu sectors "
-			      "(at most 4096)", (unsigned long long)grain_sec);
+			      "(at most %u)", (unsigned long long)grain_sec,
+			      VMDK_MAX_COMPRESSED_GRAIN / VMDK_SECTOR);
 	s->grain = grain_sec * VMDK_SECTOR;
 	s->grain_bits = (unsigned)__builtin_ctzll(s->grain);
 	if (!s->gtes || s->gtes > VMDK4_MAX_GTES)
@@ -658,12 +660,41 @@ static int vmdk_check_backing(struct vd_layer *l, struct vd_err *e)
 		      v->parent_cid, pv->cid, p->path);
 }
 
-/* Grains are zlib streams (deflate with the zlib header and checksum). */
+/* Grains are zlib streams (deflate with the zlib header and checksum).
+ * The stream must end, so that its checksum is checked: right where the
+ * unit does, or later for the last grain of an extent, which VMware pads
+ * to a whole grain (qemu compresses only the bytes up to the end). */
 static int vmdk_decompress(struct vd_layer *l, const uint8_t *in,
 			   size_t in_len, uint8_t *out, size_t out_len)
 {
+	uint8_t scratch[4096];
+	z_stream z = { 0 };
+	size_t extra = 0;
+	int zr;
+
 	(void)l;
-	return vd_inflate(in, in_len, out, out_len, 15);
+	if (inflateInit2(&z, 15) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)in_len;
+	z.next_out = out;
+	z.avail_out = (uInt)out_len;
+	zr = inflate(&z, Z_FINISH);
+	/* Ends: each pass produces output or stops, and the padding is at
+	 * most one largest compressed grain. */
+	while ((zr == Z_OK || zr == Z_BUF_ERROR) && z.avail_out == 0 &&
+	       extra < VMDK_MAX_COMPRESSED_GRAIN) {
+		z.next_out = scratch;
+		z.avail_out = sizeof(scratch);
+		zr = inflate(&z, Z_FINISH);
+		if (z.avail_out == sizeof(scratch) && zr != Z_STREAM_END)
+			break;
+		extra += sizeof(scratch) - z.avail_out;
+	}
+	if (z.total_out < out_len)
+		zr = Z_DATA_ERROR;
+	inflateEnd(&z);
+	return zr == Z_STREAM_END ? 0 : -EIO;
 }
 
 const struct vd_format vd_format_vmdk = {

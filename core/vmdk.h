@@ -107,6 +107,8 @@ void vmdk_desc_free(struct vmdk_desc *d);
 #define VMDK4_MAX_GTES 512u
 #define VMDK_MAX_GD_ENTRIES (32u << 20)
 #define VMDK3_GTES 4096u
+/* A compressed grain is decoded whole into per-thread buffers: 2 MiB. */
+#define VMDK_MAX_COMPRESSED_GRAIN (2u << 20)
 
 /* One sparse extent's geometry, from its header, checked against its
  * file: everything the map relies on. */
