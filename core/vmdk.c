@@ -49,26 +49,19 @@ static bool vmdk_probe_text(const uint8_t *head, size_t len)
 	/* Ends: each pass moves p past one line, or returns. */
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = (size_t)((nl ? nl : end) - p);
+		size_t n = (size_t)((nl ? nl : end) - p), blank = 0;
 
-		if (n && n == strspn(p, " \r") && nl) {
-			p = nl + 1;
-			continue;
-		}
-		if (!n && nl) {
-			p = nl + 1;
-			continue;
-		}
-		if (p[0] == '#') {
-			if (!nl)
+		if (!nl)
+			return false; /* the line may go on past head */
+		while (blank < n && (p[blank] == ' ' || p[blank] == '\r'))
+			blank++;
+		if (blank < n && p[0] != '#') {
+			if (n < 9 || strncmp(p, "version=", 8) || p[8] < '1' ||
+			    p[8] > '3')
 				return false;
-			p = nl + 1;
-			continue;
+			return n == 9 || (n == 10 && p[9] == '\r');
 		}
-		if (!nl || n < 9 || strncmp(p, "version=", 8) ||
-		    p[8] < '1' || p[8] > '3')
-			return false;
-		return n == 9 || (n == 10 && p[9] == '\r');
+		p = nl + 1; /* a blank or comment line */
 	}
 	return false;
 }

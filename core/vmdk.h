@@ -75,10 +75,10 @@ int vmdk_desc_parse(const char *text, size_t len, struct vmdk_desc *d,
 		    struct vd_err *e);
 void vmdk_desc_free(struct vmdk_desc *d);
 
-/* ------------------------------------------------------------ sparse headers */
+/* ------------------------------------------------------------ headers */
 
-/* Hosted sparse extent header (Virtual Disk Format 1.1, "SparseExtentHeader"),
- * little-endian, at offset 0 of the extent file (and again in the footer of
+/* Hosted sparse extent header (Virtual Disk Format 1.1,
+ * "SparseExtentHeader"), little-endian, at offset 0 of the extent file (and again in the footer of
  * a stream-optimized file). */
 #define VMDK4_MAGIC 0x564d444bu /* "KDMV" read as LE32 */
 #define VMDK3_MAGIC 0x44574f43u /* "COWD" read as LE32 */

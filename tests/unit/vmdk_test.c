@@ -225,6 +225,40 @@ static void test_desc_limits(void)
 	free(t);
 }
 
+/* ------------------------------------------------------------ probe */
+
+extern const struct vd_format vd_format_vmdk;
+
+static void test_probe(void)
+{
+	static const struct {
+		const char *head;
+		int score;
+	} t[] = {
+		{ "KDMV\1", 100 },
+		{ "COWD\1", 100 },
+		{ "# Disk DescriptorFile\n", 100 },
+		{ "# Disk DescriptorFile", 100 },
+		{ "\n# comment\n  \r\nversion=1\n", 100 },
+		{ "version=2\r\nCID=1\n", 100 },
+		{ "version=3\n", 100 },
+		{ "version=4\n", 0 },
+		{ "version=1", 0 },  /* the line may go on */
+		{ "version=12\n", 0 },
+		{ " version=1\n", 0 },
+		{ "# c\nCID=1\nversion=1\n", 0 },
+		{ "   ", 0 },
+		{ "QFI\xfb", 0 },
+		{ "", 0 },
+	};
+
+	for (unsigned i = 0; i < VD_ARRAY_SIZE(t); i++) {
+		int s = vd_format_vmdk.probe((const uint8_t *)t[i].head,
+					     strlen(t[i].head));
+		CHECK(t[i].head, s == t[i].score);
+	}
+}
+
 /* ------------------------------------------------------------ headers */
 
 static uint8_t hb[3 * 512];
@@ -810,6 +844,7 @@ int main(void)
 	snprintf(dir, sizeof(dir), "/tmp/vmdk_test.XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	test_probe();
 	test_desc_table();
 	test_desc_fields();
 	test_desc_limits();
