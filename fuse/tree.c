@@ -1,16 +1,15 @@
-/* The tree a person sees:
+/* The tree a person sees, on the libfuse3 low-level API: the namespace of
+ * fsread/ns.h (disk.raw, pN.raw, pN/, fs/), or, when the mountpoint is a
+ * regular file, the disk itself as the root.
  *
- *   /          directory (or, when the mountpoint is a regular file, the
- *              disk itself)
- *   /disk.raw  the whole virtual disk
- *
- * Inode numbers are fixed: 1 the root, 2 disk.raw. Everything is
- * read-only and the image does not change under the mount, so entries and
- * attributes are cached for a long time and page-cache contents are kept
- * across opens. */
+ * FUSE inode numbers are the namespace's numbers, computed and never
+ * stored, so lookups need no table and forget has nothing to do.
+ * Everything is read-only and the image does not change under the mount,
+ * so entries, attributes and directory listings are cached for a long
+ * time and page-cache contents are kept across opens. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/statvfs.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,63 +17,80 @@
 #include "common/util.h"
 #include "fuse/tree.h"
 
-#define INO_ROOT FUSE_ROOT_ID
-#define INO_DISK 2
 #define VD_TIMEOUT 86400.0
+
+/* Namespace inode numbers carry a volume in their top bits. */
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
+	       "vdmount needs a 64-bit fuse_ino_t");
 
 static struct vd_mount *mount_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static bool is_disk(struct vd_mount *m, fuse_ino_t ino)
+/* The namespace inode a FUSE inode stands for. */
+static uint64_t ns_ino_of(struct vd_mount *m, fuse_ino_t ino)
 {
-	return ino == INO_DISK || (ino == INO_ROOT && m->root_is_disk);
+	if (m->root_is_disk)
+		return ino == FUSE_ROOT_ID ? VD_NS_DISK : 0;
+	return ino;
+}
+
+static void to_stat(const struct vd_fs_attr *a, fuse_ino_t ino,
+		    struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = 4096;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
 }
 
 static int fill_attr(struct vd_mount *m, fuse_ino_t ino, struct stat *st)
 {
-	memset(st, 0, sizeof(*st));
-	st->st_ino = ino;
-	st->st_uid = m->uid;
-	st->st_gid = m->gid;
-	st->st_atim = st->st_mtim = st->st_ctim = m->time;
-	st->st_blksize = 4096;
-	if (is_disk(m, ino)) {
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
-		st->st_size = (off_t)vd_disk_size(m->disk);
-		/* What the image occupies, never more than the disk. */
-		st->st_blocks = (blkcnt_t)(VD_MIN(vd_disk_host_bytes(m->disk),
-						  (uint64_t)st->st_size) + 511) / 512;
-	} else if (ino == INO_ROOT) {
-		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2;
-	} else {
-		return -ENOENT;
-	}
-	return 0;
+	struct vd_fs_attr a;
+	int ret = vd_ns_getattr(m->ns, ns_ino_of(m, ino), &a);
+
+	if (!ret)
+		to_stat(&a, ino, st);
+	return ret;
 }
 
 static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vd_mount *m = mount_of(req);
 	struct fuse_entry_param e;
+	uint64_t ino;
+	int ret;
 
 	memset(&e, 0, sizeof(e));
-	if (parent != INO_ROOT || m->root_is_disk) {
+	if (m->root_is_disk) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	if (strcmp(name, "disk.raw")) {
+	ret = vd_ns_lookup(m->ns, parent, name, &ino);
+	if (ret == -ENOENT) {
 		/* Negative entries may be cached too: the tree is fixed. */
 		e.entry_timeout = VD_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	e.ino = INO_DISK;
+	if (!ret)
+		ret = fill_attr(m, ino, &e.attr);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	e.ino = ino;
 	e.attr_timeout = e.entry_timeout = VD_TIMEOUT;
-	fill_attr(m, INO_DISK, &e.attr);
 	fuse_reply_entry(req, &e);
 }
 
@@ -105,62 +121,66 @@ static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vd_mount *m = mount_of(req);
+	struct vd_ns_file *f;
+	int ret;
 
-	if (!is_disk(m, ino)) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	ret = vd_ns_open_file(m->ns, ns_ino_of(m, ino), &f);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		vd_ns_release(f); /* the opener was interrupted */
+}
+
+static void vd_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	vd_ns_release((struct vd_ns_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
 }
 
 static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct vd_mount *m = mount_of(req);
-	uint64_t disk_size = vd_disk_size(m->disk);
+	struct vd_ns_file *f = (struct vd_ns_file *)(uintptr_t)fi->fh;
+	size_t got = 0;
 	char *buf;
 	int ret;
 
-	(void)fi;
-	if (!is_disk(m, ino)) {
-		fuse_reply_err(req, EISDIR);
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (off < 0 || (uint64_t)off >= disk_size) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	size = (size_t)VD_MIN((uint64_t)size, disk_size - (uint64_t)off);
-	buf = malloc(size);
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = vd_disk_read(m->disk, buf, size, (uint64_t)off);
+	ret = vd_ns_read(f, buf, size, (uint64_t)off, &got);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
-		fuse_reply_buf(req, buf, size);
+		fuse_reply_buf(req, buf, got);
 	free(buf);
 }
 
 static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	struct vd_mount *m = mount_of(req);
+	struct vd_ns_file *f = (struct vd_ns_file *)(uintptr_t)fi->fh;
 	uint64_t res;
 	int ret;
 
-	(void)fi;
-	if (!is_disk(m, ino)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
+	(void)ino;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -169,7 +189,7 @@ static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, ENXIO);
 		return;
 	}
-	ret = vd_disk_seek(m->disk, (uint64_t)off, whence == SEEK_DATA, &res);
+	ret = vd_ns_seek(f, (uint64_t)off, whence == SEEK_DATA, &res);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -180,9 +200,18 @@ static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct vd_mount *m = mount_of(req);
+	struct stat st;
+	int ret;
 
-	if (ino != INO_ROOT || m->root_is_disk) {
+	if (m->root_is_disk) {
 		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	ret = fill_attr(m, ino, &st);
+	if (!ret && !S_ISDIR(st.st_mode))
+		ret = -ENOTDIR;
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	fi->cache_readdir = 1;
@@ -190,42 +219,109 @@ static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
+struct dir_buf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+};
+
+static int dir_fill(void *arg, const char *name, uint64_t ino, unsigned type,
+		    uint64_t next)
+{
+	struct dir_buf *b = arg;
+	struct stat st = { .st_ino = ino, .st_mode = (mode_t)(type << 12) };
+	size_t n = fuse_add_direntry(b->req, b->buf + b->used,
+				     b->size - b->used, name, &st,
+				     (off_t)next);
+
+	if (n > b->size - b->used)
+		return 1; /* full: the kernel asks again from here */
+	b->used += n;
+	return 0;
+}
+
 static void vd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	static const struct {
-		const char *name;
-		fuse_ino_t ino;
-		mode_t mode;
-	} ents[] = {
-		{ ".", INO_ROOT, S_IFDIR },
-		{ "..", INO_ROOT, S_IFDIR },
-		{ "disk.raw", INO_DISK, S_IFREG },
-	};
-	char *buf;
-	size_t used = 0;
+	struct vd_mount *m = mount_of(req);
+	struct dir_buf b = { req, NULL, size, 0 };
+	int ret;
 
 	(void)fi;
-	if (ino != INO_ROOT) {
-		fuse_reply_err(req, ENOTDIR);
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	buf = malloc(size);
-	if (!buf) {
+	b.buf = malloc(size ? size : 1);
+	if (!b.buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (off_t i = off; i >= 0 && (size_t)i < VD_ARRAY_SIZE(ents); i++) {
-		struct stat st = { .st_ino = ents[i].ino,
-				   .st_mode = ents[i].mode };
-		size_t n = fuse_add_direntry(req, buf + used, size - used,
-					     ents[i].name, &st, i + 1);
+	ret = vd_ns_readdir(m->ns, ino, (uint64_t)off, dir_fill, &b);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, b.buf, b.used);
+	free(b.buf);
+}
 
-		if (n > size - used)
-			break;
-		used += n;
+static void vd_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct vd_mount *m = mount_of(req);
+	char buf[PATH_MAX + 1];
+	int ret;
+
+	ret = vd_ns_readlink(m->ns, ns_ino_of(m, ino), buf, sizeof(buf));
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+/* listxattr and getxattr share the size protocol: size 0 asks for the
+ * length. */
+static void reply_xattr(fuse_req_t req, int ret, const char *buf,
+			size_t size, size_t len)
+{
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (!size)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static void vd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct vd_mount *m = mount_of(req);
+	char *buf = size ? malloc(size) : NULL;
+	size_t len = 0;
+	int ret;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
-	fuse_reply_buf(req, buf, used);
+	ret = vd_ns_listxattr(m->ns, ns_ino_of(m, ino), buf, size, &len);
+	reply_xattr(req, ret, buf, size, len);
+	free(buf);
+}
+
+static void vd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct vd_mount *m = mount_of(req);
+	char *buf = size ? malloc(size) : NULL;
+	size_t len = 0;
+	int ret;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = vd_ns_getxattr(m->ns, ns_ino_of(m, ino), name, buf, size,
+			     &len);
+	reply_xattr(req, ret, buf, size, len);
 	free(buf);
 }
 
@@ -233,15 +329,13 @@ static void vd_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct vd_mount *m = mount_of(req);
 	struct statvfs sv;
+	int ret;
 
-	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = sv.f_frsize = 4096;
-	sv.f_blocks = (vd_disk_size(m->disk) + 4095) / 4096;
-	sv.f_files = m->root_is_disk ? 1 : 2;
-	sv.f_namemax = 255;
-	sv.f_flag = ST_RDONLY;
-	fuse_reply_statfs(req, &sv);
+	ret = vd_ns_statfs(m->ns, ns_ino_of(m, ino), &sv);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_statfs(req, &sv);
 }
 
 static void vd_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -254,11 +348,15 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.lookup = vd_lookup,
 	.getattr = vd_getattr,
 	.setattr = vd_setattr,
+	.readlink = vd_readlink,
 	.open = vd_open,
 	.read = vd_read,
+	.release = vd_release,
 	.lseek = vd_lseek,
 	.opendir = vd_opendir,
 	.readdir = vd_readdir,
 	.statfs = vd_statfs,
+	.listxattr = vd_listxattr,
+	.getxattr = vd_getxattr,
 	.access = vd_access,
 };

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 
 #include "core/disk.h"
+#include "fsread/ns.h"
 
 struct vd_mount {
 	struct vd_disk *disk;
+	struct vd_ns *ns;      /* what the tree shows (fsread/ns.h) */
 	bool root_is_disk;     /* a regular file was the mountpoint */
 	uid_t uid;	       /* the user who mounted owns the tree */
 	gid_t gid;

@@ -292,6 +292,16 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	}
 	if (stat(c->image, &st) == 0)
 		m.time = st.st_mtim;
+	struct vd_ns_opts no = {
+		.uid = m.uid,
+		.gid = m.gid,
+		.time = m.time,
+		.no_partitions = m.root_is_disk,
+	};
+	if (vd_ns_open(m.disk, c->image, &no, &m.ns)) {
+		fprintf(stderr, "vdmount: out of memory\n");
+		goto out_destroy;
+	}
 
 	if (fuse_set_signal_handlers(se)) {
 		fprintf(stderr, "vdmount: cannot set signal handlers\n");
@@ -323,6 +333,7 @@ out_destroy:
 	fuse_session_destroy(se);
 out:
 	free(mnt);
+	vd_ns_close(m.ns);
 	vd_disk_close(m.disk);
 	return ret;
 }

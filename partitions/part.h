@@ -5,7 +5,29 @@
  * header and entry-array CRC32, backup header when the primary is
  * damaged, 512- and 4096-byte logical sectors; numbered by entry index as
  * Linux does, so an unused entry leaves a gap). A hybrid MBR is read as
- * GPT. */
+ * GPT.
+ *
+ * Sector size: a GPT is looked for at byte 512 (LBA 1 of 512-byte
+ * sectors), then at byte 4096 (LBA 1 of 4096-byte sectors); the one found
+ * gives the table's sector size. An MBR's sectors are 512 bytes: a file
+ * or an image cannot say what logical sector size its disk had, and
+ * Linux (a loop device) and libfdisk (a file) assume 512 unless told.
+ *
+ * The extended partition (an MBR's 0x05/0x0f/0x85 entry) is listed under
+ * its own number with its full extent, as fdisk -l and libfdisk list it,
+ * and with extended = true. Its bytes are the EBRs and the logical
+ * partitions: the FUSE tree shows them as pN.raw but has no file tree
+ * (pN/) to look for in it. (Linux's /dev/sdX2 for an extended partition
+ * is 1 KiB long only to keep mkfs off it, which a read-only view need
+ * not do.)
+ *
+ * Where this differs from Linux, on purpose: a GPT entry that runs past
+ * the disk's end is clipped with a warning, as Linux clips an MBR
+ * partition (Linux's efi.c drops such a GPT entry, and refuses a GPT
+ * whose last usable LBA lies past the disk's end, as on a truncated
+ * image); GPT entries past the 255th are listed (Linux stops there); a
+ * valid GPT without a protective MBR is read with a warning (Linux needs
+ * gpt on its command line). */
 #ifndef VD_PART_H
 #define VD_PART_H
 
@@ -31,8 +53,9 @@ struct vd_part {
 	uint8_t uuid[16];   /* GPT: unique partition GUID, on-disk order */
 	uint64_t attrs;	    /* GPT: attribute bits */
 	bool bootable;	    /* MBR: 0x80 flag */
+	bool extended;	    /* MBR: an extended partition (see above) */
 	char type[40];	    /* "0x83" or the type GUID as text, lower case */
-	char name[144];	    /* GPT name as UTF-8 (72 UTF-16 units), or "" */
+	char name[144];	    /* GPT name as UTF-8 (36 UTF-16 units), or "" */
 };
 
 struct vd_parts {

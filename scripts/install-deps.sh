@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libzstd-dev
 qemu-utils util-linux mount fdisk e2fsprogs libext2fs-dev libfdisk-dev
-mtools dosfstools attr python3"
+mtools dosfstools attr acl python3"
 
 missing=""
 for p in $PKGS; do

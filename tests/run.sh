@@ -142,6 +142,7 @@ else
 		echo "# $sname"
 		ts=$SECONDS
 		out=$VD_WORK/$sname.out
+		: >"$out" # exists before tail opens it
 		# In the background, so a signal to run.sh reaches its trap
 		# at once; tail shows each line as it comes.
 		timeout -k 10 900 bash "$script" </dev/null >"$out" 2>&1 &

@@ -1,0 +1,79 @@
+/* The namespace a person sees, for every front end (the FUSE mount, and
+ * tools that read images without FUSE):
+ *
+ *   /           directory
+ *   /disk.raw   the whole virtual disk
+ *   /pN.raw     partition N's bytes (N as partitions/ numbers it)
+ *   /pN/        partition N's files, when fsread recognises them
+ *   /fs/        the files of a filesystem filling the whole disk
+ *
+ * Inode numbers are computed, never stored: the top 16 bits name a volume
+ * (0 for the synthetic entries above, N for partition N, VD_NS_VOL_WHOLE
+ * for fs/), the low 48 bits are the filesystem's own inode number (an ext
+ * inode, a vfat directory entry's position). Hard links inside a guest
+ * keep one number; numbers never collide across volumes. The root is 1,
+ * as FUSE wants.
+ *
+ * Everything is fixed once vd_ns_open returns: the partition table is
+ * read and every recognised filesystem mounted then, so a front end can
+ * list the root without further I/O, and a filesystem that cannot be
+ * mounted is reported once, at open, and simply not shown. */
+#ifndef VD_NS_H
+#define VD_NS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fsread/fs.h"
+#include "partitions/part.h"
+
+#define VD_NS_ROOT 1
+#define VD_NS_DISK 2
+#define VD_NS_VOL_SHIFT 48
+#define VD_NS_VOL_WHOLE 0xffffu
+
+struct vd_ns;
+struct vd_ns_file;
+
+struct vd_ns_opts {
+	uid_t uid; /* owner of the synthetic entries */
+	gid_t gid;
+	struct timespec time; /* their times (the image's mtime) */
+	bool no_partitions;   /* show disk.raw only */
+};
+
+/* Never fails on a bad table or filesystem (those are logged and left
+ * out); only on memory. name is the image's name for messages. */
+int vd_ns_open(struct vd_disk *d, const char *name,
+	       const struct vd_ns_opts *o, struct vd_ns **ns_r);
+void vd_ns_close(struct vd_ns *ns);
+
+const struct vd_parts *vd_ns_parts(const struct vd_ns *ns);
+/* The filesystem shown at pN/ (num = N) or fs/ (VD_NS_VOL_WHOLE), or
+ * NULL. */
+struct vd_fs *vd_ns_fs(const struct vd_ns *ns, unsigned num);
+
+int vd_ns_lookup(struct vd_ns *ns, uint64_t dir, const char *name,
+		 uint64_t *ino_r);
+int vd_ns_getattr(struct vd_ns *ns, uint64_t ino, struct vd_fs_attr *a_r);
+/* As vd_fs_ops.readdir; inode numbers given to fill are namespace
+ * numbers. */
+int vd_ns_readdir(struct vd_ns *ns, uint64_t dir, uint64_t cookie,
+		  vd_fs_fill fill, void *arg);
+int vd_ns_readlink(struct vd_ns *ns, uint64_t ino, char *buf, size_t size);
+int vd_ns_listxattr(struct vd_ns *ns, uint64_t ino, char *buf, size_t size,
+		    size_t *len_r);
+int vd_ns_getxattr(struct vd_ns *ns, uint64_t ino, const char *name,
+		   void *buf, size_t size, size_t *len_r);
+int vd_ns_statfs(struct vd_ns *ns, uint64_t ino, struct statvfs *st_r);
+
+/* Regular files: -EISDIR for a directory, -EINVAL for other types. */
+int vd_ns_open_file(struct vd_ns *ns, uint64_t ino, struct vd_ns_file **f_r);
+/* Up to len bytes at off; *got_r < len only at the end of the file. */
+int vd_ns_read(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
+	       size_t *got_r);
+int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
+	       uint64_t *off_r);
+void vd_ns_release(struct vd_ns_file *f);
+
+#endif
