@@ -136,14 +136,16 @@ gen_delta() {
 	qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse -b base.vmdk -F vmdk two.vmdk || return 1
 	scatter vmdk two.vmdk "$SIZE" 4 || return 1
 	# The parent changed after the child was made: the child's parentCID
-	# (same length, so the embedded descriptor keeps its size) no longer
-	# matches.
+	# no longer matches. (qemu writes CIDs without leading zeros; the new
+	# value keeps the length, so the embedded descriptor keeps its size.)
 	cp top.vmdk stale.vmdk
-	local cid
+	local cid new
 	cid=$(grep -ao 'parentCID=[0-9a-f]*' stale.vmdk | head -n 1 | cut -d= -f2)
-	[ ${#cid} = 8 ] || return 1
-	sed -i "s/parentCID=$cid/parentCID=0badf00d/" stale.vmdk
-	grep -aq parentCID=0badf00d stale.vmdk
+	[ -n "$cid" ] || return 1
+	new=$(printf "%0${#cid}x" $((0x$cid ^ 1)))
+	sed -i "s/parentCID=$cid/parentCID=$new/" stale.vmdk
+	grep -aq "parentCID=$new" stale.vmdk || return 1
+	printf '%08x %08x\n' "0x$new" "0x$(grep -ao '^CID=[0-9a-f]*' mid.vmdk | cut -d= -f2)" >stale.cids
 }
 
 t_delta() {
@@ -154,13 +156,14 @@ t_delta() {
 }
 
 t_stale() {
-	local d m
+	local d m want have
 	d=$(img_or_die delta)
+	read -r want have <"$d/stale.cids" || die "no stale.cids"
 	m=$(vd_mnt m)
-	mount_fails "$m" "$d/stale.vmdk" "parentCID 0badf00d does not match the CID" \
+	mount_fails "$m" "$d/stale.vmdk" "parentCID $want does not match the CID $have" \
 		"of the parent '$d/mid.vmdk'" "--ignore-parent-id" -- "$d/stale.vmdk" "$m"
 	mount_ok "$m" --ignore-parent-id "$d/stale.vmdk" "$m"
-	# Only the CID differs from top.vmdk.
+	# Only the parentCID differs from top.vmdk.
 	cmp_oracle "$m/disk.raw" "$d/top.vmdk"
 	umount_ok "$m"
 }
