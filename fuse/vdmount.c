@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -244,6 +245,18 @@ static int loop(struct fuse_session *se, bool single)
 	return ret;
 }
 
+/* A split VMDK set keeps one descriptor per extent file open, and a set
+ * may have thousands: take the hard limit the system allows us. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run(struct vd_cli *c, struct fuse_args *args)
 {
 	struct vd_open_opts oo = {
@@ -262,6 +275,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	int ret = 1;
 
 	fuse_set_log_func(vd_fuse_log);
+	raise_fd_limit();
 	errno = 0;
 	if (stat(c->mountpoint, &st) < 0 ||
 	    (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) ||
