@@ -534,6 +534,7 @@ static void vmdk_close(struct vd_layer *l)
 static int vmdk_take_desc(struct vd_layer *l, struct vmdk *v,
 			  struct vmdk_desc *d, struct vd_err *e)
 {
+	(void)e;
 	v->has_cid = d->has_cid;
 	v->cid = d->cid;
 	v->parent_cid = d->has_parent_cid ? d->parent_cid : VMDK_CID_NONE;
@@ -543,10 +544,10 @@ static int vmdk_take_desc(struct vd_layer *l, struct vmdk *v,
 	if (d->parent_hint) {
 		l->backing_name = d->parent_hint;
 		d->parent_hint = NULL;
-		/* A VMDK's parent is a VMDK (qemu says so too). */
-		l->backing_format = strdup("vmdk");
-		if (!l->backing_format)
-			return V_FAIL(-ENOMEM, "out of memory");
+		/* No format recorded: the parent is probed, as qemu probes
+		 * it, so a parent of another format (a chain mixing
+		 * formats) reads too; the CID check applies to VMDK
+		 * parents. */
 	}
 	return 0;
 }
