@@ -7,9 +7,8 @@
 #   BUILD=build sh scripts/demo.sh
 #
 # Everything happens in a fresh temporary folder, which is unmounted and
-# removed on any exit. Needs qemu-img and qemu-io (qemu-utils), sfdisk (fdisk), mkfs.ext4
-# (e2fsprogs) and
-# fusermount3 (fuse3).
+# removed on any exit. Needs qemu-img and qemu-io (qemu-utils), sfdisk
+# (fdisk), mkfs.ext4 (e2fsprogs) and fusermount3 (fuse3).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
