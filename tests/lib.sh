@@ -602,6 +602,37 @@ seek_check() {
 	timeout -k 5 "$VD_TIMEOUT" python3 "$VD_LIB_DIR/seekcheck.py" "$@"
 }
 
+# ---------------------------------------------------------- kernel mounts
+
+# kmount FILE OFF LEN MNT — inside a test: the kernel's read-only mount
+# of LEN bytes at OFF of FILE, through a read-only loop device (made by
+# losetup, not mount -o loop: libmount refuses a second loop device over
+# the same bytes). Both are recorded, so the test's cleanup detaches and
+# unmounts them on every exit path.
+kmount() {
+	local f=$1 off=$2 len=$3 m=$4 dev
+	mkdir -p "$m"
+	dev=$(T losetup -r -f --show -o "$off" --sizelimit "$len" "$f" 2>"$TD/.kmount.err") ||
+		die "losetup of $f at $off+$len failed: $(cat "$TD/.kmount.err")"
+	echo "$dev" >>"$VD_LOOPS"
+	echo "$dev" >"$m.dev"
+	echo "$m" >>"$VD_MOUNTS"
+	T mount -o ro,nodev,nosuid,noexec "$dev" "$m" 2>"$TD/.kmount.err" ||
+		die "kernel mount of $f at $off+$len failed: $(cat "$TD/.kmount.err")"
+}
+
+kumount_ok() {
+	kumount "$1" || die "umount $1 failed"
+	vd_loop_detach "$(cat "$1.dev")"
+}
+
+# kumount MNT — unmount a kernel mount made by kmount.
+kumount() {
+	timeout -k 5 60 umount "$1" || return 1
+	grep -vxF -- "$1" "$VD_MOUNTS" >"$VD_MOUNTS.new"
+	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
+}
+
 vd_finish() {
 	exit 0
 }

@@ -26,11 +26,6 @@ kmount_rw() {
 	timeout -k 5 60 mount -o loop "$1" "$2"
 }
 
-kumount() {
-	timeout -k 5 60 umount "$1" || return 1
-	grep -vxF -- "$1" "$VD_MOUNTS" >"$VD_MOUNTS.new"
-	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
-}
 
 # mkext IMG SIZE PROFILE SEED MKFS-ARGS... — IMG (SIZE bytes) holds an
 # ext filesystem made by mkfs.ext4 -d from mktree's PROFILE/SEED tree;
@@ -281,27 +276,6 @@ dirty_writes() {
 
 # ------------------------------------------------------------ checks
 
-# kmount FILE OFF LEN MNT — inside a test: the kernel's read-only mount
-# of LEN bytes at OFF of FILE, through a read-only loop device (made by
-# losetup, not mount -o loop: libmount refuses a second loop device over
-# the same bytes). Both are recorded, so the test's cleanup detaches and
-# unmounts them on every exit path.
-kmount() {
-	local f=$1 off=$2 len=$3 m=$4 dev
-	mkdir -p "$m"
-	dev=$(T losetup -r -f --show -o "$off" --sizelimit "$len" "$f" 2>"$TD/.kmount.err") ||
-		die "losetup of $f at $off+$len failed: $(cat "$TD/.kmount.err")"
-	echo "$dev" >>"$VD_LOOPS"
-	echo "$dev" >"$m.dev"
-	echo "$m" >>"$VD_MOUNTS"
-	T mount -o ro,nodev,nosuid,noexec "$dev" "$m" 2>"$TD/.kmount.err" ||
-		die "kernel mount of $f at $off+$len failed: $(cat "$TD/.kmount.err")"
-}
-
-kumount_ok() {
-	kumount "$1" || die "umount $1 failed"
-	vd_loop_detach "$(cat "$1.dev")"
-}
 
 # treecmp A B [options] — inside a test: A (the kernel) and B (vdmount)
 # must not differ.
