@@ -265,6 +265,98 @@ static void vd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(b.buf);
 }
 
+/* readdirplus: the entries first (the filesystem may hold its lock
+ * while it lists), then their attributes, so that `ls -l` of a large
+ * folder costs one request per buffer instead of one per entry. */
+struct plus_ent {
+	uint64_t ino, next;
+	char *name;
+};
+
+struct plus_buf {
+	fuse_req_t req;
+	size_t size, used; /* bytes the entries will take in the reply */
+	struct plus_ent *ents;
+	size_t n, cap;
+};
+
+static int plus_collect(void *arg, const char *name, uint64_t ino,
+			unsigned type, uint64_t next)
+{
+	struct plus_buf *b = arg;
+	size_t need = fuse_add_direntry_plus(b->req, NULL, 0, name, NULL, 0);
+	struct plus_ent *n;
+
+	(void)type;
+	if (need > b->size - b->used)
+		return 1;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 64;
+		n = realloc(b->ents, b->cap * sizeof(*n));
+		if (!n)
+			return 1;
+		b->ents = n;
+	}
+	b->ents[b->n].name = strdup(name);
+	if (!b->ents[b->n].name)
+		return 1;
+	b->ents[b->n].ino = ino;
+	b->ents[b->n].next = next;
+	b->n++;
+	b->used += need;
+	return 0;
+}
+
+static void vd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	struct vd_mount *m = mount_of(req);
+	struct plus_buf b = { .req = req, .size = size };
+	char *buf = NULL;
+	size_t used = 0;
+	int ret;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = vd_ns_readdir(m->ns, ino, (uint64_t)off, plus_collect, &b);
+	if (!ret && !(buf = malloc(size ? size : 1)))
+		ret = -ENOMEM;
+	for (size_t i = 0; !ret && i < b.n; i++) {
+		struct fuse_entry_param e;
+		const char *name = b.ents[i].name;
+		size_t n;
+
+		memset(&e, 0, sizeof(e));
+		/* "." and ".." are not looked up: the kernel keeps no
+		 * entry for them. */
+		if (strcmp(name, ".") && strcmp(name, "..")) {
+			if (fill_attr(m, b.ents[i].ino, &e.attr))
+				break; /* the kernel asks again from here */
+			e.ino = b.ents[i].ino;
+			e.attr_timeout = e.entry_timeout = VD_TIMEOUT;
+		} else {
+			e.attr.st_ino = b.ents[i].ino;
+			e.attr.st_mode = S_IFDIR;
+		}
+		n = fuse_add_direntry_plus(req, buf + used, size - used, name,
+					   &e, (off_t)b.ents[i].next);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, buf, used);
+	for (size_t i = 0; i < b.n; i++)
+		free(b.ents[i].name);
+	free(b.ents);
+	free(buf);
+}
+
 static void vd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct vd_mount *m = mount_of(req);
@@ -355,6 +447,7 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.lseek = vd_lseek,
 	.opendir = vd_opendir,
 	.readdir = vd_readdir,
+	.readdirplus = vd_readdirplus,
 	.statfs = vd_statfs,
 	.listxattr = vd_listxattr,
 	.getxattr = vd_getxattr,
