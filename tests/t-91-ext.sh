@@ -357,6 +357,17 @@ need_root() {
 
 # The comparison must be able to fail: a copy of a tree with known
 # changes gives exactly those differences.
+# mount_img GEN FILE — inside a test: the cached image GEN's FILE, its
+# qemu-img oracle in ORACLE, mounted by vdmount at MNT; IMGDIR is GEN's
+# folder.
+mount_img() {
+	need_root
+	IMGDIR=$(img_or_die "$1") || exit 1
+	MNT=$(vd_mnt m)
+	ORACLE=$(vd_oracle "$IMGDIR/$2") || die "qemu-img convert failed"
+	mount_ok "$MNT" "$IMGDIR/$2" "$MNT"
+}
+
 t_treecmp_catches() {
 	need_root
 	must python3 "$MKTREE" --profile small --seed 7 a >/dev/null
@@ -411,11 +422,8 @@ t_images_hold_the_tree() {
 
 t_gpt_table() {
 	local d
-	need_root
-	d=$(img_or_die gpt) || exit 1
-	MNT=$(vd_mnt m)
-	ORACLE=$(vd_oracle "$d/gpt.qcow2") || die "qemu-img convert failed"
-	mount_ok "$MNT" "$d/gpt.qcow2" "$MNT"
+	mount_img gpt gpt.qcow2
+	d=$IMGDIR
 	check_parts "$MNT" "$d/gpt.qcow2.json" "$ORACLE"
 	T test -e "$MNT/p3.raw" && die "p3.raw exists for an unused GPT entry"
 	T test -e "$MNT/p4" && die "p4/ exists for a swap partition"
@@ -426,11 +434,8 @@ t_gpt_table() {
 
 t_gpt_root() {
 	local d
-	need_root
-	d=$(img_or_die gpt) || exit 1
-	MNT=$(vd_mnt m)
-	ORACLE=$(vd_oracle "$d/gpt.qcow2") || die "qemu-img convert failed"
-	mount_ok "$MNT" "$d/gpt.qcow2" "$MNT"
+	mount_img gpt gpt.qcow2
+	d=$IMGDIR
 	cmp_part_tree "$d/gpt.qcow2.json" 2
 	umount_ok "$MNT"
 }
@@ -457,11 +462,8 @@ t_gpt_esp() {
 
 t_mbr_table() {
 	local d
-	need_root
-	d=$(img_or_die mbr) || exit 1
-	MNT=$(vd_mnt m)
-	ORACLE=$(vd_oracle "$d/mbr.qcow2") || die "qemu-img convert failed"
-	mount_ok "$MNT" "$d/mbr.qcow2" "$MNT"
+	mount_img mbr mbr.qcow2
+	d=$IMGDIR
 	check_parts "$MNT" "$d/mbr.qcow2.json" "$ORACLE"
 	T test -e "$MNT/p4.raw" && die "p4.raw exists; the MBR has no fourth primary"
 	umount_ok "$MNT"
@@ -469,11 +471,8 @@ t_mbr_table() {
 
 t_mbr_part() {
 	local d
-	need_root
-	d=$(img_or_die mbr) || exit 1
-	MNT=$(vd_mnt m)
-	ORACLE=$(vd_oracle "$d/mbr.qcow2") || die "qemu-img convert failed"
-	mount_ok "$MNT" "$d/mbr.qcow2" "$MNT"
+	mount_img mbr mbr.qcow2
+	d=$IMGDIR
 	cmp_part_tree "$d/mbr.qcow2.json" "$1"
 	umount_ok "$MNT"
 }
@@ -495,11 +494,8 @@ t_whole() {
 
 t_gpt4k() {
 	local d
-	need_root
-	d=$(img_or_die gpt4k) || exit 1
-	MNT=$(vd_mnt m)
-	ORACLE=$(vd_oracle "$d/gpt4k.qcow2") || die "qemu-img convert failed"
-	mount_ok "$MNT" "$d/gpt4k.qcow2" "$MNT"
+	mount_img gpt4k gpt4k.qcow2
+	d=$IMGDIR
 	check_parts "$MNT" "$d/gpt4k.qcow2.json" "$ORACLE"
 	cmp_part_tree "$d/gpt4k.qcow2.json" 1
 	cmp_part_tree "$d/gpt4k.qcow2.json" 2
