@@ -117,6 +117,21 @@ static int ext_map_add(struct ext_mapper *m, uint64_t lblk, uint64_t pblk,
  * 0 ei_block, 4 ei_leaf_lo, 8 ei_leaf_hi. size: bytes the node may use.
  * We walk the tree ourselves rather than with libext2fs's extent handle,
  * whose "next leaf" after a goto revisits leaves. */
+/* Whether node's header is sound: magic, the depth its parent expects,
+ * and eh_max entries (eh_entries of them used) that fit in size bytes.
+ * In a tree block, eh_max also places the checksum tail (at 12 + 12 *
+ * eh_max, 4 bytes), which (size - 12) / 12 entries always leave room for
+ * in a 1 KiB..64 KiB block; so this must hold before libext2fs's
+ * ext2fs_extent_block_csum_verify reads the tail. */
+static bool ext_node_ok(const uint8_t *node, size_t size, unsigned depth)
+{
+	unsigned n = get_le16(node + 2), max = get_le16(node + 4);
+
+	return get_le16(node) == EXT3_EXT_MAGIC &&
+	       get_le16(node + 6) == depth && n <= max &&
+	       max <= (size - 12) / 12;
+}
+
 static int ext_map_node(struct ext_mapper *m, const uint8_t *node,
 			size_t size, unsigned depth)
 {
@@ -124,8 +139,7 @@ static int ext_map_node(struct ext_mapper *m, const uint8_t *node,
 	uint8_t *child = NULL;
 	int ret = 0;
 
-	if (get_le16(node) != EXT3_EXT_MAGIC || get_le16(node + 6) != depth ||
-	    n > get_le16(node + 4) || get_le16(node + 4) > (size - 12) / 12)
+	if (!ext_node_ok(node, size, depth))
 		return ext_map_corrupt(m, "bad extent tree node (entries, "
 				       "depth)", n, depth);
 	if (depth == 0) {
@@ -173,6 +187,12 @@ static int ext_map_node(struct ext_mapper *m, const uint8_t *node,
 		if (err) {
 			ret = ext_map_corrupt(m, "extent tree block unreadable "
 					      "(block, depth)", blk, depth);
+			break;
+		}
+		/* The header first: the checksum's place depends on it. */
+		if (!ext_node_ok(child, m->x->bs, depth - 1)) {
+			ret = ext_map_corrupt(m, "bad extent tree node (block, "
+					      "depth)", blk, depth - 1);
 			break;
 		}
 		if (!(m->x->fs->flags & EXT2_FLAG_IGNORE_CSUM_ERRORS) &&

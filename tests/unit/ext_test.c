@@ -785,6 +785,25 @@ static void edit_inode(const char *img, const char *rel, uint32_t set_flags,
 		die("libext2fs write");
 }
 
+/* Replace inode rel's i_block (60 bytes) with libext2fs, checksums kept
+ * right, so that only the new tree is wrong. */
+static void set_inode_iblock(const char *img, const char *rel,
+			     const uint8_t *iblock)
+{
+	ext2_filsys efs;
+	ext2_ino_t ino;
+	struct ext2_inode in;
+
+	if (ext2fs_open(img, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0,
+			unix_io_manager, &efs) ||
+	    ext2fs_namei(efs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel, &ino) ||
+	    ext2fs_read_inode(efs, ino, &in))
+		die("libext2fs edit");
+	memcpy(in.i_block, iblock, sizeof(in.i_block));
+	if (ext2fs_write_inode(efs, ino, &in) || ext2fs_close_free(&efs))
+		die("libext2fs write");
+}
+
 static uint64_t dir_block_off(const char *img, const char *rel)
 {
 	ext2_filsys efs;
@@ -892,6 +911,35 @@ static void check_hostile(void)
 		unmount_image();
 	}
 
+	/* An extent tree block whose header claims eh_max 0xffff, on a
+	 * metadata_csum volume: libext2fs finds a tree block's checksum at
+	 * 12 + 12 * eh_max, so the header must be refused before the
+	 * checksum is looked at (found by fuzzing: a read 768 KiB past a
+	 * 1 KiB buffer). The root of "random" becomes an index (depth 1)
+	 * pointing at the data block of "hello", which gets the header. */
+	snprintf(cmd, sizeof(cmd),
+		 "mkfs.ext4 -q -F -b 1024 -O metadata_csum -d %s %s 16M "
+		 ">/dev/null 2>&1", src, img);
+	sh(cmd);
+	{
+		static const uint8_t leaf[12] = { 0x0a, 0xf3, 1, 0, 0xff, 0xff };
+		uint8_t root[60] = { 0x0a, 0xf3, 1, 0, 4, 0, 1, 0 };
+		uint64_t blk = dir_block_off(img, "hello") / 1024;
+
+		/* index entry: 0 ei_block, 4 ei_leaf_lo, 8 ei_leaf_hi */
+		root[16] = (uint8_t)blk, root[17] = (uint8_t)(blk >> 8);
+		root[18] = (uint8_t)(blk >> 16), root[19] = (uint8_t)(blk >> 24);
+		poke(img, blk * 1024, leaf, sizeof(leaf));
+		set_inode_iblock(img, "random", root);
+	}
+	ret = mount_image(img, 0, 0, &e);
+	CHECK("big eh_max mounts", !ret);
+	if (!ret) {
+		CHECK("big eh_max lookup", !lookup_path("random", &ino));
+		CHECK("big eh_max EIO", ops->open(fs, ino, &f) == -EIO);
+		unmount_image();
+	}
+
 	/* fscrypt: an encrypted file is refused, not read as ciphertext. */
 	copy(base, img);
 	edit_inode(img, "hello", EXT4_ENCRYPT_FL, -1);
@@ -925,6 +973,28 @@ static void check_hostile(void)
 		unmount_image();
 	} else {
 		CHECK("needs_recovery mounts", 0);
+		printf("  %s\n", e.msg);
+	}
+
+	/* A volume made without xattrs: an empty list and ENODATA, as the
+	 * kernel gives, not EIO (libext2fs refuses to open xattrs there). */
+	snprintf(cmd, sizeof(cmd),
+		 "mkfs.ext4 -q -F -b 1024 -O ^ext_attr -d %s %s 16M "
+		 ">/dev/null 2>&1", src, img);
+	sh(cmd);
+	if (!mount_image(img, 0, 0, &e)) {
+		size_t len = 1;
+
+		CHECK("no ext_attr lookup", !lookup_path("hello", &ino));
+		CHECK("no ext_attr listxattr empty",
+		      !ops->listxattr(fs, ino, buf, sizeof(buf), &len) &&
+			      len == 0);
+		CHECK("no ext_attr getxattr ENODATA",
+		      ops->getxattr(fs, ino, "user.colour", buf, sizeof(buf),
+				    &len) == -ENODATA);
+		unmount_image();
+	} else {
+		CHECK("no ext_attr mounts", 0);
 		printf("  %s\n", e.msg);
 	}
 
