@@ -44,20 +44,14 @@
 #define EXT_SB_BLOCKS_HI 0x150
 #define EXT_MAGIC 0xef53
 
-/* Directories of at least this many blocks get a lookup table. */
-#define EXT_DCACHE_MIN_BLOCKS 4
-/* Memory for lookup tables of all directories of one mount. */
-#define EXT_DCACHE_BUDGET (16u << 20)
-/* The kernel's ext4 name limit (EXT4_NAME_LEN). */
-#define EXT_NAME_MAX 255
 /* The POSIX ACL xattr format (include/uapi/linux/posix_acl_xattr.h) and
  * ext4's on-disk one (fs/ext4/acl.h). */
 #define EXT_ACL_DISK_VERSION 1
 #define EXT_ACL_XATTR_VERSION 2
 #define EXT_ACL_UNDEFINED_ID 0xffffffffu
 
-static int ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
-		      errcode_t err)
+int vd_ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
+		  errcode_t err)
 {
 	int ret = vd_ext_errno(err);
 
@@ -84,7 +78,7 @@ int vd_ext_read_inode(struct ext_fs *x, uint64_t ino,
 	err = ext2fs_read_inode_full(x->fs, (ext2_ino_t)ino, EXT2_INODE(in),
 				     sizeof(*in));
 	if (err)
-		return ext_io_err(x, ino, "unreadable", err);
+		return vd_ext_io_err(x, ino, "unreadable", err);
 	/* Inode offset 0x80: i_extra_isize, the bytes used past 128; the
 	 * kernel refuses an inode whose extra size overruns it. */
 	if (isize <= EXT2_GOOD_OLD_INODE_SIZE) {
@@ -102,525 +96,6 @@ int vd_ext_read_inode(struct ext_fs *x, uint64_t ino,
 		return -EIO;
 	}
 	return 0;
-}
-
-/* ---- directories ---- */
-
-struct ext_dent {
-	uint64_t ino;
-	uint64_t next; /* cookie of the entry after this one */
-	unsigned type; /* DT_* */
-	unsigned len;
-	const char *name; /* not NUL-terminated; valid during the callback */
-};
-
-/* Return nonzero to stop the walk. */
-typedef int (*ext_dent_fn)(void *arg, const struct ext_dent *d);
-
-static unsigned ext_dtype(struct ext_fs *x, unsigned ft)
-{
-	static const unsigned char dt[] = {
-		[EXT2_FT_REG_FILE] = DT_REG, [EXT2_FT_DIR] = DT_DIR,
-		[EXT2_FT_CHRDEV] = DT_CHR,   [EXT2_FT_BLKDEV] = DT_BLK,
-		[EXT2_FT_FIFO] = DT_FIFO,    [EXT2_FT_SOCK] = DT_SOCK,
-		[EXT2_FT_SYMLINK] = DT_LNK,
-	};
-
-	if (!ext2fs_has_feature_filetype(x->fs->super) || ft >= sizeof(dt))
-		return DT_UNKNOWN;
-	return dt[ft] ? dt[ft] : DT_UNKNOWN;
-}
-
-/* The kernel's ext4_rec_len_from_disk: 64 KiB blocks store 65536 as
- * 65535 (or 0) and borrow the low two bits. */
-static unsigned ext_rec_len(unsigned v, unsigned bs)
-{
-	if (bs < 65536)
-		return v;
-	if (v == 65535 || v == 0)
-		return bs;
-	return (v & 65532) | ((v & 3) << 16);
-}
-
-/* The entries of buf[0, len), which is directory position base onward
- * (one block, or one region of an inline directory). Entries before
- * position from are passed over. Stops early (returning 1) when fn asks. */
-static int ext_dir_parse(struct ext_fs *x, uint64_t dino, const uint8_t *buf,
-			 size_t len, uint64_t base, uint64_t from,
-			 ext_dent_fn fn, void *arg)
-{
-	size_t off = 0;
-
-	/* Ends: every entry is at least 12 bytes long. */
-	while (len - off >= 8) {
-		/* ext4 directory entry: 0 inode, 4 rec_len, 6 name_len,
-		 * 7 file_type (ext4 spec, "Linear Directories"). */
-		const uint8_t *p = buf + off;
-		unsigned ino = get_le32(p), nl = p[6];
-		unsigned rl = ext_rec_len(get_le16(p + 4), x->bs);
-		struct ext_dent d;
-
-		if (rl < 12 || (rl & 3) || rl > len - off ||
-		    rl < ((8u + nl + 3) & ~3u) ||
-		    ino > x->fs->super->s_inodes_count) {
-			vd_log(VD_LOG_ERR, "%s: ext: directory %" PRIu64 ": bad "
-			       "entry at byte %" PRIu64 " (rec_len %u, "
-			       "name_len %u, inode %u)", x->name, dino,
-			       base + off, rl, nl, ino);
-			return -EIO;
-		}
-		d.next = base + off + rl;
-		if (ino && nl && base + off >= from) {
-			d.ino = ino;
-			d.type = ext_dtype(x, p[7]);
-			d.len = nl;
-			d.name = (const char *)p + 8;
-			/* A name holding '/' or NUL cannot be shown. */
-			if (memchr(d.name, '/', nl) || memchr(d.name, 0, nl))
-				vd_log(VD_LOG_ERR, "%s: ext: directory %" PRIu64
-				       ": entry at byte %" PRIu64 " has a "
-				       "name no path can hold; skipped",
-				       x->name, dino, base + off);
-			else if (fn(arg, &d))
-				return 1;
-		}
-		off += rl;
-	}
-	return 0;
-}
-
-/* Walk directory dino (inode in) from position *pos_r under x->lock:
- * a whole inline directory, or the blocks of a block directory (one only
- * when one_block). *pos_r receives where to go on; *w_r is a map window
- * kept between calls (NULL at first, freed by the caller). Returns 0 at
- * the end or after one_block, 1 when fn stopped the walk, or -errno. */
-static int ext_dir_walk(struct ext_fs *x, uint64_t dino,
-			struct ext2_inode_large *in, uint64_t *pos_r,
-			struct ext_win **w_r, bool one_block, ext_dent_fn fn,
-			void *arg)
-{
-	uint64_t size = EXT2_I_SIZE(in), bs = x->bs, pos = *pos_r;
-	uint64_t nblocks = size / bs + (size % bs != 0);
-	uint8_t *buf;
-	errcode_t err;
-	int ret = 0;
-
-	if (in->i_flags & EXT4_INLINE_DATA_FL) {
-		/* i_block: 4 bytes of parent inode, then entries; the
-		 * system.data xattr continues them. "." and ".." are not
-		 * stored: positions 0 and 1 stand for them. */
-		size_t len = 0;
-		struct ext_dent d = { dino, 1, DT_DIR, 1, "." };
-
-		err = ext2fs_inline_data_size(x->fs, (ext2_ino_t)dino, &len);
-		if (err)
-			return ext_io_err(x, dino, "inline directory", err);
-		if (len < EXT4_MIN_INLINE_DATA_SIZE || len > 65536 + 60)
-			return ext_io_err(x, dino, "inline directory size",
-					  EXT2_ET_DIR_CORRUPTED);
-		buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-		err = ext2fs_inline_data_get(x->fs, (ext2_ino_t)dino,
-					     EXT2_INODE(in), buf, &len);
-		if (err) {
-			free(buf);
-			return ext_io_err(x, dino, "inline directory", err);
-		}
-		*pos_r = UINT64_MAX;
-		if (pos == 0 && fn(arg, &d))
-			ret = 1;
-		d = (struct ext_dent){ get_le32(buf), 4, DT_DIR, 2, ".." };
-		if (!ret && pos <= 1 && fn(arg, &d))
-			ret = 1;
-		if (!ret)
-			ret = ext_dir_parse(x, dino, buf + 4,
-					    EXT4_MIN_INLINE_DATA_SIZE - 4, 4,
-					    pos, fn, arg);
-		if (!ret && len > EXT4_MIN_INLINE_DATA_SIZE)
-			ret = ext_dir_parse(x, dino,
-					    buf + EXT4_MIN_INLINE_DATA_SIZE,
-					    len - EXT4_MIN_INLINE_DATA_SIZE,
-					    EXT4_MIN_INLINE_DATA_SIZE, pos, fn,
-					    arg);
-		free(buf);
-		return ret;
-	}
-
-	buf = malloc(bs);
-	if (!buf)
-		return -ENOMEM;
-	/* Ends: pos grows by at least a block per pass (holes jump to the
-	 * next extent) and stops at the directory's size. */
-	while (pos < size) {
-		uint64_t lblk = pos / bs, pblk;
-		const struct ext_extent *e;
-		struct ext_win *w = *w_r;
-		size_t i;
-
-		if (!w || lblk < w->start || lblk >= w->end) {
-			free(w);
-			*w_r = NULL;
-			ret = vd_ext_map(x, dino, in, nblocks, lblk, w_r);
-			if (ret)
-				break;
-			w = *w_r;
-		}
-		i = vd_ext_win_find(w, lblk);
-		if (i == w->n) {
-			pos = w->end == UINT64_MAX ? size : w->end * bs;
-			continue;
-		}
-		e = &w->ex[i];
-		if (e->lblk > lblk) { /* a hole: no entries there */
-			pos = e->lblk * bs;
-			continue;
-		}
-		pblk = e->pblk + (lblk - e->lblk);
-		if (!e->uninit) {
-			err = ext2fs_read_dir_block4(x->fs, pblk, buf, 0,
-						     (ext2_ino_t)dino);
-			if (err) {
-				ret = ext_io_err(x, dino, "directory block",
-						 err);
-				break;
-			}
-			ret = ext_dir_parse(x, dino, buf, bs, lblk * bs, pos, fn,
-					    arg);
-			if (ret)
-				break;
-		}
-		pos = (lblk + 1) * bs;
-		if (one_block)
-			break;
-	}
-	free(buf);
-	*pos_r = pos;
-	return ret;
-}
-
-/* Read directory inode dir under the lock; -ENOTDIR, -ENOKEY (logged)
- * for an encrypted one, whose names are ciphertext. */
-static int ext_dir_inode(struct ext_fs *x, uint64_t dir,
-			 struct ext2_inode_large *in)
-{
-	int ret = vd_ext_read_inode(x, dir, in);
-
-	if (ret)
-		return ret;
-	if (!LINUX_S_ISDIR(in->i_mode))
-		return -ENOTDIR;
-	if (in->i_flags & EXT4_ENCRYPT_FL) {
-		vd_log(VD_LOG_ERR, "%s: ext: directory inode %" PRIu64 " is "
-		       "encrypted (fscrypt); its names cannot be read",
-		       x->name, dir);
-		return -ENOKEY;
-	}
-	return 0;
-}
-
-/* One block's entries, copied out so fill runs without the lock. */
-struct ext_batch {
-	size_t n;
-	struct {
-		uint64_t ino, next;
-		unsigned type;
-		size_t name;
-	} *e;
-	char *names;
-	size_t used;
-};
-
-static int ext_batch_add(void *arg, const struct ext_dent *d)
-{
-	struct ext_batch *b = arg;
-
-	/* Room: a block holds at most bs / 12 entries and bs bytes of
-	 * names; an inline directory less than that plus 2. */
-	b->e[b->n].ino = d->ino;
-	b->e[b->n].next = d->next;
-	b->e[b->n].type = d->type;
-	b->e[b->n].name = b->used;
-	memcpy(b->names + b->used, d->name, d->len);
-	b->names[b->used + d->len] = '\0';
-	b->used += d->len + 1;
-	b->n++;
-	return 0;
-}
-
-static int ext_readdir(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
-		       vd_fs_fill fill, void *arg)
-{
-	struct ext_fs *x = (struct ext_fs *)fs;
-	struct ext2_inode_large in;
-	struct ext_win *w = NULL;
-	struct ext_batch b = { 0 };
-	uint64_t pos = cookie;
-	/* An inline directory may hold up to 64 KiB + 60 bytes. */
-	size_t most = VD_MAX(x->bs, 65536u + 64u);
-	int ret;
-
-	b.e = malloc((most / 12 + 2) * sizeof(*b.e));
-	b.names = malloc(most + 2 * 3);
-	if (!b.e || !b.names) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	pthread_mutex_lock(&x->lock);
-	ret = ext_dir_inode(x, dir, &in);
-	/* Ends: ext_dir_walk moves pos on by a block (or to the end). */
-	while (!ret && pos < EXT2_I_SIZE(&in)) {
-		b.n = b.used = 0;
-		ret = ext_dir_walk(x, dir, &in, &pos, &w, true, ext_batch_add,
-				   &b);
-		if (ret)
-			break;
-		pthread_mutex_unlock(&x->lock);
-		for (size_t i = 0; i < b.n && !ret; i++)
-			if (fill(arg, b.names + b.e[i].name, b.e[i].ino,
-				 b.e[i].type, b.e[i].next))
-				ret = 1;
-		pthread_mutex_lock(&x->lock);
-	}
-	pthread_mutex_unlock(&x->lock);
-	if (ret == 1)
-		ret = 0;
-out:
-	free(w);
-	free(b.e);
-	free(b.names);
-	return ret;
-}
-
-/* ---- lookup ---- */
-
-/* A big directory's names, sorted by hash then name, for lookups. */
-struct ext_dname {
-	uint32_t hash;
-	uint32_t len;
-	size_t name; /* offset in names */
-	uint64_t ino;
-};
-
-struct ext_dcache {
-	struct ext_dcache *next; /* most recently used first */
-	uint64_t ino;
-	size_t n, cap, bytes;
-	struct ext_dname *v;
-	char *names;
-	size_t used, names_cap;
-	bool too_big;
-};
-
-static uint32_t ext_name_hash(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
-static int ext_dname_cmp(const void *a, const void *b, void *names)
-{
-	const struct ext_dname *p = a, *q = b;
-	int c;
-
-	if (p->hash != q->hash)
-		return p->hash < q->hash ? -1 : 1;
-	if (p->len != q->len)
-		return p->len < q->len ? -1 : 1;
-	c = memcmp((char *)names + p->name, (char *)names + q->name, p->len);
-	return c;
-}
-
-static int ext_dcache_add(void *arg, const struct ext_dent *d)
-{
-	struct ext_dcache *c = arg;
-
-	if (c->n == c->cap || c->names_cap - c->used < d->len) {
-		size_t cap = c->cap ? 2 * c->cap : 256;
-		size_t ncap = c->names_cap ? 2 * c->names_cap : 8192;
-		void *p;
-
-		if (cap * sizeof(*c->v) + ncap > EXT_DCACHE_BUDGET / 2) {
-			c->too_big = true;
-			return 1;
-		}
-		p = realloc(c->v, cap * sizeof(*c->v));
-		if (!p)
-			return -ENOMEM;
-		c->v = p;
-		c->cap = cap;
-		p = realloc(c->names, ncap);
-		if (!p)
-			return -ENOMEM;
-		c->names = p;
-		c->names_cap = ncap;
-	}
-	c->v[c->n++] = (struct ext_dname){ ext_name_hash(d->name, d->len),
-					   d->len, c->used, d->ino };
-	memcpy(c->names + c->used, d->name, d->len);
-	c->used += d->len;
-	return 0;
-}
-
-static void ext_dcache_free(struct ext_dcache *c)
-{
-	if (c) {
-		free(c->v);
-		free(c->names);
-		free(c);
-	}
-}
-
-/* The lookup table of directory dir (under the lock), built on first use
- * and kept most recent first; NULL when the directory is too big for the
- * budget (the caller then scans). */
-static int ext_dcache_get(struct ext_fs *x, uint64_t dir,
-			  struct ext2_inode_large *in, struct ext_dcache **c_r)
-{
-	struct ext_dcache **pp, *c;
-	struct ext_win *w = NULL;
-	uint64_t pos = 0;
-	int ret;
-
-	*c_r = NULL;
-	for (pp = &x->dcache; *pp; pp = &(*pp)->next) {
-		if ((*pp)->ino == dir) {
-			c = *pp;
-			*pp = c->next;
-			c->next = x->dcache;
-			x->dcache = c;
-			*c_r = c;
-			return 0;
-		}
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->ino = dir;
-	ret = ext_dir_walk(x, dir, in, &pos, &w, false, ext_dcache_add, c);
-	free(w);
-	if (ret < 0 || c->too_big) {
-		ext_dcache_free(c);
-		return ret < 0 ? ret : 0;
-	}
-	qsort_r(c->v, c->n, sizeof(*c->v), ext_dname_cmp, c->names);
-	c->bytes = c->cap * sizeof(*c->v) + c->names_cap + sizeof(*c);
-	/* Make room: drop the least recently used tables. */
-	while (x->dcache && x->dcache_bytes + c->bytes > EXT_DCACHE_BUDGET) {
-		struct ext_dcache *last;
-
-		for (pp = &x->dcache; (*pp)->next; pp = &(*pp)->next)
-			;
-		last = *pp;
-		*pp = NULL;
-		x->dcache_bytes -= last->bytes;
-		ext_dcache_free(last);
-	}
-	c->next = x->dcache;
-	x->dcache = c;
-	x->dcache_bytes += c->bytes;
-	*c_r = c;
-	return 0;
-}
-
-struct ext_find {
-	struct ext_fs *x;
-	const char *name;
-	size_t len;
-	bool casefold;
-	uint64_t ino;
-};
-
-static bool ext_name_eq(struct ext_find *f, const char *name, size_t len)
-{
-	if (len == f->len && !memcmp(name, f->name, len))
-		return true;
-	return f->casefold &&
-	       !ext2fs_casefold_cmp(f->x->fs->encoding,
-				    (const unsigned char *)name, len,
-				    (const unsigned char *)f->name, f->len);
-}
-
-static int ext_find_one(void *arg, const struct ext_dent *d)
-{
-	struct ext_find *f = arg;
-
-	if (!ext_name_eq(f, d->name, d->len))
-		return 0;
-	f->ino = d->ino;
-	return 1;
-}
-
-static int ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
-		      uint64_t *ino_r)
-{
-	struct ext_fs *x = (struct ext_fs *)fs;
-	struct ext_find f = { x, name, strlen(name), false, 0 };
-	struct ext2_inode_large in;
-	struct ext_dcache *c = NULL;
-	struct ext_win *w = NULL;
-	uint64_t pos = 0;
-	int ret;
-
-	if (!f.len || f.len > EXT_NAME_MAX)
-		return f.len ? -ENAMETOOLONG : -ENOENT;
-	pthread_mutex_lock(&x->lock);
-	ret = ext_dir_inode(x, dir, &in);
-	if (ret)
-		goto out;
-	f.casefold = (in.i_flags & EXT4_CASEFOLD_FL) && x->fs->encoding;
-	if (!(in.i_flags & EXT4_INLINE_DATA_FL) &&
-	    EXT2_I_SIZE(&in) >= (uint64_t)EXT_DCACHE_MIN_BLOCKS * x->bs) {
-		ret = ext_dcache_get(x, dir, &in, &c);
-		if (ret)
-			goto out;
-	}
-	if (c && !f.casefold) {
-		struct ext_dname key = { ext_name_hash(name, f.len),
-					 (uint32_t)f.len, 0, 0 };
-		size_t lo = 0, hi = c->n;
-
-		/* key.name is an offset into c->names: compare by hand. */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			const struct ext_dname *m = &c->v[mid];
-			int cmp = m->hash != key.hash ?
-					  (m->hash < key.hash ? -1 : 1) :
-				  m->len != key.len ?
-					  (m->len < key.len ? -1 : 1) :
-					  memcmp(c->names + m->name, name, f.len);
-
-			if (cmp < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < c->n && c->v[lo].hash == key.hash &&
-		    c->v[lo].len == key.len &&
-		    !memcmp(c->names + c->v[lo].name, name, f.len))
-			f.ino = c->v[lo].ino;
-	} else if (c) {
-		for (size_t i = 0; i < c->n && !f.ino; i++)
-			if (ext_name_eq(&f, c->names + c->v[i].name,
-					c->v[i].len))
-				f.ino = c->v[i].ino;
-	} else {
-		ret = ext_dir_walk(x, dir, &in, &pos, &w, false, ext_find_one,
-				   &f);
-		free(w);
-		if (ret == 1)
-			ret = 0;
-	}
-	if (!ret && !f.ino)
-		ret = -ENOENT;
-	if (!ret)
-		*ino_r = f.ino;
-out:
-	pthread_mutex_unlock(&x->lock);
-	return ret;
 }
 
 /* ---- attributes ---- */
@@ -733,7 +208,7 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 		ret = -ENOKEY;
 	} else if (len == 0 || len >= x->bs || len > 65535) {
 		/* The kernel keeps a target shorter than a block. */
-		ret = ext_io_err(x, ino, "symlink length",
+		ret = vd_ext_io_err(x, ino, "symlink length",
 				 EXT2_ET_INODE_CORRUPTED);
 	} else if (in.i_flags & EXT4_INLINE_DATA_FL) {
 		size_t got = 0;
@@ -753,13 +228,13 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 		if (!err && got < len)
 			err = EXT2_ET_INODE_CORRUPTED;
 		if (err)
-			ret = ext_io_err(x, ino, "inline symlink", err);
+			ret = vd_ext_io_err(x, ino, "inline symlink", err);
 	} else if (ext_fast_symlink(x, &in)) {
 		/* The target is in i_block; the kernel refuses one whose
 		 * length disagrees with i_size. */
 		if (len >= sizeof(in.i_block) ||
 		    strnlen((const char *)in.i_block, len + 1) != len) {
-			ret = ext_io_err(x, ino, "fast symlink length",
+			ret = vd_ext_io_err(x, ino, "fast symlink length",
 					 EXT2_ET_INODE_CORRUPTED);
 			goto out;
 		}
@@ -782,11 +257,11 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 		if (!ret) {
 			i = vd_ext_win_find(w, 0);
 			if (i == w->n || w->ex[i].lblk || w->ex[i].uninit)
-				ret = ext_io_err(x, ino, "symlink block",
+				ret = vd_ext_io_err(x, ino, "symlink block",
 						 EXT2_ET_INODE_CORRUPTED);
 			else if (vd_ext_io_read(x->io, t, x->bs,
 						w->ex[i].pblk * x->bs))
-				ret = ext_io_err(x, ino, "symlink block", EIO);
+				ret = vd_ext_io_err(x, ino, "symlink block", EIO);
 		}
 		free(w);
 	}
@@ -833,7 +308,7 @@ static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
 		return -ENODATA;
 	err = ext2fs_xattrs_open(x->fs, (ext2_ino_t)ino, h_r);
 	if (err)
-		return ext_io_err(x, ino, "xattrs", err);
+		return vd_ext_io_err(x, ino, "xattrs", err);
 	/* Raw values: libext2fs's ACL conversion trusts the value's
 	 * length; ext_acl_to_xattr checks it. */
 	err = ext2fs_xattrs_flags(*h_r, &raw, NULL);
@@ -841,7 +316,7 @@ static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
 		err = ext2fs_xattrs_read(*h_r);
 	if (err) {
 		ext2fs_xattrs_close(h_r);
-		return ext_io_err(x, ino, "xattrs", err);
+		return vd_ext_io_err(x, ino, "xattrs", err);
 	}
 	return 0;
 }
@@ -881,7 +356,7 @@ static int ext_listxattr(struct vd_fs *fs, uint64_t ino, char *buf,
 	if (!ret) {
 		err = ext2fs_xattrs_iterate(h, ext_xattr_list_one, &l);
 		if (err)
-			ret = ext_io_err(x, ino, "xattrs", err);
+			ret = vd_ext_io_err(x, ino, "xattrs", err);
 		ext2fs_xattrs_close(&h);
 	} else if (ret == -ENODATA) {
 		ret = 0; /* no xattrs on this volume: an empty list */
@@ -971,7 +446,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 		if (err == EXT2_ET_EA_KEY_NOT_FOUND)
 			ret = -ENODATA;
 		else if (err)
-			ret = ext_io_err(x, ino, "xattr", err);
+			ret = vd_ext_io_err(x, ino, "xattr", err);
 		ext2fs_xattrs_close(&h);
 	}
 	pthread_mutex_unlock(&x->lock);
@@ -1087,12 +562,7 @@ static void ext_unmount(struct vd_fs *fs)
 
 	if (!x)
 		return;
-	while (x->dcache) {
-		struct ext_dcache *c = x->dcache;
-
-		x->dcache = c->next;
-		ext_dcache_free(c);
-	}
+	vd_ext_dcache_clear(x);
 	if (x->fs)
 		ext2fs_close_free(&x->fs);
 	vd_ext_io_free(x->io);
@@ -1214,9 +684,9 @@ const struct vd_fs_ops vd_fs_ext = {
 	.mount = ext_mount,
 	.unmount = ext_unmount,
 	.root = ext_root,
-	.lookup = ext_lookup,
+	.lookup = vd_ext_lookup,
 	.getattr = ext_getattr,
-	.readdir = ext_readdir,
+	.readdir = vd_ext_readdir,
 	.open = vd_ext_open,
 	.read = vd_ext_read,
 	.seek = vd_ext_seek,

@@ -20,6 +20,9 @@
 
 #include "fsread/ext-journal.h"
 
+/* The kernel's ext4 name limit (EXT4_NAME_LEN). */
+#define EXT_NAME_MAX 255
+
 /* The deepest extent tree the kernel builds (EXT4_MAX_EXTENT_DEPTH in
  * fs/ext4/ext4_extents.h); a deeper header is corrupt. */
 #define EXT_MAX_EXTENT_DEPTH 5
@@ -115,5 +118,20 @@ int vd_ext_read(struct vd_fs_file *f, void *buf, size_t len, uint64_t off,
 int vd_ext_seek(struct vd_fs_file *f, uint64_t off, bool want_data,
 		uint64_t *off_r);
 void vd_ext_release(struct vd_fs_file *f);
+
+/* ---- ext.c ---- */
+
+/* Log a libext2fs error on inode ino and return -EIO (or -ENOMEM). */
+int vd_ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
+		  errcode_t err);
+
+/* ---- ext-dir.c: directories ---- */
+
+int vd_ext_readdir(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
+		   vd_fs_fill fill, void *arg);
+int vd_ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
+		  uint64_t *ino_r);
+/* Free the lookup tables (at unmount). */
+void vd_ext_dcache_clear(struct ext_fs *x);
 
 #endif
