@@ -113,6 +113,31 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
 				  e);
 }
 
+bool vd_layer_name_exists(struct vd_layer *l, const char *name)
+{
+	char *dir = NULL, *path = NULL;
+	struct vd_file *f;
+	bool ok;
+
+	if (!name[0])
+		return false;
+	if (l->file->archive) {
+		if (vd_archive_open_member(l->file->archive, name, &f, NULL,
+					   NULL))
+			return false;
+		vd_file_close(f);
+		return true;
+	}
+	if (name[0] == '/')
+		return access(name, F_OK) == 0;
+	dir = dir_of(l->path);
+	ok = dir && asprintf(&path, "%s/%s", dir, name) >= 0 &&
+	     access(path, F_OK) == 0;
+	free(path);
+	free(dir);
+	return ok;
+}
+
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,
 		       const char *what, struct vd_file **f_r, char **path_r,
 		       struct vd_err *e)

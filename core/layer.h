@@ -127,6 +127,10 @@ const struct vd_format *vd_format_find(const char *name);
 int vd_layer_open_named(struct vd_layer *l, const char *name,
 			const char *what, struct vd_file **f_r, char **path_r,
 			struct vd_err *e);
+/* Whether the file an image names exists where vd_layer_open_named would
+ * look first (the archive, or beside the image): for a driver choosing
+ * among several recorded names. The open still applies the rule. */
+bool vd_layer_name_exists(struct vd_layer *l, const char *name);
 /* The same for a name recorded in the file at `from` (an OVF descriptor)
  * that is not a layer. */
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,

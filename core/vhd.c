@@ -348,24 +348,6 @@ static int vhd_decode_locator(uint32_t code, const uint8_t *p, size_t n,
 	return 0;
 }
 
-/* Whether name (relative to the child's folder) exists: only to choose
- * among locators; the open itself goes through the folder rule. */
-static bool vhd_name_exists(const struct vd_layer *l, const char *name)
-{
-	char *tmp, *path = NULL;
-	bool ok;
-
-	if (name[0] == '/')
-		return access(name, F_OK) == 0;
-	tmp = strdup(l->path);
-	if (!tmp || asprintf(&path, "%s/%s", dirname(tmp), name) < 0)
-		path = NULL;
-	ok = path && access(path, F_OK) == 0;
-	free(path);
-	free(tmp);
-	return ok;
-}
-
 /* The parent's name: the first locator, in the order W2ru, W2ku, MacX,
  * then the header's parent name, that names an existing file; if none
  * does, the first candidate (so the error names what was looked for). */
@@ -457,7 +439,7 @@ static int vhd_find_parent(struct vd_layer *l, const uint8_t *dyn,
 		goto out;
 	}
 	for (unsigned i = 0; i < nc; i++) {
-		if (vhd_name_exists(l, cand[i])) {
+		if (vd_layer_name_exists(l, cand[i])) {
 			pick = i;
 			break;
 		}

@@ -176,6 +176,34 @@ t_chain() {
 	mount_member "$d/chain.ova" "$d/top.qcow2"
 }
 
+# A differencing VHD over a parent in the same OVA. Its first locator
+# names a file that is in neither place, so the parent is found only by
+# looking in the archive first, as the open itself does. The same files
+# beside each other are the reference (t-81 checks those against qemu).
+gen_vhdova() {
+	seed_raw p.raw $((8 * 1024 * 1024))
+	qemu-img convert -q -f raw -O vpc -o subformat=dynamic,force_size=on \
+		p.raw parent.vhd || return 1
+	rm -f p.raw
+	python3 "$VD_SRC_DIR/tests/mkvhd.py" diff parent.vhd child.vhd \
+		--write 1048576:65536:0x61 --write 3146240:1024:0x62 \
+		--locator 'W2ru:.\gone.vhd' --locator 'W2ru:.\parent.vhd' || return 1
+	write_ovf vhd.ovf child.vhd
+	tar cf vhd.ova vhd.ovf child.vhd parent.vhd
+}
+
+t_vhd_parent() {
+	local d m b
+	d=$(img_or_die vhdova) || exit 1
+	m=$(vd_mnt m)
+	b=$(vd_mnt b)
+	mount_ok "$m" "$d/vhd.ova" "$m"
+	mount_ok "$b" "$d/child.vhd" "$b"
+	cmp_files "$m/disk.raw" "$b/disk.raw"
+	umount_ok "$m"
+	umount_ok "$b"
+}
+
 t_fails() {
 	local d m ova=$1
 	shift
@@ -238,6 +266,7 @@ vd_test ova-descriptor-last t_ova desc-last.ova d1.qcow2
 vd_test ova-descriptor-last-disk-2 t_ova desc-last.ova d2.raw --disk=2
 vd_test ova-stream-optimized-vmdk t_vmdk
 vd_test ova-backing-file-in-archive t_chain
+vd_test ova-vhd-parent-in-archive t_vhd_parent
 vd_test ova-vmdk-flat-extent-in-archive t_ova split.ova split/flat.vmdk
 vd_test ova-vmdk-sparse-extent-in-archive t_ova split.ova split/sparse.vmdk --disk=2
 vd_test ova-gnu-long-names t_long long-gnu.ova
