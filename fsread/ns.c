@@ -109,22 +109,19 @@ static void ns_mount_vol(struct ns_vol *v)
 	int ret;
 
 	ret = vd_fs_mount(&v->vol, &v->fs, &e);
-	if (ret == -ENODEV) {
+	if (ret)
 		v->fs = NULL;
-		return;
-	}
-	if (ret) {
-		v->fs = NULL;
+	if (ret && ret != -ENODEV)
 		vd_log(VD_LOG_WARN, "%s; its files are not shown",
 		       e.msg[0] ? e.msg : strerror(-ret));
-	}
 }
 
+/* name (malloc'd, for messages) is taken over, NULL meaning out of
+ * memory. */
 static int ns_add_vol(struct vd_ns *ns, unsigned num, uint64_t start,
-		      uint64_t len, const char *label, bool probe)
+		      uint64_t len, char *name, bool probe)
 {
 	struct ns_vol *v = &ns->vols[ns->n_vols];
-	char *name = strdup(label);
 
 	if (!name)
 		return -ENOMEM;
@@ -182,12 +179,11 @@ static int ns_build(struct vd_ns *ns, const char *name)
 		const struct vd_part *p = &ns->parts->part[i];
 
 		if (asprintf(&vname, "%s p%u", name, p->num) < 0)
-			return -ENOMEM;
+			vname = NULL;
 		/* An extended partition holds EBRs and the logical
 		 * partitions, never a filesystem of its own. */
 		ret = ns_add_vol(ns, p->num, p->start, p->len, vname,
 				 !p->extended);
-		free(vname);
 		if (ret)
 			return ret;
 	}
@@ -205,11 +201,8 @@ static int ns_build(struct vd_ns *ns, const char *name)
 	}
 	/* No table: the disk may be one filesystem. */
 	if (!n && !ns->o.no_partitions) {
-		if (asprintf(&vname, "%s", name) < 0)
-			return -ENOMEM;
 		ret = ns_add_vol(ns, VD_NS_VOL_WHOLE, 0,
-				 vd_disk_size(ns->disk), vname, true);
-		free(vname);
+				 vd_disk_size(ns->disk), strdup(name), true);
 		if (ret)
 			return ret;
 		if (ns->vols[0].fs)
@@ -409,8 +402,6 @@ int vd_ns_listxattr(struct vd_ns *ns, uint64_t ino, char *buf, size_t size,
 	uint64_t local;
 	struct ns_vol *v = ns_fs_vol(ns, ino, &local);
 
-	(void)buf;
-	(void)size;
 	if (!v || !v->fs->ops->listxattr) {
 		*len_r = 0;
 		return 0;
