@@ -64,6 +64,21 @@ struct vd_run {
 	uint32_t unit_off;    /* COMPRESSED: queried byte's place in it */
 };
 
+/* Whether n more guest bytes, stored as type (at host offset host for
+ * DATA), continue run r as a driver's map builds it: the same type, never
+ * a second compressed unit, and DATA only when contiguous on the host
+ * (same file). If so r grows by n. */
+static inline bool vd_run_extend(struct vd_run *r, enum vd_run_type type,
+				 uint64_t host, uint64_t n)
+{
+	if (type != r->type || type == VD_RUN_COMPRESSED)
+		return false;
+	if (type == VD_RUN_DATA && host != r->host_off + r->len)
+		return false;
+	r->len += n;
+	return true;
+}
+
 struct vd_layer {
 	const struct vd_format *fmt;
 	struct vd_file *file;

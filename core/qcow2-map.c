@@ -208,13 +208,8 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 				r->unit_off = (uint32_t)in_cl;
 				break; /* one compressed cluster per run */
 			}
-		} else {
-			if (u.type != r->type || u.type == VD_RUN_COMPRESSED)
-				break;
-			if (u.type == VD_RUN_DATA &&
-			    u.host + in_cl != r->host_off + r->len)
-				break;
-			r->len += n;
+		} else if (!vd_run_extend(r, u.type, u.host + in_cl, n)) {
+			break;
 		}
 		pos += n;
 	}

@@ -224,13 +224,8 @@ static int vmdk_map_sparse(struct vd_layer *l, struct vmdk_extent *x,
 				r->unit_off = (uint32_t)in_grain;
 				break; /* one compressed grain per run */
 			}
-		} else {
-			if (g.type != r->type || g.type == VD_RUN_COMPRESSED)
-				break;
-			if (g.type == VD_RUN_DATA &&
-			    g.host + in_grain != r->host_off + r->len)
-				break;
-			r->len += n;
+		} else if (!vd_run_extend(r, g.type, g.host + in_grain, n)) {
+			break;
 		}
 		pos += n;
 	}
