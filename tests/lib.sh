@@ -604,6 +604,12 @@ seek_check() {
 
 # ---------------------------------------------------------- kernel mounts
 
+# need_loop — inside a test: skip it where loop devices cannot be made.
+need_loop() {
+	[ "$(id -u)" = 0 ] || skip_test "not root: loop devices need root"
+	[ -e /dev/loop-control ] || skip_test "no /dev/loop-control"
+}
+
 # kmount FILE OFF LEN MNT — inside a test: the kernel's read-only mount
 # of LEN bytes at OFF of FILE, through a read-only loop device (made by
 # losetup, not mount -o loop: libmount refuses a second loop device over
@@ -611,6 +617,7 @@ seek_check() {
 # unmounts them on every exit path.
 kmount() {
 	local f=$1 off=$2 len=$3 m=$4 dev
+	need_loop
 	mkdir -p "$m"
 	dev=$(T losetup -r -f --show -o "$off" --sizelimit "$len" "$f" 2>"$TD/.kmount.err") ||
 		die "losetup of $f at $off+$len failed: $(cat "$TD/.kmount.err")"

@@ -7,8 +7,7 @@ SIZE=$((8 * 1024 * 1024 + 3584))
 
 t_loop() {
 	local d m dev got o
-	[ "$(id -u)" = 0 ] || skip_test "not root: losetup needs root"
-	[ -e /dev/loop-control ] || skip_test "no /dev/loop-control"
+	need_loop
 	d=$(img_or_die shared_chain)
 	m=$(vd_mnt m)
 	mount_ok "$m" "$d/top.qcow2" "$m"

@@ -348,11 +348,6 @@ cmp_part_tree() {
 	kumount_ok "$TD/k$n"
 }
 
-need_root() {
-	[ "$(id -u)" = 0 ] || skip_test "not root: loop mounts need root"
-	[ -e /dev/loop-control ] || skip_test "no /dev/loop-control"
-}
-
 # ------------------------------------------------------------ tests
 
 # The comparison must be able to fail: a copy of a tree with known
@@ -361,7 +356,7 @@ need_root() {
 # qemu-img oracle in ORACLE, mounted by vdmount at MNT; IMGDIR is GEN's
 # folder.
 mount_img() {
-	need_root
+	need_loop
 	IMGDIR=$(img_or_die "$1") || exit 1
 	MNT=$(vd_mnt m)
 	ORACLE=$(vd_oracle "$IMGDIR/$2") || die "qemu-img convert failed"
@@ -369,7 +364,7 @@ mount_img() {
 }
 
 t_treecmp_catches() {
-	need_root
+	need_loop
 	must python3 "$MKTREE" --profile small --seed 7 a >/dev/null
 	cp -a a b || die "cp -a failed"
 	printf 'X' | dd of=b/files/size_4097 bs=1 seek=4000 conv=notrunc status=none
@@ -407,7 +402,7 @@ t_treecmp_catches() {
 # lost+found.
 t_images_hold_the_tree() {
 	local d o
-	need_root
+	need_loop
 	d=$(img_or_die whole) || exit 1
 	o=$(vd_oracle "$d/whole.qcow2") || die "qemu-img convert failed"
 	kmount "$o" 0 "$(stat -c %s "$o")" "$TD/k"
@@ -444,7 +439,7 @@ t_gpt_root() {
 # vfat): names, types, sizes, bytes.
 t_gpt_esp() {
 	local d r
-	need_root
+	need_loop
 	d=$(img_or_die gpt) || exit 1
 	MNT=$(vd_mnt m)
 	ORACLE=$(vd_oracle "$d/gpt.qcow2") || die "qemu-img convert failed"
@@ -479,7 +474,7 @@ t_mbr_part() {
 
 t_whole() {
 	local d o
-	need_root
+	need_loop
 	d=$(img_or_die whole) || exit 1
 	MNT=$(vd_mnt m)
 	o=$(vd_oracle "$d/whole.qcow2") || die "qemu-img convert failed"
@@ -506,7 +501,7 @@ t_gpt4k() {
 # the mount says it used the backup.
 t_gpt_damaged() {
 	local d
-	need_root
+	need_loop
 	d=$(img_or_die gptbad) || exit 1
 	MNT=$(vd_mnt m)
 	ORACLE=$d/good.raw
@@ -523,7 +518,7 @@ t_gpt_damaged() {
 # recovery is the oracle.
 t_dirty() {
 	local d
-	need_root
+	need_loop
 	d=$(img_or_die dirty) || exit 1
 	MNT=$(vd_mnt m)
 	mount_ok "$MNT" "$d/dirty.img" "$MNT"

@@ -182,11 +182,6 @@ gen_reclen() {
 
 # ------------------------------------------------------------ checks
 
-need_root() {
-	[ "$(id -u)" = 0 ] || skip_test "not root: loop mounts need root"
-	[ -e /dev/loop-control ] || skip_test "no /dev/loop-control"
-}
-
 # alive MNT — inside a test: the daemon still runs and answers.
 alive() {
 	[ -n "$(vd_daemon_pids "$1")" ] || die "the vdmount daemon for $1 is gone"
@@ -253,7 +248,7 @@ kernel_refuses() {
 
 t_past_end() {
 	local d m size got start
-	need_root
+	need_loop
 	d=$(img_or_die gpt) || exit 1
 	m=$(vd_mnt m)
 	mount_ok "$m" "$d/past.raw" "$m"
@@ -277,7 +272,7 @@ t_past_end() {
 # a warning, and the same partitions as the undamaged disk.
 t_bad_crc() {
 	local d m
-	need_root
+	need_loop
 	d=$(img_or_die gpt) || exit 1
 	m=$(vd_mnt m)
 	mount_ok "$m" "$d/$1" "$m"
@@ -291,7 +286,7 @@ t_bad_crc() {
 
 t_ebr_loop() {
 	local d m got
-	need_root
+	need_loop
 	d=$(img_or_die ebr) || exit 1
 	m=$(vd_mnt m)
 	mount_ok "$m" "$d/loop.raw" "$m"
@@ -309,7 +304,7 @@ t_ebr_loop() {
 # names the volume; the intact p4 still shows its files.
 t_superblock() {
 	local d m n
-	need_root
+	need_loop
 	d=$(img_or_die sb) || exit 1
 	for n in 1 2 3; do
 		kernel_refuses "$d/sb.raw" $(((2048 + (n - 1) * 32768) * 512)) $((16 * MIB))
@@ -333,7 +328,7 @@ t_superblock() {
 # entry and lists nothing there).
 t_reclen() {
 	local d m dev
-	need_root
+	need_loop
 	d=$(img_or_die reclen) || exit 1
 	m=$(vd_mnt m)
 	mount_ok "$m" "$d/fs.img" "$m"
