@@ -11,14 +11,6 @@
 
 #include "tests/unit/qimg.h"
 
-static bool all_bytes(const uint8_t *p, size_t n, int byte)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != byte)
-			return false;
-	return true;
-}
-
 static uint8_t buf[8 * CS];
 
 static void test_map_basic(void)

@@ -3,6 +3,9 @@
 #ifndef VD_UNIT_H
 #define VD_UNIT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,15 @@ static int unit_passed, unit_failed;
 			       msg, needle);                               \
 		}                                                          \
 	} while (0)
+
+/* Whether n bytes at p all equal byte. */
+static inline bool all_bytes(const uint8_t *p, size_t n, int byte)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != byte)
+			return false;
+	return true;
+}
 
 static inline int unit_done(void)
 {

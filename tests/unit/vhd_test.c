@@ -195,14 +195,6 @@ static int open_saved(const char *name, bool ignore_ids, struct vd_disk **d,
 	return ret;
 }
 
-static bool all_bytes(const uint8_t *p, size_t n, int byte)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != byte)
-			return false;
-	return true;
-}
-
 static void test_footer(void)
 {
 	struct vd_disk *d;

@@ -551,14 +551,6 @@ static int open_img(const char *name, bool ignore, struct vd_disk **d,
 	return ret;
 }
 
-static bool all_bytes(const uint8_t *p, size_t n, int byte)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != byte)
-			return false;
-	return true;
-}
-
 static uint8_t buf[8 * SPAN];
 
 static void test_sparse_map(void)
