@@ -289,11 +289,10 @@ static int open_mem(const void *buf, size_t len, struct vd_file **f_r)
 {
 	struct vd_err e = { "" };
 	char path[64];
-	int fd = memfd_create("tar", 0), ret;
+	int fd = unit_memfd(buf, len, path, sizeof(path)), ret;
 
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+	if (fd < 0)
 		return -EIO;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	ret = vd_file_open(path, f_r, &e);
 	close(fd);
 	return ret;
@@ -490,17 +489,8 @@ static void test_tar(void)
 static int open_ova(unsigned disk, struct vd_disk **d_r, char *msg)
 {
 	struct vd_open_opts o = { .disk = disk };
-	struct vd_err e = { "" };
-	char path[64];
-	int fd = memfd_create("ova", 0), ret;
 
-	if (fd < 0 || write(fd, tar, tar_len) != (ssize_t)tar_len)
-		return -EIO;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ret = vd_disk_open(path, &o, d_r, &e);
-	close(fd);
-	strcpy(msg, e.msg);
-	return ret;
+	return unit_mem_disk(tar, tar_len, &o, d_r, msg);
 }
 
 /* An OVA with descriptor xml and members a.img (3000 bytes of 'a') and

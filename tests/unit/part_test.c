@@ -236,15 +236,15 @@ static int img_parts(struct vd_parts **p_r)
 	struct vd_err e = { "" };
 	struct vd_disk *d;
 	char path[64];
-	int fd = memfd_create("img", 0), cap = memfd_create("log", 0);
+	int fd = unit_memfd(img, img_len, path, sizeof(path));
+	int cap = memfd_create("log", 0);
 	int saved, ret;
 	ssize_t got;
 
 	*p_r = NULL;
 	warn[0] = err[0] = 0;
-	if (fd < 0 || cap < 0 || write(fd, img, img_len) != (ssize_t)img_len)
+	if (fd < 0 || cap < 0)
 		abort();
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	ret = vd_disk_open(path, &o, &d, &e);
 	close(fd);
 	if (ret < 0) {

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "core/disk.h"
 #include "core/qcow2.h"
+#include "tests/unit/unit.h"
 
 #define CB 16
 #define CS (1u << CB)
@@ -113,18 +114,8 @@ static int img_open(struct vd_disk **d, const char *snapshot, char *msg)
 {
 	struct vd_open_opts o = { .snapshot = snapshot, .format = img_format,
 				  .cache_bytes = img_cache_bytes };
-	struct vd_err e = { "" };
-	char path[64];
-	int fd = memfd_create("img", 0), ret;
 
-	if (fd < 0 || write(fd, m.b, m.len) != (ssize_t)m.len)
-		return -EIO;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ret = vd_disk_open(path, &o, d, &e);
-	close(fd);
-	if (msg)
-		strcpy(msg, e.msg);
-	return ret;
+	return unit_mem_disk(m.b, m.len, &o, d, msg);
 }
 
 #endif

@@ -3,12 +3,17 @@
 #ifndef VD_UNIT_H
 #define VD_UNIT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/disk.h"
 
 static int unit_passed, unit_failed;
 
@@ -42,6 +47,42 @@ static inline bool all_bytes(const uint8_t *p, size_t n, int byte)
 		if (p[i] != byte)
 			return false;
 	return true;
+}
+
+/* An in-memory file holding len bytes of buf, named by path (at least
+ * 32 bytes) as /proc/self/fd/N: the fd, or -1. */
+static inline int unit_memfd(const void *buf, size_t len, char *path,
+			     size_t path_len)
+{
+	int fd = memfd_create("unit", 0);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, buf, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	snprintf(path, path_len, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+/* Open len bytes of buf as a disk; its message goes to msg (when not
+ * NULL). The memory file is closed once the disk holds it open. */
+static inline int unit_mem_disk(const void *buf, size_t len,
+				const struct vd_open_opts *o,
+				struct vd_disk **d, char *msg)
+{
+	struct vd_err e = { "" };
+	char path[64];
+	int fd = unit_memfd(buf, len, path, sizeof(path)), ret;
+
+	if (fd < 0)
+		return -EIO;
+	ret = vd_disk_open(path, o, d, &e);
+	close(fd);
+	if (msg)
+		strcpy(msg, e.msg);
+	return ret;
 }
 
 static inline int unit_done(void)

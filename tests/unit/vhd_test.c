@@ -144,20 +144,10 @@ static int vimg_open_opts(struct vd_disk **d, const char *format,
 {
 	struct vd_open_opts o = { .format = format,
 				  .ignore_parent_ids = ignore_ids };
-	struct vd_err e = { "" };
-	char path[64];
-	int fd = memfd_create("vhd", 0), ret;
 	size_t total = vimg_total();
 
 	vimg_done();
-	if (fd < 0 || write(fd, m.b, total) != (ssize_t)total)
-		return -EIO;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ret = vd_disk_open(path, &o, d, &e);
-	close(fd);
-	if (msg)
-		strcpy(msg, e.msg);
-	return ret;
+	return unit_mem_disk(m.b, total, &o, d, msg);
 }
 
 static int vimg_open(struct vd_disk **d, char *msg)
