@@ -539,6 +539,39 @@ static int ext_statfs(struct vd_fs *fs, struct statvfs *st_r)
 	return 0;
 }
 
+/* The name blkid gives: ext4 for any ext4-only feature, ext3 for a
+ * journal, else ext2. */
+static void ext_info(struct vd_fs *fs, struct vd_fs_info *i)
+{
+	struct ext_fs *x = (struct ext_fs *)fs;
+	struct ext2_super_block *sb = x->fs->super;
+	const uint8_t *u = sb->s_uuid;
+	const char *type = "ext2";
+	size_t n;
+
+	memset(i, 0, sizeof(*i));
+	if ((sb->s_feature_incompat & ~(EXT3_FEATURE_INCOMPAT_RECOVER |
+					EXT2_FEATURE_INCOMPAT_FILETYPE |
+					EXT3_FEATURE_INCOMPAT_JOURNAL_DEV)) ||
+	    (sb->s_feature_ro_compat & ~(EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER |
+					 EXT2_FEATURE_RO_COMPAT_LARGE_FILE |
+					 0x0004 /* btree_dir */)))
+		type = "ext4";
+	else if (ext2fs_has_feature_journal(sb))
+		type = "ext3";
+	snprintf(i->type, sizeof(i->type), "%s", type);
+	n = strnlen((const char *)sb->s_volume_name,
+		    sizeof(sb->s_volume_name));
+	memcpy(i->label, sb->s_volume_name, n);
+	snprintf(i->uuid, sizeof(i->uuid),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
+		 u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+		 u[14], u[15]);
+	i->needed_recovery = x->needed_recovery;
+	i->replayed = x->replay != NULL;
+}
+
 /* ---- mount ---- */
 
 static int ext_probe(const struct vd_vol *v)
@@ -622,14 +655,15 @@ static int ext_open_fs(struct ext_fs *x, const char *name, struct vd_err *e)
 		       v->name, error_message(err));
 }
 
-static int ext_mount(const struct vd_vol *v, struct vd_fs **fs_r,
-		     struct vd_err *e)
+static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
+		     struct vd_fs **fs_r, struct vd_err *e)
 {
 	struct ext_fs *x = calloc(1, sizeof(*x));
 	char name[32];
 	struct vd_err je;
 	int ret;
 
+	(void)o; /* ext stores owners; no code pages */
 	if (!x)
 		return -ENOMEM;
 	initialize_ext2_error_table();
@@ -664,6 +698,7 @@ static int ext_mount(const struct vd_vol *v, struct vd_fs **fs_r,
 			if (ret)
 				goto fail;
 		}
+		x->needed_recovery = true;
 		/* As the kernel's recovery leaves it (in memory only). */
 		ext2fs_clear_feature_journal_needs_recovery(x->fs->super);
 		ret = 0;
@@ -695,4 +730,5 @@ const struct vd_fs_ops vd_fs_ext = {
 	.listxattr = ext_listxattr,
 	.getxattr = ext_getxattr,
 	.statfs = ext_statfs,
+	.info = ext_info,
 };

@@ -73,6 +73,7 @@ struct ext_fs {
 	struct ext_dcache *dcache; /* lookup tables of big dirs (lock) */
 	size_t dcache_bytes;	   /* their memory (lock) */
 	struct statvfs st;	   /* fixed at mount */
+	bool needed_recovery;	   /* the journal was dirty at mount */
 };
 
 /* Read inode ino whole (its extra fields included) into a zeroed large

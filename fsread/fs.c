@@ -23,11 +23,19 @@ int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off)
 	return vd_disk_read(v->disk, buf, len, v->start + off);
 }
 
-int vd_fs_mount(const struct vd_vol *v, struct vd_fs **fs_r,
-		struct vd_err *e)
+int vd_fs_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
+		struct vd_fs **fs_r, struct vd_err *e)
 {
 	for (unsigned i = 0; vd_fs_drivers[i]; i++)
 		if (vd_fs_drivers[i]->probe(v))
-			return vd_fs_drivers[i]->mount(v, fs_r, e);
+			return vd_fs_drivers[i]->mount(v, o, fs_r, e);
 	return -ENODEV;
+}
+
+int vd_fs_check_opts(const struct vd_fs_opts *o, struct vd_err *e)
+{
+	if (o->codepage && o->codepage != 437)
+		return vd_fail(e, -EINVAL, "code page %u is not supported",
+			       o->codepage);
+	return 0;
 }

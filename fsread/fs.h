@@ -43,6 +43,26 @@ struct vd_fs_attr {
 	struct timespec atime, mtime, ctime;
 };
 
+/* What a mount is told beyond the volume. */
+struct vd_fs_opts {
+	/* Owner of every file on filesystems that store none (vfat), as
+	 * the kernel's vfat uid=/gid= options. */
+	uid_t uid;
+	gid_t gid;
+	/* Code page of vfat short names (0: 437, the kernel's default). */
+	unsigned codepage;
+};
+
+/* What a front end reports about a mounted filesystem (vdtool info). */
+struct vd_fs_info {
+	char type[16];	  /* "ext2", "ext3", "ext4", "vfat" */
+	char subtype[16]; /* "FAT12", "FAT16", "FAT32", or "" */
+	char label[64];	  /* UTF-8; "" when none */
+	char uuid[40];	  /* ext: the UUID; vfat: the serial, "ABCD-1234" */
+	bool needed_recovery; /* the journal was dirty at mount */
+	bool replayed;	      /* ... and was replayed in memory */
+};
+
 /* readdir callback: return nonzero to stop (the buffer is full). next is
  * the cookie that resumes after this entry. type is a DT_* value. */
 typedef int (*vd_fs_fill)(void *arg, const char *name, uint64_t ino,
@@ -57,8 +77,8 @@ struct vd_fs_ops {
 	 * superblock). */
 	int (*probe)(const struct vd_vol *v);
 	/* The volume outlives the mount. 0, or -errno with e filled. */
-	int (*mount)(const struct vd_vol *v, struct vd_fs **fs_r,
-		     struct vd_err *e);
+	int (*mount)(const struct vd_vol *v, const struct vd_fs_opts *o,
+		     struct vd_fs **fs_r, struct vd_err *e);
 	void (*unmount)(struct vd_fs *fs);
 	uint64_t (*root)(struct vd_fs *fs);
 	/* -ENOENT when dir has no entry name. */
@@ -91,6 +111,7 @@ struct vd_fs_ops {
 	int (*getxattr)(struct vd_fs *fs, uint64_t ino, const char *name,
 			void *buf, size_t size, size_t *len_r);
 	int (*statfs)(struct vd_fs *fs, struct statvfs *st_r);
+	void (*info)(struct vd_fs *fs, struct vd_fs_info *i_r);
 };
 
 /* Every mounted filesystem begins with this (drivers embed it first). */
@@ -108,7 +129,11 @@ extern const struct vd_fs_ops *const vd_fs_drivers[];
 /* Probe v with every driver and mount the first that recognises it.
  * -ENODEV (e untouched) when none does; another -errno with e filled when
  * one recognised it but could not mount it. */
-int vd_fs_mount(const struct vd_vol *v, struct vd_fs **fs_r,
-		struct vd_err *e);
+int vd_fs_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
+		struct vd_fs **fs_r, struct vd_err *e);
+
+/* 0 when every driver can honour o (say, knows its code page); else
+ * -EINVAL with e filled, before anything is opened. */
+int vd_fs_check_opts(const struct vd_fs_opts *o, struct vd_err *e);
 
 #endif

@@ -103,12 +103,17 @@ static struct ns_vol *ns_raw_vol(const struct vd_ns *ns, uint64_t ino)
 /* Mount what the volume holds, if anything: a filesystem the drivers do
  * not recognise is no error (swap, an empty partition); one they
  * recognise but cannot mount is reported and left out. */
-static void ns_mount_vol(struct ns_vol *v)
+static void ns_mount_vol(const struct vd_ns *ns, struct ns_vol *v)
 {
+	struct vd_fs_opts fo = {
+		.uid = ns->o.uid,
+		.gid = ns->o.gid,
+		.codepage = ns->o.codepage,
+	};
 	struct vd_err e = { "" };
 	int ret;
 
-	ret = vd_fs_mount(&v->vol, &v->fs, &e);
+	ret = vd_fs_mount(&v->vol, &fo, &v->fs, &e);
 	if (ret)
 		v->fs = NULL;
 	if (ret && ret != -ENODEV)
@@ -132,7 +137,7 @@ static int ns_add_vol(struct vd_ns *ns, unsigned num, uint64_t start,
 	v->vol.name = name;
 	ns->n_vols++;
 	if (probe)
-		ns_mount_vol(v);
+		ns_mount_vol(ns, v);
 	return 0;
 }
 

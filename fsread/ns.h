@@ -36,10 +36,12 @@ struct vd_ns;
 struct vd_ns_file;
 
 struct vd_ns_opts {
-	uid_t uid; /* owner of the synthetic entries */
+	uid_t uid; /* owner of the synthetic entries, and of files on */
+		   /* filesystems that store none (vfat) */
 	gid_t gid;
 	struct timespec time; /* their times (the image's mtime) */
 	bool no_partitions;   /* show disk.raw only */
+	unsigned codepage;    /* vfat short names (struct vd_fs_opts) */
 };
 
 /* Never fails on a bad table or filesystem (those are logged and left

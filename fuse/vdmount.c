@@ -27,6 +27,8 @@ struct vd_cli {
 	char **backing_dirs;
 	unsigned n_backing_dirs;
 	unsigned disk;
+	unsigned codepage;
+	long uid, gid; /* -1: the mounting user's */
 	int ignore_parent_ids;
 	bool foreground, single, help, version, allow_other, bad;
 };
@@ -39,6 +41,8 @@ enum {
 	KEY_SINGLE,
 	KEY_BACKING_DIR,
 	KEY_ALLOW_OTHER,
+	KEY_UID,
+	KEY_GID,
 };
 
 #define VD_OPT(t, field) { t, offsetof(struct vd_cli, field), 0 }
@@ -51,6 +55,9 @@ static const struct fuse_opt vd_opts[] = {
 	VD_OPT("snapshot=%s", snapshot),
 	VD_OPT("--disk=%u", disk),
 	VD_OPT("disk=%u", disk),
+	VD_OPT("codepage=%u", codepage),
+	FUSE_OPT_KEY("uid=", KEY_UID),
+	FUSE_OPT_KEY("gid=", KEY_GID),
 	{ "--ignore-parent-id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
 	{ "ignore_parent_id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
 	FUSE_OPT_KEY("--backing-dir=", KEY_BACKING_DIR),
@@ -88,12 +95,30 @@ static void usage(FILE *out)
 "                        (parentCID, parent UUID) differs from its parent's\n"
 "  -o OPT[,OPT...]       mount options: FUSE's (allow_other, ...) and\n"
 "                        format=, backing_dir=, snapshot=, disk=,\n"
-"                        ignore_parent_id as above\n"
+"                        ignore_parent_id as above; and as the kernel's\n"
+"                        vfat: uid=N, gid=N (owner of vfat files and of\n"
+"                        the tree; default the mounting user),\n"
+"                        codepage=N (vfat short names; default 437)\n"
 "  -f                    stay in the foreground\n"
 "  -d                    debug output (implies -f)\n"
 "  -s                    single-threaded\n"
 "  -h, --help            this help\n"
 "  -V, --version         version\n");
+}
+
+/* "uid=N" or "gid=N": N a decimal id below (uid_t)-1. */
+static int parse_id(const char *arg, long *id_r)
+{
+	const char *p = strchr(arg, '=') + 1;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (!*p || *end || errno || *p == '-' || v >= (uid_t)-1)
+		return -1;
+	*id_r = (long)v;
+	return 0;
 }
 
 static int vd_opt_proc(void *data, const char *arg, int key,
@@ -134,6 +159,14 @@ static int vd_opt_proc(void *data, const char *arg, int key,
 	case KEY_ALLOW_OTHER:
 		c->allow_other = true;
 		return 1;
+	case KEY_UID:
+	case KEY_GID:
+		if (parse_id(arg, key == KEY_UID ? &c->uid : &c->gid)) {
+			fprintf(stderr, "vdmount: bad option '%s': want a "
+				"number\n", arg);
+			c->bad = true;
+		}
+		return 0;
 	case KEY_BACKING_DIR:
 		n = realloc(c->backing_dirs,
 			    (c->n_backing_dirs + 1) * sizeof(*n));
@@ -267,7 +300,11 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		.backing_dirs = (const char *const *)c->backing_dirs,
 		.n_backing_dirs = c->n_backing_dirs,
 	};
-	struct vd_mount m = { .uid = getuid(), .gid = getgid() };
+	struct vd_mount m = {
+		.uid = c->uid >= 0 ? (uid_t)c->uid : getuid(),
+		.gid = c->gid >= 0 ? (gid_t)c->gid : getgid(),
+	};
+	struct vd_fs_opts fo = { .codepage = c->codepage };
 	struct fuse_session *se = NULL;
 	struct vd_err err = { "" };
 	struct stat st;
@@ -288,6 +325,10 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	m.root_is_disk = S_ISREG(st.st_mode);
 
 	/* Options first: a typo should not wait for a long chain to open. */
+	if (vd_fs_check_opts(&fo, &err)) {
+		fprintf(stderr, "vdmount: %s\n", err.msg);
+		goto out;
+	}
 	if (add_mount_opts(c, args)) {
 		fprintf(stderr, "vdmount: out of memory\n");
 		goto out;
@@ -311,6 +352,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		.gid = m.gid,
 		.time = m.time,
 		.no_partitions = m.root_is_disk,
+		.codepage = c->codepage,
 	};
 	if (vd_ns_open(m.disk, c->image, &no, &m.ns)) {
 		fprintf(stderr, "vdmount: out of memory\n");
@@ -355,7 +397,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct vd_cli c = { 0 };
+	struct vd_cli c = { .uid = -1, .gid = -1 };
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &c, vd_opts, vd_opt_proc) || c.bad) {

@@ -244,7 +244,7 @@ static int mount_image(const char *img, uint64_t start, uint64_t len,
 		snprintf(e->msg, sizeof(e->msg), "probe said no");
 		return -ENODEV;
 	}
-	ret = ops->mount(&vol, &fs, e);
+	ret = ops->mount(&vol, &(struct vd_fs_opts){ 0 }, &fs, e);
 	if (ret)
 		vd_disk_close(disk);
 	return ret;
