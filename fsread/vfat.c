@@ -737,20 +737,17 @@ static bool vfat_media_ok(uint8_t m)
 static int vfat_probe(const struct vd_vol *v)
 {
 	uint8_t b[64];
-	unsigned bps, spc;
 
 	if (v->len < 512 || vd_vol_read(v, b, sizeof(b), 0))
 		return 0;
 	/* A jump to the boot code: EB xx 90 or E9 xx xx. */
 	if (!((b[BPB_JMP] == 0xeb && b[2] == 0x90) || b[BPB_JMP] == 0xe9))
 		return 0;
-	bps = get_le16(b + BPB_BYTES_PER_SEC);
-	spc = b[BPB_SEC_PER_CLUS];
-	/* The rest is checked by mount, with messages; here just enough
-	 * that NTFS (no reserved sectors), exFAT (a zero BPB) and stray
-	 * jumps are not taken for FAT. */
-	return vd_is_pow2(bps) && bps >= 512 && bps <= 4096 &&
-	       vd_is_pow2(spc) && get_le16(b + BPB_RSVD_SECS) &&
+	/* Enough that NTFS (no reserved sectors, no FAT size), exFAT (a
+	 * zero BPB), a boot loader's MBR and stray jumps are not taken for
+	 * FAT. Bytes and sectors per cluster are left to mount, which names
+	 * a bad one in its message rather than showing nothing. */
+	return get_le16(b + BPB_BYTES_PER_SEC) && get_le16(b + BPB_RSVD_SECS) &&
 	       b[BPB_NUM_FATS] && vfat_media_ok(b[BPB_MEDIA]) &&
 	       (get_le16(b + BPB_FAT_SZ16) || get_le32(b + BPB_FAT_SZ32));
 }
