@@ -757,10 +757,11 @@ static int vfat_probe(const struct vd_vol *v)
 		return 0;
 	/* Enough that NTFS (no reserved sectors, no FAT size), exFAT (a
 	 * zero BPB), a boot loader's MBR and stray jumps are not taken for
-	 * FAT. Bytes and sectors per cluster are left to mount, which names
-	 * a bad one in its message rather than showing nothing. */
+	 * FAT. Bytes and sectors per cluster and the number of FATs are
+	 * left to mount, which names a bad one in its message rather than
+	 * showing nothing. */
 	return get_le16(b + BPB_BYTES_PER_SEC) && get_le16(b + BPB_RSVD_SECS) &&
-	       b[BPB_NUM_FATS] && vfat_media_ok(b[BPB_MEDIA]) &&
+	       vfat_media_ok(b[BPB_MEDIA]) &&
 	       (get_le16(b + BPB_FAT_SZ16) || get_le32(b + BPB_FAT_SZ32));
 }
 
