@@ -13,13 +13,16 @@ A volume is IMG or IMG@@BYTEOFFSET (as mtools writes it).
   geom VOL                  KEY=VALUE lines: bps spc rsvd nfats fatsz
                             rootents totsec first_data root_clus fat_bits
                             clusters fat0 (byte offsets are absolute)
-  entry VOL PATH            off= clus= size= attr= lfn= nlfn= of the short
-                            entry of PATH ("/" separated, long or short name)
+  entry VOL PATH            off= clus= size= attr= nlfn= lfn= of PATH
+                            ("/" separated, long or short names): the
+                            short entry's absolute offset, and those of
+                            its LFN slots in disk order (comma separated)
   fatget VOL CLUS           the FAT entry of CLUS (first FAT)
   fatset VOL CLUS VALUE     set the entry of CLUS in every FAT copy
   chain VOL CLUS            the cluster chain from CLUS, space separated
   clusoff VOL CLUS          the absolute byte offset of cluster CLUS
   rootfree VOL              free entries of the fixed root (FAT12/16)
+  dirfree VOL PATH          free entries and clusters of directory PATH
   lfnname VOL PATH NAME     rewrite the long name of PATH as NAME (same
                             number of LFN entries; the checksum stays)
   nohint VOL                FAT32: FSInfo next-free := 0xFFFFFFFF (unknown)
@@ -147,7 +150,7 @@ class Vol:
 
     def entries(self, clus):
         """[(long name or None, short name, short offset, entry bytes,
-        offset of the first LFN slot or -1, LFN slot count)]"""
+        offsets of the LFN slots in disk order, LFN slot count)]"""
         out = []
         lfn = []
         for off, e in self.dir_slots(clus):
@@ -172,7 +175,7 @@ class Vol:
             base = e[0:8].rstrip(b" ").decode("latin-1")
             ext = e[8:11].rstrip(b" ").decode("latin-1")
             short = base + ("." + ext if ext else "")
-            out.append((long, short, off, e, lfn[0][0] if lfn else -1,
+            out.append((long, short, off, e, [o for o, _ in lfn],
                         len(lfn)))
             lfn = []
         return out
@@ -182,7 +185,7 @@ class Vol:
         hit = None
         for part in [p for p in path.split("/") if p]:
             for ent in self.entries(clus):
-                if part in (ent[0], ent[1]):
+                if part.upper() in ((ent[0] or "").upper(), ent[1].upper()):
                     hit = ent
                     break
             else:
@@ -313,9 +316,9 @@ def main():
     elif cmd == "entry":
         v = Vol(a[1])
         (long, short, off, e, lo, nl), clus = v.find(a[2])
-        print("off=%d clus=%d size=%d attr=%d lfn=%d nlfn=%d" %
+        print("off=%d clus=%d size=%d attr=%d nlfn=%d lfn=%s" %
               (v.base + off, clus, struct.unpack_from("<I", e, 28)[0],
-               e[11], v.base + lo if lo >= 0 else -1, nl))
+               e[11], nl, ",".join(str(v.base + o) for o in lo)))
     elif cmd == "fatget":
         print(Vol(a[1]).fatget(int(a[2])))
     elif cmd == "fatset":
@@ -328,6 +331,11 @@ def main():
     elif cmd == "rootfree":
         v = Vol(a[1])
         print(sum(1 for _, e in v.dir_slots(0) if e[0] in (0, 0xE5)))
+    elif cmd == "dirfree":
+        v = Vol(a[1])
+        _, clus = v.find(a[2])
+        print(sum(1 for _, e in v.dir_slots(clus) if e[0] in (0, 0xE5)),
+              len(v.chain(clus)))
     elif cmd == "lfnname":
         v = Vol(a[1], True)
         (long, short, off, e, lo, nl), _ = v.find(a[2])
@@ -339,7 +347,7 @@ def main():
         units += b"\0\0" if n < 13 * nl else b""
         units += b"\xff" * (26 * nl - len(units))
         for k in range(nl):  # slot k holds units [13*(nl-1-k), ...)
-            so = lo + 32 * k
+            so = lo[k]
             le = bytearray(v.pread(so, 32))
             u = units[26 * (nl - 1 - k):26 * (nl - k)]
             le[1:11], le[14:26], le[28:32] = u[0:10], u[10:22], u[22:26]
