@@ -128,8 +128,8 @@ mkvol() {
 
 # The code-page volume: a 1.44 MB FAT12 floppy whose short names CPA.TXT
 # and CPB.TXT get bytes >= 0x80: "A\x9bB\xd0.TXT" (CP437 "A¢B╨", CP850
-# "AøBð") and "\x05B.TXT" (0x05 stands for a first byte 0xE5: CP437 "σB",
-# CP850 "ÕB").
+# "AøBð") and "\x05PB.TXT" (0x05 stands for a first byte 0xE5: CP437 "σPB",
+# CP850 "ÕPB").
 gen_cp() {
 	local o
 	truncate -s 1440K cp.vol
@@ -181,6 +181,14 @@ gen_vols() {
 
 # ------------------------------------------------------------ helpers
 
+# vfat_or_skip DIR — inside a test, after mounting: skip (not fail) when
+# DIR is missing because this tree has no vfat driver yet.
+vfat_or_skip() {
+	T test -d "$1" && return 0
+	ls "$VD_SRC_DIR"/fsread/*fat*.c >/dev/null 2>&1 ||
+		skip_test "no vfat driver in fsread/ yet"
+}
+
 # mount_vol NAME [vdmount options...] — inside a test: mount NAME's image
 # at $MNT; sets D (the cache), V (the volume's folder in the mount).
 mount_vol() {
@@ -193,6 +201,7 @@ mount_vol() {
 	MNT=$(vd_mnt m)
 	mount_ok "$MNT" "$@" "$D/$img" "$MNT"
 	V=$MNT/$dir
+	vfat_or_skip "$V"
 	T test -d "$V" || die "no $dir/ in the mount: $(ls "$MNT" | tr '\n' ' ')"
 }
 
@@ -268,16 +277,16 @@ t_attrib() {
 		system.txt:system,archive:644 rhs.txt:readonly,hidden,system,archive:444 \
 		hdir:hidden:755; do
 		want=$(echo "$f" | cut -d: -f2)
-		got=$(T getfattr --only-values -n user.fat.attrib "$V/attr/${f%%:*}" 2>&1) ||
-			die "getfattr ${f%%:*}: $got"
+		got=$(T getfattr --only-values -n user.fat.attrib "$V/attr/${f%%:*}" 2>gf.err) ||
+			die "getfattr ${f%%:*}: $(cat gf.err)"
 		[ "$got" = "$want" ] || die "${f%%:*}: user.fat.attrib '$got', expected '$want'"
 		got=$(stat -c %a "$V/attr/${f%%:*}")
 		[ "$got" = "${f##*:}" ] || die "${f%%:*}: mode $got"
 	done
 	T getfattr -n user.fat.attrib "$V/attr/noarch.txt" >/dev/null 2>&1 &&
 		die "noarch.txt has user.fat.attrib"
-	T getfattr -d -m - "$V/attr/noarch.txt" | grep -q . && die "noarch.txt lists an xattr"
-	T getfattr -d -m - "$V/attr/ro.txt" | grep -q 'user.fat.attrib="readonly,archive"' ||
+	T getfattr -d -m - "$V/attr/noarch.txt" 2>/dev/null | grep -q . && die "noarch.txt lists an xattr"
+	T getfattr -d -m - "$V/attr/ro.txt" 2>/dev/null | grep -q 'user.fat.attrib="readonly,archive"' ||
 		die "listxattr of ro.txt lacks user.fat.attrib"
 	umount_ok "$MNT"
 }
@@ -291,7 +300,7 @@ t_statfs() {
 	spc=$(sed -n 's/^cluster size: \([0-9]*\) sectors$/\1/p' "$D/$n.minfo")
 	rsvd=$(sed -n 's/^reserved (boot) sectors: \([0-9]*\)$/\1/p' "$D/$n.minfo")
 	nfats=$(sed -n 's/^fats: \([0-9]*\)$/\1/p' "$D/$n.minfo")
-	fatsz=$(sed -n 's/^\(big \)*sectors per fat: \([0-9]*\)$/\2/p' "$D/$n.minfo" | grep -v '^0$' | head -n 1)
+	fatsz=$(sed -n 's/^sectors per fat: \([0-9]*\)$/\1/p; s/^Big fatlen=\([0-9]*\)$/\1/p' "$D/$n.minfo" | grep -v '^0$' | head -n 1)
 	roots=$(sed -n 's/^max available root directory slots: \([0-9]*\)$/\1/p' "$D/$n.minfo")
 	tot=$(sed -n 's/^\(small\|big\) size: \([0-9]*\) sectors$/\2/p' "$D/$n.minfo" | grep -v '^0$' | head -n 1)
 	[ -n "$bps$spc$rsvd$nfats$fatsz$tot" ] || die "minfo output not understood"
@@ -320,16 +329,17 @@ t_codepage() {
 	local d m a b
 	d=$(img_or_die cp) || exit 1
 	a=$(python3 -c 'print(b"A\x9bB\xd0.TXT".decode("cp437"))')
-	b=$(python3 -c 'print(b"\xe5B.TXT".decode("cp437"))')
+	b=$(python3 -c 'print(b"\xe5PB.TXT".decode("cp437"))')
 	m=$(vd_mnt m)
 	mount_ok "$m" "$d/cp.vol" "$m"
+	vfat_or_skip "$m/fs"
 	T ls "$m/fs" | sort >ls.out
 	printf '%s\n' "$a" "$b" | sort | cmp - ls.out || die "CP437 names: $(tr '\n' ' ' <ls.out), expected $a $b"
 	[ "$(T cat "$m/fs/$a")" = aaa ] || die "cat $a"
 	[ "$(T cat "$m/fs/$b")" = bbbb ] || die "cat $b"
 	umount_ok "$m"
 	a=$(python3 -c 'print(b"A\x9bB\xd0.TXT".decode("cp850"))')
-	b=$(python3 -c 'print(b"\xe5B.TXT".decode("cp850"))')
+	b=$(python3 -c 'print(b"\xe5PB.TXT".decode("cp850"))')
 	mount_ok "$m" -o codepage=850 "$d/cp.vol" "$m"
 	T ls "$m/fs" | sort >ls.out
 	printf '%s\n' "$a" "$b" | sort | cmp - ls.out || die "CP850 names: $(tr '\n' ' ' <ls.out), expected $a $b"
