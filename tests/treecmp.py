@@ -26,8 +26,6 @@ first differing byte.
                    under it (repeatable)
   --statfs         compare statvfs: bsize frsize blocks bfree bavail
                    files ffree favail namemax
-  --no-statfs      do not, even when --statfs is given too (for a caller
-                   whose wrapper always passes --statfs)
   --max N          print at most N differences (default 100)
   --jobs N         threads reading contents (default 4)
 """
@@ -374,7 +372,6 @@ def main():
     ap.add_argument("--ignore-xattr", action="append", default=[])
     ap.add_argument("--exclude", action="append", default=[])
     ap.add_argument("--statfs", action="store_true")
-    ap.add_argument("--no-statfs", action="store_true")
     ap.add_argument("--max", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("a")
@@ -389,7 +386,7 @@ def main():
         if not os.path.isdir(r):
             ap.error("%s is not a directory" % r)
     c = Cmp(opt.a, opt.b, opt)
-    if opt.statfs and not opt.no_statfs:
+    if opt.statfs:
         statfs(opt.a, opt.b, c)
     c.run()
     if c.ndiff > c.max:
