@@ -245,6 +245,35 @@ t_owner() {
 	umount_ok "$MNT"
 }
 
+# Mounted by an ordinary user (as tests/t-70-user.sh does): every path
+# is that user's.
+t_user_owner() {
+	local u=vdtest m uid gid bin
+	[ "$(id -u)" = 0 ] || skip_test "not root: cannot switch to user $u"
+	command -v setpriv >/dev/null || skip_test "setpriv missing"
+	id -u "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u" >/dev/null 2>&1 ||
+		skip_test "useradd $u failed"
+	[ -u "$(command -v fusermount3)" ] || skip_test "fusermount3 is not setuid root"
+	uid=$(id -u "$u")
+	gid=$(id -g "$u")
+	T setpriv --reuid="$uid" --regid="$gid" --clear-groups test -r /dev/fuse -a -w /dev/fuse ||
+		skip_test "/dev/fuse is not open to $u"
+	D=$(img_or_die vols) || exit 1
+	bin=$VDMOUNT
+	if ! T setpriv --reuid="$uid" --regid="$gid" --clear-groups test -x "$bin"; then
+		mkdir -p "$TD/u"
+		cp "$VDMOUNT" "$TD/u/vdmount"
+		chmod 755 "$TD/u" "$TD/u/vdmount"
+		bin=$TD/u/vdmount
+	fi
+	m=$(vd_mnt u)
+	chown "$uid:$gid" "$m"
+	VDMOUNT=$bin VD_AS_USER=$u mount_ok "$m" "$D/fat12.vol" "$m"
+	vfat_or_skip "$m/fs"
+	fatcmp fat12 "$m/fs" --uid "$uid" --gid "$gid"
+	umount_ok "$m"
+}
+
 t_esp() {
 	local a b
 	mount_vol esp
@@ -354,6 +383,7 @@ for v in $VOLS; do
 done
 vd_test vfat-mtools-2100 t_mtools_2100
 vd_test vfat-owner t_owner
+vd_test vfat-owner-user t_user_owner
 vd_test vfat-esp t_esp
 vd_test vfat-attrib t_attrib
 for v in $VOLS; do

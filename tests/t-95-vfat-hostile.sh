@@ -265,13 +265,15 @@ t_bpb() {
 		T test -e "$m/p$n" && die "p$n/ exists for an impossible BPB"
 		grep "p$n" "$TD/mount.err" >line.out ||
 			die "no line names p$n: $(head -c 600 "$TD/mount.err" | tr '\n' '|')"
+		# The field, as the FAT spec names it (BPB_SecPerClus,
+		# BPB_BytsPerSec, BPB_NumFATs, BPB_TotSec16/32).
 		case $n in
-		1) s='cluster' ;;
-		2) s='sector' ;;
-		3) s='FAT' ;;
-		4) s='sector' ;;
+		1) s='sectors per cluster' ;;
+		2) s='bytes per sector' ;;
+		3) s='FATs|FAT count|number of FAT' ;;
+		4) s='total sectors|sector count' ;;
 		esac
-		grep -qi -- "$s" line.out || die "the line about p$n does not name the field ($s): $(cat line.out)"
+		grep -qE -- "$s" line.out || die "the line about p$n does not name the field ($s): $(cat line.out)"
 	done
 	alive "$m"
 	umount_ok "$m"
