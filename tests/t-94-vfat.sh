@@ -239,9 +239,17 @@ t_mtools_2100() {
 		die "mdir does not list t2107 as 2107-12-31 23:59"
 }
 
+# -o uid=,gid= own every path; inode numbers (from the entry positions)
+# are the same in the next mount.
 t_owner() {
 	mount_vol f16s8 -o uid=1234,gid=5678
 	fatcmp f16s8 "$V" --uid 1234 --gid 5678
+	(cd "$V" && T find . -printf '%i %p\n' | sort -k2) >ino1 || die "find failed"
+	umount_ok "$MNT"
+	mount_vol f16s8
+	(cd "$V" && T find . -printf '%i %p\n' | sort -k2) >ino2 || die "find failed"
+	[ "$(wc -l <ino1)" -gt 300 ] || die "find listed $(wc -l <ino1) paths"
+	cmp -s ino1 ino2 || die "inode numbers differ between mounts: $(diff ino1 ino2 | head -n 4 | tr '\n' '|')"
 	umount_ok "$MNT"
 }
 
