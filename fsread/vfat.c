@@ -176,6 +176,21 @@ static bool vfat_eoc(const struct vfat_fs *f, uint32_t v)
 	return v >= 0x0ffffff8;
 }
 
+/* What a FAT value that cannot continue a chain is, for messages. */
+static const char *vfat_entry_kind(const struct vfat_fs *f, uint32_t v)
+{
+	uint32_t bad = f->bits == 12 ? 0xff7 : f->bits == 16 ? 0xfff7 :
+							       0x0ffffff7;
+
+	if (v == 0)
+		return "free";
+	if (v == 1)
+		return "reserved";
+	if (v == bad)
+		return "a bad-cluster mark";
+	return "past the last cluster";
+}
+
 static bool vfat_cluster_ok(const struct vfat_fs *f, uint32_t cl)
 {
 	return cl >= 2 && cl - 2 < f->clusters;
@@ -254,10 +269,7 @@ int vd_vfat_chain(struct vfat_fs *f, uint32_t start, uint64_t want,
 			vd_log(VD_LOG_ERR, "%s: vfat: %s %" PRIu64 ": FAT entry "
 			       "of cluster %" PRIu32 " is 0x%" PRIx32 " (%s)",
 			       f->name, what, what_ino, cl, next,
-			       next == 0 ? "free" :
-			       next > f->clusters + 1 && next < 0xff8 ?
-					   "past the last cluster" :
-					   "bad or reserved");
+			       vfat_entry_kind(f, next));
 			ret = -EIO;
 			break;
 		}
