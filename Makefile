@@ -1,6 +1,6 @@
 # vdmount — plain GNU make with pkg-config.
 #
-#   make            build/vdmount
+#   make            build/vdmount and build/vdtool
 #   make check      install missing packages, build (also under ASan+UBSan), run every test
 #   make demo       install missing packages, build, mount a small sample qcow2 chain
 #   make bench      disk.raw throughput beside the peers (see bench/)
@@ -24,6 +24,7 @@ LDLIBS   := $(PKG_LIBS) -pthread
 # Layers below fuse/ form one library that every front end links.
 LIB_SRCS  := $(wildcard common/*.c core/*.c partitions/*.c fsread/*.c)
 FUSE_SRCS := $(wildcard fuse/*.c)
+VDT_SRCS  := $(wildcard tool/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 # Test helpers that link outside libraries as oracles (libfdisk).
 TOOL_SRCS := $(wildcard tests/tools/*.c)
@@ -36,11 +37,13 @@ LIB_OBJS      := $(LIB_SRCS:%.c=$(REL)/%.o)
 FUSE_OBJS     := $(FUSE_SRCS:%.c=$(REL)/%.o)
 SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/%.o)
 SAN_FUSE_OBJS := $(FUSE_SRCS:%.c=$(SAN)/%.o)
+VDT_OBJS      := $(VDT_SRCS:%.c=$(REL)/%.o)
+SAN_VDT_OBJS  := $(VDT_SRCS:%.c=$(SAN)/%.o)
 UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
 TOOL_BINS     := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all check check-build demo bench install uninstall clean deps
-all: $(BUILD)/vdmount
+all: $(BUILD)/vdmount $(BUILD)/vdtool
 
 deps:
 	@sh scripts/install-deps.sh
@@ -49,6 +52,12 @@ $(BUILD)/vdmount: $(LIB_OBJS) $(FUSE_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/vdtool: $(LIB_OBJS) $(VDT_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SAN)/vdtool: $(SAN_LIB_OBJS) $(SAN_VDT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 $(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
@@ -69,6 +78,7 @@ $(SAN)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
 
 -include $(LIB_OBJS:.o=.d) $(FUSE_OBJS:.o=.d) $(SAN_LIB_OBJS:.o=.d) $(SAN_FUSE_OBJS:.o=.d)
+-include $(VDT_OBJS:.o=.d) $(SAN_VDT_OBJS:.o=.d)
 
 # Prerequisites first (pkg-config must see the libraries before the
 # compile flags are computed), then a sub-make does the building.
@@ -76,7 +86,8 @@ check: deps
 	@$(MAKE) --no-print-directory check-build
 	@BUILD=$(BUILD) bash tests/run.sh
 
-check-build: $(BUILD)/vdmount $(SAN)/vdmount $(UNIT_BINS) $(TOOL_BINS)
+check-build: $(BUILD)/vdmount $(SAN)/vdmount $(BUILD)/vdtool $(SAN)/vdtool \
+	     $(UNIT_BINS) $(TOOL_BINS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -86,13 +97,17 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bash bench/run.sh
 
-install: $(BUILD)/vdmount
+install: $(BUILD)/vdmount $(BUILD)/vdtool
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 $(BUILD)/vdmount $(DESTDIR)$(PREFIX)/bin/vdmount
-	install -m 0644 man/vdmount.1 $(DESTDIR)$(PREFIX)/share/man/man1/vdmount.1
+	install -m 0755 $(BUILD)/vdmount $(BUILD)/vdtool $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/vdmount.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	[ ! -f man/vdtool.1 ] || \
+		install -m 0644 man/vdtool.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/vdmount $(DESTDIR)$(PREFIX)/share/man/man1/vdmount.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/vdmount $(DESTDIR)$(PREFIX)/bin/vdtool \
+		$(DESTDIR)$(PREFIX)/share/man/man1/vdmount.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/vdtool.1
 
 clean:
 	rm -rf $(BUILD)

@@ -6,12 +6,18 @@
 #include <syslog.h>
 
 static atomic_int log_syslog;
+static const char *log_name = "vdmount"; /* set before any thread starts */
+
+void vd_log_set_name(const char *name)
+{
+	log_name = name;
+}
 static atomic_int log_max = VD_LOG_INFO;
 
 void vd_log_use_syslog(int on)
 {
 	if (on)
-		openlog("vdmount", LOG_PID, LOG_DAEMON);
+		openlog(log_name, LOG_PID, LOG_DAEMON);
 	atomic_store(&log_syslog, on);
 }
 
@@ -35,7 +41,7 @@ void vd_log(enum vd_log_level lvl, const char *fmt, ...)
 	if (atomic_load(&log_syslog))
 		syslog(prio[lvl], "%s%s", tag[lvl], line);
 	else
-		fprintf(stderr, "vdmount: %s%s\n", tag[lvl], line);
+		fprintf(stderr, "%s: %s%s\n", log_name, tag[lvl], line);
 }
 
 int vd_fail(struct vd_err *e, int err, const char *fmt, ...)

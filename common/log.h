@@ -23,6 +23,9 @@ __attribute__((format(printf, 2, 3))) void vd_log(enum vd_log_level lvl,
 /* Route vd_log to syslog (after daemonising) or stderr. */
 void vd_log_use_syslog(int on);
 void vd_log_set_level(enum vd_log_level max);
+/* The program name messages start with (default "vdmount"); call it
+ * before any thread starts. */
+void vd_log_set_name(const char *name);
 
 /* Fill e (if not NULL) with a one-line message and return err (a negative
  * errno), so that `return vd_fail(e, -EUCLEAN, ...)` reads naturally. */

@@ -16,6 +16,7 @@ struct ns_vol {
 	unsigned num; /* partition number, or VD_NS_VOL_WHOLE */
 	struct vd_vol vol;
 	struct vd_fs *fs; /* NULL: no filesystem shown */
+	char *error;	  /* why a recognised filesystem is not shown */
 };
 
 struct ns_ent {
@@ -28,6 +29,7 @@ struct vd_ns {
 	struct vd_disk *disk;
 	struct vd_ns_opts o;
 	struct vd_parts *parts;
+	char *parts_error; /* why the table could not be read, or NULL */
 	struct ns_vol *vols; /* in increasing num */
 	unsigned n_vols;
 	struct ns_ent *ents; /* the root directory, "." and ".." first */
@@ -116,9 +118,11 @@ static void ns_mount_vol(const struct vd_ns *ns, struct ns_vol *v)
 	ret = vd_fs_mount(&v->vol, &fo, &v->fs, &e);
 	if (ret)
 		v->fs = NULL;
-	if (ret && ret != -ENODEV)
+	if (ret && ret != -ENODEV) {
 		vd_log(VD_LOG_WARN, "%s; its files are not shown",
 		       e.msg[0] ? e.msg : strerror(-ret));
+		v->error = strdup(e.msg[0] ? e.msg : strerror(-ret));
+	}
 }
 
 /* name (malloc'd, for messages) is taken over, NULL meaning out of
@@ -166,6 +170,8 @@ static int ns_build(struct vd_ns *ns, const char *name)
 			vd_log(VD_LOG_WARN, "%s; only disk.raw is shown",
 			       e.msg[0] ? e.msg : strerror(-ret));
 			ns->parts = NULL;
+			ns->parts_error =
+				strdup(e.msg[0] ? e.msg : strerror(-ret));
 		} else if (ret) {
 			return ret;
 		}
@@ -247,8 +253,10 @@ void vd_ns_close(struct vd_ns *ns)
 		if (ns->vols[i].fs)
 			ns->vols[i].fs->ops->unmount(ns->vols[i].fs);
 		free((char *)ns->vols[i].vol.name);
+		free(ns->vols[i].error);
 	}
 	free(ns->vols);
+	free(ns->parts_error);
 	free(ns->ents);
 	vd_parts_free(ns->parts);
 	free(ns);
@@ -257,6 +265,18 @@ void vd_ns_close(struct vd_ns *ns)
 const struct vd_parts *vd_ns_parts(const struct vd_ns *ns)
 {
 	return ns->parts;
+}
+
+const char *vd_ns_parts_error(const struct vd_ns *ns)
+{
+	return ns->parts_error;
+}
+
+const char *vd_ns_fs_error(const struct vd_ns *ns, unsigned num)
+{
+	const struct ns_vol *v = ns_find(ns, num);
+
+	return v ? v->error : NULL;
 }
 
 struct vd_fs *vd_ns_fs(const struct vd_ns *ns, unsigned num)

@@ -51,6 +51,12 @@ int vd_ns_open(struct vd_disk *d, const char *name,
 void vd_ns_close(struct vd_ns *ns);
 
 const struct vd_parts *vd_ns_parts(const struct vd_ns *ns);
+/* Why the partition table was not read (it was logged at open), or NULL
+ * when it was read or there is none. */
+const char *vd_ns_parts_error(const struct vd_ns *ns);
+/* Why partition num (VD_NS_VOL_WHOLE: the whole disk) holds a
+ * filesystem that is not shown (logged at open), or NULL. */
+const char *vd_ns_fs_error(const struct vd_ns *ns, unsigned num);
 /* The filesystem shown at pN/ (num = N) or fs/ (VD_NS_VOL_WHOLE), or
  * NULL. */
 struct vd_fs *vd_ns_fs(const struct vd_ns *ns, unsigned num);

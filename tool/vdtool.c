@@ -1,0 +1,315 @@
+/* vdtool: the tree vdmount shows, read without FUSE — the command
+ * dispatcher, the options every command shares, and path lookup. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "tool/vdtool.h"
+
+#define VDTOOL_VERSION "0.1.0"
+/* Symlinks followed in one path, as Linux's MAXSYMLINKS. */
+#define VDT_MAX_LINKS 40
+#define VDT_PATH_MAX 4096
+
+const char *vdt_cmd = NULL;
+
+const char vdt_common_help[] =
+"image options (as vdmount's):\n"
+"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, raw)\n"
+"  --backing-dir=DIR     also allow backing files inside DIR (repeatable)\n"
+"  --snapshot=ID|NAME    a qcow2 internal snapshot instead of the active\n"
+"                        state\n"
+"  --disk=N              the Nth disk of an OVA/OVF appliance\n"
+"  --ignore-parent-id    accept a VMDK/VHD child whose parent id differs\n"
+"  --codepage=N          code page of vfat short names (default 437)\n"
+"  --uid=N, --gid=N      owner shown for vfat files (default: yours)\n"
+"  -h, --help            this help\n";
+
+void vdt_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vdtool%s%s: ", vdt_cmd ? " " : "",
+		vdt_cmd ? vdt_cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int vdt_number(const char *arg, unsigned long max,
+		      unsigned long *v_r)
+{
+	char *end;
+
+	errno = 0;
+	*v_r = strtoul(arg, &end, 10);
+	return !*arg || *end || errno || *arg == '-' || *v_r > max ? -1 : 0;
+}
+
+int vdt_common_opt(struct vdt_common *c, int opt, const char *arg)
+{
+	unsigned long v;
+	char **n;
+
+	switch (opt) {
+	case 'F':
+		c->oo.format = arg;
+		return 1;
+	case VDT_OPT_SNAPSHOT:
+		c->oo.snapshot = arg;
+		return 1;
+	case VDT_OPT_IGNORE_PARENT_ID:
+		c->oo.ignore_parent_ids = true;
+		return 1;
+	case VDT_OPT_BACKING_DIR:
+		n = realloc(c->backing_dirs,
+			    (c->oo.n_backing_dirs + 1) * sizeof(*n));
+		if (!n) {
+			vdt_error("out of memory");
+			return -1;
+		}
+		c->backing_dirs = n;
+		n[c->oo.n_backing_dirs++] = (char *)arg;
+		c->oo.backing_dirs = (const char *const *)n;
+		return 1;
+	case VDT_OPT_DISK:
+	case VDT_OPT_CODEPAGE:
+	case VDT_OPT_UID:
+	case VDT_OPT_GID:
+		if (vdt_number(arg, (uid_t)-1 - 1, &v)) {
+			vdt_error("bad number '%s'", arg);
+			return -1;
+		}
+		if (opt == VDT_OPT_DISK)
+			c->oo.disk = (unsigned)v;
+		else if (opt == VDT_OPT_CODEPAGE)
+			c->codepage = (unsigned)v;
+		else if (opt == VDT_OPT_UID)
+			c->uid = (long)v;
+		else
+			c->gid = (long)v;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void vdt_common_free(struct vdt_common *c)
+{
+	free(c->backing_dirs);
+	c->backing_dirs = NULL;
+}
+
+int vdt_open(const struct vdt_common *c, const char *path,
+	     struct vdt_image *img)
+{
+	struct vd_fs_opts fo = { .codepage = c->codepage };
+	struct vd_err e = { "" };
+	struct stat st;
+
+	memset(img, 0, sizeof(*img));
+	img->path = path;
+	if (vd_fs_check_opts(&fo, &e)) {
+		fprintf(stderr, "vdtool: %s\n", e.msg);
+		return -1;
+	}
+	if (vd_disk_open(path, &c->oo, &img->disk, &e)) {
+		fprintf(stderr, "vdtool: %s\n", e.msg);
+		return -1;
+	}
+	struct vd_ns_opts no = {
+		.uid = c->uid >= 0 ? (uid_t)c->uid : getuid(),
+		.gid = c->gid >= 0 ? (gid_t)c->gid : getgid(),
+		.codepage = c->codepage,
+	};
+	if (stat(path, &st) == 0)
+		no.time = st.st_mtim;
+	if (vd_ns_open(img->disk, path, &no, &img->ns)) {
+		vdt_error("out of memory");
+		vd_disk_close(img->disk);
+		img->disk = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void vdt_close(struct vdt_image *img)
+{
+	if (img->ns)
+		vd_ns_close(img->ns);
+	if (img->disk)
+		vd_disk_close(img->disk);
+	memset(img, 0, sizeof(*img));
+}
+
+/* The root of the volume ino lies on, as a namespace inode (the tree's
+ * root for the synthetic entries). */
+static uint64_t vdt_vol_root(struct vd_ns *ns, uint64_t ino)
+{
+	unsigned vol = (unsigned)(ino >> VD_NS_VOL_SHIFT);
+	struct vd_fs *fs = vol ? vd_ns_fs(ns, vol) : NULL;
+
+	if (!fs)
+		return VD_NS_ROOT;
+	return (uint64_t)vol << VD_NS_VOL_SHIFT | fs->ops->root(fs);
+}
+
+/* The walk keeps the directories it went through, so ".." goes back the
+ * way it came (and never above "/") and a symlink's absolute target
+ * restarts at its volume's root: the volume is a chroot. The path left to
+ * walk is rebuilt when a symlink is expanded; each expansion counts
+ * toward VDT_MAX_LINKS, so the walk ends. */
+int vdt_resolve(struct vd_ns *ns, const char *path, bool follow,
+		uint64_t *ino_r)
+{
+	uint64_t *stack = NULL, ino;
+	size_t depth = 0, cap = 0;
+	char *todo = strdup(path), *p, *slash, *nt;
+	char target[VDT_PATH_MAX];
+	struct vd_fs_attr a;
+	unsigned links = 0;
+	int ret = 0;
+
+	if (!todo)
+		return -ENOMEM;
+	p = todo;
+	stack = malloc(16 * sizeof(*stack));
+	if (!stack) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	cap = 16;
+	stack[depth++] = VD_NS_ROOT;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		const char *comp = p;
+		char *rest = slash ? slash + 1 : p + strlen(p);
+		bool last = !slash || !rest[strspn(rest, "/")];
+
+		if (!strcmp(comp, ".")) {
+			p = rest;
+			continue;
+		}
+		if (!strcmp(comp, "..")) {
+			if (depth > 1)
+				depth--;
+			p = rest;
+			continue;
+		}
+		ret = vd_ns_lookup(ns, stack[depth - 1], comp, &ino);
+		if (!ret)
+			ret = vd_ns_getattr(ns, ino, &a);
+		if (ret)
+			goto out;
+		if (S_ISLNK(a.mode) && (!last || follow)) {
+			if (++links > VDT_MAX_LINKS) {
+				ret = -ELOOP;
+				goto out;
+			}
+			ret = vd_ns_readlink(ns, ino, target, sizeof(target));
+			if (ret)
+				goto out;
+			if (target[0] == '/') {
+				uint64_t root = vdt_vol_root(ns, ino);
+
+				depth = 1;
+				if (root != VD_NS_ROOT)
+					stack[depth++] = root;
+			}
+			if (asprintf(&nt, "%s/%s", target, rest) < 0) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			free(todo);
+			todo = p = nt;
+			continue;
+		}
+		if (!last && !S_ISDIR(a.mode)) {
+			ret = -ENOTDIR;
+			goto out;
+		}
+		if (depth == cap) {
+			uint64_t *ns2 = realloc(stack, 2 * cap * sizeof(*stack));
+
+			if (!ns2) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			stack = ns2;
+			cap *= 2;
+		}
+		stack[depth++] = ino;
+		p = rest;
+	}
+	*ino_r = stack[depth - 1];
+out:
+	free(stack);
+	free(todo);
+	return ret;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *what;
+} vdt_cmds[] = {
+	{ "info", vdt_info, "describe the image chain, partitions and filesystems" },
+	{ "ls", vdt_ls, "list a directory of the tree" },
+	{ "cat", vdt_cat, "write files of the tree to standard output" },
+	{ "cp", vdt_cp, "copy files and directories out of the tree" },
+	{ "convert", vdt_convert, "write the flat disk as a sparse raw file" },
+	{ "verify", vdt_verify, "check an OVA's manifest digests" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: vdtool COMMAND [options] IMAGE [ARGS...]\n"
+"\n"
+"Read a virtual machine disk image (qcow2, VMDK, VHD, raw, OVA/OVF) without\n"
+"mounting it. Paths are those a vdmount mount shows: /disk.raw, /pN.raw,\n"
+"/pN/... (partition N's files), /fs/... (a disk without partitions).\n"
+"\n"
+"commands:\n");
+	for (size_t i = 0; i < sizeof(vdt_cmds) / sizeof(vdt_cmds[0]); i++)
+		fprintf(out, "  %-9s %s\n", vdt_cmds[i].name, vdt_cmds[i].what);
+	fprintf(out, "\n'vdtool COMMAND --help' describes a command; "
+		"see also vdtool(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	vd_log_set_name("vdtool");
+	if (argc < 2) {
+		usage(stderr);
+		return VDT_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return VDT_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("vdtool %s\n", VDTOOL_VERSION);
+		return VDT_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(vdt_cmds) / sizeof(vdt_cmds[0]); i++)
+		if (!strcmp(argv[1], vdt_cmds[i].name)) {
+			vdt_cmd = vdt_cmds[i].name;
+			return vdt_cmds[i].run(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "vdtool: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return VDT_EXIT_USAGE;
+}

@@ -1,0 +1,99 @@
+/* vdtool: the tree vdmount shows, without FUSE.
+ *
+ * One program, one source file per command (info.c, ls.c for ls and
+ * cat, cp.c, convert.c, verify.c); this header is what they share:
+ * the options every command takes, opening an image into the same
+ * namespace as the mount (fsread/ns.h), and path lookup in it. */
+#ifndef VDTOOL_H
+#define VDTOOL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/disk.h"
+#include "fsread/ns.h"
+
+/* Exit status (documented in man/vdtool.1). */
+enum {
+	VDT_EXIT_OK = 0,
+	VDT_EXIT_FAIL = 1,  /* an image, path or copy failed */
+	VDT_EXIT_USAGE = 2, /* a bad command line */
+};
+
+/* The options every command takes, as vdmount's. */
+struct vdt_common {
+	struct vd_open_opts oo;
+	char **backing_dirs;
+	unsigned codepage;
+	long uid, gid; /* -1: the caller's */
+};
+
+/* Long option values of the common options, above any char. */
+enum {
+	VDT_OPT_BACKING_DIR = 0x100,
+	VDT_OPT_SNAPSHOT,
+	VDT_OPT_DISK,
+	VDT_OPT_IGNORE_PARENT_ID,
+	VDT_OPT_CODEPAGE,
+	VDT_OPT_UID,
+	VDT_OPT_GID,
+	VDT_OPT_FIRST_FREE, /* a command's own long-only options start here */
+};
+
+#define VDT_COMMON_LONGOPTS                                               \
+	{ "format", required_argument, NULL, 'F' },                       \
+	{ "backing-dir", required_argument, NULL, VDT_OPT_BACKING_DIR },  \
+	{ "snapshot", required_argument, NULL, VDT_OPT_SNAPSHOT },        \
+	{ "disk", required_argument, NULL, VDT_OPT_DISK },                \
+	{ "ignore-parent-id", no_argument, NULL,                          \
+	  VDT_OPT_IGNORE_PARENT_ID },                                     \
+	{ "codepage", required_argument, NULL, VDT_OPT_CODEPAGE },        \
+	{ "uid", required_argument, NULL, VDT_OPT_UID },                  \
+	{ "gid", required_argument, NULL, VDT_OPT_GID },                  \
+	{ "help", no_argument, NULL, 'h' }
+/* Short options of the common set, for getopt_long's optstring. */
+#define VDT_COMMON_SHORTOPTS "F:h"
+/* The lines of --help that describe them. */
+extern const char vdt_common_help[];
+
+/* Handle option opt (with optarg) if it is a common one: 1 handled, 0 not
+ * a common option, -1 a bad value (reported). */
+int vdt_common_opt(struct vdt_common *c, int opt, const char *arg);
+void vdt_common_free(struct vdt_common *c);
+
+/* An opened image: the disk and the namespace over it, as a mount. */
+struct vdt_image {
+	const char *path;
+	struct vd_disk *disk;
+	struct vd_ns *ns;
+};
+
+/* Open path (errors printed as vdmount prints them). 0 or -1. */
+int vdt_open(const struct vdt_common *c, const char *path,
+	     struct vdt_image *img_r);
+void vdt_close(struct vdt_image *img);
+
+/* The namespace inode of a path as it appears under a mount ("/",
+ * "/disk.raw", "/p2/etc/passwd"; a missing leading '/' is allowed).
+ * Intermediate symlinks are followed within their own volume (an
+ * absolute target starts at that volume's root, as in a chroot), at most
+ * 40 of them; the last component is followed only when follow is true.
+ * 0, or -errno (-ENOENT, -ENOTDIR, -ELOOP, ...). */
+int vdt_resolve(struct vd_ns *ns, const char *path, bool follow,
+		uint64_t *ino_r);
+
+/* "vdtool CMD: " + message on stderr. */
+__attribute__((format(printf, 1, 2))) void vdt_error(const char *fmt, ...);
+/* The command being run, for messages. */
+extern const char *vdt_cmd;
+
+/* The commands: argv[0] is the command's name. */
+int vdt_info(int argc, char **argv);
+int vdt_ls(int argc, char **argv);
+int vdt_cat(int argc, char **argv);
+int vdt_cp(int argc, char **argv);
+int vdt_convert(int argc, char **argv);
+int vdt_verify(int argc, char **argv);
+
+#endif
