@@ -34,9 +34,6 @@
 #include "tool/vdtool.h"
 
 #define CP_CHUNK (1u << 20)
-/* Zero blocks of this size (at offsets that are multiples of it) in a
- * file's data are left as holes. */
-#define CP_ZERO_BLOCK 4096u
 /* Directory levels copied: one fd is open per level. */
 #define CP_MAX_DEPTH 1000
 #define CP_LINK_MAX 4096
@@ -288,61 +285,6 @@ static void cp_attrs(struct cp *cp, uint64_t ino, const struct vd_fs_attr *a,
 
 /* ------------------------------------------------------------ files */
 
-static bool cp_zero(const char *p, size_t n)
-{
-	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
-}
-
-static int cp_pwrite(int fd, const char *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
-/* Write got bytes read at off, leaving all-zero blocks unwritten. */
-static int cp_write_sparse(int fd, const char *buf, size_t got, uint64_t off)
-{
-	size_t i = 0;
-
-	while (i < got) {
-		/* The block holding off + i ends at the next multiple. */
-		size_t bl = CP_ZERO_BLOCK - (size_t)((off + i) % CP_ZERO_BLOCK);
-		size_t start;
-		int ret;
-
-		if (bl > got - i)
-			bl = got - i;
-		if (cp_zero(buf + i, bl)) {
-			i += bl;
-			continue;
-		}
-		/* A run of blocks that are not all zero. */
-		start = i;
-		i += bl;
-		while (i < got) {
-			bl = VD_MIN((size_t)CP_ZERO_BLOCK, got - i);
-			if (cp_zero(buf + i, bl))
-				break;
-			i += bl;
-		}
-		ret = cp_pwrite(fd, buf + start, i - start, off + start);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 /* The data of ino into fd; 0 or a reported failure (-1). */
 static int cp_data(struct cp *cp, uint64_t ino, const struct vd_fs_attr *a,
 		   int fd, const char *gpath)
@@ -387,7 +329,7 @@ static int cp_data(struct cp *cp, uint64_t ino, const struct vd_fs_attr *a,
 			}
 			if (!got)
 				break;
-			ret = cp_write_sparse(fd, cp->buf, got, pos);
+			ret = vdt_pwrite_sparse(fd, cp->buf, got, pos);
 			if (ret) {
 				cp_fail(cp, gpath, "write", -ret);
 				goto fail;

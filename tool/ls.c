@@ -320,22 +320,6 @@ int vdt_ls(int argc, char **argv)
 
 /* ---------------------------------------------------------------- cat */
 
-static int cat_write(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 static void cat_usage(FILE *f)
 {
 	fprintf(f,
@@ -374,7 +358,7 @@ static int cat_one(struct vd_ns *ns, const char *path, char *buf)
 		}
 		if (!got)
 			break;
-		ret = cat_write(STDOUT_FILENO, buf, got);
+		ret = vdt_write_all(STDOUT_FILENO, buf, got);
 		if (ret) {
 			vdt_error("write error: %s", strerror(-ret));
 			ret = -1;

@@ -1,5 +1,6 @@
 /* What vdtool commands print besides data: guest names made safe for a
  * terminal, and the progress bar of cp and convert. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,89 @@ void vdt_put_escaped(FILE *f, const char *s)
 
 	fputs(e ? e : "?", f);
 	free(e);
+}
+
+/* ---------------------------------------------------------- writing */
+
+/* Zero blocks of this size (at offsets that are multiples of it) are
+ * left as holes. */
+#define OUTPUT_ZERO_BLOCK 4096u
+
+static bool output_zero(const char *p, size_t n)
+{
+	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
+}
+
+int vdt_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+int vdt_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int vdt_pwrite_sparse(int fd, const void *buf, size_t got, uint64_t off)
+{
+	const char *b = buf;
+	size_t i = 0;
+
+	while (i < got) {
+		/* The block holding off + i ends at the next multiple. */
+		size_t bl = OUTPUT_ZERO_BLOCK -
+			    (size_t)((off + i) % OUTPUT_ZERO_BLOCK);
+		size_t start;
+		int ret;
+
+		if (bl > got - i)
+			bl = got - i;
+		if (output_zero(b + i, bl)) {
+			i += bl;
+			continue;
+		}
+		/* A run of blocks that are not all zero. */
+		start = i;
+		i += bl;
+		while (i < got) {
+			bl = got - i < OUTPUT_ZERO_BLOCK ? got - i :
+							   OUTPUT_ZERO_BLOCK;
+			if (output_zero(b + i, bl))
+				break;
+			i += bl;
+		}
+		ret = vdt_pwrite_all(fd, b + start, i - start, off + start);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------- progress */

@@ -117,6 +117,14 @@ char *vdt_escape(const char *s);
 /* Print s escaped as vdt_escape. */
 void vdt_put_escaped(FILE *f, const char *s);
 
+/* Write all n bytes (short writes and EINTR retried): 0 or -errno. */
+int vdt_write_all(int fd, const void *buf, size_t n);
+int vdt_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* As vdt_pwrite_all, but all-zero 4 KiB blocks (at offsets that are
+ * multiples of 4 KiB) are skipped, left as holes of a file that is
+ * ftruncated to its size at the end. */
+int vdt_pwrite_sparse(int fd, const void *buf, size_t n, uint64_t off);
+
 /* A one-line progress bar on stderr (bytes, percent, rate, ETA), drawn
  * only when stderr is a terminal and the user did not ask for quiet;
  * redrawn at most five times a second. vdt_progress_add may be called
