@@ -20,6 +20,7 @@
 # e.g. `BUILD=/tmp/b VD_ONLY=chain bash tests/t-20-chains.sh`):
 #   VD_WORK    the run's scratch folder
 #   VDMOUNT    the binary under test (default $BUILD/asan/vdmount)
+#   VDTOOL     vdtool under test (default $BUILD/asan/vdtool)
 #   BUILD      build folder (default build)
 #   VD_ONLY    run only the tests whose name contains this
 #   VD_VERBOSE print each test's duration
@@ -34,7 +35,9 @@ VD_SRC_DIR=$(dirname "$VD_LIB_DIR")
 case $BUILD in /*) ;; *) BUILD=$VD_SRC_DIR/$BUILD ;; esac
 : "${VDMOUNT:=$BUILD/asan/vdmount}"
 case $VDMOUNT in /*) ;; *) VDMOUNT=$PWD/$VDMOUNT ;; esac
-export BUILD VDMOUNT
+: "${VDTOOL:=$BUILD/asan/vdtool}"
+case $VDTOOL in /*) ;; *) VDTOOL=$PWD/$VDTOOL ;; esac
+export BUILD VDMOUNT VDTOOL
 
 VD_OWN_WORK=
 if [ -z "${VD_WORK:-}" ]; then

@@ -139,6 +139,20 @@ int vdt_open(const struct vdt_common *c, const char *path,
 	return 0;
 }
 
+int vdt_open_disk(const struct vdt_common *c, const char *path,
+		  struct vdt_image *img)
+{
+	struct vd_err e = { "" };
+
+	memset(img, 0, sizeof(*img));
+	img->path = path;
+	if (vd_disk_open(path, &c->oo, &img->disk, &e)) {
+		fprintf(stderr, "vdtool: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 void vdt_close(struct vdt_image *img)
 {
 	if (img->ns)
@@ -258,6 +272,93 @@ out:
 	free(stack);
 	free(todo);
 	return ret;
+}
+
+struct vdt_rd {
+	struct vdt_dirent *e;
+	size_t n, cap;
+	uint64_t next;
+	bool got;
+	int err;
+};
+
+static int vdt_rd_fill(void *arg, const char *name, uint64_t ino,
+		       unsigned type, uint64_t next)
+{
+	struct vdt_rd *r = arg;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct vdt_dirent *e;
+
+		if (r->n >= VDT_MAX_DIRENTS) {
+			r->err = -EFBIG;
+			return 1;
+		}
+		e = realloc(r->e, cap * sizeof(*e));
+		if (!e) {
+			r->err = -ENOMEM;
+			return 1;
+		}
+		r->e = e;
+		r->cap = cap;
+	}
+	r->e[r->n].name = strdup(name);
+	if (!r->e[r->n].name) {
+		r->err = -ENOMEM;
+		return 1;
+	}
+	r->e[r->n].ino = ino;
+	r->e[r->n].type = type;
+	r->n++;
+	r->got = true;
+	/* Cookies only grow (a position in the directory); one that does
+	 * not would make the walk below loop. */
+	if (next <= r->next) {
+		r->err = -EIO;
+		return 1;
+	}
+	r->next = next;
+	return 0;
+}
+
+static int vdt_dirent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct vdt_dirent *)a)->name,
+		      ((const struct vdt_dirent *)b)->name);
+}
+
+/* A filesystem may stop filling early; each call resumes at the last
+ * cookie, and the walk ends when a call adds nothing (cookies strictly
+ * grow, and the entry count is capped). */
+int vdt_readdir(struct vd_ns *ns, uint64_t dir, struct vdt_dirent **ents_r,
+		size_t *n_r)
+{
+	struct vdt_rd r = { 0 };
+	int ret;
+
+	do {
+		r.got = false;
+		ret = vd_ns_readdir(ns, dir, r.next, vdt_rd_fill, &r);
+		if (!ret)
+			ret = r.err;
+	} while (!ret && r.got);
+	if (ret) {
+		vdt_dirents_free(r.e, r.n);
+		return ret;
+	}
+	if (r.n)
+		qsort(r.e, r.n, sizeof(*r.e), vdt_dirent_cmp);
+	*ents_r = r.e;
+	*n_r = r.n;
+	return 0;
+}
+
+void vdt_dirents_free(struct vdt_dirent *ents, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ents[i].name);
+	free(ents);
 }
 
 static const struct {

@@ -8,8 +8,10 @@
 #define VDTOOL_H
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/disk.h"
 #include "fsread/ns.h"
@@ -72,6 +74,10 @@ struct vdt_image {
 /* Open path (errors printed as vdmount prints them). 0 or -1. */
 int vdt_open(const struct vdt_common *c, const char *path,
 	     struct vdt_image *img_r);
+/* Open only the disk (img_r->ns stays NULL): for commands that read the
+ * flat disk and need no partitions or filesystems. 0 or -1. */
+int vdt_open_disk(const struct vdt_common *c, const char *path,
+		  struct vdt_image *img_r);
 void vdt_close(struct vdt_image *img);
 
 /* The namespace inode of a path as it appears under a mount ("/",
@@ -83,10 +89,58 @@ void vdt_close(struct vdt_image *img);
 int vdt_resolve(struct vd_ns *ns, const char *path, bool follow,
 		uint64_t *ino_r);
 
+/* A directory's entries, "." and ".." included, sorted by name (bytes,
+ * as LC_ALL=C ls sorts). */
+struct vdt_dirent {
+	char *name;
+	uint64_t ino;
+	unsigned type; /* DT_* as the filesystem says */
+};
+/* 0 or -errno. At most VDT_MAX_DIRENTS entries (-EFBIG beyond). */
+#define VDT_MAX_DIRENTS (1u << 24)
+int vdt_readdir(struct vd_ns *ns, uint64_t dir, struct vdt_dirent **ents_r,
+		size_t *n_r);
+void vdt_dirents_free(struct vdt_dirent *ents, size_t n);
+
 /* "vdtool CMD: " + message on stderr. */
 __attribute__((format(printf, 1, 2))) void vdt_error(const char *fmt, ...);
 /* The command being run, for messages. */
 extern const char *vdt_cmd;
+
+/* s made safe for a terminal, malloc'd (NULL on no memory): a backslash
+ * becomes "\\", control characters (C0, DEL, and C1 as UTF-8) the C
+ * escapes \n \t ... or \ooo octal, bytes that are not valid UTF-8
+ * \ooo; printable ASCII and valid UTF-8 pass unchanged (as ls -b in a
+ * UTF-8 locale, but spaces stay spaces). Guest names reach the terminal
+ * only through this. */
+char *vdt_escape(const char *s);
+/* Print s escaped as vdt_escape. */
+void vdt_put_escaped(FILE *f, const char *s);
+
+/* Write all n bytes (short writes and EINTR retried): 0 or -errno. */
+int vdt_write_all(int fd, const void *buf, size_t n);
+int vdt_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* As vdt_pwrite_all, but all-zero 4 KiB blocks (at offsets that are
+ * multiples of 4 KiB) are skipped, left as holes of a file that is
+ * ftruncated to its size at the end. */
+int vdt_pwrite_sparse(int fd, const void *buf, size_t n, uint64_t off);
+
+/* A one-line progress bar on stderr (bytes, percent, rate, ETA), drawn
+ * only when stderr is a terminal and the user did not ask for quiet;
+ * redrawn at most five times a second. vdt_progress_add may be called
+ * from several threads. */
+struct vdt_progress {
+	bool on;
+	uint64_t total; /* 0: unknown */
+	_Atomic uint64_t done;
+	double start;
+	_Atomic long long last_ms; /* when last drawn, ms after start */
+	pthread_mutex_t lock;	   /* one redraw at a time */
+};
+void vdt_progress_init(struct vdt_progress *p, bool quiet, uint64_t total);
+void vdt_progress_add(struct vdt_progress *p, uint64_t n);
+/* The final line (left on the screen), then a newline. */
+void vdt_progress_end(struct vdt_progress *p);
 
 /* The commands: argv[0] is the command's name. */
 int vdt_info(int argc, char **argv);
