@@ -55,7 +55,8 @@ static const struct {
 	{ "bc13c2ff-59e6-4262-a352-b275fd6f7172", "Linux extended boot" },
 	{ "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7", "Microsoft basic data" },
 	{ "e3c9e316-0b5c-4db8-817d-f92df00215ae", "Microsoft reserved" },
-	{ "de94bba4-06d1-4d40-a16a-bfd50179d6ac", "Windows recovery environment" },
+	{ "de94bba4-06d1-4d40-a16a-bfd50179d6ac",
+	  "Windows recovery environment" },
 	{ "48465300-0000-11aa-aa11-00306543ecac", "Apple HFS/HFS+" },
 	{ "7c3457ef-0000-11aa-aa11-00306543ecac", "Apple APFS" },
 	{ "516e7cb6-6ecf-11d6-8ff8-00022d09712b", "FreeBSD UFS" },
@@ -527,7 +528,7 @@ static void info_text(const struct vdt_image *img, int alloc_ret,
 	const struct vd_parts *parts = vd_ns_parts(img->ns);
 	const struct vd_layer *l = vd_disk_top(img->disk);
 	struct info_fs f;
-	char h[32], h2[32];
+	char h[32];
 	unsigned depth = 0;
 
 	printf("image: ");
@@ -575,7 +576,10 @@ static void info_text(const struct vdt_image *img, int alloc_ret,
 
 			snprintf(name, sizeof(name), "p%u", parts->part[i].num);
 			info_fs_gather(img->ns, parts->part[i].num, &f);
-			if (!f.shown && !f.error)
+			if (parts->part[i].extended)
+				printf("  %-4s extended: holds the logical "
+				       "partitions\n", name);
+			else if (!f.shown && !f.error)
 				printf("  %-4s none recognised\n", name);
 			else
 				info_text_fs(name, &f);
@@ -586,7 +590,6 @@ static void info_text(const struct vdt_image *img, int alloc_ret,
 		       f.shown || f.error ? "" : " none recognised");
 		info_text_fs("fs", &f);
 	}
-	(void)h2;
 }
 
 static void info_usage(FILE *out)

@@ -46,7 +46,7 @@
 struct verify_entry {
 	char *name;
 	char alg_name[16];
-	bool known;		/* SHA1 or SHA256 */
+	bool known; /* SHA1 or SHA256 */
 	enum vd_sha_alg alg;
 	char hex[2 * VD_SHA_MAX_LEN + 1]; /* lower case */
 };
@@ -62,6 +62,20 @@ struct verify_counts {
 };
 
 /* ------------------------------------------------------------ manifest */
+
+/* s for a terminal: control characters (escape sequences a hostile
+ * manifest or archive could carry) shown as '?'. One result at a time. */
+static const char *verify_safe(const char *s)
+{
+	static char buf[2 * PATH_MAX];
+	size_t i;
+
+	for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
+		buf[i] =
+		    (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
 
 static void verify_manifest_free(struct verify_manifest *m)
 {
@@ -115,6 +129,10 @@ static int verify_parse_line(const char *mf, unsigned lineno, char *line,
 	e = &m->e[m->n];
 	memset(e, 0, sizeof(*e));
 	memcpy(e->alg_name, line, alen);
+	for (size_t i = 0; i < alen; i++)
+		if ((unsigned char)e->alg_name[i] < 0x20 ||
+		    e->alg_name[i] == 0x7f)
+			e->alg_name[i] = '?';
 	e->name = strndup(open + 1, (size_t)(close - open - 1));
 	if (!e->name)
 		return -ENOMEM;
@@ -137,8 +155,8 @@ static int verify_parse_line(const char *mf, unsigned lineno, char *line,
 	m->n++;
 	return 0;
 bad:
-	printf("FAILED %s line %u: not a digest line (ALG(name)= hex)\n", mf,
-	       lineno);
+	printf("FAILED %s line %u: not a digest line (ALG(name)= hex)\n",
+	       verify_safe(mf), lineno);
 	m->bad_lines++;
 	return 1;
 }
@@ -159,8 +177,8 @@ static int verify_parse(const char *mf, char *text, size_t len,
 		lineno++;
 		line[n] = '\0';
 		if (memchr(line, '\0', n)) {
-			printf("FAILED %s line %u: holds a NUL byte\n", mf,
-			       lineno);
+			printf("FAILED %s line %u: holds a NUL byte\n",
+			       verify_safe(mf), lineno);
 			m->bad_lines++;
 		} else {
 			ret = verify_parse_line(mf, lineno, line, n, m);
@@ -175,11 +193,10 @@ static int verify_parse(const char *mf, char *text, size_t len,
 /* ------------------------------------------------------------ checking */
 
 /* Digest hex of whatever read_fn yields, in VERIFY_CHUNK pieces. */
-typedef int (*verify_read_fn)(void *ctx, void *buf, size_t len,
-			      uint64_t off);
+typedef int (*verify_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
 
-static int verify_digest(enum vd_sha_alg alg, uint64_t size,
-			 verify_read_fn rd, void *ctx, uint8_t *buf, char *hex)
+static int verify_digest(enum vd_sha_alg alg, uint64_t size, verify_read_fn rd,
+			 void *ctx, uint8_t *buf, char *hex)
 {
 	uint8_t d[VD_SHA_MAX_LEN];
 	struct vd_sha s;
@@ -213,21 +230,24 @@ static void verify_one(const struct verify_entry *e, uint64_t size,
 
 	if (!e->known) {
 		printf("UNCHECKED %s (%s): algorithm not supported (only SHA1 "
-		       "and SHA256)\n", e->name, e->alg_name);
+		       "and SHA256)\n",
+		       verify_safe(e->name), e->alg_name);
 		c->unchecked++;
 		return;
 	}
 	ret = verify_digest(e->alg, size, rd, ctx, buf, got);
 	if (ret) {
-		printf("FAILED %s (%s): cannot read it: %s\n", e->name,
-		       vd_sha_name(e->alg), strerror(-ret));
+		printf("FAILED %s (%s): cannot read it: %s\n",
+		       verify_safe(e->name), vd_sha_name(e->alg),
+		       strerror(-ret));
 		c->failed++;
 	} else if (strcmp(got, e->hex)) {
-		printf("FAILED %s (%s): expected %s, got %s\n", e->name,
-		       vd_sha_name(e->alg), e->hex, got);
+		printf("FAILED %s (%s): expected %s, got %s\n",
+		       verify_safe(e->name), vd_sha_name(e->alg), e->hex, got);
 		c->failed++;
 	} else {
-		printf("OK %s (%s)\n", e->name, vd_sha_name(e->alg));
+		printf("OK %s (%s)\n", verify_safe(e->name),
+		       vd_sha_name(e->alg));
 		c->ok++;
 	}
 }
@@ -273,7 +293,8 @@ static void verify_summary(const struct verify_counts *c, unsigned bad)
 	printf("%u OK, %u failed, %u missing, %u unchecked%s\n", c->ok,
 	       c->failed + bad, c->missing, c->unchecked,
 	       bad ? " (manifest lines that are not digests count as "
-		     "failed)" : "");
+		     "failed)"
+		   : "");
 }
 
 static int verify_status(const struct verify_counts *c,
@@ -283,8 +304,9 @@ static int verify_status(const struct verify_counts *c,
 		vdt_error("the manifest lists no files");
 		return VDT_EXIT_FAIL;
 	}
-	return c->failed || c->missing || c->unchecked || m->bad_lines ?
-		       VDT_EXIT_FAIL : VDT_EXIT_OK;
+	return c->failed || c->missing || c->unchecked || m->bad_lines
+		   ? VDT_EXIT_FAIL
+		   : VDT_EXIT_OK;
 }
 
 /* ------------------------------------------------------------ OVA */
@@ -356,11 +378,11 @@ verify_ova_manifest(const struct verify_ova *o, char *want, size_t len)
 
 static int verify_ova(const char *path, struct vd_file *f)
 {
-	struct verify_ova o = { 0 };
-	struct verify_manifest man = { 0 };
-	struct verify_counts c = { 0 };
+	struct verify_ova o = {0};
+	struct verify_manifest man = {0};
+	struct verify_counts c = {0};
 	const struct vd_archive_member *mf;
-	struct vd_err e = { "" };
+	struct vd_err e = {""};
 	char want[PATH_MAX + 8], prefix[PATH_MAX], *text = NULL;
 	uint8_t *buf = NULL;
 	size_t plen;
@@ -380,8 +402,8 @@ static int verify_ova(const char *path, struct vd_file *f)
 	mf = verify_ova_manifest(&o, want, sizeof(want));
 	if (!mf) {
 		vdt_error("%s: no manifest%s%s%s in the archive: nothing to "
-			  "verify", path, want[0] ? " (" : "", want,
-			  want[0] ? ")" : "");
+			  "verify",
+			  path, want[0] ? " (" : "", want, want[0] ? ")" : "");
 		goto out;
 	}
 	if (mf->type == 'S' || mf->size > VERIFY_MAX_MANIFEST) {
@@ -406,8 +428,9 @@ static int verify_ova(const char *path, struct vd_file *f)
 	}
 	/* Names are relative to the manifest's folder in the archive. */
 	snprintf(prefix, sizeof(prefix), "%s", mf->name);
-	plen = strrchr(prefix, '/') ? (size_t)(strrchr(prefix, '/') - prefix) + 1
-				    : 0;
+	plen = strrchr(prefix, '/')
+		   ? (size_t)(strrchr(prefix, '/') - prefix) + 1
+		   : 0;
 	prefix[plen] = '\0';
 
 	for (unsigned i = 0; i < man.n; i++) {
@@ -420,14 +443,14 @@ static int verify_ova(const char *path, struct vd_file *f)
 			m = verify_ova_find(&o, full);
 		}
 		if (!m) {
-			printf("MISSING %s\n", en->name);
+			printf("MISSING %s\n", verify_safe(en->name));
 			c.missing++;
 			continue;
 		}
 		if (m->type == 'S') {
 			printf("FAILED %s (%s): a GNU sparse member, whose "
-			       "bytes cannot be checked in place\n", en->name,
-			       en->alg_name);
+			       "bytes cannot be checked in place\n",
+			       verify_safe(en->name), en->alg_name);
 			c.failed++;
 			continue;
 		}
@@ -442,9 +465,11 @@ static int verify_ova(const char *path, struct vd_file *f)
 			continue;
 		if (verify_ends_with(nm, ".cert"))
 			printf("CERTIFICATE %s: present, not checked (vdtool "
-			       "does not verify signatures)\n", nm);
+			       "does not verify signatures)\n",
+			       verify_safe(nm));
 		else
-			printf("WARNING %s: not in the manifest\n", nm);
+			printf("WARNING %s: not in the manifest\n",
+			       verify_safe(nm));
 	}
 	verify_summary(&c, man.bad_lines);
 	status = verify_status(&c, &man);
@@ -522,10 +547,10 @@ out:
 
 static int verify_ovf(const char *path, struct vd_file *f)
 {
-	struct verify_manifest man = { 0 };
-	struct verify_counts c = { 0 };
+	struct verify_manifest man = {0};
+	struct verify_counts c = {0};
 	struct vd_ovf *ovf = NULL;
-	struct vd_err e = { "" };
+	struct vd_err e = {""};
 	char *tmp = strdup(path), *dir = NULL, *base, *mfname = NULL;
 	char *text = NULL, *desc = NULL;
 	uint8_t *buf = NULL;
@@ -554,7 +579,8 @@ static int verify_ovf(const char *path, struct vd_file *f)
 	fd = verify_open_inside(dir, mfname, &st);
 	if (fd < 0) {
 		vdt_error("%s: no manifest (%s beside it: %s): nothing to "
-			  "verify", path, mfname, strerror(-fd));
+			  "verify",
+			  path, mfname, strerror(-fd));
 		goto out;
 	}
 	if ((uint64_t)st.st_size > VERIFY_MAX_MANIFEST) {
@@ -584,12 +610,13 @@ static int verify_ovf(const char *path, struct vd_file *f)
 
 		fd = verify_open_inside(dir, en->name, &st);
 		if (fd == -ENOENT) {
-			printf("MISSING %s\n", en->name);
+			printf("MISSING %s\n", verify_safe(en->name));
 			c.missing++;
 			continue;
 		}
 		if (fd < 0) {
-			printf("FAILED %s (%s): %s\n", en->name, en->alg_name,
+			printf("FAILED %s (%s): %s\n", verify_safe(en->name),
+			       en->alg_name,
 			       fd == -EPERM ? "outside the appliance's folder"
 					    : strerror(-fd));
 			c.failed++;
@@ -606,17 +633,19 @@ static int verify_ovf(const char *path, struct vd_file *f)
 	if (f->size <= VD_OVF_MAX_BYTES && (desc = malloc(f->size + 1)) &&
 	    !vd_file_pread(f, desc, f->size, 0) &&
 	    !vd_ovf_parse(desc, f->size, path, &ovf, &e)) {
-		const char *self = strrchr(path, '/') ? strrchr(path, '/') + 1
-						      : path;
+		const char *self =
+		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 
 		if (!verify_listed(&man, self))
-			printf("WARNING %s: not in the manifest\n", self);
+			printf("WARNING %s: not in the manifest\n",
+			       verify_safe(self));
 		for (unsigned i = 0; i < ovf->n_files; i++)
 			if (!verify_listed(&man, ovf->files[i].href))
 				printf("WARNING %s: not in the manifest\n",
-				       ovf->files[i].href);
+				       verify_safe(ovf->files[i].href));
 	} else if (e.msg[0]) {
-		printf("WARNING %s: cannot list its files: %s\n", path, e.msg);
+		printf("WARNING %s: cannot list its files: %s\n", path,
+		       verify_safe(e.msg));
 	}
 	{
 		char *cert = NULL;
@@ -655,34 +684,38 @@ out:
 
 static void verify_usage(FILE *out)
 {
-	fprintf(out,
-"usage: vdtool verify IMAGE.ova | DESCRIPTOR.ovf\n"
-"\n"
-"Check every file an OVF manifest (the .mf named as the descriptor) lists\n"
-"against its SHA1 or SHA256 digest: the members of an OVA, or the files\n"
-"beside an .ovf. One line per file:\n"
-"  OK NAME (ALG)\n"
-"  FAILED NAME (ALG): expected HEX, got HEX\n"
-"  MISSING NAME\n"
-"and WARNING lines for files the manifest does not list; a certificate\n"
-"is reported as present but not checked.\n"
-"\n"
-"  -h, --help            this help\n"
-"\n"
-"Exit status: 0 when every listed file matches; 1 when one does not, is\n"
-"missing or cannot be checked, or there is no manifest; 2 for a bad\n"
-"command line.\n");
+	fprintf(out, "usage: vdtool verify IMAGE.ova | DESCRIPTOR.ovf\n"
+		     "\n"
+		     "Check every file an OVF manifest (the .mf named as the "
+		     "descriptor) lists\n"
+		     "against its SHA1 or SHA256 digest: the members of an "
+		     "OVA, or the files\n"
+		     "beside an .ovf. One line per file:\n"
+		     "  OK NAME (ALG)\n"
+		     "  FAILED NAME (ALG): expected HEX, got HEX\n"
+		     "  MISSING NAME\n"
+		     "and WARNING lines for files the manifest does not list; "
+		     "a certificate\n"
+		     "is reported as present but not checked.\n"
+		     "\n"
+		     "  -h, --help            this help\n"
+		     "\n"
+		     "Exit status: 0 when every listed file matches; 1 when "
+		     "one does not, is\n"
+		     "missing or cannot be checked, or there is no manifest; 2 "
+		     "for a bad\n"
+		     "command line.\n");
 }
 
 int vdt_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct vd_err e = { "" };
+	struct vd_err e = {""};
 	struct vd_file *f;
-	uint8_t head[512] = { 0 };
+	uint8_t head[512] = {0};
 	int opt;
 
 	optind = 1;
