@@ -6,9 +6,14 @@
 #include "fsread/fs.h"
 
 extern const struct vd_fs_ops vd_fs_ext;
+extern const struct vd_fs_ops vd_fs_vfat;
+
+/* vfat.c: whether vfat can decode short names in code page cp. */
+bool vd_vfat_cp_supported(unsigned cp);
 
 const struct vd_fs_ops *const vd_fs_drivers[] = {
 	&vd_fs_ext,
+	&vd_fs_vfat,
 	NULL,
 };
 
@@ -34,8 +39,10 @@ int vd_fs_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 
 int vd_fs_check_opts(const struct vd_fs_opts *o, struct vd_err *e)
 {
-	if (o->codepage && o->codepage != 437)
-		return vd_fail(e, -EINVAL, "code page %u is not supported",
-			       o->codepage);
+	if (!vd_vfat_cp_supported(o->codepage))
+		return vd_fail(e, -EINVAL, "code page %u is not supported "
+			       "(vfat knows 437, 737, 775, 850, 852, 855, 857, "
+			       "860-866, 869, 874, 932, 936, 949, 950, 1250, "
+			       "1251, 1255)", o->codepage);
 	return 0;
 }
