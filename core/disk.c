@@ -444,3 +444,28 @@ uint64_t vd_layer_size(const struct vd_layer *l)
 {
 	return l->size;
 }
+
+/* ---- describing a layer: the common fields here, the rest by the
+ * driver's describe op. */
+int vd_layer_info(const struct vd_layer *l, struct vd_layer_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->format = vd_layer_format(l);
+	i->virtual_size = l->size;
+	i->actual_size = l->alloc;
+	i->backing_filename = l->backing_name;
+	i->backing_format = l->backing_format;
+	i->full_backing_filename = l->backing ? l->backing->path : NULL;
+	if (l->fmt && l->fmt->describe)
+		l->fmt->describe(l, i);
+	return 0;
+}
+
+void vd_layer_info_free(struct vd_layer_info *i)
+{
+	free(i->snapshots);
+	free(i->extents);
+	i->snapshots = NULL;
+	i->extents = NULL;
+	i->n_snapshots = i->n_extents = 0;
+}

@@ -70,4 +70,69 @@ const char *vd_layer_path(const struct vd_layer *l);
 const char *vd_layer_format(const struct vd_layer *l);
 uint64_t vd_layer_size(const struct vd_layer *l);
 
+/* ---- describing a layer (vdtool info); names follow qemu-img info. */
+
+/* One qcow2 internal snapshot, from the snapshot table (qcow2.txt,
+ * "Snapshots"). id and name are truncated to fit, NUL-terminated, and
+ * may hold any bytes the image stored. */
+struct vd_layer_snapshot {
+	char id[64];
+	char name[256];
+	uint64_t vm_state_size;
+	int64_t date_sec;
+	uint32_t date_nsec;
+	uint64_t vm_clock_nsec;
+	uint64_t icount;
+	bool has_icount;
+};
+
+/* One extent of a VMDK (qemu-img's format-specific "extents"). */
+struct vd_layer_extent {
+	const char *filename; /* as the descriptor names it, joined to its
+				 folder; the image itself for one sparse file */
+	const char *type;     /* descriptor type: "SPARSE", "FLAT", "ZERO",
+				 "VMFS", ...; "" for a lone sparse file */
+	uint64_t virtual_size;
+	uint32_t cluster_size; /* grain bytes; 0 for flat and zero extents */
+	bool compressed;
+};
+
+/* The strings point into the layer (valid while the disk is open) or
+ * are literals; only the arrays are allocated. */
+struct vd_layer_info {
+	const char *format;	 /* "qcow2", "vmdk", "vpc", "raw" (qemu's) */
+	char subformat[48];	 /* qcow2: compat "0.10"/"1.1"; vmdk:
+				    createType; vpc: "fixed", "dynamic",
+				    "differencing"; raw: "" */
+	uint64_t virtual_size;
+	uint64_t actual_size;	 /* host bytes (l->alloc) */
+	uint32_t cluster_size;	 /* qcow2 cluster, vmdk grain, vpc block;
+				    0 when none */
+	char compression[8];	 /* "zlib", "zstd", "deflate", "" */
+	const char *backing_filename;	   /* as recorded, or NULL */
+	const char *backing_format;	   /* as recorded, or NULL */
+	const char *full_backing_filename; /* the path opened, or NULL */
+	bool dirty, corrupt;	 /* qcow2 header flags */
+	unsigned n_snapshots;
+	struct vd_layer_snapshot *snapshots; /* n_snapshots entries */
+	/* qcow2 only (format-specific) */
+	unsigned refcount_bits;
+	bool lazy_refcounts, extended_l2;
+	const char *data_file;	 /* external data file as recorded, or NULL */
+	bool data_file_raw;
+	/* vmdk only */
+	bool has_cid;
+	uint32_t cid, parent_cid;
+	unsigned n_extents;
+	struct vd_layer_extent *extents;
+	/* Something could not be read (logged): the lists may be short. */
+	bool incomplete;
+};
+
+/* Describe layer l. 0; i_r is filled as far as the image allows even
+ * when a table cannot be read (then incomplete is set). Free with
+ * vd_layer_info_free. */
+int vd_layer_info(const struct vd_layer *l, struct vd_layer_info *i_r);
+void vd_layer_info_free(struct vd_layer_info *i);
+
 #endif

@@ -121,6 +121,10 @@ struct vd_format {
 	 * vd_open_opts.ignore_parent_ids; a message should name that
 	 * option as --ignore-parent-id. */
 	int (*check_backing)(struct vd_layer *l, struct vd_err *e);
+	/* Optional: fill what is particular to the format (vd_layer_info
+	 * has filled the common fields). Never fails: what cannot be read
+	 * is logged, left out, and i->incomplete set. */
+	void (*describe)(const struct vd_layer *l, struct vd_layer_info *i);
 	void (*close)(struct vd_layer *l);
 };
 

@@ -253,6 +253,7 @@ static void qcow2_close(struct vd_layer *l)
 		return;
 	if (q->ext_data)
 		vd_file_close(q->data);
+	free(q->data_file_name);
 	free(q);
 	l->priv = NULL;
 }
@@ -320,7 +321,9 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 			goto fail;
 		}
 		q->incompat = get_be64(hdr + 72);
+		q->compat_features = get_be64(hdr + 80);
 		autoclear = get_be64(hdr + 88);
+		q->refcount_order = get_be32(hdr + 96);
 		hdr_len = get_be32(hdr + 100);
 		if (hdr_len < 104 || hdr_len & 7 ||
 		    hdr_len > q->cluster_size) {
@@ -331,7 +334,12 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		if (hdr_len > 104)
 			ctype = hdr[104];
 	}
-	(void)autoclear; /* data_file_raw: reads go through L2 either way */
+	/* data_file_raw: reads go through L2 either way; describe shows it. */
+	q->autoclear = autoclear;
+	if (q->version < 3)
+		q->refcount_order = 4;
+	q->nb_snapshots = nb_snap;
+	q->snapshots_off = get_be64(hdr + 64);
 
 	c0_len = (uint32_t)VD_MIN(q->cluster_size, f->size);
 	if (hdr_len > c0_len) {
@@ -458,6 +466,8 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 			goto fail;
 		q->ext_data = true;
 		l->alloc += q->data->alloc;
+		q->data_file_name = hi.data_file;
+		hi.data_file = NULL;
 	}
 	if (q->incompat & QCOW2_INCOMPAT_CORRUPT)
 		vd_log(VD_LOG_WARN, "%s: qcow2: the image is marked corrupt; "
@@ -496,6 +506,113 @@ int qcow2_decompress(struct vd_layer *l, const uint8_t *in, size_t in_len,
 	return vd_inflate(in, in_len, out, out_len, -15);
 }
 
+/* The snapshot table, read again for describe: at most
+ * QCOW2_MAX_SNAPSHOTS entries and QCOW2_MAX_SNAPSHOT_TABLE bytes, as QEMU
+ * allows (qcow2.txt, "Snapshots"; entry fields at the offsets below). */
+#define QCOW2_MAX_SNAPSHOT_TABLE (64u << 20)
+
+static void qcow2_describe_snapshots(const struct vd_layer *l,
+				     const struct qcow2 *q,
+				     struct vd_layer_info *i)
+{
+	struct vd_file *f = l->file;
+	uint64_t pos = q->snapshots_off, end;
+	uint32_t nb = q->nb_snapshots;
+	uint8_t *var;
+
+	if (!nb)
+		return;
+	if (nb > QCOW2_MAX_SNAPSHOTS || q->snapshots_off >= f->size) {
+		vd_log(VD_LOG_WARN, "%s: qcow2: snapshot table (%u entries at "
+		       "0x%llx) not listed: outside the file or too large",
+		       l->path, nb, (unsigned long long)q->snapshots_off);
+		i->incomplete = true;
+		return;
+	}
+	end = q->snapshots_off + VD_MIN((uint64_t)QCOW2_MAX_SNAPSHOT_TABLE,
+					f->size - q->snapshots_off);
+	i->snapshots = calloc(nb, sizeof(*i->snapshots));
+	var = malloc(QCOW2_MAX_SNAPSHOT_EXTRA + 2 * 65535u);
+	if (!i->snapshots || !var) {
+		free(var);
+		free(i->snapshots);
+		i->snapshots = NULL;
+		i->incomplete = true;
+		return;
+	}
+	/* Ends: at most nb (<= 65536) entries, each read once, pos only
+	 * grows and stays below end. */
+	for (uint32_t k = 0; k < nb; k++) {
+		struct vd_layer_snapshot *sn = &i->snapshots[k];
+		uint8_t h[40];
+		uint32_t extra, vlen;
+		uint16_t id_len, name_len;
+
+		if (!vd_range_ok(pos, sizeof(h), end) ||
+		    vd_file_pread(f, h, sizeof(h), pos))
+			break;
+		id_len = get_be16(h + 12);   /* id_str_size */
+		name_len = get_be16(h + 14); /* name_size */
+		extra = get_be32(h + 36);    /* extra_data_size */
+		if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
+			break;
+		vlen = extra + id_len + name_len;
+		if (!vd_range_ok(pos + 40, vlen, end) ||
+		    vd_file_pread(f, var, vlen, pos + 40))
+			break;
+		sn->date_sec = get_be32(h + 16);      /* date_sec */
+		sn->date_nsec = get_be32(h + 20);     /* date_nsec */
+		sn->vm_clock_nsec = get_be64(h + 24); /* vm_clock_nsec */
+		sn->vm_state_size = get_be32(h + 32); /* vm_state_size */
+		/* Extra data, offset 0: vm_state_size_large; 16: icount
+		 * (-1: none). */
+		if (extra >= 8)
+			sn->vm_state_size = get_be64(var);
+		sn->icount = extra >= 24 ? get_be64(var + 16) : UINT64_MAX;
+		sn->has_icount = sn->icount != UINT64_MAX;
+		snprintf(sn->id, sizeof(sn->id), "%.*s",
+			 (int)strnlen((const char *)var + extra, id_len),
+			 (const char *)var + extra);
+		snprintf(sn->name, sizeof(sn->name), "%.*s",
+			 (int)strnlen((const char *)var + extra + id_len,
+				      name_len),
+			 (const char *)var + extra + id_len);
+		i->n_snapshots++;
+		pos += 40 + (uint64_t)vlen;
+		pos += (8 - (pos & 7)) & 7;
+	}
+	free(var);
+	if (i->n_snapshots < nb) {
+		vd_log(VD_LOG_WARN, "%s: qcow2: snapshot table entry %u at "
+		       "0x%llx is unreadable; listing %u of %u snapshots",
+		       l->path, i->n_snapshots, (unsigned long long)pos,
+		       i->n_snapshots, nb);
+		i->incomplete = true;
+	}
+}
+
+static void qcow2_describe(const struct vd_layer *l, struct vd_layer_info *i)
+{
+	const struct qcow2 *q = l->priv;
+
+	snprintf(i->subformat, sizeof(i->subformat), "%s",
+		 q->version >= 3 ? "1.1" : "0.10");
+	i->cluster_size = (uint32_t)q->cluster_size;
+	snprintf(i->compression, sizeof(i->compression), "%s",
+		 q->compression == 1 ? "zstd" : "zlib");
+	i->dirty = q->incompat & QCOW2_INCOMPAT_DIRTY;
+	i->corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT;
+	i->extended_l2 = q->ext_l2;
+	i->lazy_refcounts = q->compat_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
+	/* refcount_order is at most 6 in any image QEMU opens; a larger
+	 * one only changes what is shown. */
+	i->refcount_bits = q->refcount_order < 32 ? 1u << q->refcount_order
+						  : 0;
+	i->data_file = q->data_file_name;
+	i->data_file_raw = q->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	qcow2_describe_snapshots(l, q, i);
+}
+
 const struct vd_format vd_format_qcow2 = {
 	.name = "qcow2",
 	.snapshots = true,
@@ -503,5 +620,6 @@ const struct vd_format vd_format_qcow2 = {
 	.open = qcow2_open,
 	.map = qcow2_map,
 	.decompress = qcow2_decompress,
+	.describe = qcow2_describe,
 	.close = qcow2_close,
 };

@@ -19,6 +19,9 @@
 #define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
 #define QCOW2_INCOMPAT_EXTL2 (1ULL << 4)
 #define QCOW2_INCOMPAT_KNOWN 0x1fULL
+/* Compatible feature bit 0 (offset 80); autoclear bit 1 (offset 88). */
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW (1ULL << 1)
 
 /* L1 entry: bits 9-55 the L2 table's offset. L2 entry: bits 9-55 the
  * cluster's offset, bit 62 compressed, bit 63 "copied" (refcount 1). */
@@ -54,6 +57,13 @@ struct qcow2 {
 	unsigned csize_shift;	 /* compressed descriptor layout */
 	uint64_t csize_mask;
 	uint64_t coff_mask;
+	/* Kept from the header for describe (qcow2.c) only. */
+	uint64_t compat_features; /* offset 80 (version 3) */
+	uint64_t autoclear;	  /* offset 88 (version 3) */
+	unsigned refcount_order;  /* offset 96; 4 in version 2 */
+	uint32_t nb_snapshots;	  /* offset 60 */
+	uint64_t snapshots_off;	  /* offset 64 */
+	char *data_file_name;	  /* data file extension, or NULL */
 };
 
 int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,

@@ -800,11 +800,23 @@ static int vhd_map(struct vd_layer *l, uint64_t off, uint64_t len,
 	return vhd_map_bitmap(l, blk, bitmap_off, off, end, r);
 }
 
+static void vhd_describe(const struct vd_layer *l, struct vd_layer_info *i)
+{
+	const struct vhd *v = l->priv;
+
+	snprintf(i->subformat, sizeof(i->subformat), "%s",
+		 v->type == VHD_FIXED ? "fixed" :
+		 v->type == VHD_DYNAMIC ? "dynamic" : "differencing");
+	if (v->type != VHD_FIXED)
+		i->cluster_size = 1u << v->block_bits;
+}
+
 const struct vd_format vd_format_vhd = {
 	.name = "vpc", /* as qemu names it; "vhd" is accepted too */
 	.probe = vhd_probe,
 	.open = vhd_open,
 	.map = vhd_map,
 	.check_backing = vhd_check_backing,
+	.describe = vhd_describe,
 	.close = vhd_close,
 };

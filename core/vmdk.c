@@ -394,19 +394,20 @@ static char *vmdk_renamed(const char *desc_path, const char *name)
 }
 
 static int vmdk_open_extent_file(struct vd_layer *l, const char *name,
-				 struct vd_file **f_r, struct vd_err *e)
+				 struct vd_file **f_r, char **path_r,
+				 struct vd_err *e)
 {
 	struct vd_err e2;
 	char *alt;
 	int ret;
 
-	ret = vd_layer_open_named(l, name, "extent", f_r, NULL, e);
+	ret = vd_layer_open_named(l, name, "extent", f_r, path_r, e);
 	if (ret != -ENOENT)
 		return ret;
 	alt = vmdk_renamed(l->path, name);
 	if (!alt)
 		return ret;
-	if (vd_layer_open_named(l, alt, "extent", f_r, NULL, &e2)) {
+	if (vd_layer_open_named(l, alt, "extent", f_r, path_r, &e2)) {
 		free(alt);
 		return ret; /* report the name the descriptor gives */
 	}
@@ -435,6 +436,15 @@ static int vmdk_check_create_type(struct vd_layer *l, const char *ct,
 	return V_FAIL(-ENOTSUP, "createType '%s' is not supported", ct);
 }
 
+/* The descriptor's words for extent types, as qemu-img info shows them. */
+static const char *const vmdk_kind_names[] = {
+	[VMDK_EXT_FLAT] = "FLAT",
+	[VMDK_EXT_SPARSE] = "SPARSE",
+	[VMDK_EXT_ZERO] = "ZERO",
+	[VMDK_EXT_VMFS] = "VMFS",
+	[VMDK_EXT_VMFSSPARSE] = "VMFSSPARSE",
+};
+
 /* Open the extents a descriptor lists, after the layer's own. */
 static int vmdk_open_extents(struct vd_layer *l, struct vmdk *v,
 			     const struct vmdk_desc *d, struct vd_err *e)
@@ -456,6 +466,7 @@ static int vmdk_open_extents(struct vd_layer *l, struct vmdk *v,
 			       l->path, de->line);
 			continue;
 		}
+		x->kind = vmdk_kind_names[de->type];
 		x->type = de->type == VMDK_EXT_VMFS ? VMDK_EXT_FLAT :
 			  de->type == VMDK_EXT_VMFSSPARSE ? VMDK_EXT_SPARSE :
 							    de->type;
@@ -466,11 +477,14 @@ static int vmdk_open_extents(struct vd_layer *l, struct vmdk *v,
 			for (unsigned k = 0; k < v->n_ext && !x->file; k++)
 				if (v->ext[k].own_file &&
 				    !strcmp(d->ext[v->ext[k].name_idx].name,
-					    de->name))
+					    de->name)) {
 					x->file = v->ext[k].file;
+					x->name = v->ext[k].name;
+				}
 			if (!x->file) {
 				ret = vmdk_open_extent_file(l, de->name,
-							    &x->file, e);
+							    &x->file,
+							    &x->name, e);
 				if (ret)
 					return ret;
 				x->own_file = true;
@@ -523,8 +537,10 @@ static void vmdk_close(struct vd_layer *l)
 	if (!v)
 		return;
 	for (unsigned i = 0; i < v->n_ext; i++)
-		if (v->ext[i].own_file)
+		if (v->ext[i].own_file) {
 			vd_file_close(v->ext[i].file);
+			free(v->ext[i].name);
+		}
 	free(v->ext);
 	free(v);
 	l->priv = NULL;
@@ -601,6 +617,7 @@ static int vmdk_open(struct vd_layer *l, const struct vd_layer_opts *o,
 			}
 			v->n_ext = 1;
 			x->type = VMDK_EXT_SPARSE;
+			x->kind = "";
 			x->file = f;
 			x->size = sp.capacity * VMDK_SECTOR;
 			x->sp = sp;
@@ -691,12 +708,47 @@ static int vmdk_decompress(struct vd_layer *l, const uint8_t *in,
 	return zr == Z_STREAM_END ? 0 : -EIO;
 }
 
+static void vmdk_describe(const struct vd_layer *l, struct vd_layer_info *i)
+{
+	const struct vmdk *v = l->priv;
+
+	snprintf(i->subformat, sizeof(i->subformat), "%s", v->create_type);
+	i->has_cid = v->has_cid;
+	i->cid = v->cid;
+	i->parent_cid = v->parent_cid;
+	/* As qemu-img: the first extent's grain stands for the image. */
+	if (v->n_ext && v->ext[0].type == VMDK_EXT_SPARSE)
+		i->cluster_size = (uint32_t)v->ext[0].sp.grain;
+	i->extents = calloc(v->n_ext, sizeof(*i->extents));
+	if (!i->extents) {
+		i->incomplete = true;
+		return;
+	}
+	for (unsigned k = 0; k < v->n_ext; k++) {
+		const struct vmdk_extent *x = &v->ext[k];
+		struct vd_layer_extent *o = &i->extents[k];
+
+		o->filename = x->name ? x->name : l->path;
+		o->type = x->kind ? x->kind : "";
+		o->virtual_size = x->size;
+		if (x->type == VMDK_EXT_SPARSE) {
+			o->cluster_size = (uint32_t)x->sp.grain;
+			o->compressed = x->sp.compressed;
+		}
+		if (o->compressed)
+			snprintf(i->compression, sizeof(i->compression),
+				 "deflate");
+	}
+	i->n_extents = v->n_ext;
+}
+
 const struct vd_format vd_format_vmdk = {
 	.name = "vmdk",
 	.probe = vmdk_probe,
 	.open = vmdk_open,
 	.map = vmdk_map,
 	.decompress = vmdk_decompress,
+	.describe = vmdk_describe,
 	.check_backing = vmdk_check_backing,
 	.close = vmdk_close,
 };

@@ -152,6 +152,11 @@ struct vmdk_extent {
 	uint64_t flat_off;	    /* FLAT: host offset of the first byte */
 	struct vmdk_sparse sp;	    /* SPARSE */
 	atomic_bool warned_rgd;	    /* logged the fallback to the RGD */
+	/* For describe: the file as the descriptor names it, joined to
+	 * its folder (owned when own_file; NULL for ZERO and for a lone
+	 * sparse file), and the descriptor's type word ("" without one). */
+	char *name;
+	const char *kind;
 };
 
 struct vmdk {
