@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #define VD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VD_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -68,6 +70,47 @@ static inline void put_be64(uint8_t *p, uint64_t v)
 {
 	put_be32(p, (uint32_t)(v >> 32));
 	put_be32(p + 4, (uint32_t)v);
+}
+
+/* A 16-byte UUID as 36 lower-case characters. guid: Microsoft's layout
+ * (GPT, ...), whose first three fields are stored little-endian; else
+ * the bytes in order (RFC 4122 as ext and VHD store it). */
+static inline void vd_uuid_str(const uint8_t *u, bool guid, char out[37])
+{
+	static const uint8_t plain[16] = { 0, 1, 2, 3, 4, 5, 6, 7,
+					   8, 9, 10, 11, 12, 13, 14, 15 };
+	static const uint8_t ms[16] = { 3, 2, 1, 0, 5, 4, 7, 6,
+					8, 9, 10, 11, 12, 13, 14, 15 };
+	const uint8_t *o = guid ? ms : plain;
+	char *p = out;
+
+	for (unsigned i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		snprintf(p, 3, "%02x", u[o[i]]);
+		p += 2;
+	}
+}
+
+/* Whether a relative name an image or manifest holds stays inside the
+ * folder it is relative to: not empty, not absolute, no ".." component. */
+static inline bool vd_name_inside(const char *name)
+{
+	const char *p = name;
+
+	if (!name[0] || name[0] == '/')
+		return false;
+	/* Ends: p moves past one component per step. */
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return true;
 }
 
 #endif

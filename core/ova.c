@@ -486,27 +486,6 @@ struct vd_file *vd_archive_file(const struct vd_archive *a)
 	return a->file;
 }
 
-/* Whether name stays inside the folder it is relative to: not absolute,
- * no ".." component. */
-static bool ova_name_inside(const char *name)
-{
-	const char *p = name;
-
-	if (name[0] == '/')
-		return false;
-	/* Ends: p moves past one component per step. */
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return false;
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	return true;
-}
-
 /* The last member named dir + name (a later copy of a name replaces an
  * earlier one, as tar extraction would). */
 static const struct vd_archive_member *ova_find(const struct vd_archive *a,
@@ -562,7 +541,7 @@ int vd_archive_open_member(struct vd_archive *a, const char *name,
 {
 	const struct vd_archive_member *m;
 
-	if (!name[0] || !ova_name_inside(name))
+	if (!vd_name_inside(name))
 		return -ENOENT;
 	m = ova_find(a, name);
 	if (!m)
@@ -690,7 +669,7 @@ static int ova_open(struct vd_file **f, char **path, unsigned disk,
 			      "member of the OVA", desc, of->href);
 		goto out;
 	}
-	if (!ova_name_inside(of->href)) {
+	if (!vd_name_inside(of->href)) {
 		ret = vd_fail(e, -EPERM, "%s: disk file '%s' lies outside the "
 			      "appliance; refused", desc, of->href);
 		goto out;

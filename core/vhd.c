@@ -132,15 +132,6 @@ static uint32_t vhd_checksum(const uint8_t *p, size_t len, size_t skip)
 	return ~sum;
 }
 
-static void vhd_uuid_str(const uint8_t *u, char *buf, size_t len)
-{
-	snprintf(buf, len,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x",
-		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-		 u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 /* The virtual size in bytes, by QEMU's rule (top of file). */
 static uint64_t vhd_virtual_size(const uint8_t *ft)
 {
@@ -648,8 +639,8 @@ static int vhd_check_backing(struct vd_layer *l, struct vd_err *e)
 	p = l->backing->priv;
 	if (!memcmp(v->parent_id, p->unique_id, 16))
 		return 0;
-	vhd_uuid_str(v->parent_id, want, sizeof(want));
-	vhd_uuid_str(p->unique_id, got, sizeof(got));
+	vd_uuid_str(v->parent_id, false, want);
+	vd_uuid_str(p->unique_id, false, got);
 	return V_FAIL(-EUCLEAN, "parent unique id %s does not match the "
 		      "unique id %s of parent %s; --ignore-parent-id mounts "
 		      "it anyway", want, got, l->backing->path);

@@ -563,11 +563,7 @@ static void ext_info(struct vd_fs *fs, struct vd_fs_info *i)
 	n = strnlen((const char *)sb->s_volume_name,
 		    sizeof(sb->s_volume_name));
 	memcpy(i->label, sb->s_volume_name, n);
-	snprintf(i->uuid, sizeof(i->uuid),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
-		 u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+	vd_uuid_str(u, false, i->uuid);
 	i->needed_recovery = x->needed_recovery;
 	i->replayed = x->replay != NULL;
 }

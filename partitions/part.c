@@ -121,9 +121,10 @@ void vd_part_check_overlaps(struct part_ctx *c)
 
 void vd_guid_text(const uint8_t *g, char *buf, size_t len)
 {
-	snprintf(buf, len, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 get_le32(g), get_le16(g + 4), get_le16(g + 6), g[8], g[9],
-		 g[10], g[11], g[12], g[13], g[14], g[15]);
+	char s[37];
+
+	vd_uuid_str(g, true, s);
+	snprintf(buf, len, "%s", s);
 }
 
 /* An MBR as Linux accepts one: the signature, and boot flags 0x00 or

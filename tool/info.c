@@ -70,16 +70,6 @@ static const char *info_type_name(const char *type)
 	return NULL;
 }
 
-static void info_guid(const uint8_t *g, char *out, size_t len)
-{
-	/* GPT GUIDs: the first three fields little-endian on disk. */
-	snprintf(out, len,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x",
-		 g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9],
-		 g[10], g[11], g[12], g[13], g[14], g[15]);
-}
-
 /* ---------------------------------------------------------------- facts */
 
 /* A filesystem, gathered once for both outputs. */
@@ -311,7 +301,7 @@ static void info_json(const struct vdt_image *img, int alloc_ret,
 	if (parts && parts->scheme != VD_PART_NONE) {
 		vdt_json_u64(&j, "sector-size", parts->sector_size);
 		if (parts->scheme == VD_PART_GPT) {
-			info_guid(parts->disk_guid, guid, sizeof(guid));
+			vd_uuid_str(parts->disk_guid, true, guid);
 			vdt_json_str(&j, "id", guid);
 		} else {
 			snprintf(guid, sizeof(guid), "0x%08" PRIx32,
@@ -337,7 +327,7 @@ static void info_json(const struct vdt_image *img, int alloc_ret,
 			vdt_json_str(&j, "type-name", tn);
 		if (parts->scheme == VD_PART_GPT) {
 			vdt_json_str(&j, "name", p->name);
-			info_guid(p->uuid, guid, sizeof(guid));
+			vd_uuid_str(p->uuid, true, guid);
 			vdt_json_str(&j, "uuid", guid);
 			vdt_json_u64(&j, "attributes", p->attrs);
 		} else {

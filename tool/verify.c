@@ -259,27 +259,6 @@ static bool verify_ends_with(const char *s, const char *suffix)
 	return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
-/* Whether a manifest name stays in its folder: not absolute, no ".."
- * component. */
-static bool verify_name_inside(const char *name)
-{
-	const char *p = name;
-
-	if (!name[0] || name[0] == '/')
-		return false;
-	/* Ends: p moves past one component per step. */
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return false;
-		p += n;
-		while (*p == '/')
-			p++;
-	}
-	return true;
-}
-
 static bool verify_listed(const struct verify_manifest *m, const char *name)
 {
 	for (unsigned i = 0; i < m->n; i++)
@@ -438,7 +417,7 @@ static int verify_ova(const char *path, struct vd_file *f)
 		const struct vd_archive_member *m = NULL;
 		char full[PATH_MAX + 8];
 
-		if (verify_name_inside(en->name)) {
+		if (vd_name_inside(en->name)) {
 			snprintf(full, sizeof(full), "%s%s", prefix, en->name);
 			m = verify_ova_find(&o, full);
 		}
@@ -517,7 +496,7 @@ static int verify_open_inside(const char *dir, const char *name,
 	size_t dl = strlen(dir);
 	int fd = -ENOENT;
 
-	if (!verify_name_inside(name))
+	if (!vd_name_inside(name))
 		return -EPERM;
 	if (asprintf(&joined, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
