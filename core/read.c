@@ -4,7 +4,12 @@
  * runs that continue in the same host file are coalesced into one pread),
  * ZERO a memset, UNALLOC a read of the backing layer (or zeros at the
  * bottom of the chain), and COMPRESSED a decode of the unit into a
- * per-thread buffer that also serves the next read of the same unit. */
+ * per-thread buffer that also serves the next read of the same unit.
+ *
+ * The same loop can describe a read instead (vd_disk_read_vec): DATA
+ * becomes a (host fd, offset) piece and ZERO a zero piece, which a front
+ * end moves without copying; only decoded data is copied into the
+ * caller's buffer. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +91,101 @@ static bool runs_join(const struct vd_run *a, const struct vd_run *b)
 	return a->type == VD_RUN_UNALLOC || a->type == VD_RUN_ZERO;
 }
 
+/* Where a read's bytes go. buf holds the whole request (its byte 0 is at
+ * guest offset base). Without segs every run is copied into buf; with
+ * segs, stored runs and zero runs are described as pieces instead, and
+ * only decoded data is written to buf. */
+struct read_out {
+	uint8_t *buf;
+	uint64_t base;
+	struct vd_seg *segs; /* NULL: a plain read */
+	unsigned max, n;
+	struct vd_file *last_file; /* the file of segs[n - 1] when VD_SEG_FD */
+};
+
+/* Make the bytes of piece s, which ends where p starts, real in buf. */
+static int out_fill(struct read_out *o, struct vd_seg *s, uint8_t *p)
+{
+	uint8_t *at = p - s->len;
+	int ret = 0;
+
+	if (s->type == VD_SEG_FD)
+		ret = vd_file_pread(o->last_file, at, s->len,
+				    s->fd_off - o->last_file->base);
+	else if (s->type == VD_SEG_ZERO)
+		memset(at, 0, s->len);
+	s->type = VD_SEG_MEM;
+	s->mem = at;
+	return ret;
+}
+
+/* The next len bytes of the read, at guest offset off: stored in f at
+ * host (VD_SEG_FD), zeros (VD_SEG_ZERO), or already in buf (VD_SEG_MEM). */
+static int out_put(struct read_out *o, enum vd_seg_type type,
+		   struct vd_file *f, uint64_t host, uint64_t len, uint64_t off)
+{
+	uint8_t *p = o->buf + (off - o->base);
+	struct vd_seg *last = o->n ? &o->segs[o->n - 1] : NULL;
+	struct vd_seg cur = { .type = type, .len = len };
+	int ret;
+
+	if (!o->segs) {
+		if (type == VD_SEG_FD)
+			return vd_file_pread(f, p, len, host);
+		if (type == VD_SEG_ZERO)
+			memset(p, 0, len);
+		return 0;
+	}
+	if (type == VD_SEG_FD) {
+		/* The same check vd_file_pread makes: the caller reads. */
+		if (!vd_range_ok(host, len, f->size)) {
+			vd_log(VD_LOG_ERR, "%s: read of %llu bytes at 0x%llx "
+			       "lies past the end of the file (%llu bytes)",
+			       f->path, (unsigned long long)len,
+			       (unsigned long long)host,
+			       (unsigned long long)f->size);
+			return -EIO;
+		}
+		cur.fd = f->fd;
+		cur.fd_off = f->base + host;
+	} else if (type == VD_SEG_MEM) {
+		cur.mem = p;
+	}
+again:
+	/* Pieces are contiguous in the read, so a MEM piece always ends
+	 * where the next begins in buf. */
+	if (last && last->type == type &&
+	    (type != VD_SEG_FD || (last->fd == cur.fd &&
+				   last->fd_off + last->len == cur.fd_off))) {
+		last->len += len;
+		return 0;
+	}
+	if (o->n == o->max) {
+		/* No piece left: the last one becomes bytes in buf. If
+		 * the one before it is in buf too, they join and free a
+		 * piece (this happens once: the new last is then MEM);
+		 * else this and everything after it join the last. */
+		ret = out_fill(o, last, p);
+		if (ret)
+			return ret;
+		if (o->n >= 2 && o->segs[o->n - 2].type == VD_SEG_MEM) {
+			o->segs[o->n - 2].len += last->len;
+			o->n--;
+			last = &o->segs[o->n - 1];
+			goto again;
+		}
+		o->last_file = f;
+		ret = out_fill(o, &cur, p + len);
+		if (!ret)
+			last->len += len;
+		return ret;
+	}
+	o->segs[o->n++] = cur;
+	if (type == VD_SEG_FD)
+		o->last_file = f;
+	return 0;
+}
+
 static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 			   uint8_t *buf)
 {
@@ -136,7 +236,7 @@ copy:
 	return 0;
 }
 
-static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
+static int read_layer(struct vd_layer *l, struct read_out *o, uint64_t len,
 		      uint64_t off)
 {
 	struct vd_run r, next;
@@ -148,10 +248,8 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 
 		/* A backing layer smaller than its child reads as zeros
 		 * past its end. */
-		if (off >= l->size) {
-			memset(buf, 0, len);
-			return 0;
-		}
+		if (off >= l->size)
+			return out_put(o, VD_SEG_ZERO, NULL, 0, len, off);
 		avail = VD_MIN(len, l->size - off);
 		if (have_next) {
 			r = next;
@@ -174,28 +272,30 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 		}
 		switch (r.type) {
 		case VD_RUN_DATA:
-			ret = vd_file_pread(r.file, buf, r.len, r.host_off);
+			ret = out_put(o, VD_SEG_FD, r.file, r.host_off, r.len,
+				      off);
 			break;
 		case VD_RUN_UNALLOC:
 			if (l->backing) {
-				ret = read_layer(l->backing, buf, r.len, off);
+				ret = read_layer(l->backing, o, r.len, off);
 				break;
 			}
 			/* the bottom of the chain reads zeros */
 			__attribute__((fallthrough));
 		case VD_RUN_ZERO:
-			memset(buf, 0, r.len);
-			ret = 0;
+			ret = out_put(o, VD_SEG_ZERO, NULL, 0, r.len, off);
 			break;
 		case VD_RUN_COMPRESSED:
-			ret = read_compressed(l, &r, buf);
+			ret = read_compressed(l, &r, o->buf + (off - o->base));
+			if (!ret)
+				ret = out_put(o, VD_SEG_MEM, NULL, 0, r.len,
+					      off);
 			break;
 		default:
 			ret = -EIO;
 		}
 		if (ret)
 			return ret;
-		buf += r.len;
 		off += r.len;
 		len -= r.len;
 	}
@@ -204,9 +304,27 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 
 int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off)
 {
+	struct read_out o = { .buf = buf, .base = off };
+
 	if (!vd_range_ok(off, len, vd_disk_size(d)))
 		return -EINVAL;
-	return read_layer((struct vd_layer *)vd_disk_top(d), buf, len, off);
+	return read_layer((struct vd_layer *)vd_disk_top(d), &o, len, off);
+}
+
+int vd_disk_read_vec(struct vd_disk *d, void *buf, size_t len, uint64_t off,
+		     struct vd_seg *segs, unsigned max_segs, unsigned *n_r)
+{
+	struct read_out o = { .buf = buf, .base = off, .segs = segs,
+			      .max = max_segs };
+	int ret;
+
+	*n_r = 0;
+	if (!vd_range_ok(off, len, vd_disk_size(d)) || !max_segs)
+		return -EINVAL;
+	ret = read_layer((struct vd_layer *)vd_disk_top(d), &o, len, off);
+	if (!ret)
+		*n_r = o.n;
+	return ret;
 }
 
 static int status_layer(struct vd_layer *l, uint64_t off, uint64_t len,
