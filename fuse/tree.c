@@ -291,6 +291,12 @@ static void tree_read_raw(fuse_req_t req, struct tree_file *tf, size_t size,
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	/* All decoded: one copy from buf into the reader (splicing a
+	 * buffer would copy it into the pipe first). */
+	if (n == 1 && segs[0].type == VD_SEG_MEM) {
+		fuse_reply_buf(req, segs[0].mem, segs[0].len);
+		return;
+	}
 	memset(&bv.v, 0, sizeof(bv.v));
 	bv.v.count = n;
 	for (unsigned i = 0; i < n; i++) {
