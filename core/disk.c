@@ -24,6 +24,7 @@ struct vd_disk {
 	char **allowed;		/* realpaths of allowed folders */
 	unsigned n_allowed;
 	struct vd_cache *cache; /* metadata of every layer */
+	struct vd_cache *units; /* decoded compressed units of every layer */
 };
 
 static atomic_uint_fast64_t layer_uids;
@@ -332,9 +333,14 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 		d->cache = vd_cache_new(opts->cache_bytes ? opts->cache_bytes :
 							    VD_CACHE_BUDGET,
 					VD_CACHE_SLOTS);
-	if (!d || !d->cache || !p || !dir) {
-		if (d)
+	if (d)
+		d->units = vd_cache_new(VD_UNIT_CACHE_BUDGET,
+					VD_UNIT_CACHE_SLOTS);
+	if (!d || !d->cache || !d->units || !p || !dir) {
+		if (d) {
 			vd_cache_free(d->cache);
+			vd_cache_free(d->units);
+		}
 		free(d);
 		free(p);
 		free(dir);
@@ -397,6 +403,7 @@ void vd_disk_close(struct vd_disk *d)
 		free(d->allowed[i]);
 	free(d->allowed);
 	vd_cache_free(d->cache);
+	vd_cache_free(d->units);
 	free(d);
 	vd_thread_cleanup();
 }
@@ -409,6 +416,11 @@ uint64_t vd_disk_size(const struct vd_disk *d)
 struct vd_cache *vd_layer_cache(struct vd_layer *l)
 {
 	return l->disk->cache;
+}
+
+struct vd_cache *vd_layer_unit_cache(struct vd_layer *l)
+{
+	return l->disk->units;
 }
 
 uint64_t vd_disk_host_bytes(const struct vd_disk *d)

@@ -47,6 +47,34 @@ uint64_t vd_disk_size(const struct vd_disk *d);
  * disk. 0 or -errno (-EIO for a bad region, logged). */
 int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off);
 
+/* A read described as pieces, for front ends that can move host bytes
+ * without copying them (FUSE splices a host file into its reply): the
+ * pieces, in order, make up exactly the bytes vd_disk_read would give. */
+enum vd_seg_type {
+	VD_SEG_FD,   /* len bytes of host file fd at fd_off */
+	VD_SEG_ZERO, /* len zero bytes */
+	VD_SEG_MEM,  /* len bytes at mem, inside the caller's buffer */
+};
+
+struct vd_seg {
+	enum vd_seg_type type;
+	size_t len;
+	int fd;		 /* VD_SEG_FD: open as long as the disk is */
+	uint64_t fd_off; /* VD_SEG_FD: offset in the host file */
+	const void *mem; /* VD_SEG_MEM */
+};
+
+/* As vd_disk_read, but stored guest data (of any layer) becomes FD
+ * pieces and unstored ranges ZERO pieces, with adjacent pieces of one
+ * kind merged; what must be computed (decoded compressed data) is written
+ * to buf (len bytes, at its place in the read) and becomes MEM pieces.
+ * When max_segs would be exceeded, the rest of the read is done into buf
+ * as one MEM piece, so any max_segs >= 1 works. *n_r: pieces used. An FD
+ * piece is checked against its file's size here, but the caller reads
+ * it, so a host file that shrinks under the mount gives a short read. */
+int vd_disk_read_vec(struct vd_disk *d, void *buf, size_t len, uint64_t off,
+		     struct vd_seg *segs, unsigned max_segs, unsigned *n_r);
+
 /* Whether the byte at off holds data (true) or reads as zeros without
  * being stored (false), and how many bytes from off share that status
  * (at most len). Walks the chain like a read does. */

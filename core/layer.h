@@ -133,6 +133,12 @@ struct vd_format {
 #define VD_CACHE_BUDGET (32u << 20)
 #define VD_CACHE_SLOTS 4096u
 struct vd_cache *vd_layer_cache(struct vd_layer *l);
+/* Decoded compressed units, shared likewise (keyed by layer and input
+ * offset), so small reads of one unit decode it once whichever thread
+ * serves them. A unit larger than the budget is decoded uncached. */
+#define VD_UNIT_CACHE_BUDGET (4u << 20)
+#define VD_UNIT_CACHE_SLOTS 64u
+struct vd_cache *vd_layer_unit_cache(struct vd_layer *l);
 
 /* The NULL-terminated table of formats (formats.c). */
 extern const struct vd_format *const vd_formats[];

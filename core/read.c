@@ -3,26 +3,28 @@
  * For each run a layer's map reports, DATA becomes a pread (adjacent DATA
  * runs that continue in the same host file are coalesced into one pread),
  * ZERO a memset, UNALLOC a read of the backing layer (or zeros at the
- * bottom of the chain), and COMPRESSED a decode of the unit into a
- * per-thread buffer that also serves the next read of the same unit. */
+ * bottom of the chain), and COMPRESSED a decode of the unit: all the
+ * units of one read are decoded together, spread over the cores
+ * (common/pool.h); a whole unit is decoded straight into the caller's
+ * buffer, part of one through the disk's cache of decoded units.
+ *
+ * The same loop can describe a read instead (vd_disk_read_vec): DATA
+ * becomes a (host fd, offset) piece and ZERO a zero piece, which a front
+ * end moves without copying; only decoded data is copied into the
+ * caller's buffer. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pool.h"
 #include "common/tls.h"
 #include "common/util.h"
 #include "core/layer.h"
 
-/* Per-thread: compressed input, and the last decoded unit. */
+/* Per-thread: compressed input. */
 struct vd_read_state {
 	uint8_t *in;
 	size_t in_cap;
-	uint8_t *unit;
-	size_t unit_cap;
-	bool unit_valid;
-	uint64_t unit_layer; /* layer uid */
-	uint64_t unit_host;  /* host offset of the unit's input */
-	uint32_t unit_size;
 };
 
 static void read_state_free(void *p)
@@ -30,7 +32,6 @@ static void read_state_free(void *p)
 	struct vd_read_state *s = p;
 
 	free(s->in);
-	free(s->unit);
 	free(s);
 }
 
@@ -86,8 +87,117 @@ static bool runs_join(const struct vd_run *a, const struct vd_run *b)
 	return a->type == VD_RUN_UNALLOC || a->type == VD_RUN_ZERO;
 }
 
-static int read_compressed(struct vd_layer *l, const struct vd_run *r,
-			   uint8_t *buf)
+/* Where a read's bytes go. buf holds the whole request (its byte 0 is at
+ * guest offset base). Without segs every run is copied into buf; with
+ * segs, stored runs and zero runs are described as pieces instead, and
+ * only decoded data is written to buf. */
+/* Compressed runs a read decodes together, in parallel (common/pool.h),
+ * once it has mapped them all (or this many). */
+#define READ_JOBS 32
+
+struct read_job {
+	struct vd_layer *l;
+	struct vd_run r;
+	uint8_t *dest; /* the run's place in the caller's buffer */
+};
+
+struct read_out {
+	uint8_t *buf;
+	uint64_t base;
+	struct vd_seg *segs; /* NULL: a plain read */
+	unsigned max, n;
+	struct vd_file *last_file; /* the file of segs[n - 1] when VD_SEG_FD */
+	struct read_job jobs[READ_JOBS];
+	unsigned njobs;
+};
+
+/* Make the bytes of piece s, which ends where p starts, real in buf. */
+static int out_fill(struct read_out *o, struct vd_seg *s, uint8_t *p)
+{
+	uint8_t *at = p - s->len;
+	int ret = 0;
+
+	if (s->type == VD_SEG_FD)
+		ret = vd_file_pread(o->last_file, at, s->len,
+				    s->fd_off - o->last_file->base);
+	else if (s->type == VD_SEG_ZERO)
+		memset(at, 0, s->len);
+	s->type = VD_SEG_MEM;
+	s->mem = at;
+	return ret;
+}
+
+/* The next len bytes of the read, at guest offset off: stored in f at
+ * host (VD_SEG_FD), zeros (VD_SEG_ZERO), or already in buf (VD_SEG_MEM). */
+static int out_put(struct read_out *o, enum vd_seg_type type,
+		   struct vd_file *f, uint64_t host, uint64_t len, uint64_t off)
+{
+	uint8_t *p = o->buf + (off - o->base);
+	struct vd_seg *last = o->n ? &o->segs[o->n - 1] : NULL;
+	struct vd_seg cur = { .type = type, .len = len };
+	int ret;
+
+	if (!o->segs) {
+		if (type == VD_SEG_FD)
+			return vd_file_pread(f, p, len, host);
+		if (type == VD_SEG_ZERO)
+			memset(p, 0, len);
+		return 0;
+	}
+	if (type == VD_SEG_FD) {
+		/* The same check vd_file_pread makes: the caller reads. */
+		if (!vd_range_ok(host, len, f->size)) {
+			vd_log(VD_LOG_ERR, "%s: read of %llu bytes at 0x%llx "
+			       "lies past the end of the file (%llu bytes)",
+			       f->path, (unsigned long long)len,
+			       (unsigned long long)host,
+			       (unsigned long long)f->size);
+			return -EIO;
+		}
+		cur.fd = f->fd;
+		cur.fd_off = f->base + host;
+	} else if (type == VD_SEG_MEM) {
+		cur.mem = p;
+	}
+again:
+	/* Pieces are contiguous in the read, so a MEM piece always ends
+	 * where the next begins in buf. */
+	if (last && last->type == type &&
+	    (type != VD_SEG_FD || (last->fd == cur.fd &&
+				   last->fd_off + last->len == cur.fd_off))) {
+		last->len += len;
+		return 0;
+	}
+	if (o->n == o->max) {
+		/* No piece left: the last one becomes bytes in buf. If
+		 * the one before it is in buf too, they join and free a
+		 * piece (this happens once: the new last is then MEM);
+		 * else this and everything after it join the last. */
+		ret = out_fill(o, last, p);
+		if (ret)
+			return ret;
+		if (o->n >= 2 && o->segs[o->n - 2].type == VD_SEG_MEM) {
+			o->segs[o->n - 2].len += last->len;
+			o->n--;
+			last = &o->segs[o->n - 1];
+			goto again;
+		}
+		o->last_file = f;
+		ret = out_fill(o, &cur, p + len);
+		if (!ret)
+			last->len += len;
+		return ret;
+	}
+	o->segs[o->n++] = cur;
+	if (type == VD_SEG_FD)
+		o->last_file = f;
+	return 0;
+}
+
+/* Read compressed unit r->host_off of layer l and decode it into out
+ * (r->unit_size bytes). */
+static int unit_decode(struct vd_layer *l, const struct vd_run *r,
+		       uint8_t *out)
 {
 	struct vd_read_state *s = vd_tls_get(&read_tls);
 	struct vd_file *f = r->file;
@@ -96,12 +206,6 @@ static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 
 	if (!s)
 		return -ENOMEM;
-	if (r->unit_off >= r->unit_size || r->len > r->unit_size - r->unit_off)
-		return -EIO;
-	if (s->unit_valid && s->unit_layer == l->uid &&
-	    s->unit_host == r->host_off && s->unit_size == r->unit_size)
-		goto copy;
-
 	if (r->host_off >= f->size) {
 		vd_log(VD_LOG_ERR, "%s: compressed data at 0x%llx lies past "
 		       "the end of the file (%llu bytes)", l->path,
@@ -109,9 +213,7 @@ static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 		       (unsigned long long)f->size);
 		return -EIO;
 	}
-	s->unit_valid = false;
-	if (grow(&s->in, &s->in_cap, r->comp_len) ||
-	    grow(&s->unit, &s->unit_cap, r->unit_size))
+	if (grow(&s->in, &s->in_cap, r->comp_len))
 		return -ENOMEM;
 	/* The last unit's sector count may run past EOF: zeros there. */
 	have = VD_MIN(r->comp_len, f->size - r->host_off);
@@ -119,7 +221,7 @@ static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 	if (ret)
 		return ret;
 	memset(s->in + have, 0, r->comp_len - have);
-	ret = l->fmt->decompress(l, s->in, r->comp_len, s->unit, r->unit_size);
+	ret = l->fmt->decompress(l, s->in, r->comp_len, out, r->unit_size);
 	if (ret) {
 		vd_log(VD_LOG_ERR, "%s: compressed data at 0x%llx (%llu bytes) "
 		       "does not decode to %u bytes", l->path,
@@ -127,16 +229,65 @@ static int read_compressed(struct vd_layer *l, const struct vd_run *r,
 		       (unsigned long long)r->comp_len, r->unit_size);
 		return -EIO;
 	}
-	s->unit_valid = true;
-	s->unit_layer = l->uid;
-	s->unit_host = r->host_off;
-	s->unit_size = r->unit_size;
-copy:
-	memcpy(buf, s->unit + r->unit_off, r->len);
 	return 0;
 }
 
-static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
+struct unit_load {
+	struct vd_layer *l;
+	const struct vd_run *r;
+};
+
+/* Cache loader for a decoded unit (key: its input offset). */
+static int unit_load(void *arg, uint64_t key, void *buf, size_t size)
+{
+	struct unit_load *u = arg;
+
+	(void)key;
+	(void)size;
+	return unit_decode(u->l, u->r, buf);
+}
+
+/* The bytes of compressed run r, into buf. A whole unit is decoded in
+ * place; part of one comes through the disk's cache of decoded units, so
+ * that the reads of its other parts find it decoded. */
+static int read_compressed(struct vd_layer *l, const struct vd_run *r,
+			   uint8_t *buf)
+{
+	struct vd_cache *c = vd_layer_unit_cache(l);
+	struct unit_load u = { l, r };
+	struct vd_cache_ref ref;
+	int ret;
+
+	if (r->unit_off >= r->unit_size || r->len > r->unit_size - r->unit_off)
+		return -EIO;
+	if (r->unit_off == 0 && r->len == r->unit_size)
+		return unit_decode(l, r, buf);
+	ret = vd_cache_get(c, l, r->host_off, r->unit_size, unit_load, &u,
+			   &ref);
+	if (ret)
+		return ret;
+	memcpy(buf, (const uint8_t *)ref.data + r->unit_off, r->len);
+	vd_cache_put(c, &ref);
+	return 0;
+}
+
+static int job_run(void *arg, unsigned i)
+{
+	struct read_job *j = &((struct read_out *)arg)->jobs[i];
+
+	return read_compressed(j->l, &j->r, j->dest);
+}
+
+/* Decode the compressed runs gathered so far, in parallel. */
+static int out_flush(struct read_out *o)
+{
+	unsigned n = o->njobs;
+
+	o->njobs = 0;
+	return vd_pool_run(n, job_run, o);
+}
+
+static int read_layer(struct vd_layer *l, struct read_out *o, uint64_t len,
 		      uint64_t off)
 {
 	struct vd_run r, next;
@@ -148,10 +299,8 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 
 		/* A backing layer smaller than its child reads as zeros
 		 * past its end. */
-		if (off >= l->size) {
-			memset(buf, 0, len);
-			return 0;
-		}
+		if (off >= l->size)
+			return out_put(o, VD_SEG_ZERO, NULL, 0, len, off);
 		avail = VD_MIN(len, l->size - off);
 		if (have_next) {
 			r = next;
@@ -174,28 +323,34 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 		}
 		switch (r.type) {
 		case VD_RUN_DATA:
-			ret = vd_file_pread(r.file, buf, r.len, r.host_off);
+			ret = out_put(o, VD_SEG_FD, r.file, r.host_off, r.len,
+				      off);
 			break;
 		case VD_RUN_UNALLOC:
 			if (l->backing) {
-				ret = read_layer(l->backing, buf, r.len, off);
+				ret = read_layer(l->backing, o, r.len, off);
 				break;
 			}
 			/* the bottom of the chain reads zeros */
 			__attribute__((fallthrough));
 		case VD_RUN_ZERO:
-			memset(buf, 0, r.len);
-			ret = 0;
+			ret = out_put(o, VD_SEG_ZERO, NULL, 0, r.len, off);
 			break;
 		case VD_RUN_COMPRESSED:
-			ret = read_compressed(l, &r, buf);
+			/* Decoded later, with the read's other units. */
+			ret = o->njobs == READ_JOBS ? out_flush(o) : 0;
+			if (ret)
+				break;
+			o->jobs[o->njobs++] = (struct read_job){
+				l, r, o->buf + (off - o->base)
+			};
+			ret = out_put(o, VD_SEG_MEM, NULL, 0, r.len, off);
 			break;
 		default:
 			ret = -EIO;
 		}
 		if (ret)
 			return ret;
-		buf += r.len;
 		off += r.len;
 		len -= r.len;
 	}
@@ -204,9 +359,31 @@ static int read_layer(struct vd_layer *l, uint8_t *buf, uint64_t len,
 
 int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off)
 {
+	struct read_out o = { .buf = buf, .base = off };
+	int ret;
+
 	if (!vd_range_ok(off, len, vd_disk_size(d)))
 		return -EINVAL;
-	return read_layer((struct vd_layer *)vd_disk_top(d), buf, len, off);
+	ret = read_layer((struct vd_layer *)vd_disk_top(d), &o, len, off);
+	return ret ? ret : out_flush(&o);
+}
+
+int vd_disk_read_vec(struct vd_disk *d, void *buf, size_t len, uint64_t off,
+		     struct vd_seg *segs, unsigned max_segs, unsigned *n_r)
+{
+	struct read_out o = { .buf = buf, .base = off, .segs = segs,
+			      .max = max_segs };
+	int ret;
+
+	*n_r = 0;
+	if (!vd_range_ok(off, len, vd_disk_size(d)) || !max_segs)
+		return -EINVAL;
+	ret = read_layer((struct vd_layer *)vd_disk_top(d), &o, len, off);
+	if (!ret)
+		ret = out_flush(&o);
+	if (!ret)
+		*n_r = o.n;
+	return ret;
 }
 
 static int status_layer(struct vd_layer *l, uint64_t off, uint64_t len,

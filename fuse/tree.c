@@ -10,14 +10,74 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/tls.h"
 #include "common/util.h"
 #include "fuse/tree.h"
 
 #define VD_TIMEOUT 86400.0
+
+/* Pieces one read of disk.raw or pN.raw may be described with (see
+ * vd_disk_read_vec); past them the rest is copied. A 1 MiB read of a
+ * 64 KiB-cluster image alternating data and holes needs 16. */
+#define TREE_MAX_SEGS 64
+/* The largest read request: a spliced reply must fit in one pipe, which
+ * an unprivileged process can grow to 1 MiB (fs.pipe-max-size), and
+ * libfuse wants a page per piece besides the data. */
+#define TREE_MAX_READ VD_FUSE_MAX_READ
+/* Length of the hole replies splice zeros from: at least a request. */
+#define TREE_ZEROS_LEN (4u << 20)
+/* st_blksize of disk.raw and pN.raw: reads of a whole request. */
+#define TREE_RAW_BLKSIZE TREE_MAX_READ
+
+/* An open file: the namespace's handle, and for disk.raw and pN.raw the
+ * byte range of the disk it shows, read piecewise so that stored data
+ * is spliced from the host file into the reply instead of copied. */
+struct tree_file {
+	struct vd_ns_file *f;
+	bool raw;
+	uint64_t start, len;
+};
+
+/* Per worker thread: the buffer a read's copied bytes go to. */
+struct tree_buf {
+	uint8_t *p;
+	size_t cap;
+};
+
+static void tree_buf_free(void *arg)
+{
+	struct tree_buf *b = arg;
+
+	free(b->p);
+	free(b);
+}
+
+static struct vd_tls tree_buf_tls = VD_TLS_INIT(struct tree_buf, tree_buf_free);
+static int tree_zeros_fd = -1; /* TREE_ZEROS_LEN bytes of hole */
+
+/* The calling thread's buffer of at least size bytes, or NULL. */
+static uint8_t *tree_buf_get(size_t size)
+{
+	struct tree_buf *b = vd_tls_get(&tree_buf_tls);
+	uint8_t *p;
+
+	if (!b)
+		return NULL;
+	if (b->cap < size) {
+		p = realloc(b->p, size);
+		if (!p)
+			return NULL;
+		b->p = p;
+		b->cap = size;
+	}
+	return b->p;
+}
 
 /* Namespace inode numbers carry a volume in their top bits. */
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t),
@@ -57,11 +117,17 @@ static void to_stat(const struct vd_fs_attr *a, fuse_ino_t ino,
 static int fill_attr(struct vd_mount *m, fuse_ino_t ino, struct stat *st)
 {
 	struct vd_fs_attr a;
-	int ret = vd_ns_getattr(m->ns, ns_ino_of(m, ino), &a);
+	uint64_t nino = ns_ino_of(m, ino);
+	int ret = vd_ns_getattr(m->ns, nino, &a);
 
-	if (!ret)
-		to_stat(&a, ino, st);
-	return ret;
+	if (ret)
+		return ret;
+	to_stat(&a, ino, st);
+	/* disk.raw and pN.raw are read without the page cache (vd_open),
+	 * one request per read(2): ask for reads as large as a request. */
+	if (S_ISREG(a.mode) && !(nino >> VD_NS_VOL_SHIFT))
+		st->st_blksize = TREE_RAW_BLKSIZE;
+	return 0;
 }
 
 static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -118,39 +184,145 @@ static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fuse_reply_err(req, EROFS);
 }
 
+/* Whether namespace inode ino is disk.raw or a pN.raw, and which bytes
+ * of the disk it shows. pN.raw is found by its name, as the namespace
+ * lists it, among the partitions. */
+static bool tree_raw_range(struct vd_mount *m, uint64_t ino,
+			   uint64_t *start_r, uint64_t *len_r)
+{
+	const struct vd_parts *parts;
+	char name[32];
+	uint64_t got;
+
+	if (ino == VD_NS_DISK) {
+		*start_r = 0;
+		*len_r = vd_disk_size(m->disk);
+		return true;
+	}
+	if (ino >> VD_NS_VOL_SHIFT || !(parts = vd_ns_parts(m->ns)))
+		return false;
+	for (unsigned i = 0; i < parts->n; i++) {
+		snprintf(name, sizeof(name), "p%u.raw", parts->part[i].num);
+		if (!vd_ns_lookup(m->ns, VD_NS_ROOT, name, &got) && got == ino) {
+			*start_r = parts->part[i].start;
+			*len_r = parts->part[i].len;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void tree_file_free(struct tree_file *tf)
+{
+	vd_ns_release(tf->f);
+	free(tf);
+}
+
 static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vd_mount *m = mount_of(req);
-	struct vd_ns_file *f;
+	struct tree_file *tf;
 	int ret;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	ret = vd_ns_open_file(m->ns, ns_ino_of(m, ino), &f);
+	tf = calloc(1, sizeof(*tf));
+	if (!tf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = vd_ns_open_file(m->ns, ns_ino_of(m, ino), &tf->f);
 	if (ret) {
+		free(tf);
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	fi->fh = (uintptr_t)f;
+	tf->raw = tree_raw_range(m, ns_ino_of(m, ino), &tf->start, &tf->len);
+	fi->fh = (uintptr_t)tf;
 	fi->keep_cache = 1;
+	/* disk.raw and pN.raw bypass the page cache: the host file is
+	 * cached already, and a reply spliced from it lands straight in
+	 * the reader's buffer (one copy, as a read of the host file). */
+	if (tf->raw)
+		fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		vd_ns_release(f); /* the opener was interrupted */
+		tree_file_free(tf); /* the opener was interrupted */
 }
 
 static void vd_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	(void)ino;
-	vd_ns_release((struct vd_ns_file *)(uintptr_t)fi->fh);
+	tree_file_free((struct tree_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+/* A read of disk.raw or pN.raw: stored data goes from the host file into
+ * the reply by splice when the kernel allows (libfuse falls back to
+ * copying), zeros from the zero page; only decoded data is copied. */
+static void tree_read_raw(fuse_req_t req, struct tree_file *tf, size_t size,
+			  uint64_t off)
+{
+	/* A fuse_bufvec ends in a one-element array that callers extend. */
+	struct {
+		struct fuse_bufvec v;
+		struct fuse_buf more[TREE_MAX_SEGS - 1];
+	} bv;
+	struct vd_seg segs[TREE_MAX_SEGS];
+	uint8_t *buf;
+	unsigned n;
+	int ret;
+
+	if (off >= tf->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size = (size_t)VD_MIN((uint64_t)size, tf->len - off);
+	buf = tree_buf_get(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = vd_disk_read_vec(mount_of(req)->disk, buf, size, tf->start + off,
+			       segs, TREE_MAX_SEGS, &n);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	/* All decoded: one copy from buf into the reader (splicing a
+	 * buffer would copy it into the pipe first). */
+	if (n == 1 && segs[0].type == VD_SEG_MEM) {
+		fuse_reply_buf(req, segs[0].mem, segs[0].len);
+		return;
+	}
+	memset(&bv.v, 0, sizeof(bv.v));
+	bv.v.count = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct fuse_buf *b = bv.v.buf + i;
+
+		memset(b, 0, sizeof(*b));
+		b->size = segs[i].len;
+		if (segs[i].type == VD_SEG_FD) {
+			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+			b->fd = segs[i].fd;
+			b->pos = (off_t)segs[i].fd_off;
+		} else if (segs[i].type == VD_SEG_ZERO) {
+			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+			b->fd = tree_zeros_fd;
+			b->pos = 0;
+		} else {
+			b->mem = (void *)segs[i].mem;
+		}
+	}
+	fuse_reply_data(req, &bv.v, 0);
 }
 
 static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct vd_ns_file *f = (struct vd_ns_file *)(uintptr_t)fi->fh;
+	struct tree_file *tf = (struct tree_file *)(uintptr_t)fi->fh;
 	size_t got = 0;
 	char *buf;
 	int ret;
@@ -160,23 +332,26 @@ static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	buf = malloc(size ? size : 1);
+	if (tf->raw && tree_zeros_fd >= 0 && size <= TREE_ZEROS_LEN) {
+		tree_read_raw(req, tf, size, (uint64_t)off);
+		return;
+	}
+	buf = (char *)tree_buf_get(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = vd_ns_read(f, buf, size, (uint64_t)off, &got);
+	ret = vd_ns_read(tf->f, buf, size, (uint64_t)off, &got);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_buf(req, buf, got);
-	free(buf);
 }
 
 static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	struct vd_ns_file *f = (struct vd_ns_file *)(uintptr_t)fi->fh;
+	struct vd_ns_file *f = ((struct tree_file *)(uintptr_t)fi->fh)->f;
 	uint64_t res;
 	int ret;
 
@@ -436,7 +611,29 @@ static void vd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, mask & W_OK ? EROFS : 0);
 }
 
+/* What the kernel is asked for: replies spliced from host files, in
+ * requests of at most TREE_MAX_READ bytes (vdmount.c passes the same
+ * max_read as a mount option, as libfuse requires). */
+static void vd_init(void *userdata, struct fuse_conn_info *conn)
+{
+	int fd;
+
+	(void)userdata;
+	conn->max_read = TREE_MAX_READ;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* A file that is all hole: splicing from it puts the shared zero
+	 * page into the pipe, so zeros cost one copy, into the reader. */
+	fd = memfd_create("vdmount-zeros", MFD_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, TREE_ZEROS_LEN) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	tree_zeros_fd = fd;
+}
+
 const struct fuse_lowlevel_ops vd_fuse_ops = {
+	.init = vd_init,
 	.lookup = vd_lookup,
 	.getattr = vd_getattr,
 	.setattr = vd_setattr,

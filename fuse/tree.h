@@ -21,4 +21,10 @@ struct vd_mount {
 
 extern const struct fuse_lowlevel_ops vd_fuse_ops;
 
+/* The largest read request, and the max_read mount option the session
+ * must be created with: vd_init asks for the same (libfuse refuses a
+ * mismatch). */
+#define VD_FUSE_MAX_READ 524288u
+#define VD_FUSE_MAX_READ_OPT "max_read=524288"
+
 #endif

@@ -249,6 +249,7 @@ static int add_mount_opts(struct vd_cli *c, struct fuse_args *args)
 	if (asprintf(&fsname, "fsname=%s", c->image) < 0)
 		return -1;
 	if (!fuse_opt_add_opt(&mopts, "ro") &&
+	    !fuse_opt_add_opt(&mopts, VD_FUSE_MAX_READ_OPT) &&
 	    !fuse_opt_add_opt(&mopts, "subtype=vdmount") &&
 	    !fuse_opt_add_opt_escaped(&mopts, fsname) &&
 	    !(c->allow_other &&

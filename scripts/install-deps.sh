@@ -5,7 +5,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libzstd-dev
-qemu-utils util-linux mount fdisk e2fsprogs libext2fs-dev libfdisk-dev
+libdeflate-dev qemu-utils util-linux mount fdisk e2fsprogs libext2fs-dev
+libfdisk-dev
 mtools dosfstools attr acl python3"
 
 missing=""

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "common/pool.h"
 #include "tests/unit/qimg.h"
 #include "tests/unit/unit.h"
 
@@ -87,9 +88,50 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* vd_pool_run: every item exactly once, the first error returned, and
+ * several callers at once (each must get only its own items back). */
+#define POOL_ITEMS 1000
+static atomic_int pool_hits[THREADS][POOL_ITEMS];
+
+static int pool_item(void *arg, unsigned i)
+{
+	unsigned who = (unsigned)(uintptr_t)arg;
+
+	atomic_fetch_add(&pool_hits[who][i], 1);
+	return who == 0 && i == 500 ? -EIO : 0;
+}
+
+static void *pool_caller(void *arg)
+{
+	int ret = vd_pool_run(POOL_ITEMS, pool_item, arg);
+
+	return (void *)(intptr_t)ret;
+}
+
+static void test_pool(void)
+{
+	pthread_t t[THREADS];
+	void *ret[THREADS];
+	bool once = true;
+
+	for (uintptr_t i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, pool_caller, (void *)i);
+	for (unsigned i = 0; i < THREADS; i++)
+		pthread_join(t[i], &ret[i]);
+	for (unsigned i = 0; i < THREADS; i++)
+		for (unsigned j = 0; j < POOL_ITEMS; j++)
+			once = once && atomic_load(&pool_hits[i][j]) == 1;
+	CHECK("pool runs every item once", once);
+	CHECK("pool returns the error", (intptr_t)ret[0] == -EIO);
+	CHECK("pool others succeed", !ret[1] && !ret[THREADS - 1]);
+	CHECK("pool empty batch", vd_pool_run(0, pool_item, NULL) == 0);
+}
+
 int main(void)
 {
 	pthread_t t[THREADS];
+
+	test_pool();
 
 	vd_log_set_level((enum vd_log_level)-1); /* failures are counted */
 	img_init(2ULL << 30); /* 4 L1 entries of 512 MiB */

@@ -1,0 +1,143 @@
+#include "common/pool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <unistd.h>
+
+/* One vd_pool_run call; lives on its caller's stack, which returns only
+ * once done == n, so no helper touches it afterwards. */
+struct pool_batch {
+	int (*fn)(void *arg, unsigned i);
+	void *arg;
+	unsigned n;
+	unsigned next; /* the first item not yet claimed */
+	unsigned done; /* items finished */
+	int ret;
+	struct pool_batch *link; /* queue of batches with unclaimed items */
+};
+
+static struct {
+	pthread_mutex_t lock; /* guards everything here and every batch */
+	pthread_cond_t work;  /* a batch was queued */
+	pthread_cond_t done;  /* some batch finished an item */
+	struct pool_batch *head, *tail;
+	bool tried;	  /* helpers were started (or could not be) */
+	unsigned helpers; /* how many run */
+} pool = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	PTHREAD_COND_INITIALIZER, NULL, NULL, false, 0,
+};
+
+/* Caller holds pool.lock. Claim the next item of b, unqueueing b once
+ * all its items are claimed. */
+static unsigned pool_claim(struct pool_batch *b)
+{
+	unsigned i = b->next++;
+
+	if (b->next == b->n) {
+		struct pool_batch **p = &pool.head, *prev = NULL;
+
+		/* Ends: the queue holds the batches of running callers. */
+		while (*p != b) {
+			prev = *p;
+			p = &(*p)->link;
+		}
+		*p = b->link;
+		if (pool.tail == b)
+			pool.tail = prev;
+	}
+	return i;
+}
+
+/* Caller holds pool.lock; drops it while fn runs. */
+static void pool_do(struct pool_batch *b, unsigned i)
+{
+	int ret;
+
+	pthread_mutex_unlock(&pool.lock);
+	ret = b->fn(b->arg, i);
+	pthread_mutex_lock(&pool.lock);
+	if (ret && !b->ret)
+		b->ret = ret;
+	if (++b->done == b->n)
+		pthread_cond_broadcast(&pool.done);
+}
+
+static void *pool_helper(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		struct pool_batch *b;
+
+		while (!pool.head)
+			pthread_cond_wait(&pool.work, &pool.lock);
+		b = pool.head;
+		pool_do(b, pool_claim(b));
+	}
+	return NULL;
+}
+
+/* In a forked child only the forking thread exists: start afresh. */
+static void pool_atfork_child(void)
+{
+	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.work, NULL);
+	pthread_cond_init(&pool.done, NULL);
+	pool.head = pool.tail = NULL;
+	pool.tried = false;
+	pool.helpers = 0;
+}
+
+/* Caller holds pool.lock. */
+static void pool_start(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = cpus > 1 ? (unsigned)(cpus - 1) : 0;
+	pthread_attr_t attr;
+
+	pool.tried = true;
+	if (want > VD_POOL_MAX)
+		want = VD_POOL_MAX;
+	if (!want || pthread_attr_init(&attr))
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_atfork(NULL, NULL, pool_atfork_child);
+	for (unsigned i = 0; i < want; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, &attr, pool_helper, NULL))
+			break;
+		pool.helpers++;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+int vd_pool_run(unsigned n, int (*fn)(void *arg, unsigned i), void *arg)
+{
+	struct pool_batch b = { fn, arg, n, 0, 0, 0, NULL };
+
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return fn(arg, 0);
+	pthread_mutex_lock(&pool.lock);
+	if (!pool.tried)
+		pool_start();
+	if (pool.helpers) {
+		if (pool.tail)
+			pool.tail->link = &b;
+		else
+			pool.head = &b;
+		pool.tail = &b;
+		pthread_cond_broadcast(&pool.work);
+	}
+	/* Take part: claim items until none are left. */
+	while (b.next < b.n)
+		pool_do(&b, pool.helpers ? pool_claim(&b) : b.next++);
+	while (b.done < b.n)
+		pthread_cond_wait(&pool.done, &pool.lock);
+	pthread_mutex_unlock(&pool.lock);
+	return b.ret;
+}
