@@ -561,3 +561,13 @@ void vd_ns_release(struct vd_ns_file *f)
 		f->ff->fs->ops->release(f->ff);
 	free(f);
 }
+
+bool vd_ns_file_range(const struct vd_ns_file *f, uint64_t *start_r,
+		      uint64_t *len_r)
+{
+	if (f->kind != NS_RAW)
+		return false;
+	*start_r = f->start;
+	*len_r = f->len;
+	return true;
+}

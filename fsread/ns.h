@@ -83,5 +83,9 @@ int vd_ns_read(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
 int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
 	       uint64_t *off_r);
 void vd_ns_release(struct vd_ns_file *f);
+/* For disk.raw and pN.raw: the bytes of the disk the file shows, so a
+ * front end may read them with core's own calls. False for guest files. */
+bool vd_ns_file_range(const struct vd_ns_file *f, uint64_t *start_r,
+		      uint64_t *len_r);
 
 #endif

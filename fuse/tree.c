@@ -184,34 +184,6 @@ static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fuse_reply_err(req, EROFS);
 }
 
-/* Whether namespace inode ino is disk.raw or a pN.raw, and which bytes
- * of the disk it shows. pN.raw is found by its name, as the namespace
- * lists it, among the partitions. */
-static bool tree_raw_range(struct vd_mount *m, uint64_t ino,
-			   uint64_t *start_r, uint64_t *len_r)
-{
-	const struct vd_parts *parts;
-	char name[32];
-	uint64_t got;
-
-	if (ino == VD_NS_DISK) {
-		*start_r = 0;
-		*len_r = vd_disk_size(m->disk);
-		return true;
-	}
-	if (ino >> VD_NS_VOL_SHIFT || !(parts = vd_ns_parts(m->ns)))
-		return false;
-	for (unsigned i = 0; i < parts->n; i++) {
-		snprintf(name, sizeof(name), "p%u.raw", parts->part[i].num);
-		if (!vd_ns_lookup(m->ns, VD_NS_ROOT, name, &got) && got == ino) {
-			*start_r = parts->part[i].start;
-			*len_r = parts->part[i].len;
-			return true;
-		}
-	}
-	return false;
-}
-
 static void tree_file_free(struct tree_file *tf)
 {
 	vd_ns_release(tf->f);
@@ -239,7 +211,7 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	tf->raw = tree_raw_range(m, ns_ino_of(m, ino), &tf->start, &tf->len);
+	tf->raw = vd_ns_file_range(tf->f, &tf->start, &tf->len);
 	fi->fh = (uintptr_t)tf;
 	fi->keep_cache = 1;
 	/* disk.raw and pN.raw bypass the page cache: the host file is

@@ -144,6 +144,10 @@ cmp_qemu() {
 		qargs=(-f "$2")
 		vargs=(-F "$2")
 	fi
+	# Written back first: until then ext4's delayed allocation leaves
+	# the extent tree's blocks out of st_blocks (actual-size), so the
+	# two readings could straddle a writeback.
+	T sync -f "$img"
 	info_json "$TD/ours.json" "${vargs[@]}" "$img"
 	T qemu-img info --output=json --backing-chain "${qargs[@]}" "$img" >"$TD/qemu.json" ||
 		die "qemu-img info $img failed"
