@@ -27,7 +27,7 @@ cpu_s() { awk -v hz="$CLK_TCK" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/s
 # `qemu-img compare`, the same driver they time.
 declare -A VERIFIED BAD
 verify_disk() {
-	local tool=$1 name=$2 file fmt raw
+	local tool=$1 name=$2 file fmt raw differ
 	[ -z "${VERIFIED["$name|$tool"]:-}" ] || return 0
 	VERIFIED["$name|$tool"]=1
 	read -r file fmt raw _ <<<"${DISK[$name]}"
@@ -46,8 +46,13 @@ verify_disk() {
 		BAD["$name|$tool"]="n/a: $REASON"
 		return 0
 	fi
-	if ! T cmp -s "$FLAT" "$WORK/$raw"; then
-		BAD["$name|$tool"]="WRONG: its bytes differ from $raw"
+	if ! differ=$(T cmp ${VERIFY_BYTES:+-n "$VERIFY_BYTES"} "$FLAT" "$WORK/$raw" 2>&1); then
+		case $differ in
+		*EOF*) BAD["$name|$tool"]="WRONG: its size differs from $raw's" ;;
+		*) # cmp: "A B differ: byte N, line M"
+			differ=${differ##*differ: byte }
+			BAD["$name|$tool"]="WRONG: its bytes differ from $raw (first at byte ${differ%%,*})" ;;
+		esac
 	fi
 	fuse_umount
 }
@@ -179,11 +184,12 @@ busy all the time."
 }
 
 # fio_run FILE JOBS DIRECT: random 4 KiB reads for FIO_SECS seconds;
-# prints the IOPS of all jobs together.
+# prints the IOPS of all jobs together. --invalidate=0: fio would
+# otherwise drop the raw file's pages from the cache first.
 fio_run() {
 	local out
 	out=$(T fio --name=rand --filename="$1" --readonly --rw=randread --bs=4k \
-		--ioengine=psync --direct="$3" --numjobs="$2" --group_reporting \
+		--ioengine=psync --direct="$3" --invalidate=0 --numjobs="$2" --group_reporting \
 		--time_based --runtime="$FIO_SECS" --norandommap --randrepeat=0 \
 		--output-format=terse --terse-version=3 2>/dev/null) || return 1
 	# terse v3: field 8 is the read IOPS

@@ -7,7 +7,10 @@
 # arrays must see every mount made, or the trap could not undo it.
 # shellcheck shell=bash
 
-say() { printf 'bench: %s\n' "$*" >&2; }
+BENCH_T0=$EPOCHREALTIME
+say() {
+	printf 'bench [%4.0fs]: %s\n' "$(awk -v a="$BENCH_T0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$*" >&2
+}
 die() { say "$*"; exit 1; }
 
 NOTES=()

@@ -30,7 +30,9 @@
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
 #   VDBENCH_CACHE   cache states (default: "warm cold"; quick: "warm")
-#   VDBENCH_QUICK=1 quick defaults for the above, and only the qcow2 image in *seq*
+#   VDBENCH_QUICK=1 quick defaults for the above, only the qcow2 image in
+#                   *seq*, and the checks of each tool's output on a sample
+#   VDBENCH_CP_DEST where cp -a copies to: tmpfs (default, a private one) or disk
 #   VDBENCH_INSTALL=0  do not apt-get install missing peers
 #   VDBENCH_TIMEOUT seconds allowed to one command (default: 600)
 # shellcheck disable=SC2317 # cleanup is called by the trap
@@ -50,10 +52,12 @@ if [ "$QUICK" = 1 ]; then
 	RUNS=${VDBENCH_RUNS:-1} STARTS=${VDBENCH_STARTS:-3}
 	FIO_SECS=${VDBENCH_FIO_SECS:-2} CACHES=${VDBENCH_CACHE:-warm}
 	SEQ_IMAGES="qcow2"
+	VERIFY_BYTES=$((1024 * 1024 * 1024)) # the first GiB of each disk, the tree but not big.bin
 else
 	RUNS=${VDBENCH_RUNS:-3} STARTS=${VDBENCH_STARTS:-7}
 	FIO_SECS=${VDBENCH_FIO_SECS:-5} CACHES=${VDBENCH_CACHE:-warm cold}
 	SEQ_IMAGES="qcow2 vmdk vhd"
+	VERIFY_BYTES=
 fi
 CASES=${VDBENCH_CASES:-seq comp rand files start}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
