@@ -143,7 +143,7 @@ vsize() {
 # fuse_mount TOOL IMG [FMT]
 fuse_mount() {
 	local tool=$1 img=$2 fmt=${3:-qcow2} err i want
-	MNT=$SCR/m-$tool FLAT= DPID= REASON= DTOOL=$tool DIMG=$img
+	MNT=$SCR/m-$tool FLAT='' DPID='' REASON='' DTOOL=$tool DIMG=$img
 	case $tool in
 	qsd)
 		: >"$MNT"
@@ -204,7 +204,10 @@ fuse_mount() {
 }
 
 # hwm PID: the process's peak RSS in kB (nothing when it is gone)
-hwm() { [ -n "$1" ] && awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+hwm() {
+	[ -n "$1" ] || return 0
+	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
+}
 
 record_mem() {
 	local kb key="${DIMG##*/}|$DTOOL"

@@ -122,7 +122,7 @@ table() {
 				WRONG*) cell="**WRONG**" ;;
 				*) cell="n/a" ;;
 				esac
-				cell="$cell[^$(foot "$(foot_text "$c" "$r" "$tool")")]"
+				cell="${cell}[^$(foot "$(foot_text "$c" "$r" "$tool")")]"
 			else
 				cell="—"
 			fi
@@ -227,13 +227,14 @@ report() {
 	echo
 	echo "## Versions"
 	echo
-	echo "- vdmount: $("$VDMOUNT" -V 2>&1 | head -n1), source $(git -C "$ROOTDIR" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$( [ -z "$(git -C "$ROOTDIR" status --porcelain -- . ':!bench/results' 2>/dev/null)" ] || echo ' plus local changes'), release build"
+	echo "- vdmount: $("$VDMOUNT" -V 2>&1 | head -n1), source $(git -C "$ROOTDIR" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$( [ -z "$(git -C "$ROOTDIR" status --porcelain -- common core partitions fsread fuse Makefile 2>/dev/null)" ] || echo ' plus local changes'), release build"
 	echo "- $(qemu-img --version | head -n1) (qemu-img, qemu-storage-daemon)"
 	for c in qcowmount vmdkmount vhdimount; do
 		have_tool "$c" && echo "- $c $($c -V 2>&1 | awk 'NF { print $2; exit }')"
 	done
 	have_tool fuse2fs && echo "- fuse2fs, debugfs: e2fsprogs $(dpkg-query -W -f='${Version}' e2fsprogs 2>/dev/null || echo '?')"
 	have_tool fio && echo "- $(fio --version)"
+	# shellcheck disable=SC2185 # GNU find: --version needs no path
 	echo "- $(dd --version | head -n1), $(cp --version | head -n1), $(find --version | head -n1)"
 	echo
 	echo "## Targets of the issue"
