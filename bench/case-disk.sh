@@ -49,9 +49,10 @@ verify_disk() {
 	if ! differ=$(T cmp ${VERIFY_BYTES:+-n "$VERIFY_BYTES"} "$FLAT" "$WORK/$raw" 2>&1); then
 		case $differ in
 		*EOF*) BAD["$name|$tool"]="WRONG: its size differs from $raw's" ;;
-		*) # cmp: "A B differ: byte N, line M"
-			differ=${differ##*differ: byte }
-			BAD["$name|$tool"]="WRONG: its bytes differ from $raw (first at byte ${differ%%,*})" ;;
+		*) # cmp: "A B differ: byte N, line M" ("char N" in the C locale)
+			differ=${differ##*differ: }
+			differ=${differ%%,*}
+			BAD["$name|$tool"]="WRONG: its bytes differ from $raw (first at byte ${differ#* })" ;;
 		esac
 	fi
 	fuse_umount
