@@ -1,0 +1,207 @@
+# bench/images.sh — the benchmark's images, made with qemu-img, qemu-io,
+# sfdisk and mkfs.ext4 in $WORK, once: each group has a spec stamp
+# ($WORK/GROUP.spec) and is remade only when the stamp differs from the
+# spec below (or a file is missing). Every image has an equivalent raw
+# file (sparse), the bytes every tool's output is checked against.
+# shellcheck shell=bash
+
+MIB=$((1024 * 1024))
+GIB=$((1024 * MIB))
+CLUSTER=65536
+
+# The 4 GiB disks: 2 GiB of data in 1 MiB runs, each followed by a 1 MiB
+# hole, so half of every read is holes (which each tool must return as
+# zeros) and the data sits in 64 KiB clusters.
+D_VSIZE=$((4 * GIB))
+D_CHUNKS=2048
+# The 20-deep chain: a 1 GiB base (512 MiB of data, same pattern) and 20
+# qcow2 layers, each writing 8 scattered 64 KiB clusters.
+C_VSIZE=$GIB
+C_CHUNKS=512
+C_DEPTH=20
+# The GPT disk: ext4 in partition 1 at 1 MiB, holding big.bin (1 GiB of
+# random bytes) and tree/ (20,000 generated files, ~0.5 GB).
+G_BIG=$GIB
+G_FILES=20000
+G_OFFSET=$MIB
+
+declare -A SPEC=(
+	[rand]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER vmdk=monolithicSparse vhd=dynamic,force_size"
+	[text]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER zlib zstd src=/usr"
+	[chain]="v2 vsize=$C_VSIZE chunks=$C_CHUNKS depth=$C_DEPTH cluster=$CLUSTER"
+	[tb1]="v2 vsize=1T writes=8x512K"
+	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
+)
+declare -A FILES_OF=(
+	[rand]="rand.raw rand.qcow2 rand.vmdk rand.vhd"
+	[text]="text.raw zlib.qcow2"
+	[chain]="chain.raw chain-$C_DEPTH.qcow2"
+	[tb1]="tb1.qcow2"
+	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
+)
+
+# scatter SRC DST VSIZE CHUNKS: DST becomes a sparse VSIZE raw file holding
+# SRC's CHUNKS 1 MiB chunks, chunk i at offset 2*i MiB.
+scatter() {
+	rm -f "$2"
+	truncate -s "$3" "$2"
+	python3 - "$1" "$2" "$4" <<'EOF'
+import sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mib = 1 << 20
+with open(src, "rb") as s, open(dst, "r+b") as d:
+    for i in range(n):
+        d.seek(2 * i * mib)
+        d.write(s.read(mib))
+EOF
+}
+
+img_rand() {
+	say "  rand.raw: 2 GiB of /dev/urandom in a 4 GiB sparse disk"
+	head -c $((D_CHUNKS * MIB)) /dev/urandom >"$WORK/src.tmp"
+	scatter "$WORK/src.tmp" "$WORK/rand.raw" "$D_VSIZE" "$D_CHUNKS"
+	rm -f "$WORK/src.tmp"
+	say "  rand.qcow2, rand.vmdk (monolithicSparse), rand.vhd (dynamic): qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/rand.raw" "$WORK/rand.qcow2"
+	qemu-img convert -f raw -O vmdk -o subformat=monolithicSparse "$WORK/rand.raw" "$WORK/rand.vmdk"
+	# force_size: the VHD's size is exactly 4 GiB, not rounded to CHS
+	qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on "$WORK/rand.raw" "$WORK/rand.vhd"
+}
+
+img_text() {
+	local need=$((D_CHUNKS * MIB)) have
+	# Compressible data that looks like a system disk: this machine's
+	# /usr files, concatenated (compresses about 2.5:1).
+	say "  text.raw: 2 GiB of files from /usr in a 4 GiB sparse disk"
+	find /usr -xdev -type f -size +16k -print0 2>/dev/null | sort -z |
+		xargs -0 cat 2>/dev/null | head -c "$need" >"$WORK/src.tmp" || true
+	have=$(stat -c %s "$WORK/src.tmp")
+	[ "$have" -gt 0 ] || die "found no files to read in /usr"
+	while [ "$have" -lt "$need" ]; do # a small /usr: repeat what there is
+		cat "$WORK/src.tmp" "$WORK/src.tmp" | head -c "$need" >"$WORK/src2.tmp" || true
+		mv "$WORK/src2.tmp" "$WORK/src.tmp"
+		have=$(stat -c %s "$WORK/src.tmp")
+	done
+	scatter "$WORK/src.tmp" "$WORK/text.raw" "$D_VSIZE" "$D_CHUNKS"
+	rm -f "$WORK/src.tmp"
+	say "  zlib.qcow2: qemu-img convert -c, compression_type=zlib (about a minute)"
+	qemu-img convert -c -f raw -O qcow2 -o cluster_size=$CLUSTER,compression_type=zlib \
+		"$WORK/text.raw" "$WORK/zlib.qcow2"
+	say "  zstd.qcow2: qemu-img convert -c, compression_type=zstd"
+	rm -f "$WORK/zstd.qcow2"
+	if ! qemu-img convert -c -f raw -O qcow2 -o cluster_size=$CLUSTER,compression_type=zstd \
+		"$WORK/text.raw" "$WORK/zstd.qcow2"; then
+		rm -f "$WORK/zstd.qcow2"
+		say "  (this qemu-img cannot write zstd clusters)"
+	fi
+}
+
+img_chain() {
+	local i k off prev cur
+	say "  chain-00..$C_DEPTH.qcow2: a 1 GiB base with 512 MiB of random data, $C_DEPTH qcow2 layers (qemu-io writes)"
+	head -c $((C_CHUNKS * MIB)) /dev/urandom >"$WORK/src.tmp"
+	scatter "$WORK/src.tmp" "$WORK/chain-base.raw" "$C_VSIZE" "$C_CHUNKS"
+	rm -f "$WORK/src.tmp"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/chain-base.raw" "$WORK/chain-00.qcow2"
+	rm -f "$WORK/chain-base.raw"
+	for ((i = 1; i <= C_DEPTH; i++)); do
+		prev=$(printf 'chain-%02d.qcow2' $((i - 1)))
+		cur=$(printf 'chain-%02d.qcow2' "$i")
+		# relative backing names, resolved from the layer's folder
+		(cd "$WORK" && qemu-img create -q -f qcow2 -o cluster_size=$CLUSTER \
+			-b "$prev" -F qcow2 "$cur")
+		local cmds=()
+		for ((k = 0; k < 8; k++)); do
+			# scattered, repeatable cluster numbers over the 16384 of 1 GiB
+			off=$(((i * 7919 + k * 104729) % 16384 * CLUSTER))
+			cmds+=(-c "write -q -P $((i * 8 + k)) $off 64k")
+		done
+		qemu-io -f qcow2 "${cmds[@]}" "$WORK/$cur" >/dev/null
+	done
+	say "  chain.raw: qemu-img convert -O raw of the top layer"
+	qemu-img convert -O raw "$WORK/chain-$C_DEPTH.qcow2" "$WORK/chain.raw"
+}
+
+img_tb1() {
+	local cmds=() k
+	say "  tb1.qcow2: 1 TiB virtual, 8 writes of 512 KiB spread over it"
+	qemu-img create -q -f qcow2 -o cluster_size=$CLUSTER "$WORK/tb1.qcow2" 1T
+	for ((k = 0; k < 8; k++)); do
+		cmds+=(-c "write -q -P $((k + 1)) $((k * 128 + 3))G 512k")
+	done
+	qemu-io -f qcow2 "${cmds[@]}" "$WORK/tb1.qcow2" >/dev/null
+}
+
+# The tree: $G_FILES files in 20 x 25 folders of 40 (and a symlink in
+# each folder), sizes drawn from a fixed-seed generator: 60% under 4 KiB,
+# 30% 4-64 KiB, 10% 64-256 KiB; names of varied length.
+make_tree() {
+	python3 - "$1" "$G_FILES" <<'EOF'
+import os, random, sys
+root, total = sys.argv[1], int(sys.argv[2])
+rng = random.Random(7)
+words = ["alpha", "conf", "data", "lib", "x", "module-loader", "README",
+         "index", "q", "a_rather_long_file_name_for_a_directory_entry"]
+per_dir = 40
+n = 0
+for a in range(20):
+    for b in range(25):
+        d = os.path.join(root, "d%02d" % a, "%s-%02d" % (rng.choice(words), b))
+        os.makedirs(d, exist_ok=True)
+        for f in range(per_dir):
+            if n >= total:
+                break
+            r = rng.random()
+            if r < 0.6:
+                size = rng.randrange(0, 4096)
+            elif r < 0.9:
+                size = rng.randrange(4096, 65536)
+            else:
+                size = rng.randrange(65536, 262144)
+            name = "%s.%d" % (rng.choice(words), f)
+            with open(os.path.join(d, name), "wb") as fh:
+                fh.write(rng.randbytes(size))
+            n += 1
+        os.symlink("../" + os.path.basename(d), os.path.join(d, "up-link"))
+EOF
+}
+
+img_gpt() {
+	local src=$WORK/gpt-src psize used
+	say "  gpt.raw: GPT, partition 1 ext4 (mkfs.ext4 -d) with a 1 GiB file and $G_FILES files"
+	rm -rf "$src"
+	mkdir -p "$src/tree"
+	head -c "$G_BIG" /dev/urandom >"$src/big.bin"
+	make_tree "$src/tree"
+	used=$(du -sb "$src" | awk '{ print $1 }')
+	# room for the inode tables, the journal and 20% free
+	psize=$(((used * 12 / 10 + 256 * MIB) / MIB * MIB))
+	rm -f "$WORK/gpt-p1.raw"
+	truncate -s "$psize" "$WORK/gpt-p1.raw"
+	mkfs.ext4 -q -F -L bench -d "$src" "$WORK/gpt-p1.raw"
+	rm -rf "$src"
+	rm -f "$WORK/gpt.raw"
+	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/gpt.raw"
+	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
+		sfdisk -q "$WORK/gpt.raw" >/dev/null
+	dd if="$WORK/gpt-p1.raw" of="$WORK/gpt.raw" bs=1M seek=$((G_OFFSET / MIB)) \
+		conv=sparse,notrunc status=none
+	say "  gpt.qcow2: qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/gpt.raw" "$WORK/gpt.qcow2"
+	echo "$psize" >"$WORK/gpt.size"
+}
+
+# need_images GROUP...: make each group that is missing or stale
+need_images() {
+	local g f ok
+	for g in "$@"; do
+		ok=1
+		[ "$(cat "$WORK/$g.spec" 2>/dev/null)" = "${SPEC[$g]}" ] || ok=0
+		for f in ${FILES_OF[$g]}; do [ -f "$WORK/$f" ] || ok=0; done
+		[ "$ok" = 0 ] || continue
+		say "making the $g images in $WORK (once; later runs reuse them)"
+		rm -f "$WORK/$g.spec"
+		"img_$g"
+		echo "${SPEC[$g]}" >"$WORK/$g.spec"
+	done
+}
