@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,22 @@ static int fill_attr(struct vd_mount *m, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
+char vd_fuse_readahead_path[96];
+static pthread_once_t tree_readahead_once = PTHREAD_ONCE_INIT;
+
+/* Only after INIT has been answered: the kernel lowers the setting to
+ * what the reply says, and no other request is sent before that. */
+static void tree_raise_readahead(void)
+{
+	FILE *f;
+
+	if (!vd_fuse_readahead_path[0] ||
+	    !(f = fopen(vd_fuse_readahead_path, "w")))
+		return;
+	fprintf(f, "%u\n", VD_FUSE_MAX_READ / 1024);
+	fclose(f);
+}
+
 static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vd_mount *m = mount_of(req);
@@ -137,6 +154,7 @@ static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int ret;
 
+	pthread_once(&tree_readahead_once, tree_raise_readahead);
 	memset(&e, 0, sizeof(e));
 	if (m->root_is_disk) {
 		fuse_reply_err(req, ENOTDIR);

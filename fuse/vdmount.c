@@ -291,6 +291,67 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* mountinfo's escapes (\ooo for space, tab, newline, backslash) undone
+ * in place. */
+static void unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* The kernel reads ahead at most 128 KiB in a FUSE file (the default of
+ * the mount's backing device; the INIT reply may only lower it), so a
+ * guest file under pN/ would be read in 128 KiB round trips, one at a
+ * time. Root may raise it, as for any block device: the window becomes
+ * one full request, and the next is asked for while the reader copies.
+ * The device is found in mountinfo, not by stat(mnt), which would wait
+ * for this very process to answer; the tree writes the setting once
+ * INIT is done (its reply would lower it again). Best effort: nothing
+ * changes when this fails (say, without root). */
+static void find_readahead(const char *mnt)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	unsigned maj = 0, min = 0;
+	bool found = false;
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		char dev[32], path[4096];
+		unsigned a, b;
+
+		if (sscanf(line, "%*u %*u %31s %*s %4095s", dev, path) != 2 ||
+		    sscanf(dev, "%u:%u", &a, &b) != 2)
+			continue;
+		unescape_octal(path);
+		if (!strcmp(path, mnt)) { /* the last one is on top */
+			maj = a;
+			min = b;
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!found)
+		return;
+
+	snprintf(vd_fuse_readahead_path, sizeof(vd_fuse_readahead_path),
+		 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+}
+
 static int run(struct vd_cli *c, struct fuse_args *args)
 {
 	struct vd_open_opts oo = {
@@ -370,6 +431,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		fprintf(stderr, "vdmount: %s: mount failed\n", c->mountpoint);
 		goto out_signals;
 	}
+	find_readahead(mnt);
 	if (!c->foreground)
 		vd_log_use_syslog(1);
 	if (fuse_daemonize(c->foreground)) {
