@@ -3,7 +3,7 @@
 #   make            build/vdmount and build/vdtool
 #   make check      install missing packages, build (also under ASan+UBSan), run every test
 #   make demo       install missing packages, build, mount a small sample qcow2 chain
-#   make bench      disk.raw throughput beside the peers (see bench/)
+#   make bench      vdmount beside its peers: throughput, latency, memory (see bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
