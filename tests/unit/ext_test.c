@@ -62,12 +62,6 @@ static const struct cfg cfgs[] = {
 	  false },
 };
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
 static void put_file(const char *rel, const void *data, size_t len, off_t at)
 {
 	char p[4400];
@@ -76,7 +70,7 @@ static void put_file(const char *rel, const void *data, size_t len, off_t at)
 	snprintf(p, sizeof(p), "%s/%s", src, rel);
 	fd = open(p, O_WRONLY | O_CREAT, 0644);
 	if (fd < 0 || pwrite(fd, data, len, at) != (ssize_t)len)
-		die(p);
+		unit_die(p);
 	close(fd);
 }
 
@@ -109,7 +103,7 @@ static void make_source(void)
 
 	snprintf(src, sizeof(src), "%s/src", scratch);
 	if (mkdir(src, 0755))
-		die(src);
+		unit_die(src);
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		rnd[i] = (uint8_t)(rand_r(&seed) >> 7);
 	put_file("hello", "hello, world\n", 13, 0);
@@ -121,26 +115,26 @@ static void make_source(void)
 	put_file("sparse", rnd + 65536, 4096, (off_t)4608 << 20);
 	snprintf(p, sizeof(p), "%s/sparse", src);
 	if (truncate(p, (off_t)SPARSE_SIZE))
-		die(p);
+		unit_die(p);
 	snprintf(p, sizeof(p), "%s/hello", src);
 	if (utimensat(AT_FDCWD, p, ts, 0))
-		die(p);
+		unit_die(p);
 	if (setxattr(p, "user.colour", "blue", 4, 0) ||
 	    setxattr(p, "trusted.t", "tt", 2, 0) ||
 	    setxattr(p, "security.s", "secret", 6, 0) ||
 	    setxattr(p, "system.posix_acl_access", acl, sizeof(acl), 0))
-		die("setxattr");
+		unit_die("setxattr");
 	snprintf(p, sizeof(p), "%s/link2", src);
 	{
 		char h[4400];
 
 		snprintf(h, sizeof(h), "%s/random", src);
 		if (link(h, p))
-			die(p);
+			unit_die(p);
 	}
 	snprintf(p, sizeof(p), "%s/fast", src);
 	if (symlink("hello", p))
-		die(p);
+		unit_die(p);
 	{
 		char t[300];
 
@@ -149,36 +143,36 @@ static void make_source(void)
 		t[200] = '\0';
 		snprintf(p, sizeof(p), "%s/slow", src);
 		if (symlink(t, p))
-			die(p);
+			unit_die(p);
 	}
 	snprintf(p, sizeof(p), "%s/sub", src);
 	if (mkdir(p, 0750))
-		die(p);
+		unit_die(p);
 	put_file("sub/owned", "owned\n", 6, 0);
 	snprintf(p, sizeof(p), "%s/sub/owned", src);
 	if (chown(p, 70000, 5678) || chmod(p, 04751))
-		die(p);
+		unit_die(p);
 	snprintf(p, sizeof(p), "%s/sub/chr", src);
 	if (mknod(p, S_IFCHR | 0600, makedev(4, 5)))
-		die(p);
+		unit_die(p);
 	snprintf(p, sizeof(p), "%s/sub/blk", src);
 	if (mknod(p, S_IFBLK | 0600, makedev(300, 70000)))
-		die(p);
+		unit_die(p);
 	snprintf(p, sizeof(p), "%s/sub/fifo", src);
 	if (mkfifo(p, 0644))
-		die(p);
+		unit_die(p);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sub/sock", src);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		die("bind");
+		unit_die("bind");
 	close(fd);
 	snprintf(p, sizeof(p), "%s/sub/deeper", src);
 	if (mkdir(p, 0700))
-		die(p);
+		unit_die(p);
 	put_file("sub/deeper/x", "x", 1, 0);
 	snprintf(p, sizeof(p), "%s/big", src);
 	if (mkdir(p, 0755))
-		die(p);
+		unit_die(p);
 }
 
 /* A file of more extents than one map window holds (8192): 10,000
@@ -212,7 +206,7 @@ static void make_bigdir(bool on)
 			int fd = open(p, O_WRONLY | O_CREAT, 0644);
 
 			if (fd < 0)
-				die(p);
+				unit_die(p);
 			close(fd);
 		} else {
 			unlink(p);
@@ -474,7 +468,7 @@ static void compare_tree(const char *rel, uint64_t dir, const struct cfg *c,
 	EXPECT("readdir", !list_dir(dir, 5, &l));
 	d = opendir(path);
 	if (!d)
-		die(path);
+		unit_die(path);
 	while ((de = readdir(d))) {
 		char sp[4400], srel[4400];
 		struct stat st;
@@ -505,7 +499,7 @@ static void compare_tree(const char *rel, uint64_t dir, const struct cfg *c,
 		snprintf(sp, sizeof(sp), "%s/%s", path, de->d_name);
 		snprintf(srel, sizeof(srel), "%s/%s", rel, de->d_name);
 		if (lstat(sp, &st))
-			die(sp);
+			unit_die(sp);
 		EXPECT("getattr", !ops->getattr(fs, ino, &a));
 		EXPECT("ino", a.ino == ino);
 		EXPECT("mode", a.mode == st.st_mode);
@@ -637,7 +631,7 @@ static void check_parallel(const char *rel)
 	ref_len = (size_t)lseek(fd, 0, SEEK_END);
 	ref = malloc(ref_len);
 	if (fd < 0 || !ref || pread(fd, ref, ref_len, 0) != (ssize_t)ref_len)
-		die(p);
+		unit_die(p);
 	close(fd);
 	EXPECT("lookup", !lookup_path(rel, &ino));
 	EXPECT("open", !ops->open(fs, ino, &shared));
@@ -695,7 +689,7 @@ static void run_cfg(const struct cfg *c)
 		return;
 	}
 	if (chdir(src))
-		die(src);
+		unit_die(src);
 	check_volume(c);
 	unmount_image();
 	CHECK(c->name, fails == before);
@@ -748,15 +742,6 @@ static void check_offset(void)
 
 /* ---- hostile and odd volumes ---- */
 
-static void poke(const char *img, uint64_t off, const void *b, size_t n)
-{
-	int fd = open(img, O_WRONLY);
-
-	if (fd < 0 || pwrite(fd, b, n, (off_t)off) != (ssize_t)n)
-		die(img);
-	close(fd);
-}
-
 static void copy(const char *from, const char *to)
 {
 	char cmd[9000];
@@ -777,12 +762,12 @@ static void edit_inode(const char *img, const char *rel, uint32_t set_flags,
 			unix_io_manager, &efs) ||
 	    ext2fs_namei(efs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel, &ino) ||
 	    ext2fs_read_inode(efs, ino, &in))
-		die("libext2fs edit");
+		unit_die("libext2fs edit");
 	in.i_flags |= set_flags;
 	if (depth >= 0) /* extent header offset 6: eh_depth */
 		((uint8_t *)in.i_block)[6] = (uint8_t)depth;
 	if (ext2fs_write_inode(efs, ino, &in) || ext2fs_close_free(&efs))
-		die("libext2fs write");
+		unit_die("libext2fs write");
 }
 
 /* Replace inode rel's i_block (60 bytes) with libext2fs, checksums kept
@@ -798,10 +783,10 @@ static void set_inode_iblock(const char *img, const char *rel,
 			unix_io_manager, &efs) ||
 	    ext2fs_namei(efs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel, &ino) ||
 	    ext2fs_read_inode(efs, ino, &in))
-		die("libext2fs edit");
+		unit_die("libext2fs edit");
 	memcpy(in.i_block, iblock, sizeof(in.i_block));
 	if (ext2fs_write_inode(efs, ino, &in) || ext2fs_close_free(&efs))
-		die("libext2fs write");
+		unit_die("libext2fs write");
 }
 
 static uint64_t dir_block_off(const char *img, const char *rel)
@@ -814,7 +799,7 @@ static uint64_t dir_block_off(const char *img, const char *rel)
 	if (ext2fs_open(img, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &efs) ||
 	    ext2fs_namei(efs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel, &ino) ||
 	    ext2fs_bmap2(efs, ino, NULL, NULL, 0, 0, NULL, &pblk))
-		die("libext2fs bmap");
+		unit_die("libext2fs bmap");
 	off = pblk * efs->blocksize;
 	ext2fs_close_free(&efs);
 	return off;
@@ -843,7 +828,7 @@ static void check_hostile(void)
 	/* Superblock offset 0: s_inodes_count, made impossible. */
 	copy(base, img);
 	b[0] = 0xff, b[1] = 0xff, b[2] = 0xff, b[3] = 0x7f;
-	poke(img, 1024 + 0, b, 4);
+	unit_poke(img, 1024 + 0, b, 4);
 	ret = mount_image(img, 0, 0, &e);
 	CHECK("bad inodes_count refused", ret == -EUCLEAN);
 	CHECK_MSG("bad inodes_count message", e.msg, "test-vol");
@@ -853,7 +838,7 @@ static void check_hostile(void)
 	/* Offset 4: s_blocks_count past the volume. */
 	copy(base, img);
 	b[0] = 0, b[1] = 0, b[2] = 0, b[3] = 0x10;
-	poke(img, 1024 + 4, b, 4);
+	unit_poke(img, 1024 + 4, b, 4);
 	e.msg[0] = '\0';
 	ret = mount_image(img, 0, 0, &e);
 	CHECK("blocks_count refused", ret == -EUCLEAN);
@@ -864,7 +849,7 @@ static void check_hostile(void)
 	/* Offset 0x18: s_log_block_size absurd. */
 	copy(base, img);
 	b[0] = 40, b[1] = b[2] = b[3] = 0;
-	poke(img, 1024 + 0x18, b, 4);
+	unit_poke(img, 1024 + 0x18, b, 4);
 	ret = mount_image(img, 0, 0, &e);
 	CHECK("log_block_size refused", ret == -EUCLEAN);
 	if (!ret)
@@ -875,7 +860,7 @@ static void check_hostile(void)
 	copy(base, img);
 	off = dir_block_off(img, "sub");
 	b[0] = 5, b[1] = 0;
-	poke(img, off + 4, b, 2);
+	unit_poke(img, off + 4, b, 2);
 	ret = mount_image(img, 0, 0, &e);
 	CHECK("bad rec_len mounts", !ret);
 	if (!ret) {
@@ -892,7 +877,7 @@ static void check_hostile(void)
 	/* rec_len running past the block. */
 	copy(base, img);
 	b[0] = 0xf0, b[1] = 0x7f;
-	poke(img, off + 4, b, 2);
+	unit_poke(img, off + 4, b, 2);
 	if (!mount_image(img, 0, 0, &e)) {
 		CHECK("long rec_len lookup dir", !lookup_path("sub", &ino));
 		l.left = 100;
@@ -929,7 +914,7 @@ static void check_hostile(void)
 		/* index entry: 0 ei_block, 4 ei_leaf_lo, 8 ei_leaf_hi */
 		root[16] = (uint8_t)blk, root[17] = (uint8_t)(blk >> 8);
 		root[18] = (uint8_t)(blk >> 16), root[19] = (uint8_t)(blk >> 24);
-		poke(img, blk * 1024, leaf, sizeof(leaf));
+		unit_poke(img, blk * 1024, leaf, sizeof(leaf));
 		set_inode_iblock(img, "random", root);
 	}
 	ret = mount_image(img, 0, 0, &e);
@@ -1011,7 +996,7 @@ int main(void)
 	char cmd[200];
 
 	if (!mkdtemp(scratch))
-		die("mkdtemp");
+		unit_die("mkdtemp");
 	make_source();
 	for (size_t i = 0; i < VD_ARRAY_SIZE(cfgs); i++) {
 		printf("%s\n", cfgs[i].name);
@@ -1021,7 +1006,7 @@ int main(void)
 	check_offset();
 	check_hostile();
 	if (chdir("/"))
-		die("/");
+		unit_die("/");
 	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", scratch);
 	sh(cmd);
 	return unit_done();

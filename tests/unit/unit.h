@@ -4,6 +4,7 @@
 #define VD_UNIT_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,24 @@ static inline int unit_mem_disk(const void *buf, size_t len,
 	if (msg)
 		strcpy(msg, e.msg);
 	return ret;
+}
+
+/* Setup that cannot go on: the harness's own failure, not a check's. */
+static inline void unit_die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+/* Write n bytes at off into the image file img (one poked field). */
+static inline void unit_poke(const char *img, uint64_t off, const void *b,
+			     size_t n)
+{
+	int fd = open(img, O_WRONLY);
+
+	if (fd < 0 || pwrite(fd, b, n, (off_t)off) != (ssize_t)n)
+		unit_die(img);
+	close(fd);
 }
 
 static inline int unit_done(void)

@@ -31,12 +31,6 @@ static char scratch[] = "/tmp/vd-vfat-test.XXXXXX";
 static char src[256];
 static uint8_t rnd[300000];
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
 	char cmd[4096];
@@ -81,7 +75,7 @@ static void put_file(const char *rel, const void *data, size_t len)
 	snprintf(p, sizeof(p), "%s/%s", src, rel);
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
-		die(p);
+		unit_die(p);
 	close(fd);
 }
 
@@ -255,7 +249,7 @@ static void compare_dir(struct mnt *m, const char *rel, uint64_t dino)
 	snprintf(path, sizeof(path), "%s/%s", src, rel);
 	d = opendir(path);
 	if (!d || !lp)
-		die(path);
+		unit_die(path);
 #define l (*lp)
 	l.n = 0;
 	l.stop_after = 0;
@@ -279,7 +273,7 @@ static void compare_dir(struct mnt *m, const char *rel, uint64_t dino)
 		snprintf(full, sizeof(full), "%s/%s", src, sub);
 		snprintf(where, sizeof(where), "%s", sub);
 		if (lstat(full, &st))
-			die(full);
+			unit_die(full);
 		TCHECK("listed", names_has(&l, de->d_name));
 		if (m->ops->lookup(m->fs, dino, de->d_name, &ino)) {
 			TCHECK("lookup", false);
@@ -308,7 +302,7 @@ static void compare_dir(struct mnt *m, const char *rel, uint64_t dino)
 			static uint8_t want[sizeof(rnd) + 1];
 
 			if (fd < 0 || read(fd, want, sizeof(want)) != (ssize_t)len)
-				die(full);
+				unit_die(full);
 			close(fd);
 			TCHECK("bytes", !memcmp(buf, want, len));
 		} else {
@@ -334,16 +328,7 @@ static void read_img(const char *img, uint64_t off, void *b, size_t n)
 	int fd = open(img, O_RDONLY);
 
 	if (fd < 0 || pread(fd, b, n, (off_t)off) != (ssize_t)n)
-		die(img);
-	close(fd);
-}
-
-static void poke(const char *img, uint64_t off, const void *b, size_t n)
-{
-	int fd = open(img, O_WRONLY);
-
-	if (fd < 0 || pwrite(fd, b, n, (off_t)off) != (ssize_t)n)
-		die(img);
+		unit_die(img);
 	close(fd);
 }
 
@@ -396,12 +381,12 @@ static void fat_set(const char *img, const struct geo *g, uint32_t cl,
 			     (uint16_t)((w & 0xf000) | (v & 0xfff));
 		b[0] = (uint8_t)w;
 		b[1] = (uint8_t)(w >> 8);
-		poke(img, off, b, 2);
+		unit_poke(img, off, b, 2);
 		return;
 	}
 	for (unsigned i = 0; i < 4; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
-	poke(img, g->fat_off + (uint64_t)cl * g->bits / 8, b, g->bits / 8);
+	unit_poke(img, g->fat_off + (uint64_t)cl * g->bits / 8, b, g->bits / 8);
 }
 
 /* The first cluster of the entry of inode ino. */
@@ -575,12 +560,12 @@ static void boundary(const char *base, const char *name, uint32_t n,
 		   get_le16(b + 17) * 32u / get_le16(b + 11);
 	total = data_sec + (uint64_t)n * spc;
 	memset(t, 0, 2);
-	poke(img, 19, t, 2);
+	unit_poke(img, 19, t, 2);
 	t[0] = (uint8_t)total;
 	t[1] = (uint8_t)(total >> 8);
 	t[2] = (uint8_t)(total >> 16);
 	t[3] = (uint8_t)(total >> 24);
-	poke(img, 32, t, 4);
+	unit_poke(img, 32, t, 4);
 	fsck_view(img, &fbits, &fcl, &fused);
 	snprintf(sub, sizeof(sub), "FAT%u", want_bits);
 	if (mnt_open(&m, img, 0, NULL, msg)) {
@@ -612,7 +597,7 @@ static void test_boundaries(void)
 	 * Linux and fsck.fat read it. */
 	boundary(f32, "clusters-65524", 65524, 32);
 	/* The type string is not looked at. */
-	poke(f16, 54, "FAT32   ", 8);
+	unit_poke(f16, 54, "FAT32   ", 8);
 	CHECK("FAT32 label on FAT16", !mnt_open(&m, f16, 0, NULL, msg));
 	if (!msg[0]) {
 		m.ops->info(m.fs, &info);
@@ -696,25 +681,25 @@ static void test_names(const char *base)
 	       b[11] == 0x0f ? "a long name" : "NT case flags");
 
 	/* NT case flags on UPPER.TXT, which has no long name. */
-	poke(img, up * 32 + 12, "\x08", 1);
+	unit_poke(img, up * 32 + 12, "\x08", 1);
 	list(img, "", 0, &l);
 	CHECK("case flag base", names_has(&l, "upper.TXT"));
-	poke(img, up * 32 + 12, "\x10", 1);
+	unit_poke(img, up * 32 + 12, "\x10", 1);
 	list(img, "", 0, &l);
 	CHECK("case flag ext", names_has(&l, "UPPER.txt"));
-	poke(img, up * 32 + 12, "\x00", 1);
+	unit_poke(img, up * 32 + 12, "\x00", 1);
 
 	/* Code pages of short names: 0x9b is U+00A2 in 437, U+00F8 in
 	 * 850; 0x83 0x41 is U+30A2 in 932 (Shift-JIS). */
-	poke(img, up * 32 + 1, "\x9b", 1);
+	unit_poke(img, up * 32 + 1, "\x9b", 1);
 	list(img, "", 0, &l);
 	CHECK("cp437", names_has(&l, "U\xc2\xa2PER.TXT"));
 	list(img, "", 850, &l);
 	CHECK("cp850", names_has(&l, "U\xc3\xb8PER.TXT"));
-	poke(img, up * 32 + 1, "\x83\x41", 2);
+	unit_poke(img, up * 32 + 1, "\x83\x41", 2);
 	list(img, "", 932, &l);
 	CHECK("cp932", names_has(&l, "U\xe3\x82\xa2" "ER.TXT"));
-	poke(img, up * 32, "UPPER", 5);
+	unit_poke(img, up * 32, "UPPER", 5);
 
 	/* Lookup by the 8.3 alias and without case. */
 	{
@@ -736,12 +721,12 @@ static void test_names(const char *base)
 		/* A broken checksum: the 8.3 name shows. */
 		read_img(img, mixed * 32 - 32, b, 32);
 		b[13] ^= 0x55;
-		poke(img, mixed * 32 - 32, b, 32);
+		unit_poke(img, mixed * 32 - 32, b, 32);
 		list(img, "", 0, &l);
 		CHECK("bad checksum falls back", names_has(&l, alias) &&
 					!names_has(&l, "Mixed Case Name.TXT"));
 		b[13] ^= 0x55;
-		poke(img, mixed * 32 - 32, b, 32);
+		unit_poke(img, mixed * 32 - 32, b, 32);
 	}
 
 	/* LONG_NAME has 4 parts: 0x44 0x03 0x02 0x01, then the 8.3 entry.
@@ -750,7 +735,7 @@ static void test_names(const char *base)
 	CHECK("4 parts", b[0] == 0x44 && b[11] == 0x0f);
 	read_img(img, lng * 32 - 3 * 32, b, 32);
 	CHECK("part 3", b[0] == 0x03);
-	poke(img, lng * 32 - 3 * 32, "\x02", 1);
+	unit_poke(img, lng * 32 - 3 * 32, "\x02", 1);
 	list(img, "", 0, &l);
 	{
 		char alias[16];
@@ -759,19 +744,19 @@ static void test_names(const char *base)
 		CHECK("sequence gap falls back",
 		      !names_has(&l, LONG_NAME) && names_has(&l, alias));
 	}
-	poke(img, lng * 32 - 3 * 32, "\x03", 1);
+	unit_poke(img, lng * 32 - 3 * 32, "\x03", 1);
 
 	/* A surrogate pair: units 1 and 2 (" r", in the last part, which
 	 * holds units 0..12) become U+1F600; then an unpaired one. */
 	read_img(img, lng * 32 - 32, b, 32);
 	CHECK("part 1", b[0] == 0x01);
-	poke(img, lng * 32 - 32 + 3, "\x3d\xd8\x00\xde", 4);
+	unit_poke(img, lng * 32 - 32 + 3, "\x3d\xd8\x00\xde", 4);
 	list(img, "", 0, &l);
 	CHECK("surrogate pair",
 	      names_has(&l, "a\xf0\x9f\x98\x80" "ather long file name with "
 				"many parts.data"));
-	poke(img, lng * 32 - 32 + 3, "\x3d\xd8", 2);
-	poke(img, lng * 32 - 32 + 5, "r\0", 2);
+	unit_poke(img, lng * 32 - 32 + 3, "\x3d\xd8", 2);
+	unit_poke(img, lng * 32 - 32 + 5, "r\0", 2);
 	list(img, "", 0, &l);
 	CHECK("unpaired surrogate dropped",
 	      names_has(&l, "arather long file name with many parts.data"));
@@ -1037,18 +1022,18 @@ static void test_bpb(const char *base)
 
 	snprintf(img, sizeof(img), "%s/bpb.img", scratch);
 	copy(base, img);
-	poke(img, 13, "\x00", 1);
+	unit_poke(img, 13, "\x00", 1);
 	CHECK("spc 0", mnt_open(&m, img, 0, NULL, msg) == -EUCLEAN);
 	CHECK_MSG("spc 0", msg, "sectors per cluster 0");
 	copy(base, img);
-	poke(img, 11, "\x2c\x01", 2); /* 300 */
+	unit_poke(img, 11, "\x2c\x01", 2); /* 300 */
 	CHECK("bps 300", mnt_open(&m, img, 0, NULL, msg) == -EUCLEAN);
 	CHECK_MSG("bps 300", msg, "bytes per sector 300");
 	copy(base, img);
-	poke(img, 16, "\x00", 1);
+	unit_poke(img, 16, "\x00", 1);
 	CHECK("no FATs", mnt_open(&m, img, 0, NULL, msg) != 0);
 	copy(base, img);
-	poke(img, 0, "\x00\x00\x00", 3);
+	unit_poke(img, 0, "\x00\x00\x00", 3);
 	CHECK("no jump: not FAT", mnt_open(&m, img, 0, NULL, msg) == -ENODEV);
 	unlink(img);
 }
@@ -1080,7 +1065,7 @@ static void test_full_dir(const char *base, unsigned bits)
 		snprintf((char *)de, 12, "F%07u   ", i);
 		memcpy(de + 8, "BIN", 3);
 		de[11] = 0x20;
-		poke(img, at + i * 32, de, 32);
+		unit_poke(img, at + i * 32, de, 32);
 		n++;
 	}
 	list(img, "sub/deeper", 0, &l);
@@ -1134,7 +1119,7 @@ int main(void)
 	char img[300], fat12[300] = "", fat16[300] = "", fat32[300] = "";
 
 	if (!mkdtemp(scratch))
-		die("mkdtemp");
+		unit_die("mkdtemp");
 	make_source();
 	test_cp437();
 	for (size_t i = 0; i < VD_ARRAY_SIZE(cfgs); i++) {
