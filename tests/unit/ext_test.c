@@ -750,9 +750,12 @@ static void copy(const char *from, const char *to)
 	sh(cmd);
 }
 
-/* Change inode rel of img with libext2fs (checksums stay right). */
+/* Change inode rel of img with libext2fs, checksums kept right so that
+ * only the change is wrong: flags set_flags added; the extent header's
+ * depth (offset 6: eh_depth) set when depth >= 0; i_block (60 bytes)
+ * replaced when iblock is not NULL. */
 static void edit_inode(const char *img, const char *rel, uint32_t set_flags,
-		       int depth)
+		       int depth, const uint8_t *iblock)
 {
 	ext2_filsys efs;
 	ext2_ino_t ino;
@@ -764,27 +767,10 @@ static void edit_inode(const char *img, const char *rel, uint32_t set_flags,
 	    ext2fs_read_inode(efs, ino, &in))
 		unit_die("libext2fs edit");
 	in.i_flags |= set_flags;
-	if (depth >= 0) /* extent header offset 6: eh_depth */
+	if (depth >= 0)
 		((uint8_t *)in.i_block)[6] = (uint8_t)depth;
-	if (ext2fs_write_inode(efs, ino, &in) || ext2fs_close_free(&efs))
-		unit_die("libext2fs write");
-}
-
-/* Replace inode rel's i_block (60 bytes) with libext2fs, checksums kept
- * right, so that only the new tree is wrong. */
-static void set_inode_iblock(const char *img, const char *rel,
-			     const uint8_t *iblock)
-{
-	ext2_filsys efs;
-	ext2_ino_t ino;
-	struct ext2_inode in;
-
-	if (ext2fs_open(img, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0,
-			unix_io_manager, &efs) ||
-	    ext2fs_namei(efs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel, &ino) ||
-	    ext2fs_read_inode(efs, ino, &in))
-		unit_die("libext2fs edit");
-	memcpy(in.i_block, iblock, sizeof(in.i_block));
+	if (iblock)
+		memcpy(in.i_block, iblock, sizeof(in.i_block));
 	if (ext2fs_write_inode(efs, ino, &in) || ext2fs_close_free(&efs))
 		unit_die("libext2fs write");
 }
@@ -889,7 +875,7 @@ static void check_hostile(void)
 
 	/* An extent tree claiming depth 40. */
 	copy(base, img);
-	edit_inode(img, "random", 0, 40);
+	edit_inode(img, "random", 0, 40, NULL);
 	if (!mount_image(img, 0, 0, &e)) {
 		CHECK("deep extents lookup", !lookup_path("random", &ino));
 		CHECK("deep extents EIO", ops->open(fs, ino, &f) == -EIO);
@@ -915,7 +901,7 @@ static void check_hostile(void)
 		root[16] = (uint8_t)blk, root[17] = (uint8_t)(blk >> 8);
 		root[18] = (uint8_t)(blk >> 16), root[19] = (uint8_t)(blk >> 24);
 		unit_poke(img, blk * 1024, leaf, sizeof(leaf));
-		set_inode_iblock(img, "random", root);
+		edit_inode(img, "random", 0, -1, root);
 	}
 	ret = mount_image(img, 0, 0, &e);
 	CHECK("big eh_max mounts", !ret);
@@ -927,8 +913,8 @@ static void check_hostile(void)
 
 	/* fscrypt: an encrypted file is refused, not read as ciphertext. */
 	copy(base, img);
-	edit_inode(img, "hello", EXT4_ENCRYPT_FL, -1);
-	edit_inode(img, "sub", EXT4_ENCRYPT_FL, -1);
+	edit_inode(img, "hello", EXT4_ENCRYPT_FL, -1, NULL);
+	edit_inode(img, "sub", EXT4_ENCRYPT_FL, -1, NULL);
 	if (!mount_image(img, 0, 0, &e)) {
 		CHECK("encrypted lookup", !lookup_path("hello", &ino));
 		CHECK("encrypted open ENOKEY",
