@@ -43,7 +43,13 @@ struct tree_file {
 	struct vd_ns_file *f;
 	bool raw;
 	uint64_t start, len;
+	struct tree_file *prev, *next; /* in tree_files */
 };
+
+/* Every open file: a session that ends with files open (SIGTERM, or the
+ * connection aborted) gets no release for them, so destroy frees them. */
+static pthread_mutex_t tree_files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tree_file *tree_files;
 
 /* Per worker thread: the buffer a read's copied bytes go to. */
 struct tree_buf {
@@ -204,6 +210,14 @@ static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void tree_file_free(struct tree_file *tf)
 {
+	pthread_mutex_lock(&tree_files_lock);
+	if (tf->prev)
+		tf->prev->next = tf->next;
+	else
+		tree_files = tf->next;
+	if (tf->next)
+		tf->next->prev = tf->prev;
+	pthread_mutex_unlock(&tree_files_lock);
 	vd_ns_release(tf->f);
 	free(tf);
 }
@@ -230,6 +244,12 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	tf->raw = vd_ns_file_range(tf->f, &tf->start, &tf->len);
+	pthread_mutex_lock(&tree_files_lock);
+	tf->next = tree_files;
+	if (tree_files)
+		tree_files->prev = tf;
+	tree_files = tf;
+	pthread_mutex_unlock(&tree_files_lock);
 	fi->fh = (uintptr_t)tf;
 	fi->keep_cache = 1;
 	/* disk.raw and pN.raw bypass the page cache: the host file is
@@ -622,8 +642,21 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	tree_zeros_fd = fd;
 }
 
+/* The session ends (fuse_session_destroy), no request runs: free what
+ * the kernel will not release. */
+static void vd_destroy(void *userdata)
+{
+	(void)userdata;
+	while (tree_files)
+		tree_file_free(tree_files);
+	if (tree_zeros_fd >= 0)
+		close(tree_zeros_fd);
+	tree_zeros_fd = -1;
+}
+
 const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.init = vd_init,
+	.destroy = vd_destroy,
 	.lookup = vd_lookup,
 	.getattr = vd_getattr,
 	.setattr = vd_setattr,
