@@ -459,6 +459,8 @@ out:
 	free(mnt);
 	vd_ns_close(m.ns);
 	vd_disk_close(m.disk);
+	/* No thread outlives the exit (each would hold its stack). */
+	vd_pool_stop();
 	return ret;
 }
 
