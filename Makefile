@@ -3,6 +3,7 @@
 #   make            build/vdmount and build/vdtool
 #   make check      install missing packages, build (also under ASan+UBSan), run every test
 #   make demo       install missing packages, build, mount a small sample qcow2 chain
+#   make fuzz       run every libFuzzer target for a while (tests/fuzz/run.sh)
 #   make bench      vdmount beside its peers: throughput, latency, memory (see bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -28,6 +29,11 @@ VDT_SRCS  := $(wildcard tool/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 # Test helpers that link outside libraries as oracles (libfdisk).
 TOOL_SRCS := $(wildcard tests/tools/*.c)
+# Fuzz targets (tests/fuzz/fuzz-NAME.c): each links with replay.c into a
+# program that replays saved inputs (make check), or with libFuzzer
+# (make fuzz, see tests/fuzz/run.sh).
+FUZZ_SRCS := $(filter-out tests/fuzz/fuzz-common.c,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_HELP := tests/fuzz/fuzz-common.c tests/fuzz/replay.c
 
 BUILD ?= build
 REL  := $(BUILD)/obj
@@ -41,8 +47,9 @@ VDT_OBJS      := $(VDT_SRCS:%.c=$(REL)/%.o)
 SAN_VDT_OBJS  := $(VDT_SRCS:%.c=$(SAN)/%.o)
 UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
 TOOL_BINS     := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(SAN)/fuzz/%)
 
-.PHONY: all check check-build demo bench install uninstall clean deps
+.PHONY: all check check-build demo bench install uninstall clean deps fuzz
 all: $(BUILD)/vdmount $(BUILD)/vdtool
 
 deps:
@@ -63,6 +70,11 @@ $(SAN)/vdtool: $(SAN_LIB_OBJS) $(SAN_VDT_OBJS)
 $(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(LDLIBS)
+
+$(SAN)/fuzz/%: tests/fuzz/%.c $(FUZZ_HELP) tests/fuzz/fuzz.h $(SAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(FUZZ_HELP) $(SAN_LIB_OBJS) \
+		$(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -87,7 +99,13 @@ check: deps
 	@BUILD=$(BUILD) bash tests/run.sh
 
 check-build: $(BUILD)/vdmount $(SAN)/vdmount $(BUILD)/vdtool $(SAN)/vdtool \
-	     $(UNIT_BINS) $(TOOL_BINS)
+	     $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
+
+# Every fuzz target under libFuzzer with ASan and UBSan (needs clang-14),
+# FUZZ_SECONDS each (default 120); FUZZ_TARGETS="qcow2 ext" picks some.
+# Not part of check: its replay of saved crashers is (tests/t-98-fuzz.sh).
+fuzz:
+	@BUILD=$(BUILD) bash tests/fuzz/run.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -417,7 +417,10 @@ static int ext_dcache_get(struct ext_fs *x, uint64_t dir,
 		ext_dcache_free(c);
 		return ret < 0 ? ret : 0;
 	}
-	qsort_r(c->v, c->n, sizeof(*c->v), ext_dname_cmp, c->names);
+	/* A corrupt directory may yield no entry at all (not even "."):
+	 * then c->v is NULL, which qsort_r must not be given. */
+	if (c->n > 1)
+		qsort_r(c->v, c->n, sizeof(*c->v), ext_dname_cmp, c->names);
 	c->bytes = c->cap * sizeof(*c->v) + c->names_cap + sizeof(*c);
 	/* Make room: drop the least recently used tables. */
 	while (x->dcache && x->dcache_bytes + c->bytes > EXT_DCACHE_BUDGET) {

@@ -1,0 +1,357 @@
+#!/bin/bash
+# tests/fuzz/seeds.sh OUTDIR — small seed corpora for the fuzz targets,
+# made by the real tools the image tests use (qemu-img, qemu-io,
+# tests/mkvmdk.py, tests/mkvhd.py, tar, sfdisk, fdisk, mkfs.vfat + mcopy,
+# mkfs.ext4 -d, tests/mkdirty.sh). OUTDIR/NAME/ holds target NAME's seeds
+# (see tests/fuzz/fuzz.h for the split convention "MAIN\n--8<--\nSIBLING"
+# whose SIBLING the harness writes as e.vmdk, p.vhd and d.img). Every seed
+# is at most 4 MiB. A generator that fails (a tool missing) is reported
+# and skipped; the exit status is non-zero only when a folder stays empty.
+set -u
+umask 022
+OUT=${1:?usage: seeds.sh OUTDIR}
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+W=$(mktemp -d /tmp/vdseeds.XXXXXX) || exit 1
+trap 'rm -rf --one-file-system "$W"' EXIT
+cd "$W" || exit 1
+KIB=1024
+MIB=$((1024 * 1024))
+
+# split MAIN SIBLING OUT — the split convention.
+split() {
+	{ cat "$1"; printf '\n--8<--\n'; cat "$2"; } >"$3"
+}
+
+# pattern FILE SIZE — SIZE bytes of text-like, compressible data.
+pattern() {
+	yes "vdmount fuzz seed $(basename "$1") $2" | head -c "$2" >"$1"
+}
+
+# qw FMT IMG OFF:LEN:BYTE... — qemu-io writes.
+qw() {
+	local fmt=$1 img=$2 w o l b args=()
+	shift 2
+	for w in "$@"; do
+		IFS=: read -r o l b <<<"$w"
+		args+=(-c "write -P $b $o $l")
+	done
+	timeout 60 qemu-io -f "$fmt" "${args[@]}" "$img" >/dev/null
+}
+
+# ---------------------------------------------------------------- qcow2
+seeds_qcow2() {
+	local o=$OUT/qcow2 f
+	mkdir -p "$o"
+	qemu-img create -q -f qcow2 q.qcow2 64M &&
+		qw qcow2 q.qcow2 0:4096:0x11 1048576:70000:0x22 67104768:4096:0x33 &&
+		cp q.qcow2 "$o/plain"
+	qemu-img create -q -f qcow2 -o cluster_size=4096,compat=0.10 q010.qcow2 16M &&
+		qw qcow2 q010.qcow2 0:8192:0x44 5000000:3000:0x45 && cp q010.qcow2 "$o/compat010"
+	qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=65536 qx.qcow2 16M &&
+		qw qcow2 qx.qcow2 0:4096:0x55 40960:2048:0x56 1048576:512:0x57 &&
+		qemu-io -f qcow2 -c 'write -z 8192 8192' qx.qcow2 >/dev/null &&
+		cp qx.qcow2 "$o/extl2"
+	qemu-img create -q -f qcow2 -o refcount_bits=1,lazy_refcounts=on,compat=1.1 qr.qcow2 8M &&
+		qw qcow2 qr.qcow2 512:1024:0x66 && cp qr.qcow2 "$o/refbits1"
+	# Compressed clusters, zlib and zstd.
+	pattern src.raw $((1 * MIB))
+	for c in zlib zstd; do
+		qemu-img convert -q -c -O qcow2 -o compression_type=$c,cluster_size=4096 \
+			src.raw "qc-$c.qcow2" && cp "qc-$c.qcow2" "$o/compressed-$c"
+	done
+	# Internal snapshots.
+	qemu-img create -q -f qcow2 qs.qcow2 8M && qw qcow2 qs.qcow2 0:4096:0x71 &&
+		qemu-img snapshot -c first qs.qcow2 && qw qcow2 qs.qcow2 0:4096:0x72 4096:512:0x73 &&
+		qemu-img snapshot -c second qs.qcow2 && cp qs.qcow2 "$o/snapshots"
+	# Backing chains: the backing file is d.img (the split sibling), of
+	# format qcow2 or raw; one without a recorded backing format.
+	qemu-img create -q -f qcow2 d.img 8M && qw qcow2 d.img 0:65536:0x81 &&
+		qemu-img create -q -f qcow2 -b d.img -F qcow2 top.qcow2 &&
+		qw qcow2 top.qcow2 4096:4096:0x82 && split top.qcow2 d.img "$o/chain-qcow2"
+	rm -f d.img
+	truncate -s 256K d.img && qemu-img create -q -f qcow2 -b d.img -F raw top2.qcow2 &&
+		qw qcow2 top2.qcow2 0:512:0x83 && split top2.qcow2 d.img "$o/chain-raw"
+	rm -f d.img
+	qemu-img create -q -f vmdk d.img 1M && qemu-img create -q -f qcow2 -b d.img -F vmdk top3.qcow2 &&
+		split top3.qcow2 d.img "$o/chain-vmdk"
+	# An external data file (raw), named d.img.
+	rm -f d.img
+	qemu-img create -q -f qcow2 -o data_file=d.img,data_file_raw=on qd.qcow2 256K &&
+		qw qcow2 qd.qcow2 0:4096:0x91 && split qd.qcow2 d.img "$o/data-file"
+	rm -f d.img
+}
+
+# ---------------------------------------------------------------- VMDK
+# desc_to_e DESC — rename the (single) extent file a descriptor names to
+# e.vmdk, the split sibling.
+desc_to_e() {
+	sed -i -E 's/^(R[WD]ONLY|RW|RDONLY|NOACCESS) ([0-9]+) ([A-Z]+) "[^"]*"/\1 \2 \3 "e.vmdk"/' "$1"
+}
+
+seeds_vmdk() {
+	local o=$OUT/vmdk d=$OUT/vmdk-desc sf
+	mkdir -p "$o" "$d"
+	# 1 MiB, mostly zeros: a few grains of data and a few random ones.
+	truncate -s 1M vsrc.raw
+	pattern vdata 100000
+	dd if=vdata of=vsrc.raw bs=4096 seek=3 conv=notrunc status=none
+	dd if=/dev/urandom of=vsrc.raw bs=4096 seek=200 count=4 conv=notrunc status=none
+	for sf in monolithicSparse streamOptimized; do
+		qemu-img convert -q -O vmdk -o subformat=$sf vsrc.raw "v-$sf.vmdk" &&
+			cp "v-$sf.vmdk" "$o/$sf"
+	done
+	mkdir -p 2g flat
+	qemu-img convert -q -O vmdk -o subformat=twoGbMaxExtentSparse vsrc.raw 2g/v.vmdk &&
+		desc_to_e 2g/v.vmdk && cp 2g/v.vmdk "$d/twoGb.desc" &&
+		split 2g/v.vmdk 2g/v-s001.vmdk "$o/twoGbMaxExtentSparse"
+	qemu-img convert -q -O vmdk -o subformat=monolithicFlat vsrc.raw flat/v.vmdk &&
+		desc_to_e flat/v.vmdk && cp flat/v.vmdk "$d/flat.desc" &&
+		split flat/v.vmdk flat/v-flat.vmdk "$o/monolithicFlat"
+	# A child whose parent (e.vmdk) is monolithicSparse.
+	mkdir -p ch
+	qemu-img convert -q -O vmdk vsrc.raw ch/e.vmdk &&
+		(cd ch && qemu-img create -q -f vmdk -b e.vmdk -F vmdk c.vmdk) &&
+		qw vmdk ch/c.vmdk 0:4096:0x61 && split ch/c.vmdk ch/e.vmdk "$o/child"
+	# What qemu-img cannot write: ESX COWD, VMware-style stream footer.
+	mkdir -p cowd
+	if python3 "$SRC/tests/mkvmdk.py" cowd cowd/v.vmdk vsrc.raw; then
+		desc_to_e cowd/v.vmdk && cp cowd/v.vmdk "$d/cowd.desc" &&
+			split cowd/v.vmdk cowd/v-delta.vmdk "$o/cowd"
+		cp cowd/v-delta.vmdk "$o/cowd-alone"
+	fi
+	python3 "$SRC/tests/mkvmdk.py" stream vstream.vmdk vsrc.raw && cp vstream.vmdk "$o/vmware-stream"
+	# Descriptors by hand-picked keys as VMware writes them.
+	cat >"$d/vmfs.desc" <<-'E'
+		# Disk DescriptorFile
+		version=1
+		encoding="UTF-8"
+		CID=fffffffe
+		parentCID=12345678
+		createType="vmfs"
+		parentFileNameHint="base.vmdk"
+
+		# Extent description
+		RW 2048 VMFS "e.vmdk"
+		RDONLY 100 FLAT "e.vmdk" 7
+		NOACCESS 8 ZERO
+
+		# The Disk Data Base
+		#DDB
+		ddb.adapterType = "lsilogic"
+		ddb.geometry.cylinders = "1"
+	E
+}
+
+# ---------------------------------------------------------------- VHD
+seeds_vhd() {
+	local o=$OUT/vhd
+	mkdir -p "$o"
+	truncate -s 1M hsrc.raw
+	pattern hdata 50000
+	dd if=hdata of=hsrc.raw bs=512 seek=9 conv=notrunc status=none
+	qemu-img convert -q -O vpc -o subformat=fixed,force_size=on hsrc.raw h-fixed.vhd &&
+		cp h-fixed.vhd "$o/fixed"
+	qemu-img convert -q -O vpc -o subformat=dynamic hsrc.raw h-dyn.vhd && cp h-dyn.vhd "$o/dynamic"
+	qemu-img create -q -f vpc -o subformat=dynamic h-empty.vhd 64M && cp h-empty.vhd "$o/empty"
+	# Differencing over p.vhd (the split sibling): an empty dynamic
+	# parent keeps the seed small.
+	qemu-img create -q -f vpc -o subformat=dynamic,force_size=on p.vhd 4M &&
+		python3 "$SRC/tests/mkvhd.py" diff p.vhd h-diff.vhd --block-size 65536 \
+			--write 0:4096:0x61 --write 70144:1024:0x62 &&
+		split h-diff.vhd p.vhd "$o/differencing"
+	python3 "$SRC/tests/mkvhd.py" diff p.vhd h-diff2.vhd --block-size 65536 \
+		--write 512:512:0x63 --locator 'W2ku:C:\vms\p.vhd' --locator 'MacX:file://./p.vhd' \
+		--locator 'W2ru:.\p.vhd' && split h-diff2.vhd p.vhd "$o/differencing-locators"
+}
+
+# ---------------------------------------------------------------- OVA
+write_ovf() {
+	local out=$1 i=0 h
+	shift
+	{
+		echo '<?xml version="1.0" encoding="UTF-8"?>'
+		echo '<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"'
+		echo '    xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">'
+		echo '  <References>'
+		for h in "$@"; do
+			i=$((i + 1))
+			echo "    <File ovf:href=\"$h\" ovf:id=\"file$i\"/>"
+		done
+		echo '  </References>'
+		echo '  <DiskSection>'
+		echo '    <Info>Virtual disk information &amp; more</Info>'
+		i=0
+		for h in "$@"; do
+			i=$((i + 1))
+			echo "    <Disk ovf:capacity=\"1\" ovf:capacityAllocationUnits=\"byte * 2^20\"" \
+				"ovf:diskId=\"vmdisk$i\" ovf:fileRef=\"file$i\"/>"
+		done
+		echo '  </DiskSection>'
+		echo '  <VirtualSystem ovf:id="vm"><Info>A VM</Info></VirtualSystem>'
+		echo '</Envelope>'
+	} >"$out"
+}
+
+seeds_ova() {
+	local o=$OUT/ova
+	mkdir -p "$o" ova
+	(
+		cd ova || exit 1
+		pattern d1.raw $((64 * KIB))
+		qemu-img convert -q -O qcow2 -o cluster_size=4096 d1.raw d1.qcow2 || exit 1
+		qemu-img convert -q -O vmdk -o subformat=streamOptimized d1.raw d3.vmdk || exit 1
+		write_ovf one.ovf d1.qcow2 && tar cf "$o/qcow2.ova" one.ovf d1.qcow2
+		write_ovf raw.ovf d1.raw && tar cf "$o/raw.ova" raw.ovf d1.raw
+		write_ovf two.ovf d3.vmdk d1.raw && tar cf "$o/two-desc-last.ova" d1.raw d3.vmdk two.ovf
+		tar --format=pax -cf "$o/pax.ova" two.ovf d3.vmdk d1.raw
+		# A GNU long name (over 100 bytes).
+		long=$(printf 'x%.0s' $(seq 120)).raw
+		cp d1.raw "$long"
+		write_ovf long.ovf "$long" && tar --format=gnu -cf "$o/gnu-long.ova" long.ovf "$long"
+		# A plain .ovf beside its disk d.img (the split sibling).
+		cp d1.qcow2 d.img && write_ovf plain.ovf d.img && split plain.ovf d.img "$o/ovf-plain"
+	)
+}
+
+# ---------------------------------------------------------------- MBR, GPT
+seeds_mbr() {
+	local o=$OUT/mbr
+	mkdir -p "$o"
+	truncate -s 2M m.img
+	sfdisk -q m.img <<-'E'
+		label: dos
+		label-id: 0x12345678
+		start=64, size=512, type=83, bootable
+		start=600, size=3000, type=5
+		start=4000, size=64, type=82
+	E
+	# Logical partitions inside the extended one (5, 6, 7).
+	printf 'start=700, size=800, type=c\nsize=400, type=83\nsize=200, type=83\n' |
+		sfdisk -q -a m.img
+	# A FAT12 volume in partition 5 so a file tree is walked too.
+	local p5
+	p5=$(sfdisk -d m.img | sed -n 's/.*m.img5 : start= *\([0-9]*\).*/\1/p')
+	if [ -n "$p5" ]; then
+		mkfs.vfat -F 12 --offset "$p5" m.img 400 >/dev/null &&
+			echo hello >hi.txt && mcopy -i m.img@@$((p5 * 512)) hi.txt ::HI.TXT
+	fi
+	cp m.img "$o/extended"
+	truncate -s 1M m85.img
+	printf 'label: dos\nstart=100, size=1500, type=85\nstart=1700, size=100, type=83\n' | sfdisk -q m85.img &&
+		printf 'start=200, size=100, type=83\nsize=100, type=83\n' | sfdisk -q -a m85.img &&
+		cp m85.img "$o/linux-extended"
+}
+
+seeds_gpt() {
+	local o=$OUT/gpt
+	mkdir -p "$o"
+	truncate -s 1M g.img
+	sfdisk -q g.img <<-'E'
+		label: gpt
+		start=40, size=200, type=L, name="first one"
+		start=300, size=100, type=U, name="EFI"
+		start=500, size=64, type=S
+	E
+	cp g.img "$o/gpt"
+	# Four entries only (a small entry array), 128 used in the other.
+	truncate -s 1M g2.img
+	printf 'label: gpt\ntable-length: 4\nstart=34, size=100, type=L\nstart=1000, size=100, type=L\n' |
+		sfdisk -q g2.img && cp g2.img "$o/gpt-4-entries"
+	# 4096-byte sectors (fdisk -b 4096, as t-90 does).
+	truncate -s 2M g4.img
+	printf 'g\nn\n\n\n+256K\nn\n\n\n+128K\nx\nn\n2\nsecond 4k\nr\nw\n' |
+		fdisk -b 4096 g4.img >/dev/null && cp g4.img "$o/gpt-4k"
+	# Hybrid MBR.
+	cp g.img gh.img && printf 'start=1, size=39, type=ee\nstart=40, size=200, type=83\n' |
+		sfdisk -q -Y dos gh.img && cp gh.img "$o/gpt-hybrid"
+}
+
+# ---------------------------------------------------------------- FAT
+fat_tree() {
+	rm -rf ft && mkdir -p ft/sub/deeper ft/"Long Directory Name"
+	echo short >ft/A.TXT
+	pattern "ft/a rather long file name.txt" 5000
+	pattern ft/sub/deeper/data.bin 20000
+	: >ft/empty
+	for i in $(seq 40); do echo "$i" >"ft/Long Directory Name/entry number $i.txt"; done
+	printf 'caf\xc3\xa9' >ft/sub/utf8-$'\xc3\xa9'.txt
+}
+
+seeds_fat() {
+	local o=$OUT/fat f
+	mkdir -p "$o"
+	fat_tree
+	# FAT32 needs 65525 clusters (33 MiB of 512-byte ones) for mtools to
+	# fill it; its first 4 MiB (boot sectors, both FATs, the tree) are
+	# kept: the reader warns about the short volume and goes on.
+	for f in "12 256K" "16 3M -s 1" "32 33M -s 1"; do
+		set -- $f
+		local v=fat$1.img
+		truncate -s "$2" "$v"
+		mkfs.vfat -F "$1" ${3:-} ${4:-} -n "FUZZ$1" "$v" >/dev/null 2>&1 &&
+			mcopy -s -i "$v" ft/* :: && head -c 4M "$v" >"$o/fat$1"
+	done
+	# FAT12 with 4096-byte sectors, and one with 2 FATs of 1 sector.
+	truncate -s 1M fat4k.img && mkfs.vfat -F 12 -S 4096 fat4k.img >/dev/null 2>&1 &&
+		mcopy -s -i fat4k.img ft/sub :: && cp fat4k.img "$o/fat12-4k"
+}
+
+# ---------------------------------------------------------------- ext
+ext_tree() {
+	rm -rf et && mkdir -p et/dir/sub et/big
+	echo hello >et/hello.txt
+	pattern et/dir/file.txt 3000
+	pattern et/dir/sub/more.bin 70000
+	ln -s hello.txt et/fast-link
+	ln -s "$(printf 'long/%.0s' $(seq 30))target" et/slow-link
+	ln et/hello.txt et/hard-link
+	truncate -s 300K et/sparse && printf 'end' >>et/sparse
+	printf 'x' | dd of=et/sparse bs=1 seek=70000 conv=notrunc status=none
+	setfattr -n user.color -v blue et/hello.txt 2>/dev/null
+	setfattr -n user.big -v "$(printf 'v%.0s' $(seq 300))" et/dir/file.txt 2>/dev/null
+	for i in $(seq 120); do : >"et/big/a-fairly-long-name-for-an-htree-entry-$i"; done
+	mkfifo et/fifo
+}
+
+seeds_ext() {
+	local o=$OUT/ext
+	mkdir -p "$o"
+	ext_tree
+	mke() {
+		local out=$1 size=$2
+		shift 2
+		rm -f x.img
+		truncate -s "$size" x.img &&
+			mkfs.ext4 -q -F -N 256 -E root_owner=0:0 "$@" -d et x.img >/dev/null 2>&1 &&
+			cp x.img "$o/$out"
+	}
+	mke ext2 1M -t ext2 -b 1024
+	mke ext3 2M -t ext3 -b 1024
+	mke ext4 2M -t ext4 -b 1024
+	mke ext4-4k 4M -t ext4 -b 4096 -O ^has_journal
+	mke ext4-64bit 2M -t ext4 -b 1024 -O 64bit,^metadata_csum
+	mke ext4-noextents 1M -t ext4 -b 1024 -O ^extent,^has_journal
+	mke ext4-inline 1M -t ext4 -b 1024 -I 256 -O inline_data,^has_journal
+	mke ext4-nodirindex 1M -t ext4 -b 1024 -O ^dir_index,^has_journal
+	# A journal that needs recovery (root and loop devices).
+	if [ "$(id -u)" = 0 ] && bash "$SRC/tests/mkdirty.sh" -t ext4 -b 1024 -s 2M dirty.img \
+		>/dev/null 2>&1; then
+		cp dirty.img "$o/ext4-dirty-journal"
+	fi
+}
+
+fail=0
+for t in qcow2 vmdk vhd ova mbr gpt fat ext; do
+	echo "seeds: $t"
+	seeds_$t || echo "seeds: $t: a generator failed" >&2
+done
+for d in qcow2 vmdk vmdk-desc vhd ova mbr gpt fat ext; do
+	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
+	echo "seeds: $d: $n"
+	[ "$n" -gt 0 ] || fail=1
+	big=$(find "$OUT/$d" -type f -size +4096k 2>/dev/null)
+	[ -z "$big" ] || { echo "seeds: larger than 4 MiB: $big" >&2; fail=1; }
+done
+exit $fail
