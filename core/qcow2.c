@@ -236,6 +236,11 @@ static int qcow2_check_l1(struct vd_layer *l, struct qcow2 *q, uint64_t size,
 		return Q_FAIL(-EUCLEAN, "%s L1 table offset 0x%llx is not "
 			      "cluster aligned", which,
 			      (unsigned long long)q->l1_off);
+	/* Aligned, so below one cluster means 0: the header's cluster. */
+	if (q->l1_off < q->cluster_size)
+		return Q_FAIL(-EUCLEAN, "%s L1 table offset 0x%llx overlaps "
+			      "the header cluster", which,
+			      (unsigned long long)q->l1_off);
 	if (!vd_range_ok(q->l1_off, bytes, l->file->size))
 		return Q_FAIL(-EUCLEAN, "%s L1 table (%u entries at 0x%llx) "
 			      "lies past the end of the file (%llu bytes)",
