@@ -24,6 +24,9 @@ blank lines; '#' starts a comment. Directives, one per line:
                       at byte OFF of the current file
   bytes OFF = EXPR    write the bytes EXPR (b"..." or a str) at OFF
   truncate LEN        cut (or extend) the current file to LEN bytes
+  call EXPR           evaluate EXPR for its effect: replace(OLD, NEW)
+                      rewrites the first OLD (bytes or str) of the current
+                      file as NEW
   sh CMD              run CMD with sh in the case's image folder; names
                       are substituted as {name}
   opt ARG             an extra vdmount argument (before IMAGE)
@@ -40,6 +43,7 @@ blank lines; '#' starts a comment. Directives, one per line:
                       image, or the unedited raw disk), except for the
                       eio ranges of FILE
   expect same FILE@OFF  ... FILE equals the oracle's bytes from OFF
+  expect same FILE OFF LEN  ... only that range of FILE
   expect qemu FILE    FILE equals qemu-img convert -O raw of the poked
                       image (where qemu reads the poked field as harmless,
                       e.g. an offset 0 that means "unallocated")
@@ -54,6 +58,7 @@ the image folder and the secret's folder, "outside").
 Expressions see: zlib and struct (Python's), size (the current file's size), u8(o), le16(o), le32(o),
 le64(o), be16(o), be32(o), be64(o) (read from the current file), find(b)
 (offset of the first occurrence of bytes b, or an error), filesize(name),
+content() (the current file's bytes),
 the names made by `let`, and the builder's numbers in BASEPREFIX<base>/vars
 (NAME=VALUE lines).
 """
@@ -112,7 +117,8 @@ def parse(paths):
                     cur["secret"] = rest or True
                 elif word == "expect":
                     cur["expect"].append((where, shlex.split(rest)))
-                elif word in ("file", "let", "set", "bytes", "truncate", "sh", "assert"):
+                elif word in ("file", "let", "set", "bytes", "truncate", "sh", "assert",
+                              "call"):
                     cur["steps"].append((where, word, rest))
                 else:
                     raise CaseError("%s: unknown directive '%s'" % (where, word))
@@ -159,12 +165,31 @@ class Editor:
             return i
         e["find"] = find
         e["filesize"] = lambda n: os.path.getsize(os.path.join(self.dir, n))
+
+        def content():
+            with open(self.path(), "rb") as f:
+                return f.read()
+
+        def replace(old, new):
+            old = old.encode() if isinstance(old, str) else old
+            new = new.encode() if isinstance(new, str) else new
+            data = content()
+            if old not in data:
+                raise CaseError("%r not found in %s" % (old, self.cur))
+            with open(self.path(), "wb") as f:
+                f.write(data.replace(old, new, 1))
+            return True
+        e["content"] = content
+        e["replace"] = replace
         return e
 
     def ev(self, expr):
-        return eval(expr, {"__builtins__": {"len": len, "min": min, "max": max,
-                                            "bytes": bytes, "int": int, "hex": hex},
-                           "zlib": zlib, "struct": struct}, self.env())
+        # One dict for globals and locals, so comprehensions see the names.
+        g = self.env()
+        g.update({"__builtins__": {"len": len, "min": min, "max": max, "range": range,
+                                   "bytes": bytes, "int": int, "hex": hex},
+                  "zlib": zlib, "struct": struct})
+        return eval(expr, g)
 
     def write(self, off, b):
         with open(self.path(), "r+b") as f:
@@ -193,6 +218,8 @@ class Editor:
             if isinstance(v, str):
                 v = v.encode()
             self.write(self.ev(off), v)
+        elif word == "call":
+            self.ev(rest)
         elif word == "assert":
             if not self.ev(rest):
                 raise CaseError("the base is not as the case expects: %s" % rest)
@@ -257,16 +284,16 @@ def prepare(out, baseroot, paths):
         def fill(s):
             return s.replace("%D", imgdir).replace("%S", secret).replace("%C", cdir)
         exp = []
+        info_oracle = os.path.join(basedir, "oracle.raw")
         for where, words in c["expect"]:
             words = [fill(w) for w in words]
             kind = words[0]
             if kind in ("eio",):
                 words = [kind, words[1], ed.ev(words[2]), ed.ev(words[3])]
-            elif kind == "same" and "@" in words[1]:
-                f, _, o = words[1].partition("@")
-                words = [kind, f, ed.ev(o)]
             elif kind == "same":
-                words = [kind, words[1], 0]
+                f, _, o = words[1].partition("@")
+                rng = [ed.ev(w) for w in words[2:4]] if len(words) >= 4 else None
+                words = [kind, f, ed.ev(o) if o else 0, info_oracle, rng]
             elif kind == "qemu":
                 # qemu's own reading of the poked image is the oracle.
                 q = os.path.join(cdir, "qemu.raw")
@@ -277,7 +304,7 @@ def prepare(out, baseroot, paths):
                     if r.returncode:
                         raise CaseError("%s: qemu-img convert of the poked image failed: %s"
                                         % (where, r.stdout.decode(errors="replace").strip()))
-                words = ["same", words[1], 0, q]
+                words = ["same", words[1], 0, q, None]
             elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn"):
                 raise CaseError("%s: unknown expectation %s" % (where, kind))
             exp.append(words)
@@ -350,8 +377,7 @@ def check(cdir, mnt):
                     if x.errno != 5:
                         bad.append("%s: read of %d bytes at %d: %s; expected EIO" % (f, n, o, x))
         elif kind == "same":
-            f, base = e[1], e[2]
-            oracle = e[3] if len(e) > 3 else info["oracle"]
+            f, base, oracle, rng = e[1], e[2], e[3], e[4]
             p = os.path.join(mnt, f)
             size = os.path.getsize(p)
             osize = os.path.getsize(oracle)
@@ -365,6 +391,10 @@ def check(cdir, mnt):
                 if o > pos:
                     spans.append((pos, o - pos))
                 pos = max(pos, o + n)
+            if rng:
+                lo, hi = rng[0], rng[0] + rng[1]
+                spans = [(max(o, lo), min(o + n, hi) - max(o, lo)) for o, n in spans
+                         if min(o + n, hi) > max(o, lo)]
             with open(oracle, "rb") as orc:
                 for o, n in spans:
                     for c in range(o, o + n, 1 << 22):
