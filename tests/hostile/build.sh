@@ -105,7 +105,10 @@ gen_hb_vhd() {
 	qemu-img convert -O vpc -o subformat=dynamic seed.raw img/disk.vhd || return 1
 	rm -f seed.raw
 	hb_oracle disk.vhd || return 1
-	echo image=disk.vhd >vars
+	{
+		echo image=disk.vhd
+		echo "mkvhd=$VD_LIB_DIR/mkvhd.py"
+	} >vars
 	# qemu rounds the size up to its CHS geometry: the oracle is the size
 	# the footer says.
 	echo "vsize=$(stat -c %s oracle.raw)" >>vars
@@ -125,7 +128,10 @@ gen_hb_vhddiff() {
 	printf '\x5a%.0s' $(seq 4096) | dd of=oracle.raw bs=1 seek=0 conv=notrunc status=none
 	head -c 65536 /dev/zero | tr '\0' '\245' |
 		dd of=oracle.raw bs=4096 seek=512 conv=notrunc status=none
-	echo image=child.vhd >vars
+	{
+		echo image=child.vhd
+		echo "mkvhd=$VD_LIB_DIR/mkvhd.py"
+	} >vars
 }
 
 # An OVA (GNU tar, ustar headers): app.ovf then disk.qcow2.
