@@ -26,7 +26,8 @@ blank lines; '#' starts a comment. Directives, one per line:
   truncate LEN        cut (or extend) the current file to LEN bytes
   call EXPR           evaluate EXPR for its effect: replace(OLD, NEW)
                       rewrites the first OLD (bytes or str) of the current
-                      file as NEW
+                      file as NEW; tar_fix(OFF) recomputes the checksum
+                      of the tar header at OFF
   sh CMD              run CMD with sh in the case's image folder; names
                       are substituted as {name}
   opt ARG             an extra vdmount argument (before IMAGE)
@@ -179,8 +180,18 @@ class Editor:
             with open(self.path(), "wb") as f:
                 f.write(data.replace(old, new, 1))
             return True
+        def tar_fix(off):
+            """Recompute the checksum of the tar header at off (POSIX
+            ustar: the byte sum with the field as spaces, six octal
+            digits, NUL, space)."""
+            h = bytearray(self.read(off, 512))
+            h[148:156] = b" " * 8
+            h[148:156] = b"%06o\0 " % sum(h)
+            self.write(off, bytes(h))
+            return True
         e["content"] = content
         e["replace"] = replace
+        e["tar_fix"] = tar_fix
         return e
 
     def ev(self, expr):
