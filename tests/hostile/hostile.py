@@ -27,7 +27,8 @@ blank lines; '#' starts a comment. Directives, one per line:
   call EXPR           evaluate EXPR for its effect: replace(OLD, NEW)
                       rewrites the first OLD (bytes or str) of the current
                       file as NEW; tar_fix(OFF) recomputes the checksum
-                      of the tar header at OFF
+                      of the tar header at OFF; gpt_fix(LBA) those of
+                      the GPT header at LBA and its entry array
   sh CMD              run CMD with sh in the case's image folder; names
                       are substituted as {name}
   opt ARG             an extra vdmount argument (before IMAGE)
@@ -189,6 +190,23 @@ class Editor:
             h[148:156] = b"%06o\0 " % sum(h)
             self.write(off, bytes(h))
             return True
+        def gpt_fix(lba, entries=True):
+            """Recompute the CRC32s of the GPT header at LBA lba (512-byte
+            sectors; UEFI 2.10 section 5.3.2): the entry array's (offset
+            88) from the header's own entry fields when entries is true
+            and the array lies in the file, then the header's (offset
+            16, over header size bytes, itself as zero)."""
+            h = bytearray(self.read(lba * 512, 512))
+            hsize = struct.unpack_from("<I", h, 12)[0]
+            at, count, esize = struct.unpack_from("<QII", h, 72)
+            n = count * esize
+            if entries and n <= (16 << 20) and (at * 512 + n) <= os.path.getsize(self.path()):
+                struct.pack_into("<I", h, 88, zlib.crc32(self.read(at * 512, n)))
+            struct.pack_into("<I", h, 16, 0)
+            struct.pack_into("<I", h, 16, zlib.crc32(bytes(h[:min(hsize, 512)])))
+            self.write(lba * 512, bytes(h))
+            return True
+        e["gpt_fix"] = gpt_fix
         e["content"] = content
         e["replace"] = replace
         e["tar_fix"] = tar_fix
