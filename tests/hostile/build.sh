@@ -190,25 +190,30 @@ gen_hb_mbr() {
 }
 
 # seed_into DISK — some data in every partition's bytes (and between),
+# inside the file's size,
 # written after the table (sfdisk does not touch data).
 seed_into() {
-	local f=$1 i
+	local f=$1 i size
+	size=$(stat -c %s "$f")
 	for i in 1 3 5 7 9 11 13 15; do
+		[ $((i * HB_MIB + 4096 * i + 64)) -le "$size" ] || break
 		printf 'vdmount hostile %d ' "$i" | head -c 64 |
 			dd of="$f" bs=1 seek=$((i * HB_MIB + 4096 * i)) conv=notrunc status=none
 	done
 	dd if=/dev/urandom of="$f" bs=4096 seek=$((2 * 256 + 3)) count=16 conv=notrunc status=none
 }
 
-# GPT, 8 MiB, 512-byte sectors: two partitions with names (sfdisk).
+# GPT, 8 MiB, 512-byte sectors: two partitions with names (sfdisk), with
+# fixed GUIDs, so that the CRCs the messages quote are the same each run.
 gen_hb_gpt() {
 	mkdir img
 	truncate -s $((8 * HB_MIB)) img/disk.raw
 	sfdisk -q img/disk.raw <<-EOF || return 1
 		label: gpt
+		label-id: 5E1F2D4C-1B2A-4C3D-9E8F-0123456789AB
 		unit: sectors
-		start=2048, size=4096, type=L, name="first"
-		start=6144, size=4096, type=L, name="second"
+		start=2048, size=4096, type=L, name="first", uuid=11111111-2222-4333-8444-555555555555
+		start=6144, size=4096, type=L, name="second", uuid=66666666-7777-4888-9999-AAAAAAAAAAAA
 	EOF
 	seed_into img/disk.raw || return 1
 	cp img/disk.raw oracle.raw

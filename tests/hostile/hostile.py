@@ -387,6 +387,17 @@ def check(cdir, mnt):
         if e[0] == "eio":
             eios.setdefault(e[1], []).append((e[2], e[3]))
     for e in info["expect"]:
+        try:
+            check_one(info, e, mnt, eios, bad)
+        except OSError as x:
+            bad.append("%s: %s" % (" ".join(str(w) for w in e[:2]), x))
+    for b in bad:
+        print(b)
+    return 1 if bad else 0
+
+
+def check_one(info, e, mnt, eios, bad):
+    if True:
         kind = e[0]
         if kind == "ls":
             got = sorted(os.listdir(mnt))
@@ -412,7 +423,7 @@ def check(cdir, mnt):
             osize = os.path.getsize(oracle)
             if base + size > osize:
                 bad.append("%s is %d bytes; the oracle from %d has %d" % (f, size, base, osize - base))
-                continue
+                return
             holes = sorted(eios.get(f, []))
             pos = 0
             spans = []
@@ -432,7 +443,7 @@ def check(cdir, mnt):
                             got = pread_all(p, c, k)
                         except OSError as x:
                             bad.append("%s: read of %d bytes at %d: %s" % (f, k, c, x))
-                            break
+                            return
                         orc.seek(base + c)
                         want = orc.read(k)
                         if got != want:
@@ -440,7 +451,7 @@ def check(cdir, mnt):
                                       if got[j] != want[j]), min(len(got), len(want)))
                             bad.append("%s: bytes differ from the oracle at %d (read %d of %d)"
                                        % (f, c + i, len(got), k))
-                            break
+                            return
         elif kind == "fileeio":
             p = os.path.join(mnt, e[1])
             try:
@@ -457,12 +468,9 @@ def check(cdir, mnt):
                 got = open(p, "rb").read()
             except OSError as x:
                 bad.append("%s: %s" % (e[1], x))
-                continue
+                return
             if got != open(os.path.join(info["base"], e[2]), "rb").read():
                 bad.append("%s differs from %s" % (e[1], e[2]))
-    for b in bad:
-        print(b)
-    return 1 if bad else 0
 
 
 def main():
