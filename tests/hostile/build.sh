@@ -232,13 +232,22 @@ hb_tree() {
 	printf 'deep\n' >"$1/dir/sub/deep.txt"
 }
 
-# FAT16, 8 MiB, whole-disk (mkfs.vfat + mcopy): fs/ in the mount.
+# hb_fat_entry PATH NAME — NAME_ent= (byte offset of PATH's directory
+# entry) and NAME_clus= (its first cluster), as fatvol.py reads them.
+hb_fat_entry() {
+	python3 "$VD_LIB_DIR/fatvol.py" entry img/fat.img "$1" |
+		sed "s/^off=\([0-9]*\) clus=\([0-9]*\) .*/$2_ent=\1\n$2_clus=\2/"
+}
+
+# FAT16, 8 MiB, whole-disk (mkfs.vfat + mcopy): fs/ in the mount. A
+# fixed volume id (-i), as the bytes a poked BPB reads from there get
+# quoted.
 gen_hb_fat() {
 	local geom
 	mkdir img
 	hb_tree tree
 	truncate -s $((8 * HB_MIB)) img/fat.img
-	mkfs.vfat -F 16 -s 4 -n HOSTILE img/fat.img >/dev/null || return 1
+	mkfs.vfat -F 16 -s 2 -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
 	(cd tree && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i ../img/fat.img -- * ::) || return 1
 	fsck.fat -n img/fat.img >/dev/null || return 1
 	cp img/fat.img oracle.raw
@@ -246,10 +255,11 @@ gen_hb_fat() {
 	{
 		echo image=fat.img
 		echo "$geom"
-		python3 "$VD_LIB_DIR/fatvol.py" entry img/fat.img big.bin |
-			sed 's/.*clus=\([0-9]*\) .*/big=\1/'
-		python3 "$VD_LIB_DIR/fatvol.py" entry img/fat.img dir |
-			sed 's/.*clus=\([0-9]*\) .*/dirclus=\1/'
+		echo "fatvol=$VD_LIB_DIR/fatvol.py"
+		hb_fat_entry big.bin big
+		hb_fat_entry hello.txt hello
+		hb_fat_entry dir dir
+		hb_fat_entry dir/sub sub
 	} >vars
 }
 
@@ -259,7 +269,7 @@ gen_hb_fat32() {
 	mkdir img
 	hb_tree tree
 	truncate -s $((40 * HB_MIB)) img/fat.img
-	mkfs.vfat -F 32 -s 1 -n HOSTILE img/fat.img >/dev/null || return 1
+	mkfs.vfat -F 32 -s 1 -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
 	(cd tree && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i ../img/fat.img -- * ::) || return 1
 	fsck.fat -n img/fat.img >/dev/null || return 1
 	cp img/fat.img oracle.raw
@@ -267,6 +277,9 @@ gen_hb_fat32() {
 	{
 		echo image=fat.img
 		echo "$geom"
+		echo "fatvol=$VD_LIB_DIR/fatvol.py"
+		hb_fat_entry big.bin big
+		hb_fat_entry dir dir
 	} >vars
 }
 

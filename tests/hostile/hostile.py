@@ -52,6 +52,8 @@ blank lines; '#' starts a comment. Directives, one per line:
   expect eio FILE OFF LEN   every read inside that range fails with EIO
   expect fileeio PATH reading the guest file PATH fails with EIO
   expect filesame PATH SRC  guest file PATH equals the base's SRC
+  expect lseio PATH   listing the guest directory PATH fails with EIO
+  expect absent PATH  PATH does not exist in the mount
   expect warn TEXT    vdmount's stderr at mount time contains TEXT
 Strings may be quoted with "..."; in MSG and TEXT, %D is the case's image
 folder, %S the secret file's path and %C the case's folder (which holds
@@ -334,7 +336,7 @@ def prepare(out, baseroot, paths):
                         raise CaseError("%s: qemu-img convert of the poked image failed: %s"
                                         % (where, r.stdout.decode(errors="replace").strip()))
                 words = ["same", words[1], 0, q, None]
-            elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn"):
+            elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "absent"):
                 raise CaseError("%s: unknown expectation %s" % (where, kind))
             exp.append(words)
         refuse = [e for e in exp if e[0] == "refuse"]
@@ -462,6 +464,17 @@ def check_one(info, e, mnt, eios, bad):
             except OSError as x:
                 if x.errno != 5:
                     bad.append("%s: %s; expected EIO" % (e[1], x))
+        elif kind == "lseio":
+            p = os.path.join(mnt, e[1])
+            try:
+                os.listdir(p)
+                bad.append("%s: listed; expected EIO" % e[1])
+            except OSError as x:
+                if x.errno != 5:
+                    bad.append("%s: %s; expected EIO" % (e[1], x))
+        elif kind == "absent":
+            if os.path.lexists(os.path.join(mnt, e[1])):
+                bad.append("%s exists; expected it absent" % e[1])
         elif kind == "filesame":
             p = os.path.join(mnt, e[1])
             try:
