@@ -88,8 +88,11 @@ t_case() {
 				>/dev/null 2>"$TD/mount.err" </dev/null
 			refused $? "$want" "$m" "release under strace"
 			[ -s "$TD/strace.log" ] || die "strace wrote nothing"
-			# -y shows the file behind each returned descriptor.
-			if grep -F -- "$(basename "$(cat "$c/secret")")" "$TD/strace.log" >"$TD/opened"; then
+			# -y shows the file behind each descriptor an open
+			# returned, however it was named (a symlink, ../).
+			local sec
+			sec=$(realpath -- "$(cat "$c/secret")")
+			if grep -F -- "<$sec>" "$TD/strace.log" >"$TD/opened"; then
 				die "the secret file was opened: $(head -n 3 "$TD/opened" | tr '\n' '|')"
 			fi
 		fi

@@ -54,6 +54,8 @@ blank lines; '#' starts a comment. Directives, one per line:
   expect filesame PATH SRC  guest file PATH equals the base's SRC
   expect lseio PATH   listing the guest directory PATH fails with EIO
   expect absent PATH  PATH does not exist in the mount
+  expect link PATH TARGET   readlink of the guest symlink PATH gives TARGET
+  expect linkeio PATH       readlink of PATH fails with EIO
   expect warn TEXT    vdmount's stderr at mount time contains TEXT
 Strings may be quoted with "..."; in MSG and TEXT, %D is the case's image
 folder, %S the secret file's path and %C the case's folder (which holds
@@ -336,7 +338,8 @@ def prepare(out, baseroot, paths):
                         raise CaseError("%s: qemu-img convert of the poked image failed: %s"
                                         % (where, r.stdout.decode(errors="replace").strip()))
                 words = ["same", words[1], 0, q, None]
-            elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "absent"):
+            elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "absent",
+                              "link", "linkeio"):
                 raise CaseError("%s: unknown expectation %s" % (where, kind))
             exp.append(words)
         refuse = [e for e in exp if e[0] == "refuse"]
@@ -469,6 +472,17 @@ def check_one(info, e, mnt, eios, bad):
             try:
                 os.listdir(p)
                 bad.append("%s: listed; expected EIO" % e[1])
+            except OSError as x:
+                if x.errno != 5:
+                    bad.append("%s: %s; expected EIO" % (e[1], x))
+        elif kind == "link":
+            got = os.readlink(os.path.join(mnt, e[1]))
+            if got != e[2]:
+                bad.append("%s: readlink gives %r, expected %r" % (e[1], got[:200], e[2]))
+        elif kind == "linkeio":
+            try:
+                got = os.readlink(os.path.join(mnt, e[1]))
+                bad.append("%s: readlink gives %r; expected EIO" % (e[1], got[:200]))
             except OSError as x:
                 if x.errno != 5:
                     bad.append("%s: %s; expected EIO" % (e[1], x))
