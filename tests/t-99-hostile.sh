@@ -31,9 +31,23 @@ HB_AS_MB=512
 RELEASE=${VDMOUNT_RELEASE:-$BUILD/vdmount}
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=$HB_ALLOC_MB:allocator_may_return_null=0"
 
-HB_CASES=$VD_T/cases
-rm -rf --one-file-system "$HB_CASES"
-mkdir -p "$HB_CASES"
+# The cases run in HB_LANES lanes (child runs of this script, HB_LANE set),
+# each with its own scratch folder and list of mounts; the parent builds
+# the bases and prepares the cases first.
+HB_LANES=2
+if [ -z "${HB_LANE:-}" ]; then
+	HB_CASES=$VD_T/cases
+	rm -rf --one-file-system "$HB_CASES"
+	mkdir -p "$HB_CASES"
+else
+	VD_T=$VD_T/lane$HB_LANE
+	mkdir -p "$VD_T"
+	VD_MOUNTS=$VD_T/.mounts
+	VD_LOOPS=$VD_T/.loops
+	: >"$VD_MOUNTS"
+	: >"$VD_LOOPS"
+fi
+export HB_CASES
 
 # The release daemon under the address-space limit, as a program lib.sh's
 # mount helpers can run (vd_daemon_pids finds it: prlimit execs vdmount).
@@ -123,6 +137,14 @@ t_prepare() {
 	return 0
 }
 
+if [ -n "${HB_LANE:-}" ]; then
+	i=0
+	while read -r name base; do
+		[ $((i++ % HB_LANES)) = "$HB_LANE" ] && vd_test "hostile-$name" t_case "$name"
+	done <"$HB_CASES/../cases.list"
+	vd_finish
+fi
+
 python3 "$HB_PY" list "$HB_DIR"/*.cases >"$VD_T/cases.list" 2>"$VD_T/list.err"
 vd_test hostile-manifest t_manifest
 
@@ -142,7 +164,13 @@ python3 "$HB_PY" prepare "$HB_CASES" "$VD_WORK/img/$VD_SCRIPT.hb_" "$HB_DIR"/*.c
 	>/dev/null 2>"$VD_T/prepare.err"
 vd_test hostile-prepare t_prepare
 
-while read -r name base; do
-	vd_test "hostile-$name" t_case "$name"
-done <"$VD_T/cases.list"
+pids=()
+for ((lane = 0; lane < HB_LANES; lane++)); do
+	HB_LANE=$lane bash "$0" </dev/null >"$VD_T/lane$lane.out" 2>&1 &
+	pids+=($!)
+done
+for lane in "${!pids[@]}"; do
+	wait "${pids[$lane]}" || echo "FAIL hostile-lane-$lane: exited with status $?"
+	cat "$VD_T/lane$lane.out"
+done
 vd_finish

@@ -98,12 +98,31 @@ gen_hb_vmdkstream() { hb_vmdk streamOptimized; }
 gen_hb_vmdkflat() { hb_vmdk monolithicFlat; }
 gen_hb_vmdksplit() { hb_vmdk twoGbMaxExtentSparse; }
 
+# hb_vhd_fixed FILE — a fixed time stamp (footer offset 24) and unique id
+# (68) in both footers, checksums recomputed: the checksums the cases
+# quote repeat from run to run.
+hb_vhd_fixed() {
+	python3 - "$1" <<-'EOF' || return 1
+		import os, sys
+		p = sys.argv[1]
+		n = os.path.getsize(p)
+		with open(p, "r+b") as f:
+		    for at in (0, n - 512):
+		        f.seek(at + 24)
+		        f.write(b"\x20\x00\x00\x00")
+		        f.seek(at + 68)
+		        f.write(bytes(range(16)))
+	EOF
+	python3 "$VD_LIB_DIR/mkvhd.py" fix "$1"
+}
+
 # VHD dynamic (qemu-img), 2 MiB blocks.
 gen_hb_vhd() {
 	mkdir img
 	seed_raw seed.raw "$HB_SIZE"
 	qemu-img convert -O vpc -o subformat=dynamic seed.raw img/disk.vhd || return 1
 	rm -f seed.raw
+	hb_vhd_fixed img/disk.vhd || return 1
 	hb_oracle disk.vhd || return 1
 	{
 		echo image=disk.vhd
@@ -154,7 +173,11 @@ gen_hb_ova() {
 		  <VirtualSystem ovf:id="vm"><Info>A virtual machine</Info></VirtualSystem>
 		</Envelope>
 	EOF
-	tar -C src --format=ustar -cf img/app.ova app.ovf disk.qcow2 || return 1
+	# Fixed owner, mode and times: the header checksums the cases quote
+	# repeat from run to run.
+	touch -d @1000000000 src/app.ovf src/disk.qcow2
+	tar -C src --format=ustar --owner=0 --group=0 --numeric-owner --mode=0644 \
+		-cf img/app.ova app.ovf disk.qcow2 || return 1
 	qemu-img convert -O raw src/disk.qcow2 oracle.raw || return 1
 	cp src/app.ovf img/app.ovf.orig
 	rm -rf src
