@@ -373,6 +373,14 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 				     (unsigned long long)backing_off);
 			goto fail;
 		}
+		/* A counted string: a NUL would silently cut the name
+		 * short, naming another file. */
+		if (memchr(c0 + backing_off, 0, backing_len)) {
+			ret = Q_FAIL(-EUCLEAN, "backing file name (%u bytes at "
+				     "0x%llx) holds a NUL byte", backing_len,
+				     (unsigned long long)backing_off);
+			goto fail;
+		}
 	}
 	/* The extensions end where the backing file name begins. */
 	ext_end = backing_off && backing_off < c0_len ? (uint32_t)backing_off :
