@@ -23,10 +23,12 @@ static struct {
 	pthread_cond_t done;  /* some batch finished an item */
 	struct pool_batch *head, *tail;
 	bool tried;	  /* helpers were started (or could not be) */
+	bool stopping;	  /* vd_pool_stop asks the helpers to end */
 	unsigned helpers; /* how many run */
+	pthread_t threads[VD_POOL_MAX];
 } pool = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, NULL, NULL, false, 0,
+	PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, 0, { 0 },
 };
 
 /* Caller holds pool.lock. Claim the next item of b, unqueueing b once
@@ -71,11 +73,15 @@ static void *pool_helper(void *unused)
 	for (;;) {
 		struct pool_batch *b;
 
-		while (!pool.head)
+		while (!pool.head && !pool.stopping)
 			pthread_cond_wait(&pool.work, &pool.lock);
+		/* A batch's caller claims whatever is left of it. */
+		if (pool.stopping)
+			break;
 		b = pool.head;
 		pool_do(b, pool_claim(b));
 	}
+	pthread_mutex_unlock(&pool.lock);
 	return NULL;
 }
 
@@ -87,31 +93,53 @@ static void pool_atfork_child(void)
 	pthread_cond_init(&pool.done, NULL);
 	pool.head = pool.tail = NULL;
 	pool.tried = false;
+	pool.stopping = false;
 	pool.helpers = 0;
 }
 
 /* Caller holds pool.lock. */
 static void pool_start(void)
 {
+	static bool atfork_set;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned want = cpus > 1 ? (unsigned)(cpus - 1) : 0;
-	pthread_attr_t attr;
 
 	pool.tried = true;
 	if (want > VD_POOL_MAX)
 		want = VD_POOL_MAX;
-	if (!want || pthread_attr_init(&attr))
+	if (!want)
 		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_atfork(NULL, NULL, pool_atfork_child);
+	if (!atfork_set) {
+		pthread_atfork(NULL, NULL, pool_atfork_child);
+		atfork_set = true;
+	}
+	/* Joinable, for vd_pool_stop; otherwise they live until exit. */
 	for (unsigned i = 0; i < want; i++) {
-		pthread_t t;
-
-		if (pthread_create(&t, &attr, pool_helper, NULL))
+		if (pthread_create(&pool.threads[i], NULL, pool_helper, NULL))
 			break;
 		pool.helpers++;
 	}
-	pthread_attr_destroy(&attr);
+}
+
+void vd_pool_stop(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = true;
+	n = pool.helpers;
+	pthread_cond_broadcast(&pool.work);
+	pthread_mutex_unlock(&pool.lock);
+	/* Until the joins are done, tried stays set: a vd_pool_run meanwhile
+	 * queues its batch and does it alone or with a helper not yet
+	 * gone. */
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(pool.threads[i], NULL);
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = false;
+	pool.helpers = 0;
+	pool.tried = false;
+	pthread_mutex_unlock(&pool.lock);
 }
 
 int vd_pool_run(unsigned n, int (*fn)(void *arg, unsigned i), void *arg)

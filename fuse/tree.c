@@ -43,7 +43,13 @@ struct tree_file {
 	struct vd_ns_file *f;
 	bool raw;
 	uint64_t start, len;
+	struct tree_file *prev, *next; /* in tree_files */
 };
+
+/* Every open file: a session that ends with files open (SIGTERM, or the
+ * connection aborted) gets no release for them, so destroy frees them. */
+static pthread_mutex_t tree_files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tree_file *tree_files;
 
 /* Per worker thread: the buffer a read's copied bytes go to. */
 struct tree_buf {
@@ -204,6 +210,14 @@ static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void tree_file_free(struct tree_file *tf)
 {
+	pthread_mutex_lock(&tree_files_lock);
+	if (tf->prev)
+		tf->prev->next = tf->next;
+	else
+		tree_files = tf->next;
+	if (tf->next)
+		tf->next->prev = tf->prev;
+	pthread_mutex_unlock(&tree_files_lock);
 	vd_ns_release(tf->f);
 	free(tf);
 }
@@ -230,6 +244,12 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	tf->raw = vd_ns_file_range(tf->f, &tf->start, &tf->len);
+	pthread_mutex_lock(&tree_files_lock);
+	tf->next = tree_files;
+	if (tree_files)
+		tree_files->prev = tf;
+	tree_files = tf;
+	pthread_mutex_unlock(&tree_files_lock);
 	fi->fh = (uintptr_t)tf;
 	fi->keep_cache = 1;
 	/* disk.raw and pN.raw bypass the page cache: the host file is
@@ -247,6 +267,47 @@ static void vd_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	tree_file_free((struct tree_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+/* Whether the FD pieces of a read still lie inside their host files.
+ * Another process may cut an image file short under the mount; handed
+ * to libfuse, a piece past the new end would reach the reader as a short
+ * read or as stale bytes, not as an error. One fstat per host file in
+ * the read (block devices cannot shrink: not checked); a cut between it
+ * and the splice can still slip through. */
+static int tree_segs_present(const struct vd_seg *segs, unsigned n)
+{
+	struct stat st;
+	int fd = -1;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vd_seg *s = &segs[i];
+		char link[64], path[PATH_MAX];
+		ssize_t len;
+
+		if (s->type != VD_SEG_FD)
+			continue;
+		if (s->fd != fd) {
+			if (fstat(s->fd, &st) < 0) {
+				vd_log(VD_LOG_ERR, "fstat of an image file: %s",
+				       strerror(errno));
+				return -EIO;
+			}
+			fd = s->fd;
+		}
+		if (!S_ISREG(st.st_mode) ||
+		    vd_range_ok(s->fd_off, s->len, (uint64_t)st.st_size))
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", s->fd);
+		len = readlink(link, path, sizeof(path) - 1);
+		path[len > 0 ? len : 0] = '\0';
+		vd_log(VD_LOG_ERR, "%s: read of %zu bytes at 0x%llx lies past "
+		       "the end of the file (now %lld bytes: truncated?)",
+		       path[0] ? path : "image file", s->len,
+		       (unsigned long long)s->fd_off, (long long)st.st_size);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* A read of disk.raw or pN.raw: stored data goes from the host file into
@@ -277,6 +338,8 @@ static void tree_read_raw(fuse_req_t req, struct tree_file *tf, size_t size,
 	}
 	ret = vd_disk_read_vec(mount_of(req)->disk, buf, size, tf->start + off,
 			       segs, TREE_MAX_SEGS, &n);
+	if (!ret)
+		ret = tree_segs_present(segs, n);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -622,8 +685,21 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	tree_zeros_fd = fd;
 }
 
+/* The session ends (fuse_session_destroy), no request runs: free what
+ * the kernel will not release. */
+static void vd_destroy(void *userdata)
+{
+	(void)userdata;
+	while (tree_files)
+		tree_file_free(tree_files);
+	if (tree_zeros_fd >= 0)
+		close(tree_zeros_fd);
+	tree_zeros_fd = -1;
+}
+
 const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.init = vd_init,
+	.destroy = vd_destroy,
 	.lookup = vd_lookup,
 	.getattr = vd_getattr,
 	.setattr = vd_setattr,

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/pool.h"
 #include "fuse/tree.h"
 
 #define VDMOUNT_VERSION "0.1.0"
@@ -432,8 +433,12 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		goto out_signals;
 	}
 	find_readahead(mnt);
-	if (!c->foreground)
+	if (!c->foreground) {
 		vd_log_use_syslog(1);
+		/* Opening may have started decoding helpers: only the
+		 * forking thread goes on in the daemon. */
+		vd_pool_stop();
+	}
 	if (fuse_daemonize(c->foreground)) {
 		fprintf(stderr, "vdmount: cannot daemonise\n");
 		goto out_unmount;
@@ -454,6 +459,8 @@ out:
 	free(mnt);
 	vd_ns_close(m.ns);
 	vd_disk_close(m.disk);
+	/* No thread outlives the exit (each would hold its stack). */
+	vd_pool_stop();
 	return ret;
 }
 
