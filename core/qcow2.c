@@ -136,6 +136,11 @@ static int qcow2_find_snapshot(struct vd_layer *l, struct qcow2 *q,
 	if (nb > QCOW2_MAX_SNAPSHOTS)
 		return Q_FAIL(-EUCLEAN, "snapshot table has %u entries (at "
 			      "most %u)", nb, QCOW2_MAX_SNAPSHOTS);
+	/* Aligned, so below one cluster means 0: the header's cluster. */
+	if (!(table_off & (q->cluster_size - 1)) && table_off < q->cluster_size)
+		return Q_FAIL(-EUCLEAN, "snapshot table offset 0x%llx overlaps "
+			      "the header cluster",
+			      (unsigned long long)table_off);
 	if (table_off & (q->cluster_size - 1) || table_off >= f->size)
 		return Q_FAIL(-EUCLEAN, "snapshot table at 0x%llx is not "
 			      "inside the file (%llu bytes)",
@@ -182,6 +187,14 @@ static int qcow2_find_snapshot(struct vd_layer *l, struct qcow2 *q,
 			snap_size = get_be64(var + 8);
 		id = (const char *)var + extra;
 		name = id + id_len;
+		/* Counted strings: a NUL in one means the lengths are off. */
+		if (memchr(id, 0, (size_t)id_len + name_len)) {
+			ret = Q_FAIL(-EUCLEAN, "snapshot table entry %u at "
+				     "0x%llx: its id or name (%u and %u bytes) "
+				     "holds a NUL byte", i,
+				     (unsigned long long)pos, id_len, name_len);
+			goto out;
+		}
 
 		if (list_len < sizeof(list) - 1)
 			list_len += (size_t)snprintf(
@@ -235,6 +248,11 @@ static int qcow2_check_l1(struct vd_layer *l, struct qcow2 *q, uint64_t size,
 	if (q->l1_off & (q->cluster_size - 1))
 		return Q_FAIL(-EUCLEAN, "%s L1 table offset 0x%llx is not "
 			      "cluster aligned", which,
+			      (unsigned long long)q->l1_off);
+	/* Aligned, so below one cluster means 0: the header's cluster. */
+	if (q->l1_off < q->cluster_size)
+		return Q_FAIL(-EUCLEAN, "%s L1 table offset 0x%llx overlaps "
+			      "the header cluster", which,
 			      (unsigned long long)q->l1_off);
 	if (!vd_range_ok(q->l1_off, bytes, l->file->size))
 		return Q_FAIL(-EUCLEAN, "%s L1 table (%u entries at 0x%llx) "
@@ -365,6 +383,14 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 			ret = Q_FAIL(-EUCLEAN, "backing file name (%u bytes at "
 				     "0x%llx) is not inside the first cluster",
 				     backing_len,
+				     (unsigned long long)backing_off);
+			goto fail;
+		}
+		/* A counted string: a NUL would silently cut the name
+		 * short, naming another file. */
+		if (memchr(c0 + backing_off, 0, backing_len)) {
+			ret = Q_FAIL(-EUCLEAN, "backing file name (%u bytes at "
+				     "0x%llx) holds a NUL byte", backing_len,
 				     (unsigned long long)backing_off);
 			goto fail;
 		}

@@ -104,6 +104,7 @@ struct vhd {
 	enum vhd_type type;
 	uint8_t unique_id[16];	 /* footer offset 68 */
 	uint8_t parent_id[16];	 /* dynamic header offset 40 */
+	uint64_t dyn_off;	 /* footer offset 16 */
 	uint64_t bat_off;	 /* dynamic header offset 16 */
 	uint32_t bat_entries;	 /* dynamic header offset 28 */
 	unsigned block_bits;	 /* log2 of dynamic header offset 32 */
@@ -499,6 +500,14 @@ static int vhd_read_footer(struct vd_layer *l, uint8_t *ft, bool *at_head,
 	return 0;
 }
 
+/* Whether len bytes at off (both inside the file) overlap the footer copy
+ * at 0 or the dynamic header. */
+static bool vhd_on_header(const struct vhd *v, uint64_t off, uint64_t len)
+{
+	return off < VHD_FOOTER_SIZE ||
+	       (off < v->dyn_off + VHD_DYN_SIZE && v->dyn_off < off + len);
+}
+
 static int vhd_open_dynamic(struct vd_layer *l, struct vhd *v,
 			    const uint8_t *ft, struct vd_err *e)
 {
@@ -555,6 +564,12 @@ static int vhd_open_dynamic(struct vd_layer *l, struct vhd *v,
 			      "the end of the file (%llu bytes)",
 			      v->bat_entries, (unsigned long long)v->bat_off,
 			      (unsigned long long)f->size);
+	v->dyn_off = dyn_off;
+	if (vhd_on_header(v, v->bat_off, bat_bytes))
+		return V_FAIL(-EUCLEAN, "BAT (%u entries at 0x%llx) overlaps "
+			      "the footer copy or the dynamic header at 0x%llx",
+			      v->bat_entries, (unsigned long long)v->bat_off,
+			      (unsigned long long)dyn_off);
 	memcpy(v->parent_id, dyn + VHD_D_PARENT_ID, 16);
 	if (v->type == VHD_DIFFERENCING)
 		return vhd_find_parent(l, dyn, e);
@@ -780,6 +795,15 @@ static int vhd_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		      (unsigned long long)blk, (unsigned long long)blk_size,
 		      (unsigned long long)data_off,
 		      (unsigned long long)l->file->size);
+		return -EIO;
+	}
+	/* Within the file (checked above), so no sum overflows. */
+	if (vhd_on_header(v, bitmap_off, v->bitmap_bytes + blk_size) ||
+	    (bitmap_off < v->bat_off + (uint64_t)v->bat_entries * 4 &&
+	     v->bat_off < data_off + blk_size)) {
+		V_LOG("block %llu at 0x%llx overlaps the footer copy, the "
+		      "dynamic header or the BAT", (unsigned long long)blk,
+		      (unsigned long long)bitmap_off);
 		return -EIO;
 	}
 	r->host_off = data_off + in_blk;

@@ -43,6 +43,30 @@ static bool desc_space(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
+/* The offset of the first byte of s that is not text (a control byte
+ * other than tab and CR, or not part of a UTF-8 sequence), or s.n. */
+static size_t desc_binary(struct desc_str s)
+{
+	size_t i = 0;
+
+	/* Ends: i grows by one sequence per pass. */
+	while (i < s.n) {
+		unsigned char c = (unsigned char)s.p[i];
+		size_t more = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 :
+			      c >= 0xe0 && c <= 0xef ? 2 :
+			      c >= 0xf0 && c <= 0xf4 ? 3 : SIZE_MAX;
+
+		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f ||
+		    more == SIZE_MAX || more >= s.n - i)
+			return i;
+		for (size_t k = 1; k <= more; k++)
+			if (((unsigned char)s.p[i + k] & 0xc0) != 0x80)
+				return i;
+		i += more + 1;
+	}
+	return s.n;
+}
+
 static void desc_trim(struct desc_str *s)
 {
 	while (s->n && desc_space(s->p[0])) {
@@ -371,12 +395,19 @@ int vmdk_desc_parse(const char *text, size_t len, struct vmdk_desc *d,
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct desc_str s = { p, (size_t)((nl ? nl : end) - p) };
+		size_t bad;
 		int ret;
 
 		line++;
 		if (s.n > VMDK_DESC_MAX_LINE)
 			return D_FAIL(-EUCLEAN, "line longer than %u bytes",
 				      VMDK_DESC_MAX_LINE);
+		/* Text only, so that a message never quotes binary bytes. */
+		bad = desc_binary(s);
+		if (bad < s.n)
+			return D_FAIL(-EUCLEAN, "byte 0x%02x at column %zu is "
+				      "not UTF-8 text: not a descriptor",
+				      (unsigned char)s.p[bad], bad + 1);
 		ret = desc_line(d, s, line, &total, e);
 		if (ret) {
 			if (ret == -ENOMEM)

@@ -92,6 +92,13 @@ static uint64_t vmdk_sec_bytes(uint64_t sectors, uint64_t file_size)
 						   sectors * VMDK_SECTOR;
 }
 
+/* Why a grain directory at sector sec of a file is not usable, given
+ * that it is not inside the file: sector 0 is the header. */
+static const char *vmdk_where(uint64_t sec)
+{
+	return sec ? "lies past the end of the file" : "overlaps the header";
+}
+
 /* COWD header (libyal "VMware Virtual Disk (VMDK) format", COWD sparse
  * extent file header; QEMU's VMDK3Header), little-endian. */
 static int vmdk_cowd_parse(const uint8_t *h, uint64_t file_size,
@@ -154,6 +161,7 @@ int vmdk_sparse_parse(const uint8_t *hdr, const uint8_t *footer,
 	uint64_t grain_sec, desc_sec, desc_len_sec, gd_sec, rgd_sec, over;
 	uint64_t span, gd_bytes;
 	uint16_t alg;
+	bool gd_ok;
 
 	memset(s, 0, sizeof(*s));
 	if (gd_at_end_r)
@@ -273,27 +281,36 @@ int vmdk_sparse_parse(const uint8_t *hdr, const uint8_t *footer,
 			      (unsigned long long)file_size);
 
 	s->gd_off = vmdk_sec_bytes(gd_sec, file_size);
+	gd_ok = gd_sec && vd_range_ok(s->gd_off, gd_bytes, file_size);
 	if (s->flags & VMDK4_FLAG_RGD) {
 		s->rgd_off = vmdk_sec_bytes(rgd_sec, file_size);
 		if (!rgd_sec || !vd_range_ok(s->rgd_off, gd_bytes, file_size)) {
-			vd_log(VD_LOG_WARN, "%s: vmdk: redundant grain "
-			       "directory (%u entries at sector %llu) lies "
-			       "past the end of the file; not using it", name,
-			       s->gd_entries, (unsigned long long)rgd_sec);
+			/* Said only when the primary is used: when both are
+			 * bad, the one-line refusal below says it all. */
+			if (gd_ok)
+				vd_log(VD_LOG_WARN, "%s: vmdk: redundant grain "
+				       "directory (%u entries at sector %llu) "
+				       "%s; not using it", name, s->gd_entries,
+				       (unsigned long long)rgd_sec,
+				       vmdk_where(rgd_sec));
 			s->rgd_off = 0;
 		}
 	}
-	if (!gd_sec || !vd_range_ok(s->gd_off, gd_bytes, file_size)) {
+	if (!gd_ok) {
 		if (!s->rgd_off)
 			return H_FAIL(-EUCLEAN, "grain directory (%u entries "
-				      "at sector %llu) lies past the end of "
-				      "the file (%llu bytes)", s->gd_entries,
+				      "at sector %llu) %s (%llu bytes)%s",
+				      s->gd_entries,
 				      (unsigned long long)gd_sec,
-				      (unsigned long long)file_size);
+				      vmdk_where(gd_sec),
+				      (unsigned long long)file_size,
+				      s->flags & VMDK4_FLAG_RGD ?
+				      ", and the redundant one is not usable "
+				      "either" : "");
 		vd_log(VD_LOG_WARN, "%s: vmdk: grain directory (%u entries at "
-		       "sector %llu) lies past the end of the file; using the "
-		       "redundant one", name, s->gd_entries,
-		       (unsigned long long)gd_sec);
+		       "sector %llu) %s; using the redundant one", name,
+		       s->gd_entries, (unsigned long long)gd_sec,
+		       vmdk_where(gd_sec));
 		s->gd_off = s->rgd_off;
 		s->rgd_off = 0;
 	}

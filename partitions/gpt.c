@@ -229,6 +229,14 @@ static int gpt_list(struct part_ctx *c, unsigned ss, const struct gpt_hdr *h)
 			       "over the MBR; skipped", c->name, i + 1);
 			continue;
 		}
+		/* Shown, as Linux shows it, but said: its bytes include the
+		 * GPT's own header or entries. */
+		if (first < h->first_usable)
+			vd_log(VD_LOG_WARN, "%s: GPT: entry %u starts at LBA "
+			       "%llu, before the first usable LBA %llu (over "
+			       "the GPT header or entries)", c->name, i + 1,
+			       (unsigned long long)first,
+			       (unsigned long long)h->first_usable);
 		/* A length that overflows is past the disk's end anyway:
 		 * saturate and let vd_part_add clip it. */
 		if (__builtin_mul_overflow(first, ss, &start))

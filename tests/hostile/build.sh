@@ -1,0 +1,335 @@
+# tests/hostile/build.sh — the base images of the hostile corpus.
+#
+# Sourced by tests/t-99-hostile.sh (after tests/lib.sh). Each builder
+# gen_hb_NAME DIR is run once per test run by vd_img in its own folder
+# DIR, which it fills with:
+#   img/        the files of the image set (a case gets a copy of img/ and
+#               pokes its copy; a case's image folder is that copy)
+#   oracle.raw  what the whole virtual disk holds, made by a reader we did
+#               not write (qemu-img convert -O raw), or the raw disk itself
+#               before any poke
+#   vars        NAME=VALUE lines for the manifests: image= (the default
+#               file given to vdmount) and offsets found by real tools
+#               (debugfs, fatvol.py's BPB reading, sfdisk --json)
+#   tree/       for filesystems: the files the tool copied in (the oracle
+#               of a guest file)
+# Every image is made by a real tool (qemu-img, sfdisk, mkfs.ext4 -d,
+# mkfs.vfat + mcopy, tar, tests/mkvhd.py for the VHD differencing disks
+# qemu-img cannot write); only the cases' pokes are ours.
+
+HB_SIZE=$((4 * 1024 * 1024))
+HB_MIB=1048576
+
+hb_oracle() {
+	qemu-img convert -O raw "img/$1" oracle.raw
+}
+
+# A qcow2 v3 of 4 KiB clusters (so one L2 table covers 2 MiB and the
+# 4 MiB disk needs two), from seeded data.
+gen_hb_qcow2() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O qcow2 -o cluster_size=4096 seed.raw img/disk.qcow2 || return 1
+	rm -f seed.raw
+	hb_oracle disk.qcow2 || return 1
+	echo image=disk.qcow2 >vars
+}
+
+# The same with an internal snapshot, then more writes: a snapshot table.
+gen_hb_qcow2snap() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O qcow2 -o cluster_size=4096 seed.raw img/disk.qcow2 || return 1
+	rm -f seed.raw
+	qemu-img snapshot -c snap1 img/disk.qcow2 || return 1
+	scatter qcow2 img/disk.qcow2 "$HB_SIZE" 5 || return 1
+	hb_oracle disk.qcow2 || return 1
+	echo image=disk.qcow2 >vars
+}
+
+# top.qcow2 over base.qcow2 (backing name "base.qcow2", format extension).
+gen_hb_qcow2chain() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O qcow2 -o cluster_size=4096 seed.raw img/base.qcow2 || return 1
+	rm -f seed.raw
+	qemu-img create -q -f qcow2 -o cluster_size=4096 -b base.qcow2 -F qcow2 img/top.qcow2 || return 1
+	scatter qcow2 img/top.qcow2 "$HB_SIZE" 7 || return 1
+	hb_oracle top.qcow2 || return 1
+	echo image=top.qcow2 >vars
+}
+
+# Compressed clusters, zlib and zstd (64 KiB clusters).
+hb_qcow2z() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -c -O qcow2 -o compression_type="$1" seed.raw img/disk.qcow2 || return 1
+	rm -f seed.raw
+	hb_oracle disk.qcow2 || return 1
+	echo image=disk.qcow2 >vars
+}
+gen_hb_qcow2zlib() { hb_qcow2z zlib; }
+gen_hb_qcow2zstd() { hb_qcow2z zstd; }
+
+# A chain of 257 qcow2 files: one deeper than VD_MAX_CHAIN (256).
+gen_hb_deep() {
+	local i
+	mkdir img
+	qemu-img create -q -f qcow2 img/d0.qcow2 1M || return 1
+	for i in $(seq 1 256); do
+		qemu-img create -q -f qcow2 -u -b "d$((i - 1)).qcow2" -F qcow2 "img/d$i.qcow2" 1M || return 1
+	done
+	echo image=d256.qcow2 >vars
+}
+
+# VMDK: monolithicSparse (hosted sparse extent with embedded descriptor),
+# streamOptimized, monolithicFlat (descriptor file + flat extent) and
+# twoGbMaxExtentSparse (descriptor file + sparse extent).
+hb_vmdk() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vmdk -o subformat="$1" seed.raw img/disk.vmdk || return 1
+	rm -f seed.raw
+	hb_oracle disk.vmdk || return 1
+	echo image=disk.vmdk >vars
+}
+gen_hb_vmdk() { hb_vmdk monolithicSparse; }
+gen_hb_vmdkstream() { hb_vmdk streamOptimized; }
+gen_hb_vmdkflat() { hb_vmdk monolithicFlat; }
+gen_hb_vmdksplit() { hb_vmdk twoGbMaxExtentSparse; }
+
+# hb_vhd_fixed FILE — a fixed time stamp (footer offset 24) and unique id
+# (68) in both footers, checksums recomputed: the checksums the cases
+# quote repeat from run to run.
+hb_vhd_fixed() {
+	python3 - "$1" <<-'EOF' || return 1
+		import os, sys
+		p = sys.argv[1]
+		n = os.path.getsize(p)
+		with open(p, "r+b") as f:
+		    for at in (0, n - 512):
+		        f.seek(at + 24)
+		        f.write(b"\x20\x00\x00\x00")
+		        f.seek(at + 68)
+		        f.write(bytes(range(16)))
+	EOF
+	python3 "$VD_LIB_DIR/mkvhd.py" fix "$1"
+}
+
+# VHD dynamic (qemu-img), 2 MiB blocks.
+gen_hb_vhd() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vpc -o subformat=dynamic seed.raw img/disk.vhd || return 1
+	rm -f seed.raw
+	hb_vhd_fixed img/disk.vhd || return 1
+	hb_oracle disk.vhd || return 1
+	{
+		echo image=disk.vhd
+		echo "mkvhd=$VD_LIB_DIR/mkvhd.py"
+	} >vars
+	# qemu rounds the size up to its CHS geometry: the oracle is the size
+	# the footer says.
+	echo "vsize=$(stat -c %s oracle.raw)" >>vars
+}
+
+# VHD differencing child.vhd over the dynamic parent.vhd (tests/mkvhd.py;
+# qemu-img cannot write one); its W2ru locator names "parent.vhd". The
+# oracle is the parent's bytes with the child's writes applied.
+gen_hb_vhddiff() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vpc -o subformat=dynamic seed.raw img/parent.vhd || return 1
+	rm -f seed.raw
+	python3 "$VD_LIB_DIR/mkvhd.py" diff img/parent.vhd img/child.vhd \
+		--write 0:4096:0x5a --write 2097152:65536:0xa5 || return 1
+	qemu-img convert -O raw img/parent.vhd oracle.raw || return 1
+	printf '\x5a%.0s' $(seq 4096) | dd of=oracle.raw bs=1 seek=0 conv=notrunc status=none
+	head -c 65536 /dev/zero | tr '\0' '\245' |
+		dd of=oracle.raw bs=4096 seek=512 conv=notrunc status=none
+	{
+		echo image=child.vhd
+		echo "mkvhd=$VD_LIB_DIR/mkvhd.py"
+	} >vars
+}
+
+# An OVA (GNU tar, ustar headers): app.ovf then disk.qcow2.
+gen_hb_ova() {
+	mkdir img src
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O qcow2 seed.raw src/disk.qcow2 || return 1
+	rm -f seed.raw
+	cat >src/app.ovf <<-EOF
+		<?xml version="1.0" encoding="UTF-8"?>
+		<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"
+		    xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
+		  <References>
+		    <File ovf:href="disk.qcow2" ovf:id="file1"/>
+		  </References>
+		  <DiskSection>
+		    <Info>Virtual disk information</Info>
+		    <Disk ovf:capacity="$HB_SIZE" ovf:diskId="vmdisk1" ovf:fileRef="file1"/>
+		  </DiskSection>
+		  <VirtualSystem ovf:id="vm"><Info>A virtual machine</Info></VirtualSystem>
+		</Envelope>
+	EOF
+	# Fixed owner, mode and times: the header checksums the cases quote
+	# repeat from run to run.
+	touch -d @1000000000 src/app.ovf src/disk.qcow2
+	tar -C src --format=ustar --owner=0 --group=0 --numeric-owner --mode=0644 \
+		-cf img/app.ova app.ovf disk.qcow2 || return 1
+	qemu-img convert -O raw src/disk.qcow2 oracle.raw || return 1
+	cp src/app.ovf img/app.ovf.orig
+	rm -rf src
+	echo image=app.ova >vars
+	echo "ovfsize=$(stat -c %s img/app.ovf.orig)" >>vars
+}
+
+# MBR, 16 MiB: p1 primary, p2 extended holding p5 and p6 (sfdisk).
+gen_hb_mbr() {
+	mkdir img
+	truncate -s $((16 * HB_MIB)) img/disk.raw
+	sfdisk -q img/disk.raw <<-EOF || return 1
+		label: dos
+		unit: sectors
+		start=2048, size=4096, type=83
+		start=6144, type=5
+		size=4096, type=83
+		size=4096, type=83
+	EOF
+	seed_into img/disk.raw || return 1
+	cp img/disk.raw oracle.raw
+	# The EBRs: the first at the extended partition's start, the second
+	# where the first one's link entry (offset 462) points.
+	python3 - img/disk.raw >vars <<-'EOF' || return 1
+		import struct, sys
+		d = open(sys.argv[1], "rb").read()
+		ext = struct.unpack_from("<I", d, 446 + 16 + 8)[0]
+		rel2 = struct.unpack_from("<I", d, ext * 512 + 462 + 8)[0]
+		print("image=disk.raw")
+		print("ebr1=%d" % (ext * 512))
+		print("ebr2=%d" % ((ext + rel2) * 512))
+	EOF
+}
+
+# seed_into DISK — some data in every partition's bytes (and between),
+# inside the file's size,
+# written after the table (sfdisk does not touch data).
+seed_into() {
+	local f=$1 i size
+	size=$(stat -c %s "$f")
+	for i in 1 3 5 7 9 11 13 15; do
+		[ $((i * HB_MIB + 4096 * i + 64)) -le "$size" ] || break
+		printf 'vdmount hostile %d ' "$i" | head -c 64 |
+			dd of="$f" bs=1 seek=$((i * HB_MIB + 4096 * i)) conv=notrunc status=none
+	done
+	dd if=/dev/urandom of="$f" bs=4096 seek=$((2 * 256 + 3)) count=16 conv=notrunc status=none
+}
+
+# GPT, 8 MiB, 512-byte sectors: two partitions with names (sfdisk), with
+# fixed GUIDs, so that the CRCs the messages quote are the same each run.
+gen_hb_gpt() {
+	mkdir img
+	truncate -s $((8 * HB_MIB)) img/disk.raw
+	sfdisk -q img/disk.raw <<-EOF || return 1
+		label: gpt
+		label-id: 5E1F2D4C-1B2A-4C3D-9E8F-0123456789AB
+		unit: sectors
+		start=2048, size=4096, type=L, name="first", uuid=11111111-2222-4333-8444-555555555555
+		start=6144, size=4096, type=L, name="second", uuid=66666666-7777-4888-9999-AAAAAAAAAAAA
+	EOF
+	seed_into img/disk.raw || return 1
+	cp img/disk.raw oracle.raw
+	{
+		echo image=disk.raw
+		echo "last=$((8 * HB_MIB / 512 - 1))"
+	} >vars
+}
+
+# hb_tree DIR — the guest files of the filesystem bases.
+hb_tree() {
+	mkdir -p "$1/dir/sub"
+	printf 'hello from the hostile corpus\n' >"$1/hello.txt"
+	head -c 300000 /dev/urandom >"$1/big.bin"
+	yes 'inner text' | head -c 20000 >"$1/dir/inner.txt"
+	printf 'deep\n' >"$1/dir/sub/deep.txt"
+}
+
+# hb_fat_entry PATH NAME — NAME_ent= (byte offset of PATH's directory
+# entry) and NAME_clus= (its first cluster), as fatvol.py reads them.
+hb_fat_entry() {
+	python3 "$VD_LIB_DIR/fatvol.py" entry img/fat.img "$1" |
+		sed "s/^off=\([0-9]*\) clus=\([0-9]*\) .*/$2_ent=\1\n$2_clus=\2/"
+}
+
+# FAT16, 8 MiB, whole-disk (mkfs.vfat + mcopy): fs/ in the mount. A
+# fixed volume id (-i), as the bytes a poked BPB reads from there get
+# quoted.
+gen_hb_fat() {
+	local geom
+	mkdir img
+	hb_tree tree
+	truncate -s $((8 * HB_MIB)) img/fat.img
+	mkfs.vfat -F 16 -s 2 -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
+	(cd tree && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i ../img/fat.img -- * ::) || return 1
+	fsck.fat -n img/fat.img >/dev/null || return 1
+	cp img/fat.img oracle.raw
+	geom=$(python3 "$VD_LIB_DIR/fatvol.py" geom img/fat.img) || return 1
+	{
+		echo image=fat.img
+		echo "$geom"
+		echo "fatvol=$VD_LIB_DIR/fatvol.py"
+		hb_fat_entry big.bin big
+		hb_fat_entry hello.txt hello
+		hb_fat_entry dir dir
+		hb_fat_entry dir/sub sub
+	} >vars
+}
+
+# FAT32 (mkfs.vfat -F 32), 40 MiB, whole-disk.
+gen_hb_fat32() {
+	local geom
+	mkdir img
+	hb_tree tree
+	truncate -s $((40 * HB_MIB)) img/fat.img
+	mkfs.vfat -F 32 -s 1 -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
+	(cd tree && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i ../img/fat.img -- * ::) || return 1
+	fsck.fat -n img/fat.img >/dev/null || return 1
+	cp img/fat.img oracle.raw
+	geom=$(python3 "$VD_LIB_DIR/fatvol.py" geom img/fat.img) || return 1
+	{
+		echo image=fat.img
+		echo "$geom"
+		echo "fatvol=$VD_LIB_DIR/fatvol.py"
+		hb_fat_entry big.bin big
+		hb_fat_entry dir dir
+	} >vars
+}
+
+# ext4, 16 MiB, whole-disk (mkfs.ext4 -d), no metadata_csum (a poked field
+# must be caught by its own check), no dir_index (linear directories).
+# Offsets found by debugfs.
+gen_hb_ext() {
+	local ino
+	mkdir img
+	hb_tree tree
+	ln -s hello.txt tree/fast.lnk
+	ln -s "$(printf 'dir/%.0s' $(seq 30))target-of-a-slow-symlink" tree/slow.lnk
+	truncate -s $((16 * HB_MIB)) img/ext.img
+	mkfs.ext4 -q -F -b 4096 -I 256 -O ^metadata_csum,^dir_index -d tree img/ext.img || return 1
+	cp img/ext.img oracle.raw
+	{
+		echo image=ext.img
+		# byte offset of an inode: debugfs imap prints its block and
+		# offset in the block.
+		for ino in big.bin dir fast.lnk slow.lnk; do
+			set -- $(debugfs -R "imap /$ino" img/ext.img 2>/dev/null |
+				sed -n 's/.*located at block \([0-9]*\), offset \(0x[0-9a-f]*\).*/\1 \2/p')
+			[ $# = 2 ] || return 1
+			echo "ino_${ino%%.*}=$(($1 * 4096 + $2))"
+		done
+		echo "blk_dir=$(($(debugfs -R 'blocks /dir' img/ext.img 2>/dev/null | awk '{ print $1 }') * 4096))"
+		echo "blk_slow=$(($(debugfs -R 'blocks /slow.lnk' img/ext.img 2>/dev/null | awk '{ print $1 }') * 4096))"
+	} >vars
+	grep -q '^ino_big=[1-9]' vars && grep -q '^blk_dir=[1-9]' vars || return 1
+}
