@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One vd_pool_run call; lives on its caller's stack, which returns only
@@ -66,6 +67,43 @@ static void pool_do(struct pool_batch *b, unsigned i)
 		pthread_cond_broadcast(&pool.done);
 }
 
+/* How long an idle helper watches for the next batch before it sleeps.
+ * A sequential reader of compressed data sends a batch every few hundred
+ * microseconds; a helper asleep on the condition variable takes long to
+ * wake on a virtual machine (the idle vCPU halts), and the caller then
+ * decodes most of the batch alone. Measured on 2 vCPUs: zstd 1.64 ->
+ * 2.54 GB/s, zlib 1.31 -> 1.70 GB/s. The cost is at most this much CPU
+ * per helper after the last batch of a burst. */
+#define POOL_SPIN_NS 1000000L
+
+static long pool_ns_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000000L +
+	       (t.tv_nsec - t0->tv_nsec);
+}
+
+/* Caller holds pool.lock; drops it while it watches for a batch (or a
+ * stop) for up to POOL_SPIN_NS. */
+static void pool_spin(void)
+{
+	struct timespec t0;
+
+	pthread_mutex_unlock(&pool.lock);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Ends: the clock passes POOL_SPIN_NS. */
+	while (!__atomic_load_n(&pool.head, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&pool.stopping, __ATOMIC_RELAXED) &&
+	       pool_ns_since(&t0) < POOL_SPIN_NS) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	pthread_mutex_lock(&pool.lock);
+}
+
 static void *pool_helper(void *unused)
 {
 	(void)unused;
@@ -73,6 +111,8 @@ static void *pool_helper(void *unused)
 	for (;;) {
 		struct pool_batch *b;
 
+		if (!pool.head && !pool.stopping)
+			pool_spin();
 		while (!pool.head && !pool.stopping)
 			pthread_cond_wait(&pool.work, &pool.lock);
 		/* A batch's caller claims whatever is left of it. */

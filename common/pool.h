@@ -8,7 +8,9 @@
  * when every helper is busy with other batches (or there are none: one
  * core, or the helpers could not be started). Helpers start on first use
  * (one fewer than the cores online, at most VD_POOL_MAX) and live until
- * the process exits or vd_pool_stop; a forked child starts its own. */
+ * the process exits or vd_pool_stop; a forked child starts its own.
+ * An idle helper watches for the next batch for a millisecond before it
+ * sleeps, so the batches of a streaming reader find it awake. */
 #ifndef VD_POOL_H
 #define VD_POOL_H
 
