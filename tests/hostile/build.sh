@@ -262,15 +262,17 @@ hb_fat_entry() {
 		sed "s/^off=\([0-9]*\) clus=\([0-9]*\) .*/$2_ent=\1\n$2_clus=\2/"
 }
 
-# FAT16, 8 MiB, whole-disk (mkfs.vfat + mcopy): fs/ in the mount. A
-# fixed volume id (-i), as the bytes a poked BPB reads from there get
-# quoted.
-gen_hb_fat() {
+# hb_fat_volume FATBITS MIB SECTORS_PER_CLUSTER: img/fat.img, a
+# whole-disk FAT volume of hb_tree made by mkfs.vfat + mcopy and checked
+# by fsck.fat, its oracle.raw, and the first lines of vars (image,
+# geometry). A fixed volume id (-i), as the bytes a poked BPB reads from
+# there get quoted.
+hb_fat_volume() {
 	local geom
 	mkdir img
 	hb_tree tree
-	truncate -s $((8 * HB_MIB)) img/fat.img
-	mkfs.vfat -F 16 -s 2 -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
+	truncate -s $(($2 * HB_MIB)) img/fat.img
+	mkfs.vfat -F "$1" -s "$3" -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
 	(cd tree && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i ../img/fat.img -- * ::) || return 1
 	fsck.fat -n img/fat.img >/dev/null || return 1
 	cp img/fat.img oracle.raw
@@ -279,31 +281,27 @@ gen_hb_fat() {
 		echo image=fat.img
 		echo "$geom"
 		echo "fatvol=$VD_LIB_DIR/fatvol.py"
+	} >vars
+}
+
+# FAT16, 8 MiB, whole-disk: fs/ in the mount.
+gen_hb_fat() {
+	hb_fat_volume 16 8 2 || return 1
+	{
 		hb_fat_entry big.bin big
 		hb_fat_entry hello.txt hello
 		hb_fat_entry dir dir
 		hb_fat_entry dir/sub sub
-	} >vars
+	} >>vars
 }
 
-# FAT32 (mkfs.vfat -F 32), 40 MiB, whole-disk.
+# FAT32, 40 MiB, whole-disk.
 gen_hb_fat32() {
-	local geom
-	mkdir img
-	hb_tree tree
-	truncate -s $((40 * HB_MIB)) img/fat.img
-	mkfs.vfat -F 32 -s 1 -i 1234abcd -n HOSTILE img/fat.img >/dev/null || return 1
-	(cd tree && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i ../img/fat.img -- * ::) || return 1
-	fsck.fat -n img/fat.img >/dev/null || return 1
-	cp img/fat.img oracle.raw
-	geom=$(python3 "$VD_LIB_DIR/fatvol.py" geom img/fat.img) || return 1
+	hb_fat_volume 32 40 1 || return 1
 	{
-		echo image=fat.img
-		echo "$geom"
-		echo "fatvol=$VD_LIB_DIR/fatvol.py"
 		hb_fat_entry big.bin big
 		hb_fat_entry dir dir
-	} >vars
+	} >>vars
 }
 
 # ext4, 16 MiB, whole-disk (mkfs.ext4 -d), no metadata_csum (a poked field
