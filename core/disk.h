@@ -70,8 +70,9 @@ struct vd_seg {
  * to buf (len bytes, at its place in the read) and becomes MEM pieces.
  * When max_segs would be exceeded, the rest of the read is done into buf
  * as one MEM piece, so any max_segs >= 1 works. *n_r: pieces used. An FD
- * piece is checked against its file's size here, but the caller reads
- * it, so a host file that shrinks under the mount gives a short read. */
+ * piece is checked here against its file's size at open and as it is now
+ * (a host file cut short under the mount gives -EIO, logged), but the
+ * caller reads it: a cut after this call still gives a short read. */
 int vd_disk_read_vec(struct vd_disk *d, void *buf, size_t len, uint64_t off,
 		     struct vd_seg *segs, unsigned max_segs, unsigned *n_r);
 

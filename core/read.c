@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/pool.h"
 #include "common/tls.h"
@@ -107,6 +108,10 @@ struct read_out {
 	struct vd_seg *segs; /* NULL: a plain read */
 	unsigned max, n;
 	struct vd_file *last_file; /* the file of segs[n - 1] when VD_SEG_FD */
+	/* The host file last looked at with fstat, and the bytes it held
+	 * then (see out_fd_ok). */
+	struct vd_file *stat_file;
+	uint64_t stat_size;
 	struct read_job jobs[READ_JOBS];
 	unsigned njobs;
 };
@@ -127,6 +132,47 @@ static int out_fill(struct read_out *o, struct vd_seg *s, uint8_t *p)
 	return ret;
 }
 
+/* Whether len bytes at host offset host of f may become an FD piece: the
+ * check vd_file_pread makes, since the caller reads the piece. Against
+ * the size fixed at open, and against what the host file holds now
+ * (one fstat per file of the read, block devices excepted): another
+ * process may have cut the file short under the mount, and a piece past
+ * its new end would reach the reader as a short read, not as an error.
+ * A cut between this and the caller's read can still slip through. */
+static int out_fd_ok(struct read_out *o, struct vd_file *f, uint64_t host,
+		     uint64_t len)
+{
+	struct stat st;
+
+	if (!vd_range_ok(host, len, f->size)) {
+		vd_log(VD_LOG_ERR, "%s: read of %llu bytes at 0x%llx lies "
+		       "past the end of the file (%llu bytes)", f->path,
+		       (unsigned long long)len, (unsigned long long)host,
+		       (unsigned long long)f->size);
+		return -EIO;
+	}
+	if (f != o->stat_file) {
+		if (fstat(f->fd, &st) < 0) {
+			vd_log(VD_LOG_ERR, "%s: fstat: %s", f->path,
+			       strerror(errno));
+			return -EIO;
+		}
+		o->stat_file = f;
+		o->stat_size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size :
+						     UINT64_MAX;
+	}
+	/* base + host + len fit: the range lay inside the file at open. */
+	if (!vd_range_ok(f->base + host, len, o->stat_size)) {
+		vd_log(VD_LOG_ERR, "%s: read of %llu bytes at 0x%llx lies "
+		       "past the end of the file (now %llu bytes: "
+		       "truncated?)", f->path, (unsigned long long)len,
+		       (unsigned long long)host,
+		       (unsigned long long)o->stat_size);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* The next len bytes of the read, at guest offset off: stored in f at
  * host (VD_SEG_FD), zeros (VD_SEG_ZERO), or already in buf (VD_SEG_MEM). */
 static int out_put(struct read_out *o, enum vd_seg_type type,
@@ -145,15 +191,9 @@ static int out_put(struct read_out *o, enum vd_seg_type type,
 		return 0;
 	}
 	if (type == VD_SEG_FD) {
-		/* The same check vd_file_pread makes: the caller reads. */
-		if (!vd_range_ok(host, len, f->size)) {
-			vd_log(VD_LOG_ERR, "%s: read of %llu bytes at 0x%llx "
-			       "lies past the end of the file (%llu bytes)",
-			       f->path, (unsigned long long)len,
-			       (unsigned long long)host,
-			       (unsigned long long)f->size);
-			return -EIO;
-		}
+		ret = out_fd_ok(o, f, host, len);
+		if (ret)
+			return ret;
 		cur.fd = f->fd;
 		cur.fd_off = f->base + host;
 	} else if (type == VD_SEG_MEM) {

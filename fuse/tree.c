@@ -269,47 +269,6 @@ static void vd_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-/* Whether the FD pieces of a read still lie inside their host files.
- * Another process may cut an image file short under the mount; handed
- * to libfuse, a piece past the new end would reach the reader as a short
- * read or as stale bytes, not as an error. One fstat per host file in
- * the read (block devices cannot shrink: not checked); a cut between it
- * and the splice can still slip through. */
-static int tree_segs_present(const struct vd_seg *segs, unsigned n)
-{
-	struct stat st;
-	int fd = -1;
-
-	for (unsigned i = 0; i < n; i++) {
-		const struct vd_seg *s = &segs[i];
-		char link[64], path[PATH_MAX];
-		ssize_t len;
-
-		if (s->type != VD_SEG_FD)
-			continue;
-		if (s->fd != fd) {
-			if (fstat(s->fd, &st) < 0) {
-				vd_log(VD_LOG_ERR, "fstat of an image file: %s",
-				       strerror(errno));
-				return -EIO;
-			}
-			fd = s->fd;
-		}
-		if (!S_ISREG(st.st_mode) ||
-		    vd_range_ok(s->fd_off, s->len, (uint64_t)st.st_size))
-			continue;
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", s->fd);
-		len = readlink(link, path, sizeof(path) - 1);
-		path[len > 0 ? len : 0] = '\0';
-		vd_log(VD_LOG_ERR, "%s: read of %zu bytes at 0x%llx lies past "
-		       "the end of the file (now %lld bytes: truncated?)",
-		       path[0] ? path : "image file", s->len,
-		       (unsigned long long)s->fd_off, (long long)st.st_size);
-		return -EIO;
-	}
-	return 0;
-}
-
 /* A read of disk.raw or pN.raw: stored data goes from the host file into
  * the reply by splice when the kernel allows (libfuse falls back to
  * copying), zeros from the zero page; only decoded data is copied. */
@@ -338,8 +297,6 @@ static void tree_read_raw(fuse_req_t req, struct tree_file *tf, size_t size,
 	}
 	ret = vd_disk_read_vec(mount_of(req)->disk, buf, size, tf->start + off,
 			       segs, TREE_MAX_SEGS, &n);
-	if (!ret)
-		ret = tree_segs_present(segs, n);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
