@@ -470,12 +470,105 @@ void vd_ext_release(struct vd_fs_file *ff)
 	free(f);
 }
 
+/* Append [vol_off, +len) (or len zero bytes) to p[0..*n), merging with
+ * the last piece when they touch. False when max pieces are used. */
+static bool ext_piece_add(struct vd_fs_piece *p, unsigned max, unsigned *n,
+			  bool zero, uint64_t vol_off, uint64_t len)
+{
+	struct vd_fs_piece *last = *n ? &p[*n - 1] : NULL;
+
+	if (last && last->zero == zero &&
+	    (zero || last->vol_off + last->len == vol_off)) {
+		last->len += len;
+		return true;
+	}
+	if (*n == max)
+		return false;
+	p[(*n)++] = (struct vd_fs_piece){ vol_off, len, zero };
+	return true;
+}
+
+/* The pieces of [off, off + len), all inside the file: at most max, for
+ * the *got_r bytes from off. Holes and unwritten extents are zero
+ * pieces; the blocks are where the map says (vd_ext_map keeps them
+ * inside the filesystem). */
+static int ext_pieces(struct ext_file *f, uint64_t off, uint64_t len,
+		      struct vd_fs_piece *p, unsigned max, unsigned *n_r,
+		      uint64_t *got_r)
+{
+	uint64_t bs = f->x->bs, pos = off, end = off + len;
+	bool room = true;
+	int ret = 0;
+
+	*n_r = 0;
+	/* Ends: every pass consumes at least one byte of [pos, end), or
+	 * finds no room for it. */
+	while (pos < end && room) {
+		uint64_t lblk = pos / bs, n;
+		struct ext_win *w;
+		size_t i;
+
+		ret = ext_win_get(f, lblk, &w);
+		if (ret)
+			break;
+		i = vd_ext_win_find(w, lblk);
+		while (pos < end && lblk < w->end) {
+			const struct ext_extent *e = i < w->n ? &w->ex[i] : NULL;
+
+			if (!e || lblk < e->lblk) {
+				/* A hole up to the next extent. */
+				uint64_t stop = e ? e->lblk : w->end;
+
+				n = VD_MIN(end, stop >= UINT64_MAX / bs ?
+							UINT64_MAX : stop * bs) -
+				    pos;
+				room = ext_piece_add(p, max, n_r, true, 0, n);
+			} else {
+				uint64_t in = pos - e->lblk * bs;
+
+				n = VD_MIN(end - pos, (uint64_t)e->len * bs - in);
+				room = ext_piece_add(p, max, n_r, e->uninit,
+						     e->uninit ? 0 :
+						     e->pblk * bs + in, n);
+				i++;
+			}
+			if (!room)
+				break;
+			pos += n;
+			lblk = pos / bs;
+		}
+		ext_win_put(f, w);
+	}
+	*got_r = pos - off;
+	return ret;
+}
+
+int vd_ext_map_file(struct vd_fs_file *ff, uint64_t off, size_t len,
+		    struct vd_fs_piece *p, unsigned max, unsigned *n_r,
+		    size_t *got_r)
+{
+	struct ext_file *f = (struct ext_file *)ff;
+	uint64_t got;
+	int ret;
+
+	*n_r = 0;
+	*got_r = 0;
+	if (f->inline_data || f->x->replay)
+		return -EOPNOTSUPP;
+	if (off >= f->size || !len || !max)
+		return 0;
+	ret = ext_pieces(f, off, VD_MIN(len, f->size - off), p, max, n_r,
+			 &got);
+	*got_r = (size_t)got;
+	return ret;
+}
+
 int vd_ext_read(struct vd_fs_file *ff, void *buf, size_t len, uint64_t off,
 		size_t *got_r)
 {
 	struct ext_file *f = (struct ext_file *)ff;
-	uint64_t bs = f->x->bs, pos, end;
 	uint8_t *out = buf;
+	uint64_t pos, end;
 	int ret = 0;
 
 	*got_r = 0;
@@ -493,46 +586,24 @@ int vd_ext_read(struct vd_fs_file *ff, void *buf, size_t len, uint64_t off,
 	}
 	pos = off;
 	end = off + len;
-	/* Ends: every pass consumes at least one byte of [pos, end). */
+	/* Ends: every pass maps at least one byte of [pos, end). */
 	while (pos < end) {
-		uint64_t lblk = pos / bs, n;
-		struct ext_win *w;
-		size_t i;
+		struct vd_fs_piece p[16];
+		unsigned n;
+		uint64_t got;
 
-		ret = ext_win_get(f, lblk, &w);
+		ret = ext_pieces(f, pos, end - pos, p, 16, &n, &got);
 		if (ret)
 			break;
-		i = vd_ext_win_find(w, lblk);
-		/* Within this window, read up to its end. */
-		while (pos < end && lblk < w->end) {
-			const struct ext_extent *e = i < w->n ? &w->ex[i] : NULL;
-
-			if (!e || lblk < e->lblk) {
-				/* A hole up to the next extent. */
-				uint64_t stop = e ? e->lblk : w->end;
-
-				n = VD_MIN(end, stop >= UINT64_MAX / bs ?
-							UINT64_MAX : stop * bs) -
-				    pos;
-				memset(out + (pos - off), 0, n);
-			} else {
-				uint64_t in = pos - e->lblk * bs;
-
-				n = VD_MIN(end - pos, (uint64_t)e->len * bs - in);
-				if (e->uninit)
-					memset(out + (pos - off), 0, n);
-				else
-					ret = vd_ext_io_read(f->x->io,
-							     out + (pos - off),
-							     n, e->pblk * bs + in);
-				if (ret)
-					break;
-				i++;
-			}
-			pos += n;
-			lblk = pos / bs;
+		for (unsigned i = 0; i < n && !ret; i++) {
+			if (p[i].zero)
+				memset(out + (pos - off), 0, p[i].len);
+			else
+				ret = vd_ext_io_read(f->x->io, out + (pos - off),
+						     p[i].len, p[i].vol_off);
+			if (!ret)
+				pos += p[i].len;
 		}
-		ext_win_put(f, w);
 		if (ret) {
 			vd_log(VD_LOG_ERR, "%s: ext: inode %" PRIu64 ": read "
 			       "at %" PRIu64 " failed", f->x->name, f->ino,

@@ -721,6 +721,7 @@ const struct vd_fs_ops vd_fs_ext = {
 	.open = vd_ext_open,
 	.read = vd_ext_read,
 	.seek = vd_ext_seek,
+	.map = vd_ext_map_file,
 	.release = vd_ext_release,
 	.readlink = ext_readlink,
 	.listxattr = ext_listxattr,

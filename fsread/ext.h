@@ -118,6 +118,9 @@ int vd_ext_read(struct vd_fs_file *f, void *buf, size_t len, uint64_t off,
 		size_t *got_r);
 int vd_ext_seek(struct vd_fs_file *f, uint64_t off, bool want_data,
 		uint64_t *off_r);
+int vd_ext_map_file(struct vd_fs_file *f, uint64_t off, size_t len,
+		    struct vd_fs_piece *p, unsigned max, unsigned *n_r,
+		    size_t *got_r);
 void vd_ext_release(struct vd_fs_file *f);
 
 /* ---- ext.c ---- */

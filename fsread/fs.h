@@ -30,6 +30,10 @@ struct vd_vol {
 /* Exactly len bytes at off within the volume, or -EIO (a read past the
  * volume's end included). */
 int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off);
+/* As vd_vol_read, in pieces (vd_disk_read_vec). */
+int vd_vol_read_vec(const struct vd_vol *v, void *buf, size_t len,
+		    uint64_t off, struct vd_seg *segs, unsigned max_segs,
+		    unsigned *n_r);
 
 struct vd_fs_attr {
 	uint64_t ino;
@@ -61,6 +65,14 @@ struct vd_fs_info {
 	char uuid[40];	  /* ext: the UUID; vfat: the serial, "ABCD-1234" */
 	bool needed_recovery; /* the journal was dirty at mount */
 	bool replayed;	      /* ... and was replayed in memory */
+};
+
+/* Where some bytes of an open file lie (vd_fs_ops.map): len bytes of the
+ * volume at vol_off, or len zero bytes that are not stored. */
+struct vd_fs_piece {
+	uint64_t vol_off; /* unless zero */
+	uint64_t len;
+	bool zero;
 };
 
 /* readdir callback: return nonzero to stop (the buffer is full). next is
@@ -100,6 +112,17 @@ struct vd_fs_ops {
 	 * when no data follows. NULL: all data. */
 	int (*seek)(struct vd_fs_file *f, uint64_t off, bool want_data,
 		    uint64_t *off_r);
+	/* Where the bytes read would give lie, so a front end can move
+	 * them from the host file instead of copying (FUSE splice): up to
+	 * max pieces, in order, for the *got_r bytes from off (< len at the
+	 * end of the file, or when max pieces did not cover len: the rest
+	 * is then read). Pieces lie inside the volume. -EOPNOTSUPP when the
+	 * file's bytes are not the volume's (inline data, a journal
+	 * replayed in memory): read then. NULL: always read. Thread-safe on
+	 * one handle, as read. */
+	int (*map)(struct vd_fs_file *f, uint64_t off, size_t len,
+		   struct vd_fs_piece *p, unsigned max, unsigned *n_r,
+		   size_t *got_r);
 	void (*release)(struct vd_fs_file *f);
 	/* The target, NUL-terminated, truncated to size. */
 	int (*readlink)(struct vd_fs *fs, uint64_t ino, char *buf,

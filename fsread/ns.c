@@ -512,6 +512,117 @@ int vd_ns_read(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
 	return ret;
 }
 
+/* Pieces asked of a filesystem's map per read. */
+#define NS_PIECES 32u
+
+/* Merge neighbours that continue each other; returns the new count. */
+static unsigned ns_segs_merge(struct vd_seg *s, unsigned n)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct vd_seg *last = k ? &s[k - 1] : NULL;
+
+		if (last && last->type == s[i].type &&
+		    (s[i].type == VD_SEG_ZERO ||
+		     (s[i].type == VD_SEG_FD && last->fd == s[i].fd &&
+		      last->fd_off + last->len == s[i].fd_off) ||
+		     (s[i].type == VD_SEG_MEM &&
+		      (const uint8_t *)last->mem + last->len == s[i].mem))) {
+			last->len += s[i].len;
+			continue;
+		}
+		s[k++] = s[i];
+	}
+	return k;
+}
+
+/* Bytes [off, off + len) of f read into buf from pos on, as one MEM
+ * piece appended to segs. */
+static int ns_fs_read_rest(struct vd_fs_file *ff, uint8_t *buf, size_t pos,
+			   size_t len, uint64_t off, struct vd_seg *segs,
+			   unsigned *n, size_t *got_r)
+{
+	size_t got = 0;
+	int ret = ff->fs->ops->read(ff, buf + pos, len - pos, off + pos, &got);
+
+	if (ret)
+		return ret;
+	if (got)
+		segs[(*n)++] = (struct vd_seg){ .type = VD_SEG_MEM, .len = got,
+						.mem = buf + pos };
+	*got_r = pos + got;
+	return 0;
+}
+
+/* A guest file in pieces: what its filesystem maps becomes the
+ * volume's pieces; the rest (past max_segs - 1 pieces, or all of it
+ * when the filesystem cannot map) is read into buf. */
+static int ns_fs_read_vec(struct vd_fs_file *ff, uint8_t *buf, size_t len,
+			  uint64_t off, struct vd_seg *segs, unsigned max,
+			  unsigned *n_r, size_t *got_r)
+{
+	const struct vd_vol *v = ff->fs->vol;
+	struct vd_fs_piece p[NS_PIECES];
+	unsigned np = 0, n = 0;
+	size_t mapped = 0, pos = 0;
+	int ret = -EOPNOTSUPP;
+
+	if (max >= 2 && ff->fs->ops->map)
+		ret = ff->fs->ops->map(ff, off, len, p,
+				       VD_MIN(max - 1, NS_PIECES), &np, &mapped);
+	if (!ret && mapped > len)
+		return -EIO; /* a driver bug; never seen */
+	if (ret == -EOPNOTSUPP)
+		np = 0;
+	else if (ret)
+		return ret;
+	/* One piece is kept for the rest. */
+	for (unsigned i = 0; i < np && n < max - 1; i++) {
+		if (p[i].zero) {
+			segs[n++] = (struct vd_seg){ .type = VD_SEG_ZERO,
+						     .len = (size_t)p[i].len };
+		} else {
+			unsigned m;
+
+			/* On failure the read below says what went wrong,
+			 * as it would without pieces. */
+			if (vd_vol_read_vec(v, buf + pos, (size_t)p[i].len,
+					    p[i].vol_off, segs + n,
+					    max - 1 - n, &m))
+				break;
+			n += m;
+		}
+		pos += (size_t)p[i].len;
+	}
+	*got_r = pos;
+	if (pos < len)
+		ret = ns_fs_read_rest(ff, buf, pos, len, off, segs, &n, got_r);
+	*n_r = ns_segs_merge(segs, n);
+	return ret;
+}
+
+int vd_ns_read_vec(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
+		   struct vd_seg *segs, unsigned max_segs, unsigned *n_r,
+		   size_t *got_r)
+{
+	int ret;
+
+	*n_r = 0;
+	*got_r = 0;
+	if (f->kind == NS_FS)
+		return ns_fs_read_vec(f->ff, buf, len, off, segs, max_segs, n_r,
+				      got_r);
+	if (off >= f->len)
+		return 0;
+	len = (size_t)VD_MIN((uint64_t)len, f->len - off);
+	ret = vd_disk_read_vec(f->disk, buf, len, f->start + off, segs,
+			       max_segs, n_r);
+	if (!ret)
+		*got_r = len;
+	return ret;
+}
+
 int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
 	       uint64_t *off_r)
 {

@@ -80,6 +80,13 @@ int vd_ns_open_file(struct vd_ns *ns, uint64_t ino, struct vd_ns_file **f_r);
 /* Up to len bytes at off; *got_r < len only at the end of the file. */
 int vd_ns_read(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
 	       size_t *got_r);
+/* As vd_ns_read, in pieces (see vd_disk_read_vec): the host bytes of a
+ * raw file or of a guest file whose filesystem can map it become FD
+ * pieces, holes ZERO pieces, and what had to be read or decoded lies in
+ * buf (len bytes) as MEM pieces. max_segs >= 1. */
+int vd_ns_read_vec(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
+		   struct vd_seg *segs, unsigned max_segs, unsigned *n_r,
+		   size_t *got_r);
 int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
 	       uint64_t *off_r);
 void vd_ns_release(struct vd_ns_file *f);

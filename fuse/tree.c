@@ -41,8 +41,6 @@
  * is spliced from the host file into the reply instead of copied. */
 struct tree_file {
 	struct vd_ns_file *f;
-	bool raw;
-	uint64_t start, len;
 	struct tree_file *prev, *next; /* in tree_files */
 };
 
@@ -226,6 +224,7 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vd_mount *m = mount_of(req);
 	struct tree_file *tf;
+	uint64_t start, len;
 	int ret;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
@@ -243,7 +242,6 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	tf->raw = vd_ns_file_range(tf->f, &tf->start, &tf->len);
 	pthread_mutex_lock(&tree_files_lock);
 	tf->next = tree_files;
 	if (tree_files)
@@ -255,7 +253,7 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* disk.raw and pN.raw bypass the page cache: the host file is
 	 * cached already, and a reply spliced from it lands straight in
 	 * the reader's buffer (one copy, as a read of the host file). */
-	if (tf->raw)
+	if (vd_ns_file_range(tf->f, &start, &len))
 		fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		tree_file_free(tf); /* the opener was interrupted */
@@ -269,10 +267,11 @@ static void vd_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-/* A read of disk.raw or pN.raw: stored data goes from the host file into
- * the reply by splice when the kernel allows (libfuse falls back to
- * copying), zeros from the zero page; only decoded data is copied. */
-static void tree_read_raw(fuse_req_t req, struct tree_file *tf, size_t size,
+/* A read of a file: stored data goes from the host file into the reply
+ * by splice when the kernel allows (libfuse falls back to copying),
+ * zeros from the zero page; only what had to be decoded or read by a
+ * filesystem is copied (vd_ns_read_vec). */
+static void tree_read_vec(fuse_req_t req, struct tree_file *tf, size_t size,
 			  uint64_t off)
 {
 	/* A fuse_bufvec ends in a one-element array that callers extend. */
@@ -281,30 +280,26 @@ static void tree_read_raw(fuse_req_t req, struct tree_file *tf, size_t size,
 		struct fuse_buf more[TREE_MAX_SEGS - 1];
 	} bv;
 	struct vd_seg segs[TREE_MAX_SEGS];
+	size_t got;
 	uint8_t *buf;
 	unsigned n;
 	int ret;
 
-	if (off >= tf->len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	size = (size_t)VD_MIN((uint64_t)size, tf->len - off);
-	buf = tree_buf_get(size);
+	buf = tree_buf_get(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = vd_disk_read_vec(mount_of(req)->disk, buf, size, tf->start + off,
-			       segs, TREE_MAX_SEGS, &n);
+	ret = vd_ns_read_vec(tf->f, buf, size, off, segs, TREE_MAX_SEGS, &n,
+			     &got);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	/* All decoded: one copy from buf into the reader (splicing a
-	 * buffer would copy it into the pipe first). */
-	if (n == 1 && segs[0].type == VD_SEG_MEM) {
-		fuse_reply_buf(req, segs[0].mem, segs[0].len);
+	/* All in buf: one copy from it into the reader (splicing a buffer
+	 * would copy it into the pipe first). */
+	if (n == 0 || (n == 1 && segs[0].type == VD_SEG_MEM)) {
+		fuse_reply_buf(req, n ? segs[0].mem : NULL, n ? segs[0].len : 0);
 		return;
 	}
 	memset(&bv.v, 0, sizeof(bv.v));
@@ -342,8 +337,10 @@ static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (tf->raw && tree_zeros_fd >= 0 && size <= TREE_ZEROS_LEN) {
-		tree_read_raw(req, tf, size, (uint64_t)off);
+	/* A zero piece is spliced from the zero file: larger ones would
+	 * need more of it. */
+	if (tree_zeros_fd >= 0 && size <= TREE_ZEROS_LEN) {
+		tree_read_vec(req, tf, size, (uint64_t)off);
 		return;
 	}
 	buf = (char *)tree_buf_get(size ? size : 1);

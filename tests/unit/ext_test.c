@@ -347,6 +347,46 @@ static int fails, fails_shown;
 		}                                                          \
 	} while (0)
 
+/* [off, off + n) of f put together from ops->map's pieces, at most max
+ * a call, into a: 1, 0 when a piece breaks a rule, -1 when the file
+ * cannot be mapped (inline data). */
+static int read_by_map(struct vd_fs_file *f, uint8_t *a, size_t n,
+		       uint64_t off, unsigned max)
+{
+	size_t pos = 0;
+
+	while (pos < n) {
+		struct vd_fs_piece p[8];
+		size_t got, sum = 0;
+		unsigned np;
+		int ret = ops->map(f, off + pos, n - pos, p, max, &np, &got);
+
+		if (ret == -EOPNOTSUPP)
+			return -1;
+		if (ret || !got || got > n - pos || !np || np > max)
+			return 0;
+		for (unsigned i = 0; i < np; i++) {
+			const struct vd_fs_piece *q = &p[i], *last = q - 1;
+
+			if (!q->len || q->len > got - sum)
+				return 0;
+			if (i && last->zero == q->zero &&
+			    (q->zero || last->vol_off + last->len == q->vol_off))
+				return 0; /* touching pieces not merged */
+			if (q->zero)
+				memset(a + pos + sum, 0, q->len);
+			else if (vd_vol_read(&vol, a + pos + sum, q->len,
+					     q->vol_off))
+				return 0;
+			sum += q->len;
+		}
+		if (sum != got)
+			return 0;
+		pos += got;
+	}
+	return 1;
+}
+
 static void compare_content(const char *path, uint64_t ino, uint64_t size)
 {
 	static uint8_t a[1 << 20], b[1 << 20];
@@ -386,10 +426,24 @@ static void compare_content(const char *path, uint64_t ino, uint64_t size)
 		EXPECT("bytes", !memcmp(a, b, n));
 		if (ret || memcmp(a, b, n))
 			break;
+		/* The same bytes from the map, in 1 to 5 pieces a call. */
+		memset(a, 0xee, n);
+		ret = read_by_map(f, a, n, off, 1 + (unsigned)(off / 4096 % 5));
+		EXPECT("map", ret != 0);
+		if (ret > 0)
+			EXPECT("map bytes", !memcmp(a, b, n));
 		off += n;
 	}
 	ret = ops->read(f, a, 10, size, &got);
 	EXPECT("read at eof", !ret && got == 0);
+	{
+		struct vd_fs_piece p[2];
+		unsigned np = 9;
+
+		ret = ops->map(f, size, 10, p, 2, &np, &got);
+		EXPECT("map at eof", (!ret && got == 0 && np == 0) ||
+					     ret == -EOPNOTSUPP);
+	}
 	/* SEEK_DATA / SEEK_HOLE against the host's answer for the
 	 * source: data written in 64 KiB-aligned pieces, so both agree
 	 * whatever the block size; frag's 100-byte pieces only when both
