@@ -687,6 +687,55 @@ static int vfat_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r)
 	return 0;
 }
 
+/* The pieces of [off, off + len), inside the file: at most max, each a
+ * run of contiguous clusters; stops early where the chain is shorter
+ * than the size (read says so). The bytes mapped. */
+static uint64_t vfat_pieces(struct vfat_file *h, uint64_t off, uint64_t len,
+			    struct vd_fs_piece *p, unsigned max, unsigned *n_r)
+{
+	struct vfat_fs *f = h->f;
+	uint64_t pos = off, end = off + len;
+
+	*n_r = 0;
+	/* Ends: each pass maps at least one byte of [pos, end), or
+	 * stops. */
+	while (pos < end) {
+		uint64_t idx = pos / f->csize, in = pos % f->csize, contig;
+		uint64_t at, n;
+		struct vd_fs_piece *last = *n_r ? &p[*n_r - 1] : NULL;
+
+		if (idx >= h->count)
+			break;
+		at = vd_vfat_run_pos(f, h->runs, h->nruns, idx, &contig) + in;
+		n = VD_MIN(end - pos, contig * f->csize - in);
+		if (last && last->vol_off + last->len == at)
+			last->len += n;
+		else if (*n_r == max)
+			break;
+		else
+			p[(*n_r)++] = (struct vd_fs_piece){ at, n, false };
+		pos += n;
+	}
+	return pos - off;
+}
+
+static int vfat_map(struct vd_fs_file *ff, uint64_t off, size_t len,
+		    struct vd_fs_piece *p, unsigned max, unsigned *n_r,
+		    size_t *got_r)
+{
+	struct vfat_file *h = (struct vfat_file *)ff;
+
+	*n_r = 0;
+	*got_r = 0;
+	if (off >= h->size || !len || !max)
+		return 0;
+	if (h->err)
+		return -EIO;
+	*got_r = (size_t)vfat_pieces(h, off, VD_MIN(len, h->size - off), p,
+				     max, n_r);
+	return 0;
+}
+
 static int vfat_read(struct vd_fs_file *ff, void *buf, size_t len,
 		     uint64_t off, size_t *got_r)
 {
@@ -703,26 +752,29 @@ static int vfat_read(struct vd_fs_file *ff, void *buf, size_t len,
 	len = (size_t)VD_MIN(len, h->size - off);
 	pos = off;
 	end = off + len;
-	/* Ends: each pass reads at least one byte of [pos, end). */
+	/* Ends: each pass reads at least one byte of [pos, end), or
+	 * fails. */
 	while (pos < end) {
-		uint64_t idx = pos / f->csize, in = pos % f->csize, contig;
-		uint64_t at, n;
+		struct vd_fs_piece p[16];
+		unsigned n;
 
-		if (idx >= h->count) {
+		if (!vfat_pieces(h, pos, end - pos, p, 16, &n)) {
 			vd_log(VD_LOG_ERR, "%s: vfat: file %" PRIu64 ": its "
 			       "chain of %" PRIu64 " clusters is shorter than "
 			       "its size (%" PRIu64 " bytes)", f->name, h->ino,
 			       h->count, h->size);
 			return -EIO;
 		}
-		at = vd_vfat_run_pos(f, h->runs, h->nruns, idx, &contig);
-		n = VD_MIN(end - pos, contig * f->csize - in);
-		if (vd_vol_read(f->base.vol, out + (pos - off), n, at + in)) {
-			vd_log(VD_LOG_ERR, "%s: vfat: file %" PRIu64 ": read "
-			       "at %" PRIu64 " failed", f->name, h->ino, pos);
-			return -EIO;
+		for (unsigned i = 0; i < n; i++) {
+			if (vd_vol_read(f->base.vol, out + (pos - off),
+					p[i].len, p[i].vol_off)) {
+				vd_log(VD_LOG_ERR, "%s: vfat: file %" PRIu64
+				       ": read at %" PRIu64 " failed", f->name,
+				       h->ino, pos);
+				return -EIO;
+			}
+			pos += p[i].len;
 		}
-		pos += n;
 	}
 	*got_r = len;
 	return 0;
@@ -978,6 +1030,7 @@ const struct vd_fs_ops vd_fs_vfat = {
 	.readdir = vd_vfat_readdir,
 	.open = vfat_open,
 	.read = vfat_read,
+	.map = vfat_map,
 	.seek = NULL,
 	.release = vfat_release,
 	.readlink = vfat_readlink,

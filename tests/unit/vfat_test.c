@@ -169,7 +169,39 @@ static int lookup_path(struct mnt *m, const char *rel, uint64_t *ino_r)
 	return ret;
 }
 
-/* The whole file: 0, or the error of open or read. */
+/* Whether ops->map's pieces, at most 1 to 4 a call, give want. */
+static bool map_matches(struct mnt *m, struct vd_fs_file *f,
+			const uint8_t *want, size_t len)
+{
+	uint8_t *a = malloc(len ? len : 1);
+	bool ok = a != NULL;
+	size_t pos = 0;
+
+	while (ok && pos < len) {
+		struct vd_fs_piece p[4];
+		unsigned np, max = 1 + (unsigned)(pos % 4);
+		size_t got, sum = 0;
+
+		ok = !m->ops->map(f, pos, VD_MIN(len - pos, 99999), p, max,
+				  &np, &got) && got && np && np <= max;
+		for (unsigned i = 0; ok && i < np; i++) {
+			ok = !p[i].zero && p[i].len && p[i].len <= got - sum &&
+			     (!i || p[i - 1].vol_off + p[i - 1].len !=
+					    p[i].vol_off) &&
+			     !vd_vol_read(m->fs->vol, a + pos + sum, p[i].len,
+					  p[i].vol_off);
+			sum += p[i].len;
+		}
+		ok = ok && sum == got;
+		pos += got;
+	}
+	ok = ok && !memcmp(a, want, len);
+	free(a);
+	return ok;
+}
+
+/* The whole file: 0, or the error of open or read; -EBADMSG when the
+ * file's map gives other bytes than read. */
 static int read_all(struct mnt *m, uint64_t ino, uint8_t *buf, size_t cap,
 		    size_t *len_r)
 {
@@ -187,6 +219,8 @@ static int read_all(struct mnt *m, uint64_t ino, uint8_t *buf, size_t cap,
 			break;
 		got += n;
 	}
+	if (!ret && !map_matches(m, f, buf, got))
+		ret = -EBADMSG;
 	m->ops->release(f);
 	*len_r = got;
 	return ret;
