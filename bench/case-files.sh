@@ -6,7 +6,7 @@
 # over the peers' exposed files.
 # shellcheck shell=bash
 
-FILE_TOOLS="vdmount ext4-vd ext4-qcow ext4-qsd ext4-raw fuse2fs"
+FILE_TOOLS=${VDBENCH_FILE_TOOLS:-"vdmount ext4-vd ext4-qcow ext4-qsd ext4-raw fuse2fs"}
 
 # ft_open TOOL: the guest's root folder ready to read at $ROOT, or 1 with
 # REASON; ft_close undoes it. Every timed operation gets a fresh open, so

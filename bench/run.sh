@@ -33,6 +33,7 @@
 #   VDBENCH_QUICK=1 quick defaults for the above, only the qcow2 image in
 #                   *seq*, and the checks of each tool's output on a sample
 #   VDBENCH_CP_DEST where cp -a copies to: tmpfs (default, a private one) or disk
+#   VDBENCH_FILE_TOOLS  the tools of *files* (default: all six)
 #   VDBENCH_INSTALL=0  do not apt-get install missing peers
 #   VDBENCH_TIMEOUT seconds allowed to one command (default: 600)
 # shellcheck disable=SC2317 # cleanup is called by the trap
