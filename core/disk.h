@@ -76,6 +76,12 @@ struct vd_seg {
 int vd_disk_read_vec(struct vd_disk *d, void *buf, size_t len, uint64_t off,
 		     struct vd_seg *segs, unsigned max_segs, unsigned *n_r);
 
+/* Start the host reads of [off, off + len) without waiting for them
+ * (posix_fadvise WILLNEED on the stored bytes; compressed ones are not
+ * decoded), so that a sequential reader finds them cached. Best effort:
+ * errors and ranges past the disk are ignored. */
+void vd_disk_prefetch(struct vd_disk *d, uint64_t off, uint64_t len);
+
 /* Whether the byte at off holds data (true) or reads as zeros without
  * being stored (false), and how many bytes from off share that status
  * (at most len). Walks the chain like a read does. */

@@ -13,6 +13,7 @@
  * end moves without copying; only decoded data is copied into the
  * caller's buffer. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,6 +107,7 @@ struct read_out {
 	uint8_t *buf;
 	uint64_t base;
 	struct vd_seg *segs; /* NULL: a plain read */
+	bool prefetch;	     /* only ask for the stored bytes (buf NULL) */
 	unsigned max, n;
 	struct vd_file *last_file; /* the file of segs[n - 1] when VD_SEG_FD */
 	/* The host file last looked at with fstat, and the bytes it held
@@ -173,16 +175,35 @@ static int out_fd_ok(struct read_out *o, struct vd_file *f, uint64_t host,
 	return 0;
 }
 
+/* Ask the kernel to start reading len bytes at host offset host of f
+ * (what of them lies inside the file) into its cache, without waiting
+ * for them; nothing unless want. */
+static void out_prefetch(struct vd_file *f, uint64_t host, uint64_t len,
+			 bool want)
+{
+	if (!want || host >= f->size)
+		return;
+	len = VD_MIN(len, f->size - host);
+	if (len)
+		(void)posix_fadvise(f->fd, (off_t)(f->base + host), (off_t)len,
+				    POSIX_FADV_WILLNEED);
+}
+
 /* The next len bytes of the read, at guest offset off: stored in f at
  * host (VD_SEG_FD), zeros (VD_SEG_ZERO), or already in buf (VD_SEG_MEM). */
 static int out_put(struct read_out *o, enum vd_seg_type type,
 		   struct vd_file *f, uint64_t host, uint64_t len, uint64_t off)
 {
-	uint8_t *p = o->buf + (off - o->base);
+	uint8_t *p;
 	struct vd_seg *last = o->n ? &o->segs[o->n - 1] : NULL;
 	struct vd_seg cur = { .type = type, .len = len };
 	int ret;
 
+	if (o->prefetch) {
+		out_prefetch(f, host, len, type == VD_SEG_FD);
+		return 0;
+	}
+	p = o->buf + (off - o->base);
 	if (!o->segs) {
 		if (type == VD_SEG_FD)
 			return vd_file_pread(f, p, len, host);
@@ -377,6 +398,13 @@ static int read_layer(struct vd_layer *l, struct read_out *o, uint64_t len,
 			ret = out_put(o, VD_SEG_ZERO, NULL, 0, r.len, off);
 			break;
 		case VD_RUN_COMPRESSED:
+			if (o->prefetch) {
+				/* Its stored bytes only: not decoded. */
+				out_prefetch(r.file, r.host_off, r.comp_len,
+					     r.unit_off == 0);
+				ret = 0;
+				break;
+			}
 			/* Decoded later, with the read's other units. */
 			ret = o->njobs == READ_JOBS ? out_flush(o) : 0;
 			if (ret)
@@ -424,6 +452,15 @@ int vd_disk_read_vec(struct vd_disk *d, void *buf, size_t len, uint64_t off,
 	if (!ret)
 		*n_r = o.n;
 	return ret;
+}
+
+void vd_disk_prefetch(struct vd_disk *d, uint64_t off, uint64_t len)
+{
+	struct read_out o = { .base = off, .prefetch = true };
+
+	if (vd_range_ok(off, len, vd_disk_size(d)))
+		(void)read_layer((struct vd_layer *)vd_disk_top(d), &o, len,
+				 off);
 }
 
 static int status_layer(struct vd_layer *l, uint64_t off, uint64_t len,

@@ -623,6 +623,41 @@ int vd_ns_read_vec(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
 	return ret;
 }
 
+void vd_ns_prefetch(struct vd_ns_file *f, uint64_t off, uint64_t len)
+{
+	struct vd_fs_file *ff = f->ff;
+	const struct vd_vol *v;
+	uint64_t end;
+
+	if (f->kind != NS_FS) {
+		if (off < f->len)
+			vd_disk_prefetch(f->disk, f->start + off,
+					 VD_MIN(len, f->len - off));
+		return;
+	}
+	if (!ff->fs->ops->map || len > SIZE_MAX || off > UINT64_MAX - len)
+		return;
+	v = ff->fs->vol;
+	end = off + len;
+	/* Ends: every pass maps at least one byte, or stops. */
+	while (off < end) {
+		struct vd_fs_piece p[NS_PIECES];
+		unsigned n;
+		size_t got;
+
+		if (ff->fs->ops->map(ff, off, (size_t)(end - off), p,
+				     NS_PIECES, &n, &got) || !got)
+			return;
+		for (unsigned i = 0; i < n; i++)
+			if (!p[i].zero && vd_range_ok(p[i].vol_off, p[i].len,
+						      v->len))
+				vd_disk_prefetch(v->disk,
+						 v->start + p[i].vol_off,
+						 p[i].len);
+		off += got;
+	}
+}
+
 int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
 	       uint64_t *off_r)
 {

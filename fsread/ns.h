@@ -87,6 +87,10 @@ int vd_ns_read(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
 int vd_ns_read_vec(struct vd_ns_file *f, void *buf, size_t len, uint64_t off,
 		   struct vd_seg *segs, unsigned max_segs, unsigned *n_r,
 		   size_t *got_r);
+/* Start the host reads of the file's bytes [off, off + len) without
+ * waiting (vd_disk_prefetch), for a reader that will ask for them next.
+ * Best effort: nothing for what cannot be mapped. */
+void vd_ns_prefetch(struct vd_ns_file *f, uint64_t off, uint64_t len);
 int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
 	       uint64_t *off_r);
 void vd_ns_release(struct vd_ns_file *f);

@@ -31,6 +31,16 @@
  * an unprivileged process can grow to 1 MiB (fs.pipe-max-size), and
  * libfuse wants a page per piece besides the data. */
 #define TREE_MAX_READ VD_FUSE_MAX_READ
+/* A sequential reader has the host reads of the next TREE_AHEAD bytes
+ * started for it (vd_ns_prefetch), TREE_AHEAD_STEP at a time. The host
+ * disk of these VMs takes ~5 ms for each request of a few MiB however
+ * many are queued, so a cold copy goes as fast as requests are in
+ * flight; the kernel's own readahead of the host file kept one or two.
+ * Reads count as sequential within TREE_SEQ_SLACK of where the last
+ * ended: the kernel's readahead requests run on several threads. */
+#define TREE_AHEAD (16u << 20)
+#define TREE_AHEAD_STEP (8u << 20)
+#define TREE_SEQ_SLACK (2 * (uint64_t)TREE_MAX_READ)
 /* Length of the hole replies splice zeros from: at least a request. */
 #define TREE_ZEROS_LEN (4u << 20)
 /* st_blksize of disk.raw and pN.raw: reads of a whole request. */
@@ -41,6 +51,9 @@
  * is spliced from the host file into the reply instead of copied. */
 struct tree_file {
 	struct vd_ns_file *f;
+	pthread_mutex_t lock; /* guards seq_end and ahead */
+	uint64_t seq_end;     /* where the last read ended */
+	uint64_t ahead;	      /* host reads started up to here */
 	struct tree_file *prev, *next; /* in tree_files */
 };
 
@@ -217,6 +230,7 @@ static void tree_file_free(struct tree_file *tf)
 		tf->next->prev = tf->prev;
 	pthread_mutex_unlock(&tree_files_lock);
 	vd_ns_release(tf->f);
+	pthread_mutex_destroy(&tf->lock);
 	free(tf);
 }
 
@@ -238,6 +252,13 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	ret = vd_ns_open_file(m->ns, ns_ino_of(m, ino), &tf->f);
 	if (ret) {
+		free(tf);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ret = -pthread_mutex_init(&tf->lock, NULL);
+	if (ret) {
+		vd_ns_release(tf->f);
 		free(tf);
 		fuse_reply_err(req, -ret);
 		return;
@@ -265,6 +286,30 @@ static void vd_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	tree_file_free((struct tree_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+/* A read of [off, off + size) is being answered: when it continues the
+ * last, start the host reads of what comes next (see TREE_AHEAD). */
+static void tree_ahead(struct tree_file *tf, uint64_t off, size_t size)
+{
+	uint64_t end = off + size, from = 0, to = 0;
+
+	pthread_mutex_lock(&tf->lock);
+	if (tf->seq_end && off <= tf->seq_end + TREE_SEQ_SLACK &&
+	    off + TREE_SEQ_SLACK >= tf->seq_end) {
+		from = VD_MAX(tf->ahead, end);
+		if (from <= end + (TREE_AHEAD - TREE_AHEAD_STEP)) {
+			to = end + TREE_AHEAD;
+			tf->ahead = to;
+		}
+		tf->seq_end = VD_MAX(tf->seq_end, end);
+	} else {
+		tf->seq_end = end;
+		tf->ahead = 0;
+	}
+	pthread_mutex_unlock(&tf->lock);
+	if (to)
+		vd_ns_prefetch(tf->f, from, to - from);
 }
 
 /* A read of a file: stored data goes from the host file into the reply
@@ -298,6 +343,9 @@ static void tree_read_vec(fuse_req_t req, struct tree_file *tf, size_t size,
 	}
 	/* All in buf: one copy from it into the reader (splicing a buffer
 	 * would copy it into the pipe first). */
+	/* Before the reply: once the reader has it, it may close the file,
+	 * and another thread free tf. */
+	tree_ahead(tf, off, got);
 	if (n == 0 || (n == 1 && segs[0].type == VD_SEG_MEM)) {
 		fuse_reply_buf(req, n ? segs[0].mem : NULL, n ? segs[0].len : 0);
 		return;
