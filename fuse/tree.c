@@ -46,9 +46,9 @@
 /* st_blksize of disk.raw and pN.raw: reads of a whole request. */
 #define TREE_RAW_BLKSIZE TREE_MAX_READ
 
-/* An open file: the namespace's handle, and for disk.raw and pN.raw the
- * byte range of the disk it shows, read piecewise so that stored data
- * is spliced from the host file into the reply instead of copied. */
+/* An open file: the namespace's handle, read piecewise so that stored
+ * data is spliced from the host file into the reply instead of copied,
+ * and where a sequential reader of it has got to (tree_ahead). */
 struct tree_file {
 	struct vd_ns_file *f;
 	pthread_mutex_t lock; /* guards seq_end and ahead */
@@ -341,11 +341,11 @@ static void tree_read_vec(fuse_req_t req, struct tree_file *tf, size_t size,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	/* All in buf: one copy from it into the reader (splicing a buffer
-	 * would copy it into the pipe first). */
 	/* Before the reply: once the reader has it, it may close the file,
 	 * and another thread free tf. */
 	tree_ahead(tf, off, got);
+	/* All in buf: one copy from it into the reader (splicing a buffer
+	 * would copy it into the pipe first). */
 	if (n == 0 || (n == 1 && segs[0].type == VD_SEG_MEM)) {
 		fuse_reply_buf(req, n ? segs[0].mem : NULL, n ? segs[0].len : 0);
 		return;
