@@ -51,6 +51,8 @@ static void conv_set_err(struct conv *cv, int err, uint64_t off, bool wr)
 /* [off, end) of the disk into the file, sparse. */
 static int conv_range(struct conv *cv, char *buf, uint64_t off, uint64_t end)
 {
+	uint64_t ahead = 0, from, len;
+
 	while (off < end) {
 		uint64_t run;
 		bool data;
@@ -72,6 +74,8 @@ static int conv_range(struct conv *cv, char *buf, uint64_t off, uint64_t end)
 			size_t n = (size_t)VD_MIN((uint64_t)CONV_CHUNK,
 						  run - done);
 
+			if ((len = vdt_ahead(&ahead, off + done, end, &from)))
+				vd_disk_prefetch(cv->disk, from, len);
 			ret = vd_disk_read(cv->disk, buf, n, off + done);
 			if (ret) {
 				conv_set_err(cv, ret, off + done, false);
@@ -142,7 +146,7 @@ static int conv_sparse(struct conv *cv)
 static int conv_stream(struct conv *cv)
 {
 	char *buf = malloc(CONV_CHUNK);
-	uint64_t off = 0;
+	uint64_t off = 0, ahead = 0, from, len;
 	int ret = 0;
 
 	if (!buf)
@@ -161,6 +165,8 @@ static int conv_stream(struct conv *cv)
 		}
 		n = (size_t)run;
 		if (data) {
+			if ((len = vdt_ahead(&ahead, off, cv->size, &from)))
+				vd_disk_prefetch(cv->disk, from, len);
 			ret = vd_disk_read(cv->disk, buf, n, off);
 			if (ret) {
 				conv_set_err(cv, ret, off, false);

@@ -290,7 +290,7 @@ static int cp_data(struct cp *cp, uint64_t ino, const struct vd_fs_attr *a,
 		   int fd, const char *gpath)
 {
 	struct vd_ns_file *f;
-	uint64_t off = 0, data, hole, pos;
+	uint64_t off = 0, data, hole, pos, ahead = 0, from, n;
 	size_t got;
 	int ret;
 
@@ -317,6 +317,8 @@ static int cp_data(struct cp *cp, uint64_t ino, const struct vd_fs_attr *a,
 			size_t want = (size_t)VD_MIN((uint64_t)CP_CHUNK,
 						     hole - pos);
 
+			if ((n = vdt_ahead(&ahead, pos, hole, &from)))
+				vd_ns_prefetch(f, from, n);
 			ret = vd_ns_read(f, cp->buf, want, pos, &got);
 			if (ret) {
 				char what[64];

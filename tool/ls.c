@@ -335,7 +335,7 @@ static void cat_usage(FILE *f)
 static int cat_one(struct vd_ns *ns, const char *path, char *buf)
 {
 	struct vd_ns_file *f;
-	uint64_t ino, off = 0;
+	uint64_t ino, off = 0, ahead = 0, from, n;
 	size_t got;
 	char *ep = vdt_escape(path);
 	int ret;
@@ -349,6 +349,9 @@ static int cat_one(struct vd_ns *ns, const char *path, char *buf)
 		return 1;
 	}
 	for (;;) {
+		/* Past the end of the file nothing is asked for. */
+		if ((n = vdt_ahead(&ahead, off, UINT64_MAX, &from)))
+			vd_ns_prefetch(f, from, n);
 		ret = vd_ns_read(f, buf, CAT_CHUNK, off, &got);
 		if (ret) {
 			vdt_error("%s: read at byte %llu: %s", ep ? ep : "?",

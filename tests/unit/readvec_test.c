@@ -12,6 +12,7 @@
 
 #include "tests/unit/qimg.h"
 #include "tests/unit/unit.h"
+#include "tool/vdtool.h"
 
 #define PER_TABLE (CS / 8) /* guest clusters per L2 table */
 #define SPAN (8 * CS)
@@ -203,6 +204,34 @@ out:
 	unlink(path);
 }
 
+/* vdtool's read-ahead window: a reader going through len bytes, chunk at
+ * a time, from start. Before each read, the next VDT_AHEAD -
+ * VDT_AHEAD_STEP bytes (or all that is left) have been asked for; nothing is
+ * asked for twice, past the end, or more than VDT_AHEAD ahead; and the
+ * asks are steps, not one per read. */
+static void check_ahead(const char *name, uint64_t start, uint64_t len,
+			uint64_t chunk)
+{
+	uint64_t ahead = 0, asked_to = start, end = start + len, from, n;
+	unsigned asks = 0;
+	bool covered = true, contiguous = true, bounded = true;
+
+	for (uint64_t off = start; off < end; off += chunk) {
+		uint64_t need = end - off > VDT_AHEAD - VDT_AHEAD_STEP ?
+					off + VDT_AHEAD - VDT_AHEAD_STEP : end;
+
+		if ((n = vdt_ahead(&ahead, off, end, &from))) {
+			asks++;
+			contiguous &= from == asked_to;
+			bounded &= from + n <= end && from + n <= off + VDT_AHEAD;
+			asked_to = from + n;
+		}
+		covered &= asked_to >= need;
+	}
+	CHECK(name, covered && contiguous && bounded && asked_to == end &&
+		    asks <= len / VDT_AHEAD_STEP + 2);
+}
+
 int main(void)
 {
 	struct vd_disk *d = NULL;
@@ -210,6 +239,11 @@ int main(void)
 	unsigned n;
 
 	vd_log_set_level((enum vd_log_level)-1);
+	check_ahead("ahead 1 GiB in 1 MiB reads", 0, 1ULL << 30, 1 << 20);
+	check_ahead("ahead from an odd start", 12345, 300ULL << 20, 4096);
+	check_ahead("ahead shorter than the window", 7, 5 << 20, 1 << 20);
+	check_ahead("ahead in reads larger than a step", 0, 1ULL << 30,
+		    (uint64_t)VDT_AHEAD_STEP * 3 / 2);
 	img_init(1ULL << 30);
 	/* From guest cluster PER_TABLE - 3, across the first table's end:
 	 * data, data right after it on the host, unallocated, compressed,
