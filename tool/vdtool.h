@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/util.h"
 #include "core/disk.h"
 #include "fsread/ns.h"
 
@@ -132,11 +133,13 @@ void vdt_put_escaped(FILE *f, const char *s);
 static inline uint64_t vdt_ahead(uint64_t *ahead_r, uint64_t off,
 				 uint64_t end, uint64_t *from_r)
 {
-	uint64_t from = *ahead_r > off ? *ahead_r : off;
-	uint64_t to = end - off > VDT_AHEAD ? off + VDT_AHEAD : end;
+	uint64_t from, to;
 
-	if (off >= end || from - off > VDT_AHEAD - VDT_AHEAD_STEP ||
-	    to <= from)
+	if (off >= end)
+		return 0;
+	from = VD_MAX(*ahead_r, off);
+	to = off + VD_MIN(end - off, (uint64_t)VDT_AHEAD);
+	if (from - off > VDT_AHEAD - VDT_AHEAD_STEP || to <= from)
 		return 0;
 	*ahead_r = to;
 	*from_r = from;
