@@ -105,6 +105,20 @@ def pick_off(rng, size):
     return rng.randrange(0, max(size, 1))
 
 
+def under_fuse(path):
+    """Whether a FUSE mount (of any fstype fuse*) still covers path."""
+    path = os.path.abspath(path)
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 3 or not fields[2].startswith("fuse"):
+                continue
+            mnt = fields[1].encode().decode("unicode_escape")
+            if path == mnt or path.startswith(mnt.rstrip("/") + "/"):
+                return True
+    return False
+
+
 def worker(idx, pairs, seconds, seed, tolerate, out):
     rng = random.Random(seed * 1000 + idx)
     direct = idx % 2 == 1
@@ -118,7 +132,21 @@ def worker(idx, pairs, seconds, seed, tolerate, out):
             path, oracle, size = rng.choice(pairs)
             if rng.random() < 0.02:
                 os.close(fds[path][0])
-                fds[path][0] = open_read(path, direct)
+                fds[path][0] = -1
+                try:
+                    fds[path][0] = open_read(path, direct)
+                except FileNotFoundError:
+                    # The daemon exited and unmounted between two reads:
+                    # the path now names the bare mountpoint's contents.
+                    # Tolerated only then, never while mounted.
+                    if not tolerate or under_fuse(path):
+                        raise
+                    out.write("worker %d: ENOENT reopening after the "
+                              "unmount, after %d reads (tolerated)\n"
+                              % (idx, reads))
+                    out.write("stats %d %d %d tolerated\n"
+                              % (reads, nbytes, reopen))
+                    return 0
                 reopen += 1
             off = pick_off(rng, size)
             ln = pick_len(rng)

@@ -425,7 +425,7 @@ t_sigterm() {
 	fg_wait "$pid"
 	rc=$FG_RC
 	[ "$rc" = 0 ] || die "daemon exit status $rc after SIGTERM: $(tail -n 3 "$TD/daemon.log" | tr '\n' ' ')"
-	wait "$bg" || die "readers: $(tail -n 5 "$TD/bg.out" | tr '\n' ' ')"
+	wait "$bg" || die "readers: $(grep -E '^(ERROR|MISMATCH)' "$TD/bg.out" | head -n 3 | tr '\n' ' ') $(tail -n 1 "$TD/bg.out")"
 	cat "$TD/bg.out"
 	vd_is_mounted "$m" && die "$m still mounted after the daemon exited"
 	grep -vxF -- "$m" "$VD_MOUNTS" >"$VD_MOUNTS.new"
