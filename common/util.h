@@ -21,6 +21,28 @@ static inline bool vd_range_ok(uint64_t off, uint64_t len, uint64_t limit)
 	return off <= limit && len <= limit - off;
 }
 
+/* Reading ahead in steps: a reader is at pos in something that ends at
+ * end, and what was asked for so far ends at *ahead (0 at first).
+ * Returns how many bytes to ask for now, from *from_r (0: none), so that
+ * the next window bytes (or all that is left) are asked for once each,
+ * step or more at a time, and moves *ahead. */
+static inline uint64_t vd_ahead_next(uint64_t *ahead, uint64_t pos,
+				     uint64_t end, uint64_t window,
+				     uint64_t step, uint64_t *from_r)
+{
+	uint64_t from, to;
+
+	if (pos >= end)
+		return 0;
+	from = VD_MAX(*ahead, pos);
+	to = pos + VD_MIN(end - pos, window);
+	if (from - pos > window - step || to <= from)
+		return 0;
+	*ahead = to;
+	*from_r = from;
+	return to - from;
+}
+
 static inline bool vd_is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));

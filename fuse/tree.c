@@ -292,24 +292,22 @@ static void vd_release(fuse_req_t req, fuse_ino_t ino,
  * last, start the host reads of what comes next (see TREE_AHEAD). */
 static void tree_ahead(struct tree_file *tf, uint64_t off, size_t size)
 {
-	uint64_t end = off + size, from = 0, to = 0;
+	uint64_t end = off + size, from = 0, len = 0;
 
 	pthread_mutex_lock(&tf->lock);
 	if (tf->seq_end && off <= tf->seq_end + TREE_SEQ_SLACK &&
 	    off + TREE_SEQ_SLACK >= tf->seq_end) {
-		from = VD_MAX(tf->ahead, end);
-		if (from <= end + (TREE_AHEAD - TREE_AHEAD_STEP)) {
-			to = end + TREE_AHEAD;
-			tf->ahead = to;
-		}
+		/* The namespace stops the reads at the file's end. */
+		len = vd_ahead_next(&tf->ahead, end, UINT64_MAX, TREE_AHEAD,
+				    TREE_AHEAD_STEP, &from);
 		tf->seq_end = VD_MAX(tf->seq_end, end);
 	} else {
 		tf->seq_end = end;
 		tf->ahead = 0;
 	}
 	pthread_mutex_unlock(&tf->lock);
-	if (to)
-		vd_ns_prefetch(tf->f, from, to - from);
+	if (len)
+		vd_ns_prefetch(tf->f, from, len);
 }
 
 /* A read of a file: stored data goes from the host file into the reply

@@ -127,23 +127,12 @@ void vdt_put_escaped(FILE *f, const char *s);
 #define VDT_AHEAD (64u << 20)
 #define VDT_AHEAD_STEP (32u << 20)
 
-/* A read at off is about to start, of something that ends at end; what
- * was asked for so far ends at *ahead_r (0 at first). Returns how many
- * bytes to ask for now, from *from_r (0: none), and moves *ahead_r. */
+/* vd_ahead_next with the window above. */
 static inline uint64_t vdt_ahead(uint64_t *ahead_r, uint64_t off,
 				 uint64_t end, uint64_t *from_r)
 {
-	uint64_t from, to;
-
-	if (off >= end)
-		return 0;
-	from = VD_MAX(*ahead_r, off);
-	to = off + VD_MIN(end - off, (uint64_t)VDT_AHEAD);
-	if (from - off > VDT_AHEAD - VDT_AHEAD_STEP || to <= from)
-		return 0;
-	*ahead_r = to;
-	*from_r = from;
-	return to - from;
+	return vd_ahead_next(ahead_r, off, end, VDT_AHEAD, VDT_AHEAD_STEP,
+			     from_r);
 }
 
 /* Write all n bytes (short writes and EINTR retried): 0 or -errno. */

@@ -204,32 +204,50 @@ out:
 	unlink(path);
 }
 
-/* vdtool's read-ahead window: a reader going through len bytes, chunk at
- * a time, from start. Before each read, the next VDT_AHEAD -
- * VDT_AHEAD_STEP bytes (or all that is left) have been asked for; nothing is
- * asked for twice, past the end, or more than VDT_AHEAD ahead; and the
- * asks are steps, not one per read. */
-static void check_ahead(const char *name, uint64_t start, uint64_t len,
-			uint64_t chunk)
+/* The read-ahead window (vd_ahead_next): a reader going through len
+ * bytes, chunk at a time, from start. Before each read, the next window -
+ * step bytes (or all that is left) have been asked for; nothing is asked
+ * for twice, past the end, or more than window ahead; and the asks are
+ * steps, not one per read. */
+static void check_window(const char *name, uint64_t window, uint64_t step,
+			 uint64_t start, uint64_t len, uint64_t chunk)
 {
 	uint64_t ahead = 0, asked_to = start, end = start + len, from, n;
 	unsigned asks = 0;
 	bool covered = true, contiguous = true, bounded = true;
 
 	for (uint64_t off = start; off < end; off += chunk) {
-		uint64_t need = end - off > VDT_AHEAD - VDT_AHEAD_STEP ?
-					off + VDT_AHEAD - VDT_AHEAD_STEP : end;
+		uint64_t need = end - off > window - step ? off + window - step :
+							    end;
 
-		if ((n = vdt_ahead(&ahead, off, end, &from))) {
+		if ((n = vd_ahead_next(&ahead, off, end, window, step,
+				       &from))) {
 			asks++;
 			contiguous &= from == asked_to;
-			bounded &= from + n <= end && from + n <= off + VDT_AHEAD;
+			bounded &= from + n <= end && from + n <= off + window;
 			asked_to = from + n;
 		}
 		covered &= asked_to >= need;
 	}
 	CHECK(name, covered && contiguous && bounded && asked_to == end &&
-		    asks <= len / VDT_AHEAD_STEP + 2);
+		    asks <= len / step + 2);
+}
+
+/* vdtool's window (vdt_ahead). */
+static void check_ahead(const char *name, uint64_t start, uint64_t len,
+			uint64_t chunk)
+{
+	uint64_t a1 = 0, a2 = 0, f1 = 0, f2 = 0;
+	bool same = true;
+
+	check_window(name, VDT_AHEAD, VDT_AHEAD_STEP, start, len, chunk);
+	/* vdt_ahead is vd_ahead_next with that window. */
+	for (uint64_t off = start; off < start + len; off += chunk)
+		same &= vdt_ahead(&a1, off, start + len, &f1) ==
+				vd_ahead_next(&a2, off, start + len, VDT_AHEAD,
+					      VDT_AHEAD_STEP, &f2) &&
+			a1 == a2 && f1 == f2;
+	CHECK(name, same);
 }
 
 int main(void)
@@ -244,6 +262,10 @@ int main(void)
 	check_ahead("ahead shorter than the window", 7, 5 << 20, 1 << 20);
 	check_ahead("ahead in reads larger than a step", 0, 1ULL << 30,
 		    (uint64_t)VDT_AHEAD_STEP * 3 / 2);
+	/* The mount's window (fuse/tree.c): 16 MiB, 8 MiB steps, reads of
+	 * a FUSE request. */
+	check_window("tree window 1 GiB in 512 KiB reads", 16 << 20, 8 << 20, 0,
+		     1ULL << 30, 512 << 10);
 	img_init(1ULL << 30);
 	/* From guest cluster PER_TABLE - 3, across the first table's end:
 	 * data, data right after it on the host, unallocated, compressed,
