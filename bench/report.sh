@@ -137,11 +137,12 @@ table() {
 	echo
 }
 
-# tgt TEXT CASE ROW PEER MIN [LIMIT]: one line, the target met or not,
-# with the two figures and their ratio; when not met, what LIMIT (a row's
-# ceiling: the raw file, the disk) reached against the same peer.
+# tgt TEXT CASE ROW PEER MIN [LIMITS]: one line, the target met or not,
+# with the two figures and their ratio; when not met, the best that any
+# of LIMITS (the rows that read the host's disk or cache with nothing in
+# between: the raw file, the disk itself) reached against the same peer.
 tgt() {
-	local text=$1 c=$2 r=$3 peer=$4 min=$5 lim=${6:-} v p rt u verdict ceil=
+	local text=$1 c=$2 r=$3 peer=$4 min=$5 v p rt u verdict ceil= lim= l x
 	u=${C_UNIT[$c]:-}
 	[ -n "$u" ] || return 0
 	v=$(med_of "$c" "$r" vdmount "$(prec "$u")")
@@ -153,7 +154,13 @@ tgt() {
 		verdict="met"
 	else
 		verdict="**not met**"
-		[ -z "$lim" ] || ceil=$(ratio_of "$c" "$r" "$lim" "$peer")
+		for l in ${6:-}; do
+			x=$(ratio_of "$c" "$r" "$l" "$peer")
+			[ -n "$x" ] || continue
+			if [ -z "$ceil" ] || awk -v a="$x" -v b="$ceil" 'BEGIN { exit !(a > b) }'; then
+				ceil=$x lim=$l
+			fi
+		done
 	fi
 	echo "- $verdict — $text ($r): vdmount ${v:-—} $u, $(label "$peer") ${p:-—} $u, ratio ${rt:-—} (target ≥ $min)${ceil:+; ceiling: $(label "$lim") ${ceil}× $(label "$peer")}"
 }
@@ -190,7 +197,7 @@ targets() {
 			tgt "random 4 KiB reads, ≥ qcowmount" rand "$k, $cache" qcowmount 1
 		done
 		tgt "1 GiB guest file from p1/, ≥ 1× kernel ext4 on loop over qcowmount" big "$cache" ext4-qcow 1
-		tgt "1 GiB guest file from p1/, ≥ 3× fuse2fs" big "$cache" fuse2fs 3 disk
+		tgt "1 GiB guest file from p1/, ≥ 3× fuse2fs" big "$cache" fuse2fs 3 "disk ext4-raw"
 		tgt "find over the tree, within 2× of kernel ext4 on loop over qcowmount" find "$cache" ext4-qcow 0.5
 		tgt "find over the tree, within 2× of kernel ext4 on loop over the raw partition" find "$cache" ext4-raw 0.5
 		tabs_ "mount of the 1 TiB image to first stat" start "tb1, $cache" 50
