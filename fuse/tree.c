@@ -41,6 +41,12 @@
 #define TREE_AHEAD (16u << 20)
 #define TREE_AHEAD_STEP (8u << 20)
 #define TREE_SEQ_SLACK (2 * (uint64_t)TREE_MAX_READ)
+/* Reads of at most this many bytes are copied, not spliced: one pread
+ * and one writev cost less than splicing through a pipe. Measured with
+ * fio, O_DIRECT random reads of disk.raw from the page cache, reader and
+ * daemon on one CPU: 4 KiB 159k reads/s copied, 133k spliced; 8 KiB 136k
+ * and 125k; 16 KiB 117k and 122k; larger ones splice faster still. */
+#define TREE_COPY_MAX 8192u
 /* Length of the hole replies splice zeros from: at least a request. */
 #define TREE_ZEROS_LEN (4u << 20)
 /* st_blksize of disk.raw and pN.raw: reads of a whole request. */
@@ -385,7 +391,8 @@ static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* A zero piece is spliced from the zero file: larger ones would
 	 * need more of it. */
-	if (tree_zeros_fd >= 0 && size <= TREE_ZEROS_LEN) {
+	if (tree_zeros_fd >= 0 && size > TREE_COPY_MAX &&
+	    size <= TREE_ZEROS_LEN) {
 		tree_read_vec(req, tf, size, (uint64_t)off);
 		return;
 	}
@@ -395,10 +402,12 @@ static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	ret = vd_ns_read(tf->f, buf, size, (uint64_t)off, &got);
-	if (ret)
+	if (ret) {
 		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_buf(req, buf, got);
+		return;
+	}
+	tree_ahead(tf, (uint64_t)off, got); /* before the reply: see above */
+	fuse_reply_buf(req, buf, got);
 }
 
 static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

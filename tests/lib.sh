@@ -521,7 +521,9 @@ for i in range(n):
     else:
         off = rng.randrange(0, max(size, 1))
     off = max(off, 0)
-    ln = rng.choice((1, 511, 512, 4096, 65535, 65536, 200000, rng.randrange(1, 300000)))
+    # 8192 and 8193: either side of where the mount stops copying and splices
+    ln = rng.choice((1, 511, 512, 4096, 8192, 8193, 65535, 65536, 200000,
+                     rng.randrange(1, 300000)))
     got = os.pread(fd, ln, off)
     want.seek(off)
     exp = want.read(ln)
