@@ -177,16 +177,24 @@ static int out_fd_ok(struct read_out *o, struct vd_file *f, uint64_t host,
 
 /* Ask the kernel to start reading len bytes at host offset host of f
  * (what of them lies inside the file) into its cache, without waiting
- * for them; nothing unless want. */
+ * for them; nothing unless want. One WILLNEED reads at most the host
+ * device's readahead or largest request (8 MiB here, 128 KiB to a few
+ * MiB elsewhere) and drops the rest, so it is asked for in pieces. */
+#define OUT_PREFETCH_PIECE (1u << 20)
 static void out_prefetch(struct vd_file *f, uint64_t host, uint64_t len,
 			 bool want)
 {
 	if (!want || host >= f->size)
 		return;
 	len = VD_MIN(len, f->size - host);
-	if (len)
-		(void)posix_fadvise(f->fd, (off_t)(f->base + host), (off_t)len,
+	while (len) {
+		uint64_t n = VD_MIN(len, (uint64_t)OUT_PREFETCH_PIECE);
+
+		(void)posix_fadvise(f->fd, (off_t)(f->base + host), (off_t)n,
 				    POSIX_FADV_WILLNEED);
+		host += n;
+		len -= n;
+	}
 }
 
 /* The next len bytes of the read, at guest offset off: stored in f at
