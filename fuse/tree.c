@@ -38,10 +38,10 @@
  * flight; the kernel's own readahead of the host file kept one or two.
  * Reads count as sequential within TREE_SEQ_SLACK of where the last
  * ended: the kernel's readahead requests run on several threads. The
- * host reads start once TREE_SEQ_RUN reads in a row have been: after
- * one, a random 4 KiB read in 2,000 of a 4 GiB disk landed near the
- * last and started 8 MiB of host reads, which doubled what the disk
- * read for random readers. */
+ * host reads start only once TREE_SEQ_RUN reads in a row have gone on
+ * from the last: when one was enough, one random 4 KiB read in 2,000 of
+ * a 4 GiB disk landed near the last and started megabytes of host
+ * reads, which doubled what the disk read for random readers. */
 #define TREE_AHEAD (16u << 20)
 #define TREE_AHEAD_STEP (8u << 20)
 #define TREE_SEQ_SLACK (2 * (uint64_t)TREE_MAX_READ)
