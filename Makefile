@@ -2,6 +2,7 @@
 #
 #   make            build/vdmount and build/vdtool
 #   make check      install missing packages, build (also under ASan+UBSan), run every test
+#   make check-full make check with the slow, exhaustive cases too (VD_FULL=1)
 #   make demo       install missing packages, build, mount a small sample qcow2 chain
 #   make fuzz       run every libFuzzer target for a while (tests/fuzz/run.sh)
 #   make bench      vdmount beside its peers: throughput, latency, memory (see bench/)
@@ -49,7 +50,7 @@ UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
 TOOL_BINS     := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(SAN)/fuzz/%)
 
-.PHONY: all check check-build demo bench install uninstall clean deps fuzz
+.PHONY: all check check-full check-build demo bench install uninstall clean deps fuzz
 all: $(BUILD)/vdmount $(BUILD)/vdtool
 
 deps:
@@ -97,6 +98,12 @@ $(SAN)/%.o: %.c
 check: deps
 	@$(MAKE) --no-print-directory check-build
 	@BUILD=$(BUILD) bash tests/run.sh
+
+# Scripts run their slow, exhaustive cases only when VD_FULL=1; the
+# long stress mode goes with them.
+check-full: deps
+	@$(MAKE) --no-print-directory check-build
+	@BUILD=$(BUILD) VD_FULL=1 VD_STRESS=long bash tests/run.sh
 
 check-build: $(BUILD)/vdmount $(SAN)/vdmount $(BUILD)/vdtool $(SAN)/vdtool \
 	     $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)

@@ -25,6 +25,7 @@
 #   VD_ONLY    run only the tests whose name contains this
 #   VD_VERBOSE print each test's duration
 #   VD_TIMEOUT seconds allowed to one command (default 60)
+#   VD_FULL    1: run the slow, exhaustive cases too (make check-full)
 
 set -u
 umask 022
