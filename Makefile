@@ -24,7 +24,7 @@ SAN_FLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 LDLIBS   := $(PKG_LIBS) -pthread
 
 # Layers below fuse/ form one library that every front end links.
-LIB_SRCS  := $(wildcard common/*.c core/*.c partitions/*.c fsread/*.c)
+LIB_SRCS  := $(wildcard common/*.c core/*.c volumes/*.c fsread/*.c ns/*.c)
 FUSE_SRCS := $(wildcard fuse/*.c)
 VDT_SRCS  := $(wildcard tool/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)

@@ -61,7 +61,7 @@ newest_h=$(find "$SRC/common" "$SRC/core" "$SRC/partitions" "$SRC/fsread" \
 [ -e "$stamp" ] || newest_h=all
 objs=()
 pids=()
-for f in "$SRC"/common/*.c "$SRC"/core/*.c "$SRC"/partitions/*.c "$SRC"/fsread/*.c; do
+for f in "$SRC"/common/*.c "$SRC"/core/*.c "$SRC"/volumes/*.c "$SRC"/fsread/*.c "$SRC"/ns/*.c; do
 	o=$OUT/obj/$(echo "${f#"$SRC"/}" | tr / _).o
 	objs+=("$o")
 	if [ -n "$newest_h" ] || [ ! -e "$o" ] || [ "$f" -nt "$o" ]; then
