@@ -262,6 +262,17 @@ static int add_mount_opts(struct vd_cli *c, struct fuse_args *args)
 	return ret;
 }
 
+/* libfuse's multi-threaded loop (3.12+ semantics, as in the 3.14 we build
+ * against): a worker that takes a request starts another when none is
+ * left waiting, up to VD_FUSE_MAX_WORKERS; a worker that finishes one
+ * exits when more than VD_FUSE_IDLE_WORKERS are then waiting. So a
+ * daemon serves at most 16 requests at once and, at rest, keeps at most
+ * 8 workers (plus its main thread and the decoding helpers), each with
+ * at most one splice pipe. libfuse's own default keeps every worker it
+ * ever started. tests/t-99-stress.sh reads the idle number from here. */
+#define VD_FUSE_MAX_WORKERS 16
+#define VD_FUSE_IDLE_WORKERS 8
+
 static int loop(struct fuse_session *se, bool single)
 {
 	struct fuse_loop_config *cfg;
@@ -273,8 +284,8 @@ static int loop(struct fuse_session *se, bool single)
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	fuse_loop_cfg_set_max_threads(cfg, VD_FUSE_MAX_WORKERS);
+	fuse_loop_cfg_set_idle_threads(cfg, VD_FUSE_IDLE_WORKERS);
 	ret = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return ret;

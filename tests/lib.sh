@@ -195,13 +195,15 @@ vd_umount() {
 			rc=1
 		fi
 	fi
+	# An ASan daemon's exit (LeakSanitizer) takes a while on a busy
+	# machine: poll for up to 60 s.
 	for p in $pids; do
-		for i in $(seq 200); do
+		for i in $(seq 1200); do
 			vd_alive "$p" || break
 			sleep 0.05
 		done
 		if vd_alive "$p"; then
-			echo "vd_umount: daemon $p still running 10 s after unmounting $m" >&2
+			echo "vd_umount: daemon $p still running 60 s after unmounting $m" >&2
 			kill -TERM "$p" 2>/dev/null
 			sleep 1
 			kill -KILL "$p" 2>/dev/null
@@ -257,7 +259,8 @@ vd_mnt() {
 }
 
 # vd_run_mount MNT ARGS... — run `$VDMOUNT ARGS...` (ARGS name MNT in the
-# order the test wants), under timeout, as ${VD_AS_USER:-the caller}.
+# order the test wants), under timeout (120 s: a hang guard, generous for
+# an ASan build on a busy machine), as ${VD_AS_USER:-the caller}.
 # Stdout and stderr go to $TD/mount.out and $TD/mount.err; the exit status
 # is returned. MNT is recorded first so the cleanup finds it even when the
 # command fails halfway.
@@ -266,10 +269,10 @@ vd_run_mount() {
 	shift
 	echo "$m" >>"$VD_MOUNTS"
 	if [ -n "${VD_AS_USER:-}" ]; then
-		timeout -k 5 30 setpriv --reuid="$VD_AS_USER" --regid="$VD_AS_USER" \
+		timeout -k 5 120 setpriv --reuid="$VD_AS_USER" --regid="$VD_AS_USER" \
 			--clear-groups "$VDMOUNT" "$@" >"$TD/mount.out" 2>"$TD/mount.err" </dev/null
 	else
-		timeout -k 5 30 "$VDMOUNT" "$@" >"$TD/mount.out" 2>"$TD/mount.err" </dev/null
+		timeout -k 5 120 "$VDMOUNT" "$@" >"$TD/mount.out" 2>"$TD/mount.err" </dev/null
 	fi
 	rc=$?
 	return $rc
@@ -322,8 +325,12 @@ mount_fails() {
 	[ "$(wc -l <"$err")" -eq 1 ] || die "stderr is not one line: $msg"
 	head -n 1 "$err" | grep -q '^vdmount: ' || die "stderr does not start with 'vdmount: ': $msg"
 	vd_is_mounted "$m" && die "$m is mounted after a failed vdmount"
-	sleep 0.2
-	[ -z "$(vd_daemon_pids "$m")" ] || die "a vdmount process is still running after the error"
+	# No process left behind: poll (for up to 60 s) rather than sleep.
+	for _ in $(seq 600); do
+		[ -z "$(vd_daemon_pids "$m")" ] && break
+		sleep 0.1
+	done
+	[ -z "$(vd_daemon_pids "$m")" ] || die "a vdmount process is still running 60 s after the error"
 	echo "got expected error (exit $rc): $msg"
 	return 0
 }

@@ -22,6 +22,12 @@ export BUILD VDMOUNT
 
 PATTERN=${1:-}
 
+# Hang guards, not time limits, scaled by VD_TIMEOUT (the seconds one
+# command may take, tests/lib.sh; raise it on a machine far busier than
+# two cores at load 6): 30 times it per unit binary, 60 per script.
+VD_TIMEOUT=${VD_TIMEOUT:-60}
+export VD_TIMEOUT
+
 VD_WORK=$(mktemp -d /tmp/vdtest.XXXXXX) || exit 1
 # Readable by the unprivileged user of t-*-user.sh.
 chmod 755 "$VD_WORK"
@@ -104,7 +110,7 @@ if [ -z "$PATTERN" ] || [[ unit == *$PATTERN* ]]; then
 		[ -f "$bin" ] && [ -x "$bin" ] || continue
 		name=unit/$(basename "$bin")
 		out=$VD_WORK/unit.out
-		timeout -k 5 300 "$bin" >"$out" 2>&1
+		timeout -k 5 $((30 * VD_TIMEOUT)) "$bin" >"$out" 2>&1
 		rc=$?
 		last=$(tail -n 1 "$out")
 		if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
@@ -145,7 +151,7 @@ else
 		: >"$out" # exists before tail opens it
 		# In the background, so a signal to run.sh reaches its trap
 		# at once; tail shows each line as it comes.
-		timeout -k 10 900 bash "$script" </dev/null >"$out" 2>&1 &
+		timeout -k 10 $((60 * VD_TIMEOUT)) bash "$script" </dev/null >"$out" 2>&1 &
 		CHILD=$!
 		tail -s 0.1 -n +1 -f --pid="$CHILD" "$out" &
 		TAIL=$!

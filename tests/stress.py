@@ -10,10 +10,13 @@
       workers open with O_DIRECT where the file system allows it (the
       daemon then sees each read), even ones read through the page
       cache; every worker closes and reopens a file now and then.
-      Exit 0 when every read matched; 1 on a mismatch (file, offset,
-      length and the first differing byte are printed), an unexpected
-      error, a worker that did no read, or a worker that did not finish
-      within --seconds + --grace (a hang: the workers are killed).
+      Each worker's --seconds start once it has opened its files, and it
+      makes at least one read however long that took (on a busy machine
+      too). Exit 0 when every read matched; 1 on a mismatch (file,
+      offset, length and the first differing byte are printed), an
+      unexpected error, or a worker that did not finish within --seconds
+      + --grace (a hang: the workers are killed). --started FILE is
+      created once every worker has made its first read (or ended).
       --tolerate ERRNO,... (names, e.g. ENOTCONN,EIO): such an error ends
       that worker quietly (counted), and so does a short read of right
       bytes (a read the kernel split into requests, of which a later one
@@ -39,6 +42,7 @@ import argparse
 import errno
 import os
 import random
+import select
 import signal
 import sys
 import time
@@ -119,16 +123,19 @@ def under_fuse(path):
     return False
 
 
-def worker(idx, pairs, seconds, seed, tolerate, out):
+def worker(idx, pairs, seconds, seed, tolerate, out, ready):
+    """ready(): called once, after the first read."""
     rng = random.Random(seed * 1000 + idx)
     direct = idx % 2 == 1
     fds = {}
     reads = nbytes = reopen = 0
-    deadline = time.monotonic() + seconds
     try:
         for path, oracle, size in pairs:
             fds[path] = [open_read(path, direct), os.open(oracle, os.O_RDONLY)]
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + seconds
+        while reads == 0 or time.monotonic() < deadline:
+            if reads == 1:
+                ready()
             path, oracle, size = rng.choice(pairs)
             if rng.random() < 0.02:
                 os.close(fds[path][0])
@@ -207,26 +214,51 @@ def cmd_run(a):
         tolerate.add(getattr(errno, name))
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     kids = {}
+    # Each worker writes one byte here after its first read, or when it
+    # ends without one: all have once len(workers) bytes came (or EOF,
+    # when one was killed).
+    ready_r, ready_w = os.pipe()
     for i in range(a.workers):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(r)
+            os.close(ready_r)
+            said = []
+
+            def ready():
+                if not said:
+                    os.write(ready_w, b"r")
+                    said.append(1)
             with os.fdopen(w, "w") as out:
                 try:
-                    rc = worker(i, pairs, a.seconds, seed, tolerate, out)
+                    rc = worker(i, pairs, a.seconds, seed, tolerate, out,
+                                ready)
                 except BaseException as e:  # noqa: report anything
                     out.write("ERROR worker %d: %r\n" % (i, e))
                     rc = 1
                 out.flush()
+            ready()
             os._exit(rc)
         os.close(w)
         kids[pid] = (i, os.fdopen(r))
+    os.close(ready_w)
+    t0 = time.monotonic()
     if a.started:
+        # Bounded like the workers themselves; a hang is reported below.
+        got = 0
+        while got < a.workers:
+            left_s = t0 + a.seconds + a.grace - time.monotonic()
+            if left_s <= 0 or not select.select([ready_r], [], [], left_s)[0]:
+                break
+            n = len(os.read(ready_r, a.workers))
+            if n == 0:
+                break
+            got += n
         open(a.started, "w").close()
     bad = 0
     reads = nbytes = reopens = tolerated = 0
-    deadline = time.monotonic() + a.seconds + a.grace
+    deadline = t0 + a.seconds + a.grace
     left = dict(kids)
     while left:
         pid, status = os.waitpid(-1, os.WNOHANG)
@@ -248,6 +280,8 @@ def cmd_run(a):
             if os.WIFSIGNALED(status):
                 print("ERROR worker %d killed by signal %d"
                       % (i, os.WTERMSIG(status)))
+    # Open until every worker is gone (a write to it must not fail).
+    os.close(ready_r)
     for pid, (i, f) in kids.items():
         for line in f:
             if line.startswith("stats "):

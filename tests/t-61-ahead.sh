@@ -51,10 +51,11 @@ t_ahead() {
 		die "two reads near each other started $got bytes of host reads"
 
 	# Four 512 KiB reads front to back: the host reads of the next
-	# 16 MiB start (asked for, not waited on: give them time).
+	# 16 MiB start (asked for, not waited on: poll for them, for up to
+	# 60 s; how fast they come does not matter).
 	reads "$m/disk.raw" $((32 * MIB)):524288 $((32 * MIB + 524288)):524288 \
 		$((33 * MIB)):524288 $((33 * MIB + 524288)):524288
-	for i in $(seq 50); do
+	for i in $(seq 600); do
 		got=$(($(resident "$img") - base))
 		[ "$got" -lt $((17 * MIB)) ] || break
 		sleep 0.1

@@ -326,9 +326,9 @@ t_gt_past_end_rgd() {
 	# In the foreground, so that the warning logged while reading
 	# reaches stderr rather than syslog.
 	echo "$m" >>"$VD_MOUNTS"
-	timeout -k 5 120 "$VDMOUNT" -f "$f" "$m" 2>"$TD/fg.err" </dev/null &
+	timeout -k 5 600 "$VDMOUNT" -f "$f" "$m" 2>"$TD/fg.err" </dev/null &
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 600); do
 		vd_is_mounted "$m" && break
 		sleep 0.1
 	done

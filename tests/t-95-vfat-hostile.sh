@@ -173,12 +173,12 @@ fg_mount() {
 	local m=$1 i
 	shift
 	echo "$m" >>"$VD_MOUNTS"
-	timeout -k 5 120 "$VDMOUNT" -f "$@" "$m" >"$TD/fg.out" 2>"$TD/fg.err" </dev/null &
-	for i in $(seq 100); do
+	timeout -k 5 600 "$VDMOUNT" -f "$@" "$m" >"$TD/fg.out" 2>"$TD/fg.err" </dev/null &
+	for i in $(seq 600); do
 		vd_is_mounted "$m" && return 0
 		sleep 0.1
 	done
-	die "vdmount -f did not mount in 10 s: $(head -c 300 "$TD/fg.err")"
+	die "vdmount -f did not mount in 60 s: $(head -c 300 "$TD/fg.err")"
 }
 
 alive() {

@@ -100,7 +100,7 @@ t_case() {
 		refused $? "$want" "$m" "release under prlimit"
 		if [ -s "$c/secret" ]; then
 			echo "$m" >>"$VD_MOUNTS"
-			timeout -k 5 30 strace -f -y -qq -e trace=open,openat,openat2,creat \
+			timeout -k 5 120 strace -f -y -qq -e trace=open,openat,openat2,creat \
 				-o "$TD/strace.log" "$HB_LIMITED" "${opts[@]}" "$img" "$m" \
 				>/dev/null 2>"$TD/mount.err" </dev/null
 			refused $? "$want" "$m" "release under strace"

@@ -189,7 +189,8 @@ static void check_prefetch(void)
 	vd_disk_prefetch(d, (1ULL << 30) - 1, 100);
 	vd_disk_prefetch(d, (PER_TABLE + 3) * CS, 2 * CS);
 	vd_disk_prefetch(d, (PER_TABLE + 5) * CS, CS);
-	for (int i = 0; i < 200 && !in; i++) {
+	/* Asked for, not waited on: poll, for up to 60 s on a busy host. */
+	for (int i = 0; i < 6000 && !in; i++) {
 		in = resident(map, at, CS);
 		if (!in)
 			usleep(10000);
