@@ -139,6 +139,13 @@ bool vd_layer_name_exists(struct vd_layer *l, const char *name)
 	return ok;
 }
 
+unsigned vd_layer_allowed_dirs(const struct vd_layer *l,
+			       const char *const **dirs_r)
+{
+	*dirs_r = (const char *const *)l->disk->allowed;
+	return l->disk->n_allowed;
+}
+
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,
 		       const char *what, struct vd_file **f_r, char **path_r,
 		       struct vd_err *e)

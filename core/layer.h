@@ -156,6 +156,11 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
  * look first (the archive, or beside the image): for a driver choosing
  * among several recorded names. The open still applies the rule. */
 bool vd_layer_name_exists(struct vd_layer *l, const char *name);
+/* The folders named files may live in (canonical paths: the top image's
+ * folder, then each --backing-dir), for a driver that searches them for
+ * a parent it knows only by an id (VDI). The array lives as the disk. */
+unsigned vd_layer_allowed_dirs(const struct vd_layer *l,
+			       const char *const **dirs_r);
 /* The same for a name recorded in the file at `from` (an OVF descriptor)
  * that is not a layer. */
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,
