@@ -106,6 +106,10 @@ struct vd_format {
 	/* How sure the format is that head (the file's first bytes) is
 	 * its own: 0 no, higher is surer. */
 	int (*probe)(const uint8_t *head, size_t len);
+	/* Optional: the same for the last bytes of a file of file_size
+	 * bytes, asked only when no format claims its head (a fixed VHD is
+	 * known by its footer alone). */
+	int (*probe_tail)(const uint8_t *tail, size_t len, uint64_t file_size);
 	/* Validate metadata and set l->size, l->priv, l->backing_*. */
 	int (*open)(struct vd_layer *l, const struct vd_layer_opts *o,
 		    struct vd_err *e);
