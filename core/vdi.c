@@ -221,6 +221,10 @@ static bool vdi_is_parent(const char *path, const uint8_t *uuid,
 	bool ok = false;
 	int fd;
 
+	/* Only regular files are opened: a device or FIFO named *.vdi is
+	 * not touched. */
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return false;
