@@ -22,7 +22,11 @@ gen_vdi() {
 	qemu-img convert -O vdi -o static=on seed.raw static.vdi || return 1
 	rm -f seed.raw
 	scatter vdi dynamic.vdi "$(virtual_size dynamic.vdi)" 3 || return 1
-	scatter vdi static.vdi "$(virtual_size static.vdi)" 4 || return 1
+	scatter vdi static.vdi "$(virtual_size static.vdi)" 4
+}
+
+# Slow cases (VD_FULL=1).
+gen_vdi_full() {
 	# Mostly unallocated.
 	qemu-img create -q -f vdi sparse.vdi 64M || return 1
 	scatter vdi sparse.vdi $((64 * MIB)) 5 || return 1
@@ -51,15 +55,21 @@ gen_parts() {
 	rm -rf disk.raw root.img tree
 }
 
+# need_full — inside a test: a slow case, run by make check-full.
+need_full() {
+	[ "${VD_FULL:-}" = 1 ] || skip_test "slow: VD_FULL=1 runs it"
+}
+
 t_plain() {
 	local d
-	d=$(img_or_die vdi)
+	d=$(img_or_die "${2:-vdi}")
 	mount_compare "$d/$1"
 }
 
 t_big() {
 	local d m f t=$((1024 * 1024 * MIB))
-	d=$(img_or_die vdi)
+	need_full
+	d=$(img_or_die vdi_full)
 	f=$d/big.vdi
 	m=$(vd_mnt m)
 	mount_ok "$m" "$f" "$m"
@@ -70,9 +80,15 @@ t_big() {
 	umount_ok "$m"
 }
 
+t_sparse() {
+	need_full
+	t_plain sparse.vdi vdi_full
+}
+
 # The ext4 in p2: the kernel's mount of qemu's reading against ours.
 t_parts() {
 	local d m o
+	[ "$1" = parts.vdi ] || need_full
 	need_loop
 	d=$(img_or_die parts)
 	m=$(vd_mnt m)
@@ -91,6 +107,7 @@ t_parts() {
 # vdtool info --json names the fields as qemu-img info does.
 t_info() {
 	local d f
+	[ "$2" = dynamic ] || need_full
 	d=$(img_or_die vdi)
 	f=$d/$1
 	T "$VDTOOL" info --json "$f" >"$TD/info.json" || die "vdtool info failed"
@@ -124,11 +141,20 @@ gen_chain() {
 	python3 "$MKVDI" diff vm/Snapshots/s1.vdi vm/Snapshots/s2.vdi --cur s2.want \
 		--write 512:512:0x21 --write $((5 * MIB + 4096)):512:0x22 \
 		--zero $((3 * MIB)):1 || return 1
-	# A static base.
+	# A static base and an orphan (VD_FULL only: their tests are).
+	[ "${VD_FULL:-}" = 1 ] || { gen_chain_rest && rm -f seed.raw; return; }
 	python3 "$MKVDI" base --static seed.raw vm/fixed.vdi || return 1
 	cp seed.raw f1.want
 	python3 "$MKVDI" diff vm/fixed.vdi vm/overfixed.vdi --cur f1.want \
 		--write 8192:8192:0x31 || return 1
+	cp seed.raw o.want
+	python3 "$MKVDI" diff vm/base.vdi other/orphan.vdi --cur o.want --write 0:512:0x51 || return 1
+	python3 "$MKVDI" set other/orphan.vdi link 99999999999999999999999999999999 || return 1
+	gen_chain_rest && rm -f seed.raw
+}
+
+# The rest of gen_chain, in its folder: the parent modified since, a loop.
+gen_chain_rest() {
 	# A child whose parent was changed after it was made.
 	cp seed.raw m1.want
 	python3 "$MKVDI" diff vm/base.vdi vm/modified.vdi --cur m1.want \
@@ -136,16 +162,12 @@ gen_chain() {
 	python3 "$MKVDI" set vm/modified.vdi parent-modify 00112233445566778899aabbccddeeff || return 1
 	# Parents that are nowhere, and a loop: a.vdi's parent is b.vdi's
 	# UUID and b.vdi's parent a.vdi's.
-	cp seed.raw o.want
-	python3 "$MKVDI" diff vm/base.vdi other/orphan.vdi --cur o.want --write 0:512:0x51 || return 1
-	python3 "$MKVDI" set other/orphan.vdi link 99999999999999999999999999999999 || return 1
 	mkdir -p loop && cp seed.raw l.want
 	python3 "$MKVDI" diff vm/base.vdi loop/a.vdi --cur l.want --write 0:512:0x61 || return 1
 	python3 "$MKVDI" diff loop/a.vdi loop/b.vdi --cur l.want --write 512:512:0x62 || return 1
 	python3 "$MKVDI" set loop/a.vdi link "$(python3 "$MKVDI" show loop/b.vdi | sed -n 's/^uuid //p')" || return 1
 	cp loop/a.vdi loop/self.vdi
-	python3 "$MKVDI" set loop/self.vdi link "$(python3 "$MKVDI" show loop/self.vdi | sed -n 's/^uuid //p')" || return 1
-	rm -f seed.raw
+	python3 "$MKVDI" set loop/self.vdi link "$(python3 "$MKVDI" show loop/self.vdi | sed -n 's/^uuid //p')"
 }
 
 # mount_want IMG WANT [options] — inside a test.
@@ -193,6 +215,7 @@ t_chain_backing_dir() {
 
 t_fixed_parent() {
 	local d
+	need_full
 	d=$(img_or_die chain)
 	mount_want "$d/vm/overfixed.vdi" "$d/f1.want"
 	T "$VDTOOL" info --json "$d/vm/overfixed.vdi" >"$TD/i.json" || die "info failed"
@@ -212,6 +235,7 @@ t_modified() {
 
 t_orphan() {
 	local d m
+	need_full
 	d=$(img_or_die chain)
 	m=$(vd_mnt m)
 	mount_fails "$m" "parent {99999999-9999-9999-9999-999999999999} not found" \
@@ -241,6 +265,7 @@ poke_le32() {
 
 t_hostile_header() {
 	local f m
+	need_full
 	m=$(vd_mnt m)
 	f=$(corrupt_copy dynamic.vdi)
 	poke_le32 "$f" $((0x44)) 0
@@ -265,6 +290,7 @@ t_hostile_header() {
 # Block map entries past the blocks or past the end: refused at open.
 t_hostile_map() {
 	local f m bm
+	need_full
 	m=$(vd_mnt m)
 	f=$(corrupt_copy dynamic.vdi)
 	bm=$(python3 -c 'import struct,sys; print(struct.unpack_from("<I", open(sys.argv[1],"rb").read(), 0x154)[0])' "$f")
@@ -280,7 +306,7 @@ t_hostile_map() {
 
 vd_test vdi-dynamic t_plain dynamic.vdi
 vd_test vdi-static t_plain static.vdi
-vd_test vdi-sparse t_plain sparse.vdi
+vd_test vdi-sparse t_sparse
 vd_test vdi-2t-sparse t_big
 vd_test vdi-gpt-ext4 t_parts parts.vdi
 vd_test vdi-gpt-ext4-static t_parts parts-static.vdi

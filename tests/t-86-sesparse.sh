@@ -88,8 +88,15 @@ poke_le64() {
 	poke "$1" "$2" $(printf '%016x' "$3" | sed 's/../& /g' | tr ' ' '\n' | tac | tr '\n' ' ')
 }
 
+# need_full — inside a test: a slow case, run by make check-full (the
+# hostile corpus, tests/hostile/sesparse.cases, has the same checks).
+need_full() {
+	[ "${VD_FULL:-}" = 1 ] || skip_test "slow: VD_FULL=1 runs it"
+}
+
 t_hostile_header() {
 	local x m
+	need_full
 	m=$(vd_mnt m)
 	x=$(copy_set alone)
 	poke "$x" 0 00
@@ -138,6 +145,7 @@ expect_eio() {
 # cover fail with EIO, the rest reads as before.
 t_hostile_tables() {
 	local x m d
+	need_full
 	d=$(img_or_die se)
 	m=$(vd_mnt m)
 	# Directory entry 0 (at sector 8) without the "allocated" tag.
