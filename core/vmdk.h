@@ -133,7 +133,6 @@ struct vmdk_sparse {
 	bool cowd;	     /* VMDK3 (COWD) rather than hosted (KDMV) */
 	bool se;	     /* seSparse: u64 entries, the fields below */
 	uint64_t se_gt_off;  /* seSparse: first grain table (bytes) */
-	uint64_t se_gt_end;  /* seSparse: end of the grain tables area */
 	uint64_t se_grains_off; /* seSparse: first grain (bytes) */
 	unsigned version;
 	uint32_t flags;
