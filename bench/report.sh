@@ -182,6 +182,9 @@ targets() {
 		tgt "disk.raw seq read of the uncompressed qcow2, ≥ 2× qemu-storage-daemon" seq "qcow2, $cache" qsd 2
 		tgt "disk.raw seq read of the uncompressed qcow2, ≥ 1.3× qcowmount" seq "qcow2, $cache" qcowmount 1.3
 		tgt "disk.raw seq read of the uncompressed qcow2, within 2.5× of the raw file" seq "qcow2, $cache" raw 0.4
+		case " $SEQ_IMAGES " in *" vdi "*)
+			tgt "disk.raw seq read of the VDI, ≥ 2× qemu-storage-daemon" seq "vdi, $cache" qsd 2 ;;
+		esac
 		for k in zlib zstd; do
 			tgt "compressed qcow2 ($k), ≥ 2× qemu-storage-daemon" comp "$k, $cache" qsd 2
 			if [ -n "${C_UNIT[comp]:-}" ]; then

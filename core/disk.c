@@ -57,6 +57,21 @@ static const struct vd_format *probe_format(struct vd_file *f)
 			best = vd_formats[i];
 		}
 	}
+	/* Nothing claims the head: a format known by its last bytes. */
+	if (best_score || f->size < sizeof(head) ||
+	    vd_file_pread(f, head, sizeof(head), f->size - sizeof(head)))
+		return best;
+	for (unsigned i = 0; vd_formats[i]; i++) {
+		int s = vd_formats[i]->probe_tail ?
+				vd_formats[i]->probe_tail(head, sizeof(head),
+							  f->size) :
+				0;
+
+		if (s > best_score) {
+			best_score = s;
+			best = vd_formats[i];
+		}
+	}
 	return best;
 }
 
@@ -137,6 +152,13 @@ bool vd_layer_name_exists(struct vd_layer *l, const char *name)
 	free(path);
 	free(dir);
 	return ok;
+}
+
+unsigned vd_layer_allowed_dirs(const struct vd_layer *l,
+			       const char *const **dirs_r)
+{
+	*dirs_r = (const char *const *)l->disk->allowed;
+	return l->disk->n_allowed;
 }
 
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,

@@ -102,6 +102,10 @@ struct vd_format {
 	/* How sure the format is that head (the file's first bytes) is
 	 * its own: 0 no, higher is surer. */
 	int (*probe)(const uint8_t *head, size_t len);
+	/* Optional: the same for the last bytes of a file of file_size
+	 * bytes, asked only when no format claims its head (a fixed VHD is
+	 * known by its footer alone). */
+	int (*probe_tail)(const uint8_t *tail, size_t len, uint64_t file_size);
 	/* Validate metadata and set l->size, l->priv, l->backing_*. */
 	int (*open)(struct vd_layer *l, const struct vd_layer_opts *o,
 		    struct vd_err *e);
@@ -152,6 +156,11 @@ int vd_layer_open_named(struct vd_layer *l, const char *name,
  * look first (the archive, or beside the image): for a driver choosing
  * among several recorded names. The open still applies the rule. */
 bool vd_layer_name_exists(struct vd_layer *l, const char *name);
+/* The folders named files may live in (canonical paths: the top image's
+ * folder, then each --backing-dir), for a driver that searches them for
+ * a parent it knows only by an id (VDI). The array lives as the disk. */
+unsigned vd_layer_allowed_dirs(const struct vd_layer *l,
+			       const char *const **dirs_r);
 /* The same for a name recorded in the file at `from` (an OVF descriptor)
  * that is not a layer. */
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,

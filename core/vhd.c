@@ -115,10 +115,7 @@ extern const struct vd_format vd_format_vhd;
 
 static int vhd_probe(const uint8_t *head, size_t len)
 {
-	/* As QEMU: only a footer copy at offset 0 (dynamic and
-	 * differencing disks) is recognised. A fixed disk has its footer
-	 * at the end only and probes as raw, there as here;
-	 * --format=vpc opens it by that footer. */
+	/* A footer copy at offset 0: a dynamic or differencing disk. */
 	return len >= 8 && !memcmp(head, "conectix", 8) ? 100 : 0;
 }
 
@@ -148,6 +145,30 @@ static uint64_t vhd_virtual_size(const uint8_t *ft)
 	if (!use_chs || chs == VHD_MAX_GEOMETRY)
 		return get_be64(ft + VHD_F_CURRENT_SIZE) / VHD_SECTOR;
 	return chs;
+}
+
+/* A fixed disk has its footer at the end only (QEMU probes it as raw):
+ * claimed when that footer is valid, says fixed, and its size (current
+ * size, or the size by QEMU's rule) is the file's less the footer; or
+ * when it has the cookie but a bad checksum, so that the open refuses it
+ * with one line rather than showing a damaged VHD as raw bytes
+ * (--format=raw still does). */
+static int vhd_probe_tail(const uint8_t *ft, size_t len, uint64_t file_size)
+{
+	uint64_t data = file_size - VHD_FOOTER_SIZE;
+
+	if (len < VHD_FOOTER_SIZE || file_size < VHD_FOOTER_SIZE ||
+	    memcmp(ft + VHD_F_COOKIE, "conectix", 8))
+		return 0;
+	if (get_be32(ft + VHD_F_CHECKSUM) !=
+	    vhd_checksum(ft, VHD_FOOTER_SIZE, VHD_F_CHECKSUM))
+		return 100;
+	if (get_be32(ft + VHD_F_TYPE) != VHD_FIXED)
+		return 0;
+	if (get_be64(ft + VHD_F_CURRENT_SIZE) == data ||
+	    vhd_virtual_size(ft) * VHD_SECTOR == data)
+		return 100;
+	return 0;
 }
 
 /* ------------------------------------------------------------ locators */
@@ -438,9 +459,8 @@ static int vhd_find_parent(struct vd_layer *l, const uint8_t *dyn,
 	}
 	l->backing_name = cand[pick];
 	cand[pick] = NULL;
-	/* A differencing disk's parent is a VHD: open it as one, so a
-	 * fixed parent (which probes as raw) is read by its footer and
-	 * its unique id can be checked. */
+	/* A differencing disk's parent is a VHD: open it as one, so that
+	 * its unique id can be checked whatever its footer looks like. */
 	l->backing_format = strdup("vpc");
 	if (!l->backing_format)
 		ret = -ENOMEM;
@@ -489,10 +509,12 @@ static int vhd_read_footer(struct vd_layer *l, uint8_t *ft, bool *at_head,
 	got = vhd_checksum(ft, VHD_FOOTER_SIZE, VHD_F_CHECKSUM);
 	if (want != got)
 		return V_FAIL(-EUCLEAN, "footer %s: checksum 0x%08x does not "
-			      "match its contents (0x%08x)",
+			      "match its contents (0x%08x)%s",
 			      *at_head ? "copy at offset 0" :
 					 "at the end of the file",
-			      want, got);
+			      want, got,
+			      *at_head ? "" : "; -F raw shows the file as it "
+					      "is");
 	if (get_be32(ft + VHD_F_VERSION) >> 16 != 1)
 		return V_FAIL(-ENOTSUP, "footer version 0x%08x is not "
 			      "supported (only 1.x)",
@@ -829,6 +851,7 @@ static void vhd_describe(const struct vd_layer *l, struct vd_layer_info *i)
 const struct vd_format vd_format_vhd = {
 	.name = "vpc", /* as qemu names it; "vhd" is accepted too */
 	.probe = vhd_probe,
+	.probe_tail = vhd_probe_tail,
 	.open = vhd_open,
 	.map = vhd_map,
 	.check_backing = vhd_check_backing,

@@ -177,12 +177,13 @@ static const struct {
 	{ "ZERO", VMDK_EXT_ZERO },
 	{ "VMFS", VMDK_EXT_VMFS },
 	{ "VMFSSPARSE", VMDK_EXT_VMFSSPARSE },
+	{ "SESPARSE", VMDK_EXT_SESPARSE },
 };
 
 /* Extent types VMware defines that we do not read: raw device mappings
- * (they name host devices) and ESXi's space-efficient sparse format. */
+ * (they name host devices). */
 static const char *const desc_unsupported[] = {
-	"VMFSRDM", "VMFSRAW", "VMFSPASSTHROUGHRAW", "SESPARSE",
+	"VMFSRDM", "VMFSRAW", "VMFSPASSTHROUGHRAW",
 };
 
 static int desc_extent(struct vmdk_desc *d, enum vmdk_access acc,

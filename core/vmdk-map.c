@@ -40,7 +40,8 @@ static int vmdk_load(void *arg, uint64_t key, void *buf, size_t size)
 		uint64_t gd = key & VMDK_RGD_KEY ? x->sp.rgd_off : x->sp.gd_off;
 		uint64_t page = key & ~(VMDK_GD_KEY | VMDK_RGD_KEY);
 		uint64_t start = page << VMDK_GD_PAGE_BITS;
-		uint64_t total = (uint64_t)x->sp.gd_entries * 4, n;
+		uint64_t total = (uint64_t)x->sp.gd_entries *
+				 (x->sp.se ? 8 : 4), n;
 
 		if (start >= total)
 			return -EIO;
@@ -233,6 +234,169 @@ static int vmdk_map_sparse(struct vd_layer *l, struct vmdk_extent *x,
 	return ret;
 }
 
+/* ------------------------------------------------------------ seSparse */
+
+#define VMDK_SE_GD_PER_PAGE (1u << (VMDK_GD_PAGE_BITS - 3))
+#define VMDK_SE_GT_BYTES (VMDK_SE_GTES * 8u)
+
+/* The byte offset of the grain table of seSparse directory entry idx (0:
+ * none), checked against the file; with *upto_r the first entry after
+ * idx, within the same page, that is not 0. */
+static int vmdk_se_gde(struct vd_layer *l, struct vmdk_extent *x,
+		       uint64_t idx, uint64_t *gt_r, uint64_t *upto_r)
+{
+	struct vd_cache *cache = vd_layer_cache(l);
+	struct vd_cache_ref ref;
+	const uint8_t *page;
+	uint64_t ent, j;
+	int ret;
+
+	ret = vd_cache_get(cache, x, VMDK_GD_KEY | idx / VMDK_SE_GD_PER_PAGE,
+			   1u << VMDK_GD_PAGE_BITS, vmdk_load, x, &ref);
+	if (ret) {
+		M_LOG("cannot read the grain directory at 0x%llx",
+		      (unsigned long long)x->sp.gd_off);
+		return -EIO;
+	}
+	page = ref.data;
+	ent = get_le64(page + (idx % VMDK_SE_GD_PER_PAGE) * 8);
+	/* Ends: j stops at the page end or the directory end. */
+	for (j = idx + 1; j < x->sp.gd_entries && j % VMDK_SE_GD_PER_PAGE &&
+			  !get_le64(page + (j % VMDK_SE_GD_PER_PAGE) * 8);
+	     j++)
+		;
+	*upto_r = j;
+	vd_cache_put(cache, &ref);
+	*gt_r = 0;
+	if (!ent)
+		return 0;
+	/* QEMU's strict check: the top 32 bits say "allocated" and nothing
+	 * else (64 TiB of 16 MiB tables need no more than 32 bits). */
+	if (ent >> 32 != 0x10000000u) {
+		M_LOG("grain directory entry %llu is 0x%016llx (not a grain "
+		      "table)", (unsigned long long)idx,
+		      (unsigned long long)ent);
+		return -EIO;
+	}
+	*gt_r = x->sp.se_gt_off + (ent & 0xffffffffu) * VMDK_SE_GT_BYTES;
+	if (!vd_range_ok(*gt_r, VMDK_SE_GT_BYTES, x->file->size)) {
+		M_LOG("grain table %llu (directory entry %llu) at 0x%llx lies "
+		      "past the end of the file (%llu bytes)",
+		      (unsigned long long)(ent & 0xffffffffu),
+		      (unsigned long long)idx, (unsigned long long)*gt_r,
+		      (unsigned long long)x->file->size);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* One seSparse grain table entry, classified (vmdk.h). */
+static int vmdk_se_classify(struct vmdk_extent *x, uint64_t gte,
+			    uint64_t guest, struct vmdk_grain *g)
+{
+	uint64_t grain;
+
+	switch (gte >> 60) {
+	case 0:
+		if (gte)
+			break;
+		g->type = VD_RUN_UNALLOC;
+		return 0;
+	case 1: /* unmapped */
+	case 2: /* zeroed */
+		g->type = VD_RUN_ZERO;
+		return 0;
+	case 3:
+		grain = (gte >> 48 & 0xfff) | (gte & 0xffffffffffffULL) << 12;
+		g->type = VD_RUN_DATA;
+		/* grain < 2^60: the product fits when the check passes. */
+		if (grain <= (x->file->size - x->sp.se_grains_off) >>
+				     x->sp.grain_bits) {
+			g->host = x->sp.se_grains_off +
+				  (grain << x->sp.grain_bits);
+			return 0;
+		}
+		M_LOG("grain %llu for guest offset 0x%llx lies past the end of "
+		      "the file (%llu bytes)", (unsigned long long)grain,
+		      (unsigned long long)guest,
+		      (unsigned long long)x->file->size);
+		return -EIO;
+	}
+	M_LOG("grain table entry 0x%016llx for guest offset 0x%llx is not "
+	      "one seSparse defines", (unsigned long long)gte,
+	      (unsigned long long)guest);
+	return -EIO;
+}
+
+static int vmdk_map_se(struct vd_layer *l, struct vmdk_extent *x,
+		       uint64_t off, uint64_t len, struct vd_run *r)
+{
+	const struct vmdk_sparse *sp = &x->sp;
+	struct vd_cache *cache = vd_layer_cache(l);
+	uint64_t span = sp->grain * sp->gtes, gd_idx = off / span;
+	uint64_t gt, upto, end = off + len, pos;
+	struct vd_cache_ref ref;
+	bool first = true;
+	int ret;
+
+	if (gd_idx >= sp->gd_entries) {
+		M_LOG("guest offset 0x%llx is past the grain directory",
+		      (unsigned long long)(x->start + off));
+		return -EIO;
+	}
+	ret = vmdk_se_gde(l, x, gd_idx, &gt, &upto);
+	if (ret)
+		return ret;
+	if (!gt) {
+		r->type = VD_RUN_UNALLOC;
+		r->len = VD_MIN(end, upto * span) - off;
+		return 0;
+	}
+	ret = vd_cache_get(cache, x, gt, VMDK_SE_GT_BYTES, vmdk_load, x, &ref);
+	if (ret) {
+		M_LOG("cannot read the grain table at 0x%llx",
+		      (unsigned long long)gt);
+		return -EIO;
+	}
+	end = VD_MIN(end, (gd_idx + 1) * span);
+	/* Ends: pos grows by at least one byte per pass up to end. */
+	for (pos = off; pos < end;) {
+		uint64_t gidx = (pos >> sp->grain_bits) % sp->gtes;
+		uint64_t in_grain = pos & (sp->grain - 1), n;
+		uint64_t gte = get_le64((const uint8_t *)ref.data + gidx * 8);
+		struct vmdk_grain g = { .host = 0 };
+
+		n = VD_MIN(sp->grain - in_grain, end - pos);
+		ret = vmdk_se_classify(x, gte, x->start + pos, &g);
+		if (!ret && g.type == VD_RUN_DATA &&
+		    !vd_range_ok(g.host + in_grain, n, x->file->size)) {
+			M_LOG("grain at 0x%llx for guest offset 0x%llx runs "
+			      "past the end of the file (%llu bytes)",
+			      (unsigned long long)g.host,
+			      (unsigned long long)(x->start + pos),
+			      (unsigned long long)x->file->size);
+			ret = -EIO;
+		}
+		if (ret) {
+			if (!first)
+				ret = 0;
+			break;
+		}
+		if (first) {
+			first = false;
+			r->type = g.type;
+			r->len = n;
+			r->file = x->file;
+			r->host_off = g.host + in_grain;
+		} else if (!vd_run_extend(r, g.type, g.host + in_grain, n)) {
+			break;
+		}
+		pos += n;
+	}
+	vd_cache_put(cache, &ref);
+	return ret;
+}
+
 /* A flat extent: data, except where its file has holes, which read as
  * zeros without I/O and show as holes to SEEK_HOLE. */
 static void vmdk_map_flat(struct vmdk_extent *x, uint64_t off, uint64_t len,
@@ -297,6 +461,8 @@ int vmdk_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		vmdk_map_flat(x, rel, n, r);
 		return 0;
 	default:
+		if (x->sp.se)
+			return vmdk_map_se(l, x, rel, n, r);
 		return vmdk_map_sparse(l, x, rel, n, r);
 	}
 }

@@ -348,6 +348,119 @@ static int vmdk_open_sparse(struct vd_file *f, const char *name,
 	return vmdk_sparse_parse(hdr, footer, f->size, name, s, NULL, e);
 }
 
+/* The headers of a seSparse extent file f (vmdk.h). Checked as strictly
+ * as QEMU does, the format being undocumented: any field we do not
+ * understand refuses the extent. */
+static int vmdk_open_sesparse(struct vd_file *f, const char *name,
+			      struct vmdk_sparse *s, struct vd_err *e)
+{
+	uint8_t ch[VMDK_SECTOR], vh[VMDK_SECTOR];
+	uint64_t vol_sec, gd_sec, gd_len_sec, gt_sec, grains_sec, gd_bytes;
+	uint64_t fsize = f->size;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	if (fsize < VMDK_SECTOR)
+		return H_FAIL(-EUCLEAN, "file too short for a seSparse header "
+			      "(%llu bytes)", (unsigned long long)fsize);
+	ret = vd_file_pread(f, ch, sizeof(ch), 0);
+	if (ret)
+		return H_FAIL(ret, "cannot read the seSparse header");
+	/* Constant header: u64 fields, by index. */
+	if (get_le64(ch) != VMDK_SE_CONST_MAGIC)
+		return H_FAIL(-EUCLEAN, "not a seSparse extent (magic "
+			      "0x%016llx)", (unsigned long long)get_le64(ch));
+	if (get_le64(ch + 8) != VMDK_SE_VERSION)
+		return H_FAIL(-ENOTSUP, "seSparse version 0x%016llx is not "
+			      "supported", (unsigned long long)get_le64(ch + 8));
+	s->capacity = get_le64(ch + 16);
+	if (get_le64(ch + 24) != VMDK_SE_GRAIN_SECTORS)
+		return H_FAIL(-ENOTSUP, "seSparse grain of %llu sectors is not "
+			      "supported (only %u)",
+			      (unsigned long long)get_le64(ch + 24),
+			      VMDK_SE_GRAIN_SECTORS);
+	if (get_le64(ch + 32) != VMDK_SE_GT_SECTORS)
+		return H_FAIL(-ENOTSUP, "seSparse grain table of %llu sectors "
+			      "is not supported (only %u)",
+			      (unsigned long long)get_le64(ch + 32),
+			      VMDK_SE_GT_SECTORS);
+	if (get_le64(ch + 40))
+		return H_FAIL(-ENOTSUP, "seSparse flags 0x%016llx are not "
+			      "supported", (unsigned long long)get_le64(ch + 40));
+	for (unsigned i = 48; i < 80; i++)
+		if (ch[i])
+			return H_FAIL(-ENOTSUP, "seSparse reserved fields are "
+				      "not zero");
+	for (unsigned i = 208; i < VMDK_SECTOR; i++)
+		if (ch[i])
+			return H_FAIL(-ENOTSUP, "seSparse header padding is not "
+				      "zero");
+	vol_sec = get_le64(ch + 80);
+	gd_sec = get_le64(ch + 128);
+	gd_len_sec = get_le64(ch + 136);
+	gt_sec = get_le64(ch + 144);
+	grains_sec = get_le64(ch + 192);
+
+	if (!s->capacity || s->capacity > VMDK_MAX_SECTORS)
+		return H_FAIL(-EUCLEAN, "seSparse capacity of %llu sectors",
+			      (unsigned long long)s->capacity);
+	if (!vol_sec || !vd_range_ok(vmdk_sec_bytes(vol_sec, fsize),
+				     VMDK_SECTOR, fsize))
+		return H_FAIL(-EUCLEAN, "seSparse volatile header at sector "
+			      "%llu %s (%llu bytes)",
+			      (unsigned long long)vol_sec, vmdk_where(vol_sec),
+			      (unsigned long long)fsize);
+	ret = vd_file_pread(f, vh, sizeof(vh), vol_sec * VMDK_SECTOR);
+	if (ret)
+		return H_FAIL(ret, "cannot read the seSparse volatile header");
+	if (get_le64(vh) != VMDK_SE_VOLATILE_MAGIC)
+		return H_FAIL(-EUCLEAN, "bad seSparse volatile header magic "
+			      "0x%016llx", (unsigned long long)get_le64(vh));
+	if (get_le64(vh + 24))
+		return H_FAIL(-ENOTSUP, "the seSparse journal needs replaying "
+			      "(the image was not closed cleanly)");
+	for (unsigned i = 32; i < VMDK_SECTOR; i++)
+		if (vh[i])
+			return H_FAIL(-ENOTSUP, "seSparse volatile header "
+				      "padding is not zero");
+
+	s->se = true;
+	s->version = 2;
+	s->grain = VMDK_SE_GRAIN_SECTORS * VMDK_SECTOR;
+	s->grain_bits = (unsigned)__builtin_ctzll(s->grain);
+	s->gtes = VMDK_SE_GTES;
+	/* 64 u64 entries per sector of the directory. */
+	if (gd_len_sec > VMDK_MAX_GD_ENTRIES / (VMDK_SECTOR / 8))
+		return H_FAIL(-EUCLEAN, "seSparse grain directory of %llu "
+			      "sectors (at most %u entries)",
+			      (unsigned long long)gd_len_sec,
+			      VMDK_MAX_GD_ENTRIES);
+	s->gd_entries = (uint32_t)(gd_len_sec * (VMDK_SECTOR / 8));
+	if ((uint64_t)s->gd_entries * VMDK_SE_GTES * VMDK_SE_GRAIN_SECTORS <
+	    s->capacity)
+		return H_FAIL(-EUCLEAN, "seSparse grain directory of %u "
+			      "entries does not cover the capacity (%llu "
+			      "sectors)", s->gd_entries,
+			      (unsigned long long)s->capacity);
+	gd_bytes = (uint64_t)s->gd_entries * 8;
+	s->gd_off = vmdk_sec_bytes(gd_sec, fsize);
+	if (!gd_sec || !vd_range_ok(s->gd_off, gd_bytes, fsize))
+		return H_FAIL(-EUCLEAN, "seSparse grain directory (%u entries "
+			      "at sector %llu) %s (%llu bytes)", s->gd_entries,
+			      (unsigned long long)gd_sec, vmdk_where(gd_sec),
+			      (unsigned long long)fsize);
+	s->se_gt_off = vmdk_sec_bytes(gt_sec, fsize);
+	s->se_grains_off = vmdk_sec_bytes(grains_sec, fsize);
+	if (!gt_sec || s->se_gt_off > fsize || !grains_sec ||
+	    s->se_grains_off > fsize)
+		return H_FAIL(-EUCLEAN, "seSparse grain tables (sector %llu) "
+			      "or grains (sector %llu) lie past the end of the "
+			      "file (%llu bytes)", (unsigned long long)gt_sec,
+			      (unsigned long long)grains_sec,
+			      (unsigned long long)fsize);
+	return 0;
+}
+
 /* The text of a descriptor (len <= VMDK_DESC_MAX_BYTES bytes at off),
  * NUL-terminated, parsed. */
 static int vmdk_read_desc(struct vd_layer *l, uint64_t off, uint64_t len,
@@ -438,6 +551,7 @@ static const char *const vmdk_create_types[] = {
 	"monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse",
 	"twoGbMaxExtentFlat", "streamOptimized", "vmfs", "vmfsSparse",
 	"vmfsThin", "vmfsPreallocated", "vmfsEagerZeroedThick", "custom",
+	"seSparse",
 };
 
 static int vmdk_check_create_type(struct vd_layer *l, const char *ct,
@@ -449,7 +563,7 @@ static int vmdk_check_create_type(struct vd_layer *l, const char *ct,
 		if (!strcmp(ct, vmdk_create_types[i]))
 			return 0;
 	/* vmfsRaw, vmfsRawDeviceMap, fullDevice, partitionedDevice name host
-	 * devices; seSparse is another sparse format. */
+	 * devices. */
 	return V_FAIL(-ENOTSUP, "createType '%s' is not supported", ct);
 }
 
@@ -460,6 +574,7 @@ static const char *const vmdk_kind_names[] = {
 	[VMDK_EXT_ZERO] = "ZERO",
 	[VMDK_EXT_VMFS] = "VMFS",
 	[VMDK_EXT_VMFSSPARSE] = "VMFSSPARSE",
+	[VMDK_EXT_SESPARSE] = "SESPARSE",
 };
 
 /* Open the extents a descriptor lists, after the layer's own. */
@@ -484,9 +599,13 @@ static int vmdk_open_extents(struct vd_layer *l, struct vmdk *v,
 			continue;
 		}
 		x->kind = vmdk_kind_names[de->type];
-		x->type = de->type == VMDK_EXT_VMFS ? VMDK_EXT_FLAT :
-			  de->type == VMDK_EXT_VMFSSPARSE ? VMDK_EXT_SPARSE :
-							    de->type;
+		if (de->type == VMDK_EXT_VMFS)
+			x->type = VMDK_EXT_FLAT;
+		else if (de->type == VMDK_EXT_VMFSSPARSE ||
+			 de->type == VMDK_EXT_SESPARSE)
+			x->type = VMDK_EXT_SPARSE;
+		else
+			x->type = de->type;
 		x->start = start;
 		x->size = bytes;
 		if (x->type != VMDK_EXT_ZERO) {
@@ -523,8 +642,12 @@ static int vmdk_open_extents(struct vd_layer *l, struct vmdk *v,
 					      (unsigned long long)off,
 					      (unsigned long long)x->file->size);
 		} else if (x->type == VMDK_EXT_SPARSE) {
-			ret = vmdk_open_sparse(x->file, x->file->path, &x->sp,
-					       e);
+			if (de->type == VMDK_EXT_SESPARSE)
+				ret = vmdk_open_sesparse(x->file, x->file->path,
+							 &x->sp, e);
+			else
+				ret = vmdk_open_sparse(x->file, x->file->path,
+						       &x->sp, e);
 			if (ret)
 				return ret;
 			if (!x->sp.capacity)

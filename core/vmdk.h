@@ -46,6 +46,7 @@ enum vmdk_ext_type {
 	VMDK_EXT_ZERO,	     /* ZERO: reads as zeros, no file */
 	VMDK_EXT_VMFS,	     /* VMFS "file": plain bytes, ESX */
 	VMDK_EXT_VMFSSPARSE, /* VMFSSPARSE "file": COWD (or KDMV) sparse */
+	VMDK_EXT_SESPARSE,   /* SESPARSE "file": ESXi space-efficient sparse */
 };
 
 struct vmdk_desc_extent {
@@ -110,10 +111,29 @@ void vmdk_desc_free(struct vmdk_desc *d);
 /* A compressed grain is decoded whole into per-thread buffers: 2 MiB. */
 #define VMDK_MAX_COMPRESSED_GRAIN (2u << 20)
 
+/* seSparse (ESXi 6.5+ snapshots, VMFS6), as QEMU's block/vmdk.c reads
+ * it (the format has no public specification): a 512-byte constant
+ * header at 0, a 512-byte volatile header, a grain directory of u64
+ * entries (0: no grain table; 0x10000000_IIIIIIII: table I of the grain
+ * tables area), grain tables of 4096 u64 entries (top nibble 0 with the
+ * rest 0: not allocated; 1 unmapped and 2 zeroed: zeros; 3 allocated,
+ * the grain index with its low 12 bits in bits 48-59 and the rest in
+ * bits 0-47, counted in grains from the grains area). All sizes and
+ * offsets in the headers are in sectors. */
+#define VMDK_SE_CONST_MAGIC 0xcafebabeULL
+#define VMDK_SE_VOLATILE_MAGIC 0xcafecafeULL
+#define VMDK_SE_VERSION 0x0000000200000001ULL
+#define VMDK_SE_GRAIN_SECTORS 8u
+#define VMDK_SE_GT_SECTORS 64u
+#define VMDK_SE_GTES (VMDK_SE_GT_SECTORS * VMDK_SECTOR / 8)
+
 /* One sparse extent's geometry, from its header, checked against its
  * file: everything the map relies on. */
 struct vmdk_sparse {
 	bool cowd;	     /* VMDK3 (COWD) rather than hosted (KDMV) */
+	bool se;	     /* seSparse: u64 entries, the fields below */
+	uint64_t se_gt_off;  /* seSparse: first grain table (bytes) */
+	uint64_t se_grains_off; /* seSparse: first grain (bytes) */
 	unsigned version;
 	uint32_t flags;
 	uint64_t capacity;   /* sectors */

@@ -86,7 +86,7 @@ static void usage(FILE *out)
 "MOUNTPOINT becomes the disk itself. Unmount with fusermount3 -u.\n"
 "\n"
 "options:\n"
-"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, raw) instead of\n"
+"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, vdi, raw) instead of\n"
 "                        probing\n"
 "  --backing-dir=DIR     also allow backing and data files inside DIR\n"
 "                        (repeatable; by default only IMAGE's folder)\n"

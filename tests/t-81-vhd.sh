@@ -53,8 +53,10 @@ t_dynamic() {
 	mount_compare "$d/$1"
 }
 
-# A fixed image has no footer copy at offset 0: qemu probes it as raw, and
-# so do we; --format=vpc (or its alias vhd) reads it by its footer.
+# A fixed image has only its footer, at the end. qemu probes it as raw;
+# we recognise it by that footer (valid, of a fixed disk, its size the
+# file's less the footer), so probing reads it as --format=vpc (or its
+# alias vhd) does.
 t_fixed() {
 	local d m f
 	d=$(img_or_die vpc)
@@ -64,8 +66,31 @@ t_fixed() {
 	check_root_tree "$m" "$(virtual_size -f vpc "$f")"
 	cmp_oracle "$m/disk.raw" "$f" -f vpc
 	umount_ok "$m"
-	# Probed: raw, the file itself, footer included.
-	mount_compare "$f"
+	# Probed: the same disk, without the footer.
+	mount_ok "$m" "$f" "$m"
+	check_root_tree "$m" "$(virtual_size -f vpc "$f")"
+	cmp_oracle "$m/disk.raw" "$f" -f vpc
+	umount_ok "$m"
+	# --format=raw: the file itself, footer included.
+	mount_ok "$m" --format=raw "$f" "$m"
+	cmp_files "$m/disk.raw" "$f"
+	umount_ok "$m"
+}
+
+# A footer at the end that is valid but not that of a fixed disk of the
+# file's size is only data: the file probes as raw.
+t_fixed_not_footer() {
+	local f m
+	f=$(corrupt_copy fixed.vhd)
+	m=$(vd_mnt m)
+	# One more sector: the footer's size no longer matches the file.
+	{ head -c 512 /dev/zero; cat "$(img_or_die vpc)/fixed.vhd"; } >"$f.shifted"
+	mount_ok "$m" "$f.shifted" "$m"
+	cmp_files "$m/disk.raw" "$f.shifted"
+	umount_ok "$m"
+	# Disk type dynamic (checksum fixed up): no footer copy at 0.
+	poke "$f" $(($(stat -c %s "$f") - 512 + 63)) 03
+	python3 "$MKVHD" fix "$f" || die "fix failed"
 	mount_ok "$m" "$f" "$m"
 	cmp_files "$m/disk.raw" "$f"
 	umount_ok "$m"
@@ -135,7 +160,7 @@ gen_diff() {
 	# the parent.
 	child base.vhd several.vhd "$W1" base.want 'MacX:file:///nowhere/x.vhd' \
 		'W2ku:D:\old\base.vhd' 'W2ru:.\gone.vhd' || return 1
-	# A fixed parent (which probes as raw).
+	# A fixed parent.
 	mkv fixed.vhd 7 subformat=fixed || return 1
 	qemu-img convert -f vpc -O raw fixed.vhd fixed.want || return 1
 	child fixed.vhd overfixed.vhd "$W2" fixed.want 'W2ru:fixed.vhd' || return 1
@@ -282,10 +307,15 @@ t_bad_checksum() {
 	poke "$f" 24 ff # time stamp of the footer copy at offset 0
 	m=$(vd_mnt m)
 	mount_fails "$m" "vhd: footer copy at offset 0: checksum" "does not match" -- "$f" "$m"
-	# A fixed disk's only footer.
+	# A fixed disk's only footer: refused, probed or not, unless the
+	# file is taken as raw.
 	f=$(corrupt_copy fixed.vhd)
 	poke "$f" $(($(stat -c %s "$f") - 512 + 24)) ff
 	mount_fails "$m" "vhd: footer at the end of the file: checksum" -- --format=vpc "$f" "$m"
+	mount_fails "$m" "vhd: footer at the end of the file: checksum" "-F raw" -- "$f" "$m"
+	mount_ok "$m" -F raw "$f" "$m"
+	cmp_files "$m/disk.raw" "$f"
+	umount_ok "$m"
 }
 
 t_absurd_bat() {
@@ -339,6 +369,7 @@ vd_test vpc-dynamic-sparse t_dynamic sparse.vhd
 vd_test vpc-fixed t_fixed fixed.vhd vpc
 vd_test vpc-fixed-alias-vhd t_fixed fixed.vhd vhd
 vd_test vpc-fixed-force-size t_fixed fixed-force.vhd vpc
+vd_test vpc-fixed-footer-not-claimed t_fixed_not_footer
 vd_test vpc-100g-sparse t_big
 vd_test vpc-size-qemu-uses-chs t_size_rule "71 65 6d 75" "" chs
 vd_test vpc-size-vpc-uses-chs t_size_rule "76 70 63 20" "" chs

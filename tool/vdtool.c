@@ -20,7 +20,7 @@ const char *vdt_cmd = NULL;
 
 const char vdt_common_help[] =
 "image options (as vdmount's):\n"
-"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, raw)\n"
+"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, vdi, raw)\n"
 "  --backing-dir=DIR     also allow backing files inside DIR (repeatable)\n"
 "  --snapshot=ID|NAME    a qcow2 internal snapshot instead of the active\n"
 "                        state\n"

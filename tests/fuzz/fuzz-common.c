@@ -136,7 +136,7 @@ static void fuzz_put(const char *name, const uint8_t *d, size_t n)
 static void fuzz_cleanup(void)
 {
 	static const char *const names[] = { "img", "e.vmdk", "p.vhd",
-					     "d.img" };
+					     "d.img", "p.vdi" };
 	char p[128];
 
 	if (!fuzz_dir[0])
@@ -419,6 +419,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_put("e.vmdk", sib, sib_len);
 		fuzz_put("p.vhd", sib, sib_len);
 		fuzz_put("d.img", sib, sib_len);
+		fuzz_put("p.vdi", sib, sib_len);
 		snprintf(path, sizeof(path), "%s/img", fuzz_dir);
 	} else {
 		/* No sibling can be named: an in-memory file will do. */

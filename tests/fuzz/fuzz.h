@@ -25,9 +25,10 @@ struct fuzz_target {
 	 * or NULL to probe (OVA, OVF). */
 	const char *format;
 	/* The input is MAIN "\n--8<--\n" SIBLING: SIBLING is written as
-	 * e.vmdk, p.vhd and d.img beside MAIN (img), so a VMDK descriptor,
-	 * a VHD parent locator, a qcow2 backing file name or an OVF href
-	 * naming one of those opens it. Without the separator MAIN is the
+	 * e.vmdk, p.vhd, d.img and p.vdi beside MAIN (img), so a VMDK
+	 * descriptor, a VHD parent locator, a qcow2 backing file name, an
+	 * OVF href naming one of those, or a differencing VDI (whose parent
+	 * is found by UUID among the .vdi files) opens it. Without the separator MAIN is the
 	 * whole input and the siblings are empty. */
 	bool split;
 	/* Recompute the checksums a mutation breaks before opening, so the

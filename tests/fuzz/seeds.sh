@@ -1,10 +1,11 @@
 #!/bin/bash
 # tests/fuzz/seeds.sh OUTDIR — small seed corpora for the fuzz targets,
 # made by the real tools the image tests use (qemu-img, qemu-io,
-# tests/mkvmdk.py, tests/mkvhd.py, tar, sfdisk, fdisk, mkfs.vfat + mcopy,
-# mkfs.ext4 -d, tests/mkdirty.sh). OUTDIR/NAME/ holds target NAME's seeds
-# (see tests/fuzz/fuzz.h for the split convention "MAIN\n--8<--\nSIBLING"
-# whose SIBLING the harness writes as e.vmdk, p.vhd and d.img). Every seed
+# tests/mkvmdk.py, tests/mkvhd.py, tests/mkvdi.py, tests/mksesparse.py,
+# tar, sfdisk, fdisk, mkfs.vfat + mcopy, mkfs.ext4 -d, tests/mkdirty.sh).
+# OUTDIR/NAME/ holds target NAME's seeds (see tests/fuzz/fuzz.h for the
+# split convention "MAIN\n--8<--\nSIBLING" whose SIBLING the harness
+# writes as e.vmdk, p.vhd, d.img and p.vdi). Every seed
 # is at most 4 MiB. A generator that fails (a tool missing) is reported
 # and skipped; the exit status is non-zero only when a folder stays empty.
 set -u
@@ -121,6 +122,14 @@ seeds_vmdk() {
 			split cowd/v.vmdk cowd/v-delta.vmdk "$o/cowd"
 		cp cowd/v-delta.vmdk "$o/cowd-alone"
 	fi
+	# seSparse (tests/mksesparse.py), its extent as e.vmdk.
+	mkdir -p se
+	truncate -s 1M se/cur.raw
+	if python3 "$SRC/tests/mksesparse.py" se/v.vmdk --size 1048576 --cur se/cur.raw \
+		--write 0:4096:0x71 --write 300000:5000:0x72 --zero 8192:4096; then
+		desc_to_e se/v.vmdk && cp se/v.vmdk "$d/sesparse.desc" &&
+			split se/v.vmdk se/v-sesparse.vmdk "$o/sesparse"
+	fi
 	python3 "$SRC/tests/mkvmdk.py" stream vstream.vmdk vsrc.raw && cp vstream.vmdk "$o/vmware-stream"
 	# Descriptors by hand-picked keys as VMware writes them.
 	cat >"$d/vmfs.desc" <<-'E'
@@ -164,6 +173,28 @@ seeds_vhd() {
 	python3 "$SRC/tests/mkvhd.py" diff p.vhd h-diff2.vhd --block-size 65536 \
 		--write 512:512:0x63 --locator 'W2ku:C:\vms\p.vhd' --locator 'MacX:file://./p.vhd' \
 		--locator 'W2ru:.\p.vhd' && split h-diff2.vhd p.vhd "$o/differencing-locators"
+}
+
+# ---------------------------------------------------------------- VDI
+seeds_vdi() {
+	local o=$OUT/vdi
+	mkdir -p "$o"
+	truncate -s 3M isrc.raw
+	pattern idata 50000
+	dd if=idata of=isrc.raw bs=4096 seek=300 conv=notrunc status=none
+	qemu-img convert -q -O vdi isrc.raw i-dyn.vdi && cp i-dyn.vdi "$o/dynamic"
+	truncate -s 1M isrc1.raw
+	dd if=idata of=isrc1.raw bs=4096 seek=3 conv=notrunc status=none
+	qemu-img convert -q -O vdi -o static=on isrc1.raw i-static.vdi && cp i-static.vdi "$o/static"
+	# Small blocks (qemu writes only 1 MiB ones; VirtualBox may differ):
+	# a differencing image over p.vdi, the split sibling.
+	truncate -s 256K ismall.raw
+	dd if=idata of=ismall.raw bs=4096 seek=5 count=3 conv=notrunc status=none
+	python3 "$SRC/tests/mkvdi.py" base --block-size 4096 ismall.raw p.vdi &&
+		cp ismall.raw icur.raw &&
+		python3 "$SRC/tests/mkvdi.py" diff p.vdi i-diff.vdi --cur icur.raw \
+			--write 0:4096:0x61 --write 20000:100:0x62 --zero 65536:1 &&
+		split i-diff.vdi p.vdi "$o/differencing" && cp p.vdi "$o/small-blocks"
 }
 
 # ---------------------------------------------------------------- OVA
@@ -343,11 +374,11 @@ seeds_ext() {
 }
 
 fail=0
-for t in qcow2 vmdk vhd ova mbr gpt fat ext; do
+for t in qcow2 vmdk vhd vdi ova mbr gpt fat ext; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd ova mbr gpt fat ext; do
+for d in qcow2 vmdk vmdk-desc vhd vdi ova mbr gpt fat ext; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

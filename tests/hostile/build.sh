@@ -331,3 +331,49 @@ gen_hb_ext() {
 	} >vars
 	grep -q '^ino_big=[1-9]' vars && grep -q '^blk_dir=[1-9]' vars || return 1
 }
+
+# VDI normal (qemu-img), 1 MiB blocks, all four allocated in order.
+gen_hb_vdi() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vdi seed.raw img/disk.vdi || return 1
+	rm -f seed.raw
+	hb_oracle disk.vdi || return 1
+	echo image=disk.vdi >vars
+}
+
+# VDI differencing child.vdi over parent.vdi (tests/mkvdi.py; no tool
+# here writes one), with fixed UUIDs so that messages repeat: parent
+# uuid 11..., modify 22...; child uuid 33..., modify 44.... The oracle is
+# the bytes the builder applied.
+gen_hb_vdidiff() {
+	local m=$VD_LIB_DIR/mkvdi.py
+	mkdir img
+	seed_raw oracle.raw "$HB_SIZE"
+	python3 "$m" base oracle.raw img/parent.vdi || return 1
+	python3 "$m" diff img/parent.vdi img/child.vdi --cur oracle.raw \
+		--write 0:4096:0x5a --write 2097152:65536:0xa5 --zero 3145728:1 || return 1
+	python3 "$m" set img/parent.vdi uuid 11111111111111111111111111111111 &&
+		python3 "$m" set img/parent.vdi modify 22222222222222222222222222222222 &&
+		python3 "$m" set img/child.vdi uuid 33333333333333333333333333333333 &&
+		python3 "$m" set img/child.vdi modify 44444444444444444444444444444444 &&
+		python3 "$m" set img/child.vdi link 11111111111111111111111111111111 &&
+		python3 "$m" set img/child.vdi parent-modify 22222222222222222222222222222222 ||
+		return 1
+	echo image=child.vdi >vars
+}
+
+# VMDK seSparse child.vmdk (extent child-sesparse.vmdk, tests/mksesparse.py)
+# over a monolithicSparse parent.vmdk (qemu-img); grains from index 5000.
+# The oracle is the bytes the builder applied.
+gen_hb_sesparse() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vmdk seed.raw img/parent.vmdk || return 1
+	qemu-img convert -O raw img/parent.vmdk oracle.raw || return 1
+	rm -f seed.raw
+	python3 "$VD_LIB_DIR/mksesparse.py" img/child.vmdk --size "$HB_SIZE" \
+		--cur oracle.raw --parent img/parent.vmdk --write 0:8192:0x5a \
+		--write 1048576:65536:0xa5 --zero 2097152:4096 --grain-base 5000 || return 1
+	echo image=child.vmdk >vars
+}

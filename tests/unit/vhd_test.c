@@ -327,14 +327,36 @@ static void test_fixed(void)
 					      buf[5] == 0x43 && buf[4] == 0x42);
 		vd_disk_close(d);
 	}
-	/* Probed: raw, as QEMU probes it (no footer copy at offset 0). */
-	CHECK("fixed probes raw", !vimg_open(&d, msg));
+	/* Probed: by its footer (QEMU would say raw). */
+	CHECK("fixed probes vpc", !vimg_open(&d, msg));
 	if (d) {
 		CHECK("fixed probed format", !strcmp(vd_layer_format(vd_disk_top(d)),
-						     "raw"));
-		CHECK("fixed probed size", vd_disk_size(d) == (1 << 20) + 512);
+						     "vpc"));
+		CHECK("fixed probed size", vd_disk_size(d) == 1 << 20);
 		vd_disk_close(d);
 	}
+	/* -F raw: the file, footer included. */
+	CHECK("fixed as raw", !vimg_open_opts(&d, "raw", false, msg));
+	if (d) {
+		CHECK("fixed as raw size", vd_disk_size(d) == (1 << 20) + 512);
+		vd_disk_close(d);
+	}
+	/* A footer whose size is not the file's: data, the file is raw. */
+	vimg_init(2, 1 << 20);
+	put_be64(m.b + m.len + 48, 1 << 19);
+	CHECK("footer of another size probes raw", !vimg_open(&d, msg));
+	if (d) {
+		CHECK("footer of another size: raw",
+		      !strcmp(vd_layer_format(vd_disk_top(d)), "raw"));
+		vd_disk_close(d);
+	}
+	/* A footer with the cookie and a bad checksum: refused, naming -F. */
+	vimg_init(2, 1 << 20);
+	vimg_done();
+	m.b[m.len + 24] ^= 1;
+	m.keep_sums = true;
+	CHECK("bad footer checksum refused", vimg_open(&d, msg) == -EUCLEAN);
+	CHECK_MSG("bad footer checksum refused", msg, "-F raw");
 	/* The footer claims more than the file holds. */
 	vimg_init(2, 1 << 20);
 	put_be64(m.b + m.len + 48, 2 << 20);

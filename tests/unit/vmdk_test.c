@@ -95,7 +95,7 @@ static const struct desc_case desc_cases[] = {
 	BAD("unclosed quote", "createType=\"vmfs\n", 0, -EUCLEAN, "no closing quote"),
 	BAD("after quote", "createType=\"vmfs\" x\n", 0, -EUCLEAN, "unexpected 'x'"),
 	BAD("unknown type", "RW 1 FOO \"a\"\n", 0, -EUCLEAN, "unknown extent type 'FOO'"),
-	BAD("sesparse", "RW 1 SESPARSE \"a\"\n", 0, -ENOTSUP, "SESPARSE is not supported"),
+	BAD("rdm", "RW 1 VMFSRDM \"a\"\n", 0, -ENOTSUP, "VMFSRDM is not supported"),
 	BAD("rdm", "RW 1 VMFSRDM \"a\"\n", 0, -ENOTSUP, "VMFSRDM"),
 	BAD("zero with name", "RW 1 ZERO \"a\"\n", 0, -EUCLEAN, "ZERO extent names no file"),
 	BAD("sparse offset", "RW 1 SPARSE \"a\" 0\n", 0, -EUCLEAN, "after the file name of a sparse"),
