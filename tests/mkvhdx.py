@@ -5,13 +5,16 @@ VHDX with a parent) and disks with a log to replay (qemu-img replays a log
 only when it opens an image for writing, and never leaves one behind).
 
   mkvhdx.py new OUT --size N [--block-size N] [--lss 512|4096] [--pss N]
-           [--from RAW] [--fixed]
+           [--from RAW] [--fixed] [--no-log]
       A dynamic (or, --fixed, fully allocated) VHDX of virtual size N; the
       blocks of RAW that hold any non-zero byte are stored fully present,
-      the others not present.
+      the others not present. --no-log (here and for diff): no log
+      region, the metadata region at 1 MiB and the BAT at 2 MiB (small
+      fuzz seeds).
   mkvhdx.py diff PARENT OUT [--write OFF:LEN:BYTE]... [--zero OFF:LEN]...
            [--block-size N] [--relative NAME] [--absolute PATH]
            [--volume PATH] [--linkage GUID] [--parent-raw RAW --expect OUT]
+           [--no-log]
       A differencing VHDX over the VHDX PARENT (same virtual size and
       logical sector size). Each --write fills LEN bytes at OFF (multiples
       of the logical sector) with BYTE: a block every one of whose sectors
@@ -41,8 +44,9 @@ only when it opens an image for writing, and never leaves one behind).
       after the head an entry whose checksum is wrong. The header's log
       GUID is set; nothing else is changed.
   mkvhdx.py fix IMG
-      Recompute both headers' and region tables' CRC-32C after a test
-      poked a field.
+      Recompute the CRC-32C of both headers, both region tables and the
+      log entries that lie whole inside the log, after a test poked a
+      field.
   mkvhdx.py info IMG
       Print the layout as JSON.
 
@@ -221,7 +225,7 @@ def locator(pairs):
 
 
 def write_vhdx(out, size, block_size, lss, pss, blocks, bitmaps,
-               parent_pairs=None, fixed=False):
+               parent_pairs=None, fixed=False, nolog=False):
     """blocks: {blk: (state, bytes or None)}; bitmaps: {chunk: bytearray}."""
     chunk = (1 << 23) * lss // block_size
     nblk = (size + block_size - 1) // block_size
@@ -231,14 +235,19 @@ def write_vhdx(out, size, block_size, lss, pss, blocks, bitmaps,
         nbat = nblk + (nblk - 1) // chunk
     bat_len = (nbat * 8 + MIB - 1) // MIB * MIB
     log_off, meta_off, bat_off = MIB, 2 * MIB, 3 * MIB
+    log_len = MIB
+    if nolog:
+        log_len, meta_off, bat_off = 0, MIB, 2 * MIB
     f = bytearray(bat_off + bat_len)
     f[0:8] = b"vhdxfile"
     cr = utf16("mkvhdx.py test")
     f[8:8 + len(cr)] = cr
     fw, dw = uuid.uuid4().bytes_le, uuid.uuid4().bytes_le
     zero = bytes(16)
-    f[64 << 10:(64 << 10) + 4096] = header(1, fw, dw, zero, log_off, MIB)
-    f[128 << 10:(128 << 10) + 4096] = header(2, fw, dw, zero, log_off, MIB)
+    f[64 << 10:(64 << 10) + 4096] = header(1, fw, dw, zero, log_off,
+                                           log_len)
+    f[128 << 10:(128 << 10) + 4096] = header(2, fw, dw, zero, log_off,
+                                            log_len)
     rt = region_table([(BAT_GUID, bat_off, bat_len),
                        (META_GUID, meta_off, MIB)])
     f[192 << 10:256 << 10] = rt
@@ -300,7 +309,8 @@ def cmd_new(args):
             data = raw.read(min(bs, size - blk * bs))
         if fixed or data.strip(b"\0"):
             blocks[blk] = (6, data)
-    write_vhdx(args["OUT"], size, bs, lss, pss, blocks, {}, fixed=fixed)
+    write_vhdx(args["OUT"], size, bs, lss, pss, blocks, {}, fixed=fixed,
+               nolog="--no-log" in args)
 
 
 def parse_writes(args, key, n):
@@ -355,7 +365,8 @@ def cmd_diff(args):
         pairs.append(("absolute_win32_path", args["--absolute"]))
     if "--volume" in args:
         pairs.append(("volume_path", args["--volume"]))
-    write_vhdx(args["OUT"], size, bs, lss, 4096, blocks, bitmaps, pairs)
+    write_vhdx(args["OUT"], size, bs, lss, 4096, blocks, bitmaps, pairs,
+               nolog="--no-log" in args)
     if "--expect" in args:
         with open(args["--parent-raw"], "rb") as f:
             raw = bytearray(f.read())
@@ -511,6 +522,22 @@ def cmd_fix(args):
             d[off:off + ln] = csum(d[off:off + ln], 4)
         f.seek(0)
         f.write(d)
+    # Log entries that lie whole inside the log the current header names
+    # (none when the poked image no longer parses).
+    try:
+        img = Img(args["IMG"])
+    except Exception:
+        return
+    d = img.data
+    end = img.log_off + img.log_len
+    if end > len(d):
+        return
+    for s in range(img.log_off, end, 4096):
+        ln = struct.unpack_from("<I", d, s + 8)[0]
+        if d[s:s + 4] == b"loge" and ln % 4096 == 0 and 0 < ln <= end - s:
+            d[s:s + ln] = csum(d[s:s + ln], 4)
+    with open(args["IMG"], "wb") as f:
+        f.write(d)
 
 
 def cmd_info(args):
@@ -529,7 +556,7 @@ def cmd_info(args):
                    if img.bat(img.bat_index(b)) & 7]}, indent=1))
 
 
-FLAGS = {"--fixed", "--stale", "--torn"}
+FLAGS = {"--fixed", "--stale", "--torn", "--no-log"}
 MULTI = {"--write", "--zero"}
 POS = {"new": ["OUT"], "diff": ["PARENT", "OUT"], "log": ["IMG"],
        "fix": ["IMG"], "info": ["IMG"]}
