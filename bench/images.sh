@@ -30,6 +30,7 @@ declare -A SPEC=(
 	[text]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER zlib zstd src=/usr"
 	[chain]="v2 vsize=$C_VSIZE chunks=$C_CHUNKS depth=$C_DEPTH cluster=$CLUSTER"
 	[tb1]="v2 vsize=1T writes=8x512K"
+	[vhdx]="v1 from=rand vhdx=dynamic"
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
 )
 declare -A FILES_OF=(
@@ -37,6 +38,7 @@ declare -A FILES_OF=(
 	[text]="text.raw zlib.qcow2"
 	[chain]="chain.raw chain-$C_DEPTH.qcow2"
 	[tb1]="tb1.qcow2"
+	[vhdx]="rand.vhdx"
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
 )
 
@@ -66,6 +68,13 @@ img_rand() {
 	qemu-img convert -f raw -O vmdk -o subformat=monolithicSparse "$WORK/rand.raw" "$WORK/rand.vmdk"
 	# force_size: the VHD's size is exactly 4 GiB, not rounded to CHS
 	qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on "$WORK/rand.raw" "$WORK/rand.vhd"
+}
+
+# The same data as VHDX (qemu-img's default 32 MiB blocks for 4 GiB); made
+# after the rand group, from its rand.raw.
+img_vhdx() {
+	say "  rand.vhdx (dynamic): qemu-img convert of rand.raw"
+	qemu-img convert -f raw -O vhdx -o subformat=dynamic "$WORK/rand.raw" "$WORK/rand.vhdx"
 }
 
 img_text() {

@@ -182,6 +182,7 @@ targets() {
 		tgt "disk.raw seq read of the uncompressed qcow2, ≥ 2× qemu-storage-daemon" seq "qcow2, $cache" qsd 2
 		tgt "disk.raw seq read of the uncompressed qcow2, ≥ 1.3× qcowmount" seq "qcow2, $cache" qcowmount 1.3
 		tgt "disk.raw seq read of the uncompressed qcow2, within 2.5× of the raw file" seq "qcow2, $cache" raw 0.4
+		tgt "disk.raw seq read of the VHDX, ≥ 2× qemu-storage-daemon" seq "vhdx, $cache" qsd 2
 		for k in zlib zstd; do
 			tgt "compressed qcow2 ($k), ≥ 2× qemu-storage-daemon" comp "$k, $cache" qsd 2
 			if [ -n "${C_UNIT[comp]:-}" ]; then

@@ -57,7 +57,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	RUNS=${VDBENCH_RUNS:-3} STARTS=${VDBENCH_STARTS:-7}
 	FIO_SECS=${VDBENCH_FIO_SECS:-5} CACHES=${VDBENCH_CACHE:-warm cold}
-	SEQ_IMAGES="qcow2 vmdk vhd"
+	SEQ_IMAGES="qcow2 vmdk vhd vhdx"
 	VERIFY_BYTES=
 fi
 CASES=${VDBENCH_CASES:-seq comp rand files start}
@@ -160,7 +160,8 @@ CACHES=${words[*]:-}
 groups=()
 for c in $CASES; do
 	case $c in
-	seq | rand) groups+=(rand) ;;
+	seq) groups+=(rand vhdx) ;;
+	rand) groups+=(rand) ;;
 	comp) groups+=(text) ;;
 	files) groups+=(gpt) ;;
 	start) groups+=(tb1 chain gpt) ;;
