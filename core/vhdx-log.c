@@ -146,8 +146,8 @@ int vd_vhdx_pread(struct vd_layer *l, void *buf, size_t len, uint64_t off)
 	}
 	memset(p + have, 0, len - have);
 	/* Ends: x moves forward through the sorted extents. */
-	for (x = vd_vhdx_ovl_find(v, off); x && x < v->ovl + v->n_ovl && x->off < end;
-	     x++) {
+	for (x = vd_vhdx_ovl_find(v, off);
+	     x && x < v->ovl + v->n_ovl && x->off < end; x++) {
 		uint64_t a = VD_MAX(x->off, off);
 		uint64_t b = VD_MIN(x->off + x->len, end);
 

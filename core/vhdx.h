@@ -11,6 +11,14 @@
 #include "core/layer.h"
 
 #define VHDX_MIB (1ULL << 20)
+/* One sector bitmap block covers 2^23 sectors ([MS-VHDX] 2.4.2). */
+#define VHDX_SB_SECTORS (1ULL << 23)
+
+/* A GUID as stored: the first three fields little-endian. */
+#define VHDX_GUID(a, b, c, d0, d1, d2, d3, d4, d5, d6, d7)                 \
+	{ (a) & 0xff, (a) >> 8 & 0xff, (a) >> 16 & 0xff, (a) >> 24 & 0xff,  \
+	  (b) & 0xff, (b) >> 8 & 0xff, (c) & 0xff, (c) >> 8 & 0xff,          \
+	  d0, d1, d2, d3, d4, d5, d6, d7 }
 /* [MS-VHDX] 2.3.2: the log's sector. */
 #define VHDX_LOG_SECTOR 4096u
 
@@ -69,6 +77,11 @@ uint32_t vd_vhdx_sum(const uint8_t *p, size_t len, size_t skip);
  * v->ovl; 0 or -errno with e filled (one line). */
 int vd_vhdx_log_replay(struct vd_layer *l, struct vhdx *v, struct vd_err *e);
 void vd_vhdx_log_free(struct vhdx *v);
+
+/* Read the metadata region's table and items into v and l->size; a
+ * differencing disk's parent into l->backing_*. 0 or -errno, e filled. */
+int vd_vhdx_read_metadata(struct vd_layer *l, struct vhdx *v,
+			  struct vd_err *e);
 
 /* len bytes at off of the file as the log leaves it; 0 or -EIO (logged
  * when past its end). */
