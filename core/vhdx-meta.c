@@ -29,6 +29,8 @@
 
 /* [MS-VHDX] 2.6.2.2: at most 64 TiB. */
 #define VHDX_MAX_SIZE (64ULL << 40)
+/* The largest parent locator item read (it is read whole). */
+#define VHDX_MAX_LOCATOR (256u << 10)
 
 static const uint8_t vhdx_fparams_guid[16] =
 	VHDX_GUID(0xcaa16737u, 0xfa36, 0x4d43, 0xb3, 0xb6, 0x33, 0xf0,
@@ -333,6 +335,14 @@ int vd_vhdx_read_metadata(struct vd_layer *l, struct vhdx *v,
 		} else if (!memcmp(m, vhdx_locator_guid, 16)) {
 			if (loc) {
 				ret = X_FAIL(-EUCLEAN, "two parent locators");
+				goto out;
+			}
+			/* Read whole: capped, as no locator of a few paths
+			 * comes near it. */
+			if (len > VHDX_MAX_LOCATOR) {
+				ret = X_FAIL(-EUCLEAN, "parent locator of %u bytes "
+					     "is larger than %u", len,
+					     VHDX_MAX_LOCATOR);
 				goto out;
 			}
 			loc = malloc(len ? len : 1);
