@@ -1,5 +1,6 @@
 # bench/case-disk.sh — the cases that read the flat virtual disk:
-#   seq   whole-disk sequential read, 1 MiB requests (qcow2, VMDK, VHD, VDI)
+#   seq   whole-disk sequential read, 1 MiB requests (qcow2, VMDK, VHD, VDI,
+#         VHDX)
 #   comp  the same over zlib- and zstd-compressed qcow2, with vdmount's CPU use
 #   rand  random 4 KiB reads with fio, 1 and 4 jobs
 # shellcheck shell=bash
@@ -10,6 +11,7 @@ declare -A DISK=(
 	[vmdk]="rand.vmdk vmdk rand.raw vmdkmount"
 	[vhd]="rand.vhd vpc rand.raw vhdimount"
 	[vdi]="rand.vdi vdi rand.raw -"
+	[vhdx]="rand.vhdx vhdx rand.raw vhdimount"
 	[zlib]="zlib.qcow2 qcow2 text.raw qcowmount"
 	[zstd]="zstd.qcow2 qcow2 text.raw qcowmount"
 	[chain20]="chain-20.qcow2 qcow2 chain.raw qcowmount"

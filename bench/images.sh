@@ -31,6 +31,7 @@ declare -A SPEC=(
 	[chain]="v2 vsize=$C_VSIZE chunks=$C_CHUNKS depth=$C_DEPTH cluster=$CLUSTER"
 	[tb1]="v2 vsize=1T writes=8x512K"
 	[vdi]="v1 from=rand.raw format=vdi-dynamic"
+	[vhdx]="v1 from=rand vhdx=dynamic"
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
 )
 declare -A FILES_OF=(
@@ -39,6 +40,7 @@ declare -A FILES_OF=(
 	[chain]="chain.raw chain-$C_DEPTH.qcow2"
 	[tb1]="tb1.qcow2"
 	[vdi]="rand.vdi"
+	[vhdx]="rand.vhdx"
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
 )
 
@@ -74,6 +76,13 @@ img_rand() {
 img_vdi() {
 	say "  rand.vdi (dynamic, 1 MiB blocks): qemu-img convert of rand.raw"
 	qemu-img convert -f raw -O vdi "$WORK/rand.raw" "$WORK/rand.vdi"
+}
+
+# The same data as VHDX (qemu-img's default 32 MiB blocks for 4 GiB); made
+# after the rand group, from its rand.raw.
+img_vhdx() {
+	say "  rand.vhdx (dynamic): qemu-img convert of rand.raw"
+	qemu-img convert -f raw -O vhdx -o subformat=dynamic "$WORK/rand.raw" "$WORK/rand.vhdx"
 }
 
 img_text() {

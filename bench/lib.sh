@@ -128,7 +128,7 @@ first_err() {
 }
 
 qsd_driver() {
-	case $1 in qcow2) echo qcow2 ;; vmdk) echo vmdk ;; vpc) echo vpc ;; vdi) echo vdi ;; raw) echo raw ;; esac
+	case $1 in qcow2) echo qcow2 ;; vmdk) echo vmdk ;; vpc) echo vpc ;; vdi) echo vdi ;; vhdx) echo vhdx ;; raw) echo raw ;; esac
 }
 
 declare -A VSIZE_OF

@@ -185,6 +185,7 @@ targets() {
 		case " $SEQ_IMAGES " in *" vdi "*)
 			tgt "disk.raw seq read of the VDI, ≥ 2× qemu-storage-daemon" seq "vdi, $cache" qsd 2 ;;
 		esac
+		tgt "disk.raw seq read of the VHDX, ≥ 2× qemu-storage-daemon" seq "vhdx, $cache" qsd 2
 		for k in zlib zstd; do
 			tgt "compressed qcow2 ($k), ≥ 2× qemu-storage-daemon" comp "$k, $cache" qsd 2
 			if [ -n "${C_UNIT[comp]:-}" ]; then

@@ -57,7 +57,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	RUNS=${VDBENCH_RUNS:-3} STARTS=${VDBENCH_STARTS:-7}
 	FIO_SECS=${VDBENCH_FIO_SECS:-5} CACHES=${VDBENCH_CACHE:-warm cold}
-	SEQ_IMAGES="qcow2 vmdk vhd vdi"
+	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
 CASES=${VDBENCH_CASES:-seq comp rand files start}
@@ -160,7 +160,7 @@ CACHES=${words[*]:-}
 groups=()
 for c in $CASES; do
 	case $c in
-	seq) groups+=(rand vdi) ;;
+	seq) groups+=(rand vdi vhdx) ;;
 	rand) groups+=(rand) ;;
 	comp) groups+=(text) ;;
 	files) groups+=(gpt) ;;

@@ -8,6 +8,7 @@ extern const struct vd_format vd_format_qcow2;
 extern const struct vd_format vd_format_vmdk;
 extern const struct vd_format vd_format_vhd;
 extern const struct vd_format vd_format_vdi;
+extern const struct vd_format vd_format_vhdx;
 extern const struct vd_format vd_format_raw;
 
 const struct vd_format *const vd_formats[] = {
@@ -15,6 +16,7 @@ const struct vd_format *const vd_formats[] = {
 	&vd_format_vmdk,
 	&vd_format_vhd,
 	&vd_format_vdi,
+	&vd_format_vhdx,
 	&vd_format_raw,
 	NULL,
 };

@@ -20,7 +20,8 @@ const char *vdt_cmd = NULL;
 
 const char vdt_common_help[] =
 "image options (as vdmount's):\n"
-"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, vdi, raw)\n"
+"  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, vhdx, vdi,\n"
+"                        raw)\n"
 "  --backing-dir=DIR     also allow backing files inside DIR (repeatable)\n"
 "  --snapshot=ID|NAME    a qcow2 internal snapshot instead of the active\n"
 "                        state\n"
@@ -344,9 +345,10 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: vdtool COMMAND [options] IMAGE [ARGS...]\n"
 "\n"
-"Read a virtual machine disk image (qcow2, VMDK, VHD, raw, OVA/OVF) without\n"
-"mounting it. Paths are those a vdmount mount shows: /disk.raw, /pN.raw,\n"
-"/pN/... (partition N's files), /fs/... (a disk without partitions).\n"
+"Read a virtual machine disk image (qcow2, VMDK, VHD, VHDX, raw, OVA/OVF)\n"
+"without mounting it. Paths are those a vdmount mount shows: /disk.raw,\n"
+"/pN.raw, /pN/... (partition N's files), /fs/... (a disk without\n"
+"partitions).\n"
 "\n"
 "commands:\n");
 	for (size_t i = 0; i < sizeof(vdt_cmds) / sizeof(vdt_cmds[0]); i++)

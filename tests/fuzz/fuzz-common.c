@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/disk.h"
+#include "core/vhdx.h"
 #include "ns/image.h"
 #include "ns/ns.h"
 #include "tests/fuzz/fuzz.h"
@@ -77,8 +78,28 @@ static void fuzz_gpt_fix(uint8_t *d, size_t n, uint64_t off, unsigned ss)
 	}
 }
 
+/* VHDX ([MS-VHDX] 2.2): both headers (4 KiB at 64 and 128 KiB) and both
+ * region tables (64 KiB at 192 and 256 KiB), CRC-32C at offset 4. */
+static void fuzz_vhdx_fix(uint8_t *d, size_t n)
+{
+	static const uint32_t at[] = { 64 << 10, 128 << 10, 192 << 10,
+				       256 << 10 };
+
+	for (unsigned i = 0; i < 4; i++) {
+		uint32_t len = i < 2 ? 4096 : 64 << 10;
+
+		if (vd_range_ok(at[i], len, n))
+			fuzz_put_le32(d + at[i] + 4,
+				      vd_vhdx_sum(d + at[i], len, 4));
+	}
+}
+
 static void fuzz_fix(uint8_t *d, size_t n)
 {
+	if (n >= 8 && !memcmp(d, "vhdxfile", 8)) {
+		fuzz_vhdx_fix(d, n);
+		return;
+	}
 	if (n >= 512 && !memcmp(d + n - 512, "conectix", 8)) {
 		uint8_t *f = d + n - 512;
 		uint64_t dyn = get_be64(f + 16);

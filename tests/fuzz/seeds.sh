@@ -197,6 +197,31 @@ seeds_vdi() {
 		split i-diff.vdi p.vdi "$o/differencing" && cp p.vdi "$o/small-blocks"
 }
 
+# ---------------------------------------------------------------- VHDX
+# Regions are whole MiB ([MS-VHDX] 2.2.3), so the smallest image with a
+# block is 4 MiB: tests/mkvhdx.py's layout without a log (metadata at 1
+# MiB, BAT at 2 MiB); a log seed has a log and no block (the log adds
+# one past the end of the file). A differencing seed cannot fit with its
+# parent: its sibling p.vhd is no VHDX, the locator parser still runs.
+seeds_vhdx() {
+	local o=$OUT/vhdx m=$SRC/tests/mkvhdx.py
+	mkdir -p "$o"
+	truncate -s 1M xsrc.raw
+	pattern xdata 50000
+	dd if=xdata of=xsrc.raw bs=512 seek=9 conv=notrunc status=none
+	python3 "$m" new "$o/dynamic" --size 3M --block-size 1M --from xsrc.raw --no-log
+	python3 "$m" new "$o/lss4096" --size 3M --block-size 1M --lss 4096 \
+		--from xsrc.raw --no-log
+	python3 "$m" new "$o/fixed" --size 1M --block-size 1M --fixed --from xsrc.raw --no-log
+	python3 "$m" new xlog.vhdx --size 3M --block-size 1M &&
+		python3 "$m" log xlog.vhdx --write 0:8192:0x41 --write 1M:4096:0x42 \
+			--per-entry 2 && cp xlog.vhdx "$o/log"
+	python3 "$m" new xp.vhdx --size 3M --block-size 1M --no-log &&
+		python3 "$m" diff xp.vhdx xd.vhdx --zero 1M:1M --relative '.\p.vhd' \
+			--absolute 'C:\vms\p.vhd' --no-log &&
+		printf 'not a vhdx' >p.vhd && split xd.vhdx p.vhd "$o/differencing"
+}
+
 # ---------------------------------------------------------------- OVA
 write_ovf() {
 	local out=$1 i=0 h
@@ -374,11 +399,11 @@ seeds_ext() {
 }
 
 fail=0
-for t in qcow2 vmdk vhd vdi ova mbr gpt fat ext; do
+for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi ova mbr gpt fat ext; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

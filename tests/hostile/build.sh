@@ -153,6 +153,63 @@ gen_hb_vhddiff() {
 	} >vars
 }
 
+# VHDX: qemu-img's dynamic image of 1 MiB blocks (log at 1 MiB, BAT at
+# 2 MiB, metadata at 3 MiB, blocks from 8 MiB), every block present.
+gen_hb_vhdx() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vhdx -o block_size=1M seed.raw img/disk.vhdx || return 1
+	rm -f seed.raw
+	hb_oracle disk.vhdx || return 1
+	{
+		echo image=disk.vhdx
+		echo "mkvhdx=$VD_LIB_DIR/mkvhdx.py"
+	} >vars
+}
+
+# child.vhdx (tests/mkvhdx.py: log at 1 MiB, metadata at 2 MiB, BAT at 3
+# MiB, block 0 partially present, block 2 fully, block 3 ZERO, sector
+# bitmap of chunk 0 last) over parent.vhdx (qemu-img); loopa.vhdx and
+# loopb.vhdx name each other as parents.
+gen_hb_vhdxdiff() {
+	mkdir img
+	seed_raw seed.raw "$HB_SIZE"
+	qemu-img convert -O vhdx -o block_size=1M seed.raw img/parent.vhdx || return 1
+	rm -f seed.raw
+	qemu-img convert -O raw img/parent.vhdx parent.raw || return 1
+	python3 "$VD_LIB_DIR/mkvhdx.py" diff img/parent.vhdx img/child.vhdx \
+		--write 0:4096:0x5a --write 2097152:1048576:0xa5 --zero 3145728:1048576 \
+		--parent-raw parent.raw --expect oracle.raw || return 1
+	python3 "$VD_LIB_DIR/mkvhdx.py" diff img/parent.vhdx img/loopa.vhdx \
+		--write 0:4096:0x11 --relative loopb.vhdx || return 1
+	python3 "$VD_LIB_DIR/mkvhdx.py" diff img/parent.vhdx img/loopb.vhdx \
+		--write 0:4096:0x22 --relative loopa.vhdx || return 1
+	rm -f parent.raw
+	{
+		echo image=child.vhdx
+		echo "mkvhdx=$VD_LIB_DIR/mkvhdx.py"
+	} >vars
+}
+
+# A qemu-img VHDX (1 MiB blocks 0 and 2 present) whose changes are in its
+# log only (tests/mkvhdx.py log, one entry at the log's start): writes to
+# blocks 0 and 1 (new, past the end of the file), zeros in block 2. The
+# oracle is qemu's reading after its own replay (qemu-img check -r all).
+gen_hb_vhdxlog() {
+	mkdir img
+	qemu-img create -q -f vhdx -o block_size=1M img/disk.vhdx "$HB_SIZE" || return 1
+	qio vhdx img/disk.vhdx "write -P 0x31 0 1048576" "write -P 0x32 2097152 1048576" || return 1
+	python3 "$VD_LIB_DIR/mkvhdx.py" log img/disk.vhdx --write 4096:8192:0x41 \
+		--write 1052672:4096:0x42 --zero 2101248:8192 --per-entry 100 || return 1
+	cp img/disk.vhdx q.vhdx && qemu-img check -q -r all q.vhdx >/dev/null 2>&1
+	qemu-img convert -O raw q.vhdx oracle.raw || return 1
+	rm -f q.vhdx
+	{
+		echo image=disk.vhdx
+		echo "mkvhdx=$VD_LIB_DIR/mkvhdx.py"
+	} >vars
+}
+
 # An OVA (GNU tar, ustar headers): app.ovf then disk.qcow2.
 gen_hb_ova() {
 	mkdir img src
