@@ -26,9 +26,12 @@
  * where they change what is replayed or whether recovery succeeds: the
  * commit-time test that tells stale blocks after a checksum failure from
  * corruption, the async-commit rule, revoke blocks too long for their
- * block, and checksums of the copies (a mismatch fails the recovery and
- * so the mount: here it makes the scan fail and the caller mounts the
- * volume unreplayed with a warning).
+ * block, and checksums of the copies (jbd2's PASS_REPLAY skips a copy
+ * that fails its tag's checksum, writes all the others, then fails the
+ * recovery and so the mount; the disk is left replayed but for that
+ * block, as e2fsck leaves it too: here the copy is left out of the map,
+ * an older copy of the same block, if any, is kept, and a warning says
+ * so).
  *
  * Field offsets below are from the on-disk structures in Linux
  * include/linux/jbd2.h and the kernel's
@@ -148,6 +151,7 @@ struct jnl {
 	struct jnl_revoke *revs;
 	size_t nrevs, revs_cap;
 	uint32_t end; /* transactions before this one are complete */
+	size_t bad_copies; /* copies skipped: they fail their checksum */
 	bool bad_revoke;
 	uint32_t bad_revoke_trans;
 };
@@ -751,13 +755,20 @@ static int jnl_build(struct jnl *j, struct vd_ext_replay **r_r)
 			if (err)
 				goto out;
 			if (!jnl_copy_ok(j, t, j->data)) {
-				err = jnl_fail(j, -EUCLEAN, "the copy of fs "
-					       "block %llu in journal block %u "
-					       "(transaction %u) fails its "
-					       "checksum",
-					       (unsigned long long)t->fsblk,
-					       t->jblk, j->seq + t->trans);
-				goto out;
+				/* jbd2's PASS_REPLAY skips this one copy,
+				 * writes every other, and then fails the
+				 * recovery (so the mount): what it leaves
+				 * on disk, and what e2fsck leaves, is the
+				 * replay without this block. */
+				vd_log(VD_LOG_WARN, "%s: ext journal: the copy "
+				       "of fs block %llu in journal block %u "
+				       "(transaction %u) fails its checksum; "
+				       "replaying the rest (the kernel would "
+				       "refuse to mount)", j->vol->name,
+				       (unsigned long long)t->fsblk, t->jblk,
+				       j->seq + t->trans);
+				j->bad_copies++;
+				continue;
 			}
 		}
 		picks[np++] = (struct jnl_pick){ t->fsblk, i };
