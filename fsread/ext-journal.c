@@ -481,7 +481,7 @@ static int jnl_revoke(struct jnl *j, uint32_t trans)
 	size_t rlen = j->incompat & JBD2_FEATURE_INCOMPAT_64BIT ? 8 : 4;
 
 	if (count > j->bs - j->tail) {
-		/* The revoke pass fails on it, if it reaches it. */
+		/* The recovery fails on it (see jnl_build). */
 		if (!j->bad_revoke) {
 			j->bad_revoke = true;
 			j->bad_revoke_trans = trans;
@@ -710,7 +710,12 @@ static int jnl_build(struct jnl *j, struct vd_ext_replay **r_r)
 	size_t np = 0, nr = 0;
 	int err = 0;
 
-	if (j->bad_revoke && j->bad_revoke_trans < j->end)
+	/* Linux (6.18 here) reads revoke records already in PASS_SCAN, to
+	 * size its revoke table, so a revoke block anywhere in the log
+	 * fails the recovery, even in a transaction never committed
+	 * (e2fsprogs' j_corrupt_revoke_block; e2fsck 1.47 still replays
+	 * the transactions before it). */
+	if (j->bad_revoke)
 		return jnl_fail(j, -EUCLEAN, "a revoke block of transaction %u "
 				"counts more bytes than its block holds",
 				j->seq + j->bad_revoke_trans);
@@ -894,7 +899,7 @@ int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 		goto out;
 	}
 	err = jnl_walk(&j);
-	if (!err && j.end)
+	if (!err)
 		err = jnl_build(&j, r_r);
 out:
 	free(j.blk);
