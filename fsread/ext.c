@@ -690,6 +690,9 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 			 * come through the overlay too. */
 			vd_ext_io_set_replay(x->io, x->replay, x->fs->blocksize);
 			ext2fs_close_free(&x->fs);
+			/* Then the fast commits, on their own handle;
+			 * a failure leaves the journal's replay. */
+			vd_ext_fc_replay(x->io, name, x->replay, v->name);
 			ret = ext_open_fs(x, name, e);
 			if (ret)
 				goto fail;
