@@ -32,6 +32,9 @@ e2fs_image() {
 	f=$(ls "$E2FS_TREE/tests/$1"/image.* 2>/dev/null | head -n 1)
 	[ -n "$f" ] || die "no image for $1"
 	case $f in
+	# A filesystem and its external journal: the filesystem
+	# (NAME.img; the journal, NAME.img.jnl, is not used).
+	*.tar.bz2) tar -xjOf "$f" "$1.img" >"$2" ;;
 	*.gz) gzip -dc "$f" >"$2" ;;
 	*.bz2) bzip2 -dc "$f" >"$2" ;;
 	*) die "unknown compression: $f" ;;
