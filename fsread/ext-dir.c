@@ -74,16 +74,11 @@ static int ext_dir_parse(struct ext_fs *x, uint64_t dino, const uint8_t *buf,
 		if (rl < 12 || (rl & 3) || rl > len - off ||
 		    rl < ((8u + nl + 3) & ~3u) ||
 		    ino > x->fs->super->s_inodes_count) {
-			/* As the kernel's readdir (ext4_readdir): the
-			 * entries before stand, the rest of the block is
-			 * skipped, the next block is read (e2fsprogs'
-			 * f_baddir2). */
 			vd_log(VD_LOG_ERR, "%s: ext: directory %" PRIu64 ": bad "
 			       "entry at byte %" PRIu64 " (rec_len %u, "
-			       "name_len %u, inode %u); skipping the rest of "
-			       "its block", x->name, dino, base + off, rl, nl,
-			       ino);
-			return 0;
+			       "name_len %u, inode %u)", x->name, dino,
+			       base + off, rl, nl, ino);
+			return -EIO;
 		}
 		d.next = base + off + rl;
 		if (ino && nl && base + off >= from) {
