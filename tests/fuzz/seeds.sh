@@ -350,6 +350,8 @@ seeds_ext() {
 seeds_ext_fc() {
 	local o=$OUT/ext d rc seq
 	mkdir -p "$o" "$OUT/ext-fc"
+	# Always one seed, even without root: tid 0 and an empty block.
+	head -c 1028 /dev/zero >"$OUT/ext-fc/empty"
 	[ "$(id -u)" = 0 ] || return 0
 	rm -f fc.img && truncate -s 2M fc.img &&
 		mkfs.ext4 -q -F -b 1024 -O fast_commit -E lazy_itable_init=0,lazy_journal_init=0 fc.img ||
