@@ -5,7 +5,9 @@
  * libext2fs gives an io_manager only a name string, so each volume is
  * registered under a generated name "vdext:<serial>" and open looks the
  * serial up in a registry; a name that is not exactly one of ours is
- * refused. Writes fail: the mount is read-only.
+ * refused. Writes fail (the mount is read-only), but for those of the
+ * fast-commit replay while the mount opens, which go to the overlay's
+ * memory.
  *
  * A channel is used only under its filesystem's lock (libext2fs calls),
  * but vd_ext_io_read is also called by file reads in parallel: it uses
@@ -24,6 +26,7 @@ struct ext_io {
 	uint64_t serial;
 	struct vd_ext_replay *replay; /* set before channels use it */
 	unsigned replay_bs;
+	bool writable; /* the fast-commit replay is writing */
 	struct ext_io *next; /* registry list, guarded by ext_io_lock */
 };
 
@@ -71,6 +74,11 @@ void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
 {
 	io->replay = r;
 	io->replay_bs = block_size;
+}
+
+void vd_ext_io_set_writable(struct ext_io *io, bool on)
+{
+	io->writable = on;
 }
 
 /* The registered volume named name, or NULL. The name must be exactly
@@ -134,7 +142,7 @@ static errcode_t ext_io_open(const char *name, int flags, io_channel *ch_r)
 
 	if (!io)
 		return EXT2_ET_BAD_DEVICE_NAME;
-	if (flags & IO_FLAG_RW)
+	if ((flags & IO_FLAG_RW) && !io->writable)
 		return EXT2_ET_RO_FILSYS;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
@@ -200,14 +208,61 @@ static errcode_t ext_io_read_blk(io_channel ch, unsigned long block,
 	return ext_io_read_blk64(ch, block, count, data);
 }
 
+/* len bytes at byte off into the overlay's memory, whole filesystem
+ * blocks at a time (a partial block is read first, through the
+ * overlay). Only while the fast-commit replay writes; the image is
+ * never written. */
+static errcode_t ext_io_write(struct ext_io *io, const void *buf,
+			      uint64_t len, uint64_t off)
+{
+	uint64_t bs = io->replay_bs, blk, end;
+	uint8_t *tmp;
+	int ret = 0;
+
+	if (!io->writable || !io->replay || !bs)
+		return EXT2_ET_RO_FILSYS;
+	if (!vd_range_ok(off, len, io->vol->len))
+		return EXT2_ET_SHORT_WRITE;
+	tmp = malloc(bs);
+	if (!tmp)
+		return EXT2_ET_NO_MEMORY;
+	end = off + len;
+	for (blk = off / bs; !ret && blk * bs < end; blk++) {
+		uint64_t b0 = blk * bs, from = VD_MAX(b0, off),
+			 to = VD_MIN(b0 + bs, end);
+
+		if (!vd_range_ok(b0, bs, io->vol->len)) {
+			ret = -EIO;
+			break;
+		}
+		if (from != b0 || to != b0 + bs)
+			ret = vd_ext_io_read(io, tmp, bs, b0);
+		if (ret)
+			break;
+		memcpy(tmp + (from - b0), (const uint8_t *)buf + (from - off),
+		       to - from);
+		ret = vd_ext_replay_put(io->replay, blk, tmp);
+	}
+	free(tmp);
+	if (ret == -ENOMEM)
+		return EXT2_ET_NO_MEMORY;
+	return ret ? EXT2_ET_SHORT_WRITE : 0;
+}
+
 static errcode_t ext_io_write_blk64(io_channel ch, unsigned long long block,
 				    int count, const void *data)
 {
-	(void)ch;
-	(void)block;
-	(void)count;
-	(void)data;
-	return EXT2_ET_RO_FILSYS;
+	struct ext_io *io = ch->private_data;
+	uint64_t off, len;
+
+	if (count < 0)
+		len = (uint64_t)-(int64_t)count;
+	else
+		len = (uint64_t)count * (uint64_t)ch->block_size;
+	if (__builtin_mul_overflow((uint64_t)block, (uint64_t)ch->block_size,
+				   &off))
+		return EXT2_ET_SHORT_WRITE;
+	return ext_io_write(io, data, len, off);
 }
 
 static errcode_t ext_io_write_blk(io_channel ch, unsigned long block,
@@ -219,7 +274,9 @@ static errcode_t ext_io_write_blk(io_channel ch, unsigned long block,
 static errcode_t ext_io_write_byte(io_channel ch, unsigned long offset,
 				   int count, const void *data)
 {
-	return ext_io_write_blk64(ch, offset, count, data);
+	if (count < 0)
+		return EXT2_ET_INVALID_ARGUMENT;
+	return ext_io_write(ch->private_data, data, (uint64_t)count, offset);
 }
 
 static errcode_t ext_io_flush(io_channel ch)

@@ -26,9 +26,12 @@
  * where they change what is replayed or whether recovery succeeds: the
  * commit-time test that tells stale blocks after a checksum failure from
  * corruption, the async-commit rule, revoke blocks too long for their
- * block, and checksums of the copies (a mismatch fails the recovery and
- * so the mount: here it makes the scan fail and the caller mounts the
- * volume unreplayed with a warning).
+ * block, and checksums of the copies (jbd2's PASS_REPLAY skips a copy
+ * that fails its tag's checksum, writes all the others, then fails the
+ * recovery and so the mount; the disk is left replayed but for that
+ * block, as e2fsck leaves it too: here the copy is left out of the map,
+ * an older copy of the same block, if any, is kept, and a warning says
+ * so).
  *
  * Field offsets below are from the on-disk structures in Linux
  * include/linux/jbd2.h and the kernel's
@@ -82,10 +85,9 @@
 #define JNL_DEFAULT_FC_BLOCKS 256
 /* Revoke records kept in memory; a real log holds far fewer. */
 #define JNL_MAX_REVOKES (1u << 22)
-
-/* ext4 fast-commit tag that opens a fast commit (Linux
- * fs/ext4/fast_commit.h EXT4_FC_TAG_HEAD; little-endian TLVs). */
-#define EXT4_FC_TAG_HEAD 0x9
+/* Fast-commit blocks read: 256 by default (mke2fs -J fast_commit_size
+ * asks more); the rest of a longer area is not replayed. */
+#define JNL_MAX_FC_BLOCKS 65536u
 
 /* Journal blocks lblk .. lblk + len - 1 are fs blocks phys ... */
 struct jnl_run {
@@ -113,11 +115,28 @@ struct jnl_ent {
 	bool escaped;
 };
 
+/* A block written in memory by the fast-commit replay. */
+struct jnl_mem {
+	uint64_t blk;
+	uint8_t *data; /* bs bytes */
+};
+
+/* The memory the fast-commit replay may write: far more than a replay
+ * of a full fast-commit area touches. */
+#define JNL_MAX_MEM_BYTES (256u << 20)
+
 struct vd_ext_replay {
 	const struct vd_vol *vol;
 	uint32_t bs;
 	size_t n;
 	struct jnl_ent *ents;
+	/* Fast commits to replay after the journal (ext-fc.c). */
+	struct vd_ext_fc fc;
+	/* Blocks the fast-commit replay wrote, sorted by blk; they hide
+	 * the journal's copies. Written only while the mount opens, before
+	 * any reader; immutable after. */
+	struct jnl_mem *mem;
+	size_t nmem, mem_cap, mem_bytes;
 };
 
 /* Scan state; freed when the scan ends. */
@@ -148,6 +167,7 @@ struct jnl {
 	struct jnl_revoke *revs;
 	size_t nrevs, revs_cap;
 	uint32_t end; /* transactions before this one are complete */
+	size_t bad_copies; /* copies skipped: they fail their checksum */
 	bool bad_revoke;
 	uint32_t bad_revoke_trans;
 };
@@ -477,7 +497,7 @@ static int jnl_revoke(struct jnl *j, uint32_t trans)
 	size_t rlen = j->incompat & JBD2_FEATURE_INCOMPAT_64BIT ? 8 : 4;
 
 	if (count > j->bs - j->tail) {
-		/* The revoke pass fails on it, if it reaches it. */
+		/* The recovery fails on it (see jnl_build). */
 		if (!j->bad_revoke) {
 			j->bad_revoke = true;
 			j->bad_revoke_trans = trans;
@@ -676,43 +696,68 @@ static bool jnl_copy_ok(const struct jnl *j, const struct jnl_tag *t,
 	return t->csum == (c & 0xffff);
 }
 
-/* Fast commits after the last full commit would be replayed by ext4 on
- * top of the journal: not supported. ext4 replays them when the first
- * fast-commit block opens with a head tag (fc_tag, fc_len, then
- * fc_features, fc_tid; little-endian) naming the transaction after the
- * log's last. */
-static int jnl_check_fast_commit(struct jnl *j)
+/* The fast-commit area (journal blocks last + 1 to s_maxlen - 1, as
+ * jbd2 places it) after the log's last complete transaction: ext4
+ * replays the fast commits of the transaction after it (tid). Read
+ * whole (bounded: the area is at most the journal) and scanned by
+ * ext-fc.c as the kernel's PASS_SCAN does. An area that does not
+ * validate makes the kernel fail the recovery; here its fast commits
+ * are left out with a warning and the full journal is still replayed. */
+static void jnl_fast_commit(struct jnl *j, struct vd_ext_fc *fc)
 {
 	uint32_t fc_first = j->last + 1, tid = j->seq + j->end;
+	uint32_t n = fc_first < j->maxlen ? j->maxlen - fc_first : 0;
+	unsigned isize = EXT2_INODE_SIZE(j->fs->super);
+	uint8_t *area;
+	char why[160];
 	int err;
 
-	if (!(j->incompat & JBD2_FEATURE_INCOMPAT_FAST_COMMIT) ||
-	    fc_first >= j->maxlen)
-		return 0;
-	err = jnl_read(j, fc_first, j->data);
+	memset(fc, 0, sizeof(*fc));
+	if (!(j->incompat & JBD2_FEATURE_INCOMPAT_FAST_COMMIT) || !n)
+		return;
+	if (n > JNL_MAX_FC_BLOCKS)
+		n = JNL_MAX_FC_BLOCKS;
+	area = malloc((size_t)n * j->bs);
+	if (!area) {
+		vd_log(VD_LOG_WARN, "%s: ext journal: no memory for %u "
+		       "fast-commit blocks; not replaying them", j->vol->name,
+		       n);
+		return;
+	}
+	/* Only the blocks that can be read: a read error ends the area,
+	 * as it ends the kernel's fast-commit pass. */
+	for (uint32_t i = 0; i < n; i++) {
+		if (jnl_read(j, fc_first + i, area + (size_t)i * j->bs)) {
+			n = i;
+			break;
+		}
+	}
+	err = vd_ext_fc_scan(area, n, j->bs, tid, isize, fc, why, sizeof(why));
+	free(area);
 	if (err)
-		return err;
-	if (get_le16(j->data) == EXT4_FC_TAG_HEAD &&
-	    get_le16(j->data + 2) >= 8 && get_le32(j->data + 8) == tid)
-		return jnl_fail(j, -ENOTSUP, "fast commits to replay after "
-				"transaction %u (not supported)", tid - 1);
-	return 0;
+		vd_log(VD_LOG_WARN, "%s: ext journal: the fast commits after "
+		       "transaction %u do not validate (%s): replaying the "
+		       "full journal only (the kernel would refuse to "
+		       "mount)", j->vol->name, tid - 1, why);
 }
 
 static int jnl_build(struct jnl *j, struct vd_ext_replay **r_r)
 {
 	struct vd_ext_replay *r = NULL;
 	struct jnl_pick *picks = NULL;
+	struct vd_ext_fc fc = { 0 };
 	size_t np = 0, nr = 0;
 	int err = 0;
 
-	if (j->bad_revoke && j->bad_revoke_trans < j->end)
+	/* Linux (6.18 here) reads revoke records already in PASS_SCAN, to
+	 * size its revoke table, so a revoke block anywhere in the log
+	 * fails the recovery, even in a transaction never committed
+	 * (e2fsprogs' j_corrupt_revoke_block; e2fsck 1.47 still replays
+	 * the transactions before it). */
+	if (j->bad_revoke)
 		return jnl_fail(j, -EUCLEAN, "a revoke block of transaction %u "
 				"counts more bytes than its block holds",
 				j->seq + j->bad_revoke_trans);
-	err = jnl_check_fast_commit(j);
-	if (err)
-		return err;
 
 	/* PASS_REVOKE: the records of complete transactions, one per block
 	 * with its latest transaction. */
@@ -751,24 +796,33 @@ static int jnl_build(struct jnl *j, struct vd_ext_replay **r_r)
 			if (err)
 				goto out;
 			if (!jnl_copy_ok(j, t, j->data)) {
-				err = jnl_fail(j, -EUCLEAN, "the copy of fs "
-					       "block %llu in journal block %u "
-					       "(transaction %u) fails its "
-					       "checksum",
-					       (unsigned long long)t->fsblk,
-					       t->jblk, j->seq + t->trans);
-				goto out;
+				/* jbd2's PASS_REPLAY skips this one copy,
+				 * writes every other, and then fails the
+				 * recovery (so the mount): what it leaves
+				 * on disk, and what e2fsck leaves, is the
+				 * replay without this block. */
+				vd_log(VD_LOG_WARN, "%s: ext journal: the copy "
+				       "of fs block %llu in journal block %u "
+				       "(transaction %u) fails its checksum; "
+				       "replaying the rest (the kernel would "
+				       "refuse to mount)", j->vol->name,
+				       (unsigned long long)t->fsblk, t->jblk,
+				       j->seq + t->trans);
+				j->bad_copies++;
+				continue;
 			}
 		}
 		picks[np++] = (struct jnl_pick){ t->fsblk, i };
 	}
-	if (!np)
+	jnl_fast_commit(j, &fc);
+	if (!np && !fc.ntags)
 		goto out;
-	qsort(picks, np, sizeof(*picks), jnl_cmp_pick);
+	if (np)
+		qsort(picks, np, sizeof(*picks), jnl_cmp_pick);
 
 	r = calloc(1, sizeof(*r));
 	if (r)
-		r->ents = calloc(np, sizeof(*r->ents));
+		r->ents = calloc(np ? np : 1, sizeof(*r->ents));
 	if (!r || !r->ents) {
 		err = jnl_fail(j, -ENOMEM, "no memory for %zu replayed blocks",
 			       np);
@@ -776,6 +830,8 @@ static int jnl_build(struct jnl *j, struct vd_ext_replay **r_r)
 	}
 	r->vol = j->vol;
 	r->bs = j->bs;
+	r->fc = fc;
+	memset(&fc, 0, sizeof(fc));
 	for (size_t i = 0; i < np; i++) {
 		const struct jnl_tag *t = &j->tags[picks[i].idx];
 		struct jnl_ent *en;
@@ -794,12 +850,15 @@ static int jnl_build(struct jnl *j, struct vd_ext_replay **r_r)
 		en->phys = phys;
 		en->escaped = t->escaped;
 	}
-	vd_log(VD_LOG_INFO, "%s: ext journal: replaying %u transaction%s "
-	       "(%u to %u) in memory: %zu blocks", j->vol->name, j->end,
-	       j->end == 1 ? "" : "s", j->seq, j->seq + j->end - 1, r->n);
+	if (j->end)
+		vd_log(VD_LOG_INFO, "%s: ext journal: replaying %u "
+		       "transaction%s (%u to %u) in memory: %zu blocks",
+		       j->vol->name, j->end, j->end == 1 ? "" : "s", j->seq,
+		       j->seq + j->end - 1, r->n);
 	*r_r = r;
 	r = NULL;
 out:
+	free(fc.tags);
 	free(picks);
 	vd_ext_replay_free(r);
 	return err;
@@ -883,7 +942,7 @@ int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 		goto out;
 	}
 	err = jnl_walk(&j);
-	if (!err && j.end)
+	if (!err)
 		err = jnl_build(&j, r_r);
 out:
 	free(j.blk);
@@ -894,13 +953,89 @@ out:
 	return err;
 }
 
+/* The index of blk in r->mem, or where it would go (*found_r false). */
+static size_t jnl_mem_find(const struct vd_ext_replay *r, uint64_t blk,
+			   bool *found_r)
+{
+	size_t lo = 0, hi = r->nmem;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->mem[mid].blk < blk) {
+			lo = mid + 1;
+		} else if (r->mem[mid].blk > blk) {
+			hi = mid;
+		} else {
+			*found_r = true;
+			return mid;
+		}
+	}
+	*found_r = false;
+	return lo;
+}
+
+int vd_ext_replay_put(struct vd_ext_replay *r, uint64_t blk, const void *buf)
+{
+	bool found;
+	size_t i = jnl_mem_find(r, blk, &found);
+	uint8_t *d;
+
+	if (found) {
+		memcpy(r->mem[i].data, buf, r->bs);
+		return 0;
+	}
+	if (r->mem_bytes > JNL_MAX_MEM_BYTES - r->bs)
+		return -ENOSPC;
+	if (jnl_grow((void **)&r->mem, &r->mem_cap, r->nmem, sizeof(*r->mem),
+		     SIZE_MAX / sizeof(*r->mem)))
+		return -ENOMEM;
+	d = malloc(r->bs);
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, buf, r->bs);
+	memmove(&r->mem[i + 1], &r->mem[i], (r->nmem - i) * sizeof(*r->mem));
+	r->mem[i] = (struct jnl_mem){ blk, d };
+	r->nmem++;
+	r->mem_bytes += r->bs;
+	return 0;
+}
+
+void vd_ext_replay_drop_mem(struct vd_ext_replay *r)
+{
+	for (size_t i = 0; i < r->nmem; i++)
+		free(r->mem[i].data);
+	free(r->mem);
+	r->mem = NULL;
+	r->nmem = r->mem_cap = r->mem_bytes = 0;
+}
+
+size_t vd_ext_replay_mem_blocks(const struct vd_ext_replay *r)
+{
+	return r ? r->nmem : 0;
+}
+
+const struct vd_ext_fc *vd_ext_replay_fc(const struct vd_ext_replay *r)
+{
+	return r && r->fc.ntags ? &r->fc : NULL;
+}
+
 int vd_ext_replay_block(struct vd_ext_replay *r, uint64_t blk, void *buf)
 {
 	size_t lo = 0, hi;
 	const struct jnl_ent *en = NULL;
+	bool found;
 
 	if (!r)
 		return 0;
+	if (r->nmem) {
+		lo = jnl_mem_find(r, blk, &found);
+		if (found) {
+			memcpy(buf, r->mem[lo].data, r->bs);
+			return 1;
+		}
+		lo = 0;
+	}
 	hi = r->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -934,6 +1069,8 @@ void vd_ext_replay_free(struct vd_ext_replay *r)
 {
 	if (!r)
 		return;
+	vd_ext_replay_drop_mem(r);
+	free(r->fc.tags);
 	free(r->ents);
 	free(r);
 }

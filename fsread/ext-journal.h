@@ -20,17 +20,29 @@
 
 struct vd_ext_replay;
 
+/* The fast commits to replay after the journal: the tags (little-endian
+ * TLVs as on disk: fc_tag, fc_len, value) of the valid prefix of the
+ * fast-commit area, ntags of them in len bytes. */
+struct vd_ext_fc {
+	uint8_t *tags;
+	size_t len;
+	uint32_t ntags;
+	uint32_t tid; /* the transaction they belong to */
+};
+
 /* fs is open (read-only, through the ext driver's io_manager, with no
  * overlay yet). When the volume needs recovery
  * (EXT3_FEATURE_INCOMPAT_RECOVER), scan its internal journal and build
- * the map of the blocks that recovery would write: 0 with *r_r NULL when
- * there is nothing to replay; -errno with e filled when it cannot
- * (-ENOTSUP: an external journal, fast commits to replay, an unknown
- * journal feature; -EUCLEAN: a corrupt journal or one the kernel would
- * refuse to recover; -EIO: a read error). The caller then mounts
- * unreplayed with a warning naming the volume. Journal blocks are read
- * with vd_vol_read(vol, ...), never through fs->io; vol must outlive
- * the map. */
+ * the map of the blocks that recovery would write, and find the fast
+ * commits to replay after it (vd_ext_replay_fc; a fast-commit area that
+ * does not validate is left out with a warning, as the kernel would
+ * replay nothing of it): 0 with *r_r NULL when there is nothing to
+ * replay; -errno with e filled when it cannot (-ENOTSUP: an external
+ * journal, an unknown journal feature; -EUCLEAN: a corrupt journal or
+ * one the kernel would refuse to recover; -EIO: a read error). The
+ * caller then mounts unreplayed with a warning naming the volume.
+ * Journal blocks are read with vd_vol_read(vol, ...), never through
+ * fs->io; vol must outlive the map. */
 int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 		       struct vd_ext_replay **r_r, struct vd_err *e);
 
@@ -42,5 +54,28 @@ int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 int vd_ext_replay_block(struct vd_ext_replay *r, uint64_t blk, void *buf);
 
 void vd_ext_replay_free(struct vd_ext_replay *r);
+
+/* The fast commits the scan found to replay (ext-fc.c), or NULL. */
+const struct vd_ext_fc *vd_ext_replay_fc(const struct vd_ext_replay *r);
+
+/* Fast-commit replay only, while the mount opens (no reader yet): block
+ * blk now holds buf (bs bytes), above the journal's copy. 0, -ENOMEM,
+ * or -ENOSPC past a fixed budget of memory. */
+int vd_ext_replay_put(struct vd_ext_replay *r, uint64_t blk, const void *buf);
+/* Forget every block put (a fast-commit replay that failed). */
+void vd_ext_replay_drop_mem(struct vd_ext_replay *r);
+size_t vd_ext_replay_mem_blocks(const struct vd_ext_replay *r);
+
+/* ---- ext-fc.c: ext4 fast commits ---- */
+
+/* The kernel's PASS_SCAN of the fast-commit area (nblocks blocks of bs
+ * bytes at area) for transaction tid: fills fc with the tags up to the
+ * last tail whose tid and checksum are good (fc->ntags 0: nothing to
+ * replay, e.g. an area that does not open with a head tag for tid).
+ * -EUCLEAN or -ENOTSUP with why filled when the area does not validate
+ * (the kernel fails the recovery then). inode_size: the filesystem's. */
+int vd_ext_fc_scan(const uint8_t *area, size_t nblocks, unsigned bs,
+		   uint32_t tid, unsigned inode_size, struct vd_ext_fc *fc,
+		   char *why, size_t why_size);
 
 #endif

@@ -66,6 +66,7 @@ int vd_ext_read_inode(struct ext_fs *x, uint64_t ino,
 		      struct ext2_inode_large *in)
 {
 	unsigned isize = EXT2_INODE_SIZE(x->fs->super);
+	blk64_t acl;
 	errcode_t err;
 
 	if (ino < 1 || ino > x->fs->super->s_inodes_count) {
@@ -93,6 +94,19 @@ int vd_ext_read_inode(struct ext_fs *x, uint64_t ino,
 	if (!in->i_mode) {
 		vd_log(VD_LOG_ERR, "%s: ext: inode %" PRIu64 " is not in use",
 		       x->name, ino);
+		return -EIO;
+	}
+	/* i_file_acl (0x68, high bits at 0x76 with 64bit): the kernel's
+	 * iget refuses an inode whose xattr block lies outside the data
+	 * blocks (ext4_inode_block_valid), so the whole inode, not only
+	 * its xattrs, is unreadable (e2fsprogs' f_ea_checks). */
+	acl = ext2fs_file_acl_block(x->fs, EXT2_INODE(in));
+	if (acl && (acl <= x->fs->super->s_first_data_block ||
+		    acl >= ext2fs_blocks_count(x->fs->super))) {
+		vd_log(VD_LOG_ERR, "%s: ext: inode %" PRIu64 ": xattr block "
+		       "%llu lies outside the filesystem (%llu blocks)",
+		       x->name, ino, (unsigned long long)acl,
+		       (unsigned long long)ext2fs_blocks_count(x->fs->super));
 		return -EIO;
 	}
 	return 0;
@@ -690,6 +704,9 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 			 * come through the overlay too. */
 			vd_ext_io_set_replay(x->io, x->replay, x->fs->blocksize);
 			ext2fs_close_free(&x->fs);
+			/* Then the fast commits, on their own handle;
+			 * a failure leaves the journal's replay. */
+			vd_ext_fc_replay(x->io, name, x->replay, v->name);
 			ret = ext_open_fs(x, name, e);
 			if (ret)
 				goto fail;

@@ -46,6 +46,10 @@ void vd_ext_io_free(struct ext_io *io);
  * before any channel that should see it is opened. */
 void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
 			  unsigned block_size);
+/* While on, channels may be opened read-write and their writes go to
+ * the overlay's memory (vd_ext_replay_put): the fast-commit replay only,
+ * while the mount opens. */
+void vd_ext_io_set_writable(struct ext_io *io, bool on);
 /* len bytes at byte off of the volume, with the journal overlay applied.
  * Thread-safe, takes no filesystem lock. 0 or -EIO. */
 int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
@@ -54,6 +58,15 @@ int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
  * metadata (bad checksums included), -ENOTSUP for unsupported features,
  * -EIO for I/O, -ENOMEM. */
 int vd_ext_errno(errcode_t err);
+
+/* ---- ext-fc.c: the fast-commit replay ---- */
+
+/* Replay r's fast commits (if any) through a read-write libext2fs
+ * handle opened by io_name over io, into r's memory. 0, or -EUCLEAN
+ * after a warning naming vol_name: then r holds the journal's replay
+ * only. */
+int vd_ext_fc_replay(struct ext_io *io, const char *io_name,
+		     struct vd_ext_replay *r, const char *vol_name);
 
 /* ---- ext.c: the mount ---- */
 

@@ -396,6 +396,40 @@ seeds_ext() {
 		>/dev/null 2>&1; then
 		cp dirty.img "$o/ext4-dirty-journal"
 	fi
+	seeds_ext_fc
+}
+
+# Fast commits the kernel wrote (fsync with a long commit interval, the
+# image copied while mounted): the image for fuzz-ext, and for fuzz-ext-fc
+# its fast-commit area (the journal's last 256 blocks) after the tid of
+# the transaction they belong to (the journal's s_sequence + 1).
+seeds_ext_fc() {
+	local o=$OUT/ext d rc seq
+	mkdir -p "$o" "$OUT/ext-fc"
+	# Always one seed, even without root: tid 0 and an empty block.
+	head -c 1028 /dev/zero >"$OUT/ext-fc/empty"
+	[ "$(id -u)" = 0 ] || return 0
+	rm -f fc.img && truncate -s 2M fc.img &&
+		mkfs.ext4 -q -F -b 1024 -O fast_commit -E lazy_itable_init=0,lazy_journal_init=0 fc.img ||
+		return 1
+	d=$(mktemp -d "$PWD/fcm.XXXXXX")
+	timeout 60 mount -o loop,noatime,commit=300 fc.img "$d" || return 1
+	rc=0
+	{ mkdir "$d/a" && head -c 3000 /dev/zero | tr '\0' a >"$d/a/f" && sync &&
+		ln "$d/a/f" "$d/a/g" && head -c 5000 /dev/zero | tr '\0' b >>"$d/a/f" &&
+		: >"$d/a/new" && sync "$d/a/f" "$d/a/new" && cp fc.img fc-dirty.img; } || rc=1
+	timeout 60 umount "$d"
+	rmdir "$d"
+	[ $rc = 0 ] || return 1
+	cp fc-dirty.img "$o/ext4-fast-commit"
+	debugfs -R "dump <8> jnl.bin" fc-dirty.img >/dev/null 2>&1 || return 1
+	seq=$(debugfs -R "logdump" fc-dirty.img 2>/dev/null | sed -n 's/.*Journal starts at block [0-9]*, transaction \([0-9]*\).*/\1/p')
+	# The last complete transaction is not known here: try the tids
+	# around the log's start (one of them opens the area).
+	for t in $((seq)) $((seq + 1)) $((seq + 2)); do
+		python3 -c 'import struct, sys; sys.stdout.buffer.write(struct.pack("<I", int(sys.argv[1])))' "$t" >"$OUT/ext-fc/area-$t"
+		tail -c $((256 * 1024)) jnl.bin >>"$OUT/ext-fc/area-$t"
+	done
 }
 
 fail=0
@@ -403,7 +437,7 @@ for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
