@@ -194,7 +194,8 @@ static int xattr_walk(struct xattr_walk *w, xattr_fn fn, void *arg)
 {
 	struct xfs_fs *x = w->x;
 	uint64_t fb = 0;
-	unsigned magic, depth = 0, nhdr, leaves = 0;
+	unsigned magic, depth = 0, nhdr;
+	uint64_t leaves = 0, max_leaves = 0;
 	int ret;
 
 	if (!w->ip->afork)
@@ -224,8 +225,12 @@ static int xattr_walk(struct xattr_walk *w, xattr_fn fn, void *arg)
 					 "empty");
 		fb = get_be32(w->blk + nhdr + 4);
 	}
-	/* Along the leaves. Ends: forward links strictly increase, and at
-	 * most XFS_ATTR_MAX_LEAVES are read. */
+	/* Along the leaves, in hash order (not block order: a split puts
+	 * the new leaf wherever there was room). Ends: at most as many
+	 * leaves as the fork has blocks (a loop runs into the limit). */
+	for (uint64_t i = 0; i < w->m.n; i++)
+		max_leaves += w->m.ext[i].len;
+	max_leaves = VD_MIN(max_leaves, (uint64_t)XFS_ATTR_MAX_LEAVES);
 	for (;;) {
 		uint64_t next;
 
@@ -238,9 +243,8 @@ static int xattr_walk(struct xattr_walk *w, xattr_fn fn, void *arg)
 			return ret;
 		if (!next)
 			return 0;
-		if (next <= fb || ++leaves > XFS_ATTR_MAX_LEAVES)
-			return xattr_bad(w, fb, "its next leaf does not lie "
-					 "after it");
+		if (next == fb || ++leaves >= max_leaves)
+			return xattr_bad(w, fb, "the chain of leaves loops");
 		fb = next;
 		ret = xattr_read(w, fb, &magic);
 		if (ret)

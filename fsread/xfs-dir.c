@@ -613,9 +613,8 @@ static int xdir_leaf_lookup(struct xdir *d, const char *name, size_t len,
 			return ret;
 		if (!get_be32(d->blk + DA_FORW))
 			return -ENOENT;
-		if (get_be32(d->blk + DA_FORW) <= fb)
-			return xdir_bad(d, fb, "its next leaf does not lie "
-					"after it");
+		if (get_be32(d->blk + DA_FORW) == fb)
+			return xdir_bad(d, fb, "its next leaf is itself");
 		fb = get_be32(d->blk + DA_FORW);
 		level = 1; /* another leaf */
 	}

@@ -295,7 +295,7 @@ static int xfs_bmbt_walk(struct xfs_walk *w, uint64_t fsb, unsigned level,
 	unsigned hdr = x->crc ? BMBT_HDR_V5 : BMBT_HDR_V4;
 	unsigned maxrecs = (x->blocksize - hdr) / 16, nrecs;
 	uint64_t blk;
-	int ret;
+	int ret = 0;
 
 	if (++w->blocks > XFS_MAX_BMBT_BLOCKS)
 		return xfs_bad(w, "the bmbt has too many blocks (more than, "

@@ -123,6 +123,7 @@ static const struct {
 #define XFS_SYMLINK_MAXLEN 1024u
 #define XFS_SYMLINK_MAGIC 0x58534c4d /* "XSLM" */
 #define XFS_SYMLINK_HDR 56u
+#define XFS_SYMLINK_MAX_BLOCKS 4u
 #define XFS_DIFLAG_REALTIME 0x1
 
 /* ---- CRC32c ---- */
@@ -200,13 +201,68 @@ out:
 	return ret;
 }
 
+/* A symlink's target in blocks: one buffer per extent, which on v5 starts
+ * with a header (magic, offset, bytes, CRC over the extent, owner) as
+ * xfs_symlink_write_target writes it. */
+static int xfs_symlink_remote(struct xfs_fs *x, const struct xfs_inode *ip,
+			      const struct xfs_map *m, char *t, size_t *len_r)
+{
+	unsigned hdr = x->crc ? XFS_SYMLINK_HDR : 0;
+	size_t len = 0;
+	uint64_t fb = 0;
+	uint8_t *b = NULL;
+	int ret = 0;
+
+	/* Ends: each extent gives at least one byte (hdr < blocksize), or
+	 * fails; the target is at most 1023 bytes. */
+	for (size_t i = 0; i < m->n && len < ip->size; i++) {
+		const struct xfs_ext *e = &m->ext[i];
+		size_t bytes, n;
+
+		/* 1023 bytes and a header fill at most 2 blocks of 1 KiB
+		 * (or of 512 bytes on v4). */
+		/* ... and follow each other from file block 0. */
+		if (e->len > XFS_SYMLINK_MAX_BLOCKS || e->unwritten ||
+		    e->off != fb) {
+			ret = -EIO;
+			break;
+		}
+		bytes = (size_t)e->len << x->blocklog;
+		n = VD_MIN(bytes - hdr, (size_t)ip->size - len);
+		free(b);
+		b = malloc(bytes);
+		if (!b)
+			return -ENOMEM;
+		ret = vd_xfs_map_read(x, m, e->off, (unsigned)e->len, b);
+		if (!ret && x->crc &&
+		    (get_be32(b) != XFS_SYMLINK_MAGIC ||
+		     !vd_xfs_crc_ok(b, bytes, 12) || get_be32(b + 4) != len ||
+		     get_be32(b + 8) != n || get_be64(b + 32) != ip->ino))
+			ret = -EIO;
+		if (ret)
+			break;
+		memcpy(t + len, b + hdr, n);
+		len += n;
+		fb += e->len;
+	}
+	free(b);
+	if (!ret && len < ip->size)
+		ret = -EIO;
+	if (ret) {
+		vd_log(VD_LOG_ERR, "%s: xfs: symlink %" PRIu64 ": the blocks "
+		       "of its target are missing or bad", x->name, ip->ino);
+		return -EIO;
+	}
+	*len_r = len;
+	return 0;
+}
+
 static int xfs_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 			size_t size)
 {
 	struct xfs_fs *x = (struct xfs_fs *)fs;
 	struct xfs_inode *ip = malloc(sizeof(*ip));
 	struct xfs_map m = { NULL, 0 };
-	uint8_t *blk = NULL;
 	char t[XFS_SYMLINK_MAXLEN + 1];
 	size_t len = 0;
 	int ret;
@@ -238,39 +294,11 @@ static int xfs_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 		memcpy(t, ip->dfork, (size_t)ip->size);
 		len = (size_t)ip->size;
 	} else {
-		unsigned hdr = x->crc ? XFS_SYMLINK_HDR : 0;
-
 		ret = vd_xfs_fork_map(x, ip, XFS_DATA_FORK, &m);
+		if (!ret)
+			ret = xfs_symlink_remote(x, ip, &m, t, &len);
 		if (ret)
 			goto out;
-		blk = malloc(x->blocksize);
-		if (!blk) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		/* Ends: each block gives at least one byte (hdr <
-		 * blocksize), and the target is at most 1024 bytes. */
-		for (uint64_t fb = 0; len < ip->size; fb++) {
-			size_t n = VD_MIN(x->blocksize - hdr,
-					  (size_t)ip->size - len);
-
-			ret = vd_xfs_map_read(x, &m, fb, 1, blk);
-			if (!ret && x->crc &&
-			    (get_be32(blk) != XFS_SYMLINK_MAGIC ||
-			     !vd_xfs_crc_ok(blk, x->blocksize, 12) ||
-			     get_be32(blk + 4) != len ||
-			     get_be32(blk + 8) < n))
-				ret = -EIO;
-			if (ret) {
-				vd_log(VD_LOG_ERR, "%s: xfs: symlink %" PRIu64
-				       ": block %" PRIu64 " of its target is "
-				       "missing or bad", x->name, ino, fb);
-				ret = -EIO;
-				goto out;
-			}
-			memcpy(t + len, blk + hdr, n);
-			len += n;
-		}
 	}
 	if (size) {
 		size_t n = VD_MIN(len, size - 1);
@@ -279,7 +307,6 @@ static int xfs_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 		buf[n] = '\0';
 	}
 out:
-	free(blk);
 	free(m.ext);
 	free(ip);
 	return ret;
