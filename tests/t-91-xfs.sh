@@ -79,46 +79,52 @@ manyfiles() {
 	EOF
 }
 
-# xfs_extras MNT BS — what XFS keeps in forms of its own.
+# xfs_extras MNT BS LEVEL — what XFS keeps in forms of its own; LEVEL 2
+# adds a longer fragmented file and more attributes.
 xfs_extras() {
-	local m=$1/xfs bs=$2 n
+	local m=$1/xfs bs=$2 level=$3 n
 	mkdir -p "$m" || return 1
-	# Directories: shortform, block, leaf, node.
+	# Directories: shortform, block, leaf, node (also with 16 KiB
+	# directory blocks).
 	for n in 3 60 400 3000; do
 		manyfiles "$m/dir_$n" "$n" || return 1
 	done
-	fragment "$m/fragmented" 1600 "$bs" || return 1
+	# A bmbt: more extents than the inode holds (21 with 512-byte
+	# inodes).
+	fragment "$m/fragmented" $((level == 2 ? 1600 : 300)) "$bs" || return 1
 	# Shared extents, where the filesystem has reflink.
 	cp --reflink=auto "$m/fragmented" "$m/reflinked" || return 1
 	printf 'changed' | dd of="$m/reflinked" bs=1 seek=5000 conv=notrunc status=none || return 1
-	# Unwritten extents, partly written over.
+	# Unwritten extents, partly written over, also past the end.
 	fallocate -l $((2 * MIB)) "$m/prealloc" || return 1
 	printf 'in the middle' | dd of="$m/prealloc" bs=1 seek=$MIB conv=notrunc status=none || return 1
-	fallocate -o $MIB -l $((3 * MIB)) "$m/prealloc_past_eof" 2>/dev/null
+	printf 'head' >"$m/prealloc_past_eof" || return 1
 	fallocate -n -o 0 -l $((3 * MIB)) "$m/prealloc_past_eof" || return 1
-	printf 'head' >"$m/prealloc_past_eof_head"
 	# Holes.
 	truncate -s $((100 * MIB)) "$m/sparse" || return 1
 	printf 'island' | dd of="$m/sparse" bs=1 seek=$((37 * MIB + 123)) conv=notrunc status=none || return 1
-	# Attributes: leaf (dozens), node (hundreds), remote values.
+	# Attributes: leaf (dozens), node (hundreds), remote values, the
+	# trusted and security namespaces.
 	: >"$m/attr_leaf" && manyattrs "$m/attr_leaf" 40 40 || return 1
-	: >"$m/attr_node" && manyattrs "$m/attr_node" 700 30 || return 1
+	: >"$m/attr_node" && manyattrs "$m/attr_node" $((level == 2 ? 700 : 300)) 30 || return 1
 	: >"$m/attr_remote" && manyattrs "$m/attr_remote" 3 20000 || return 1
 	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.big", b"A" * 60000)' \
 		"$m/attr_remote" || return 1
 	setfattr -n trusted.t -v tval "$m/attr_leaf" || return 1
 	setfattr -n security.s -v sval "$m/attr_leaf" || return 1
-	mkdir -p "$m/long" || return 1
-	: >"$m/long/$(printf 'L%.0s' $(seq 255))" || return 1
-	: >"$m/long/ünïcödé ☃ 名前" || return 1
+	mkdir -p "$m/names" || return 1
+	: >"$m/names/$(printf 'L%.0s' $(seq 255))" || return 1
+	: >"$m/names/ünïcödé ☃ 名前" || return 1
 	ln "$m/fragmented" "$m/hardlink_to_fragmented" || return 1
+	ln -s "$(printf 's%.0s' $(seq 1000))" "$m/slow_symlink" || return 1
 }
 
 # mkxfs IMG SIZE PROFILE SEED EXTRAS MKFS-ARGS... — IMG (SIZE bytes)
 # holds an XFS made by mkfs.xfs MKFS-ARGS and filled by the kernel with
-# mktree's PROFILE/SEED tree, plus xfs_extras when EXTRAS is 1.
+# mktree's PROFILE/SEED tree (PROFILE none: no tree), plus xfs_extras of
+# level EXTRAS (0: none).
 mkxfs() {
-	local img=$1 size=$2 profile=$3 seed=$4 extras=$5 bs rc
+	local img=$1 size=$2 profile=$3 seed=$4 extras=$5 bs rc=0
 	shift 5
 	rm -f "$img"
 	truncate -s "$size" "$img" || return 1
@@ -126,10 +132,10 @@ mkxfs() {
 	# under xfstests (these variables say so).
 	TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f "$@" "$img" || return 1
 	xfs_rw "$img" "$img.mnt" || return 1
-	python3 "$MKTREE" --profile "$profile" --seed "$seed" --fs xfs "$img.mnt"
-	rc=$?
+	[ "$profile" = none ] ||
+		python3 "$MKTREE" --profile "$profile" --seed "$seed" --fs xfs "$img.mnt" || rc=1
 	bs=$(stat -f -c %S "$img.mnt")
-	[ $rc -eq 0 ] && [ "$extras" = 1 ] && { xfs_extras "$img.mnt" "$bs"; rc=$?; }
+	[ $rc -eq 0 ] && [ "$extras" != 0 ] && { xfs_extras "$img.mnt" "$bs" "$extras" || rc=1; }
 	xfs_unmount "$img.mnt" || return 1
 	rmdir "$img.mnt"
 	[ $rc -eq 0 ] || return 1
@@ -231,10 +237,10 @@ place() {
 # ------------------------------------------------------------ images
 
 # GPT (512-byte sectors): p1 the mkfs defaults (v5: CRCs, reflink,
-# bigtime, sparse inodes, finobt), the tree and the extras; p2 a v4. As
-# qcow2, and a qcow2 child over it (a chain).
+# bigtime, sparse inodes, finobt) with the tree and the extras; p2 a v4.
+# As qcow2, and a qcow2 child over it (a chain).
 gen_gpt() {
-	mkxfs p1.img $((200 * MIB)) small 1 1 || return 1
+	mkxfs p1.img $((200 * MIB)) small 1 "${VD_FULL:+2}${VD_FULL:-1}" || return 1
 	mkv4 p2.img $((64 * MIB)) || return 1
 	truncate -s $((280 * MIB)) disk.raw
 	sfdisk -q disk.raw <<-EOF || return 1
@@ -251,24 +257,37 @@ gen_gpt() {
 	rm -f disk.raw p1.img p2.img
 }
 
-# Whole-disk filesystems (raw images, fs/), one per mkfs variant.
+# Whole-disk filesystems (raw images, fs/) of the mkfs variants, two
+# options to an image to keep the run short (VD_FULL makes one each, with
+# the whole tree): 1 KiB blocks with 16 KiB directory blocks, v4 without
+# ftype; and (VD_FULL) nrext64, rmap and 4 KiB sectors, v4 on 2 KiB
+# blocks.
 gen_variants() {
+	mkxfs b1k.img $((64 * MIB)) none 0 1 -b size=1024 -n size=16384 || return 1
 	mkv4 ftype0.img $((48 * MIB)) -n ftype=0 || return 1
-	mkxfs b1k.img $((64 * MIB)) small 12 1 -b size=1024 || return 1
-	mkxfs dir16k.img $((48 * MIB)) small 13 1 -n size=16384 || return 1
-	mkxfs nrext64.img $((48 * MIB)) small 14 1 -i nrext64=1 || return 1
-	mkxfs sect4k.img $((48 * MIB)) small 15 1 -s size=4096 || return 1
+}
+
+gen_more() {
+	mkxfs mix.img $((64 * MIB)) none 0 1 -i nrext64=1 -m rmapbt=1 -s size=4096 || return 1
 	mkv4 v4b2k.img $((48 * MIB)) -b size=2048 -i size=256 || return 1
-	mkxfs rmap.img $((48 * MIB)) small 17 1 -m rmapbt=1,reflink=1 -i sparse=1 || return 1
+}
+
+gen_full() {
+	mkxfs b1k.img $((64 * MIB)) small 12 2 -b size=1024 || return 1
+	mkxfs dir16k.img $((64 * MIB)) small 13 2 -n size=16384 || return 1
+	mkxfs nrext64.img $((64 * MIB)) small 14 2 -i nrext64=1 || return 1
+	mkxfs sect4k.img $((64 * MIB)) small 15 2 -s size=4096 || return 1
+	mkxfs rmap.img $((64 * MIB)) small 17 2 -m rmapbt=1 || return 1
+	mkxfs noreflink.img $((64 * MIB)) small 18 2 -m reflink=0,bigtime=0 -i sparse=0 || return 1
 }
 
 # A log that needs recovery: changes committed to the log (fsync) and
 # the filesystem shut down before they reach their homes.
 gen_dirty() {
-	mkxfs dirty.img $((64 * MIB)) small 21 0 || return 1
+	mkxfs dirty.img $((64 * MIB)) none 0 1 || return 1
 	xfs_rw dirty.img m || return 1
 	mkdir -p m/dirty/new_dir && head -c 300000 /dev/urandom >m/dirty/new_dir/nested &&
-		printf 'appended\n' >>m/files/text.txt && setfattr -n user.dirty -v log m/dirty &&
+		printf 'appended\n' >>m/xfs/prealloc && setfattr -n user.dirty -v log m/dirty &&
 		for i in $(seq 200); do : >"m/dirty/new_dir/f$i"; done &&
 		xfs_io -c fsync m/dirty/new_dir/nested &&
 		xfs_io -x -c 'shutdown -f' m
@@ -283,7 +302,7 @@ gen_dirty() {
 # The heavy ones (VD_FULL): a 100,000-entry directory (node form over a
 # bmbt), a file of 30,000 extents on 1 KiB blocks, 512-byte blocks (v4).
 gen_heavy() {
-	mkxfs big.img $((400 * MIB)) small 31 0 -b size=1024 || return 1
+	mkxfs big.img $((400 * MIB)) none 0 0 -b size=1024 || return 1
 	xfs_rw big.img m || return 1
 	manyfiles m/hundred_k 100000 && fragment m/frag30k 30000 1024
 	local rc=$?
@@ -384,8 +403,8 @@ t_info() {
 	out=$(T "$VDTOOL" info "$d/b1k.img" 2>&1) || die "vdtool info failed: $out"
 	echo "$out" | grep -F "xfs (V5), UUID $uuid, 1024-byte blocks" >/dev/null ||
 		die "vdtool info does not show 'xfs (V5), UUID $uuid, 1024-byte blocks': $(echo "$out" | tr '\n' '|')"
-	out=$(T "$VDTOOL" info "$d/v4b2k.img" 2>&1) || die "vdtool info failed: $out"
-	echo "$out" | grep -F "xfs (V4)" | grep -F "2048-byte blocks" >/dev/null ||
+	out=$(T "$VDTOOL" info "$d/ftype0.img" 2>&1) || die "vdtool info failed: $out"
+	echo "$out" | grep -F "xfs (V4)" | grep -F "4096-byte blocks" >/dev/null ||
 		die "vdtool info of a v4: $(echo "$out" | tr '\n' '|')"
 }
 
@@ -413,10 +432,13 @@ t_unknown_incompat() {
 	local d
 	need_loop
 	d=$(img_or_die variants) || exit 1
-	cp "$d/nrext64.img" x.img
+	cp "$d/b1k.img" x.img
 	# sb_features_incompat (offset 216) |= 1 << 30, CRC recomputed by
 	# xfs_db's own writer.
-	xfs_db -x -c 'sb 0' -c 'write -d features_incompat 0x40000021' x.img >/dev/null 2>&1 ||
+	local f
+	f=$(xfs_db -r -c 'sb 0' -c 'print features_incompat' x.img | sed -n 's/^features_incompat = //p')
+	[ -n "$f" ] || die "xfs_db does not print features_incompat"
+	xfs_db -x -c 'sb 0' -c "write -d features_incompat $((f | 0x40000000))" x.img >/dev/null 2>&1 ||
 		die "xfs_db could not set the feature bit"
 	MNT=$(vd_mnt m)
 	mount_ok "$MNT" x.img "$MNT"
@@ -427,20 +449,22 @@ t_unknown_incompat() {
 	umount_ok "$MNT"
 }
 
+# Under make check: the GPT disk through a qcow2 chain, one v5 and one v4
+# variant, the dirty log, the refusal. The rest with VD_FULL=1.
 vd_test xfs-images-hold-the-forms t_forms
-vd_test xfs-gpt-v5-vs-kernel-v4-vs-source t_gpt gpt.qcow2
-vd_test xfs-qcow2-chain-vs-kernel t_gpt top.qcow2
+vd_test xfs-qcow2-chain-gpt-v5-vs-kernel-v4-vs-source t_gpt top.qcow2
+vd_test xfs-1k-blocks-16k-dirs-vs-kernel whole_vs_kernel variants b1k.img
 vd_test xfs-v4-ftype0-vs-source v4_whole variants ftype0.img
-vd_test xfs-1k-blocks-vs-kernel whole_vs_kernel variants b1k.img
-vd_test xfs-16k-dir-blocks-vs-kernel whole_vs_kernel variants dir16k.img
-vd_test xfs-nrext64-vs-kernel whole_vs_kernel variants nrext64.img
-vd_test xfs-4k-sectors-vs-kernel whole_vs_kernel variants sect4k.img
-vd_test xfs-v4-2k-blocks-vs-source v4_whole variants v4b2k.img
-vd_test xfs-rmap-reflink-vs-kernel whole_vs_kernel variants rmap.img
 vd_test xfs-vdtool-info t_info
 vd_test xfs-dirty-log-vs-norecovery t_dirty
 vd_test xfs-unknown-incompat-refused t_unknown_incompat
 if [ "${VD_FULL:-}" = 1 ]; then
+	vd_test xfs-gpt-qcow2-vs-kernel t_gpt gpt.qcow2
+	vd_test xfs-nrext64-rmap-4k-sectors-vs-kernel whole_vs_kernel more mix.img
+	vd_test xfs-v4-2k-blocks-vs-source v4_whole more v4b2k.img
+	for v in b1k dir16k nrext64 sect4k rmap noreflink; do
+		vd_test "xfs-full-$v-vs-kernel" whole_vs_kernel full "$v.img"
+	done
 	vd_test xfs-heavy-100k-dir-30k-extents-vs-kernel whole_vs_kernel heavy big.img
 	vd_test xfs-v4-512-blocks-vs-source v4_whole heavy b512.img
 fi
