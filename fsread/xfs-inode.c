@@ -121,8 +121,13 @@ int vd_xfs_iget(struct xfs_fs *x, uint64_t ino, struct xfs_inode *ip)
 	unsigned lit, forkoff;
 	uint8_t *r = ip->raw;
 
-	if (agno >= x->agcount || agbno >= x->agblocks)
-		return -ENOENT;
+	/* Every number reaching here came from a directory entry (or the
+	 * superblock): one that cannot be an inode is corruption. */
+	if (agno >= x->agcount || agbno >= x->agblocks) {
+		vd_log(VD_LOG_ERR, "%s: xfs: inode number %" PRIu64 " lies "
+		       "outside the AGs", x->name, ino);
+		return -EIO;
+	}
 	off = ((agno * x->agblocks + agbno) << x->blocklog) +
 	      n * x->inodesize;
 	if (vd_vol_read(x->base.vol, r, x->inodesize, off)) {

@@ -107,8 +107,8 @@ bool vd_xfs_crc_ok(const uint8_t *b, size_t len, size_t crcoff);
 
 /* ---- xfs-inode.c ---- */
 
-/* Read and check inode ino: 0, -ENOENT (not a number this filesystem can
- * hold, or a free inode) or -EIO (unreadable, bad magic or CRC; logged). */
+/* Read and check inode ino: 0, or -EIO (a number outside the AGs, a free
+ * inode, unreadable, bad magic or CRC; logged). */
 int vd_xfs_iget(struct xfs_fs *x, uint64_t ino, struct xfs_inode *ip);
 /* The sorted, checked extent list of a fork (extents or btree format).
  * -EIO (logged) on corrupt metadata; m->ext is malloc'ed. */
