@@ -356,7 +356,7 @@ seeds_xfs() {
 		rm -f x.img
 		truncate -s 20M x.img &&
 			TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 \
-				mkfs.xfs -q -f -b size=1024 -l size=1200k "$@" x.img >/dev/null 2>&1 || return 1
+				mkfs.xfs -q -f "$@" x.img >/dev/null 2>&1 || return 1
 		mkdir -p "$m" && mount -o loop x.img "$m" || return 1
 		mkdir -p "$m/d/sub" "$m/many" && echo hello >"$m/hello.txt" &&
 			pattern "$m/d/file.txt" 3000 && pattern "$m/d/sub/more.bin" 70000 &&
@@ -380,19 +380,19 @@ for first in (0, 1):
 		umount "$m" || return 1
 		[ $rc = 0 ] && qemu-img convert -O qcow2 -o cluster_size=4096 x.img "$o/$out"
 	}
-	mkx v5
-	mkx dir8k -n size=8192
-	mkx nrext64 -i nrext64=1
+	mkx v5 -b size=1024
+	mkx dir8k -b size=1024 -n size=8192
+	mkx nrext64 -b size=1024 -i nrext64=1
 	mkx sect4k -s size=4096
-	mkx dirty
+	mkx dirty -b size=1024
 	# v4 from a prototype.
 	mkdir -p v4/dir && echo v4 >v4/file && ln -s file v4/link &&
 		for i in $(seq 100); do : >"v4/dir/entry-with-a-long-name-$i"; done &&
-		printf 'x\n0 0\nd--755 0 0\nfile ---644 0 0 %s\nlink l--777 0 0 file\ndir d--755 0 0\n%s$\n$\n' \
+		printf 'x\n0 0\nd--755 0 0\nfile ---644 0 0 %s\nlink l--777 0 0 file\ndir d--755 0 0\n%s\n$\n$\n' \
 			"$W/v4/file" "$(for i in $(seq 100); do echo "entry-with-a-long-name-$i ---644 0 0 $W/v4/file"; done)" >v4.proto &&
 		truncate -s 20M v4.img &&
 		TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 \
-			mkfs.xfs -q -f -m crc=0 -b size=1024 -l size=1200k -p v4.proto v4.img >/dev/null 2>&1 &&
+			mkfs.xfs -q -f -m crc=0 -b size=1024 -p v4.proto v4.img >/dev/null 2>&1 &&
 		qemu-img convert -O qcow2 -o cluster_size=4096 v4.img "$o/v4"
 }
 
