@@ -33,6 +33,7 @@ declare -A SPEC=(
 	[vdi]="v1 from=rand.raw format=vdi-dynamic"
 	[vhdx]="v1 from=rand vhdx=dynamic"
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
+	[xgpt]="v1 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER xfs"
 )
 declare -A FILES_OF=(
 	[rand]="rand.raw rand.qcow2 rand.vmdk rand.vhd"
@@ -42,6 +43,7 @@ declare -A FILES_OF=(
 	[vdi]="rand.vdi"
 	[vhdx]="rand.vhdx"
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
+	[xgpt]="xgpt.raw xgpt-p1.raw xgpt.qcow2 xgpt.size"
 )
 
 # scatter SRC DST VSIZE CHUNKS: DST becomes a sparse VSIZE raw file holding
@@ -206,6 +208,37 @@ img_gpt() {
 	say "  gpt.qcow2: qemu-img convert"
 	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/gpt.raw" "$WORK/gpt.qcow2"
 	echo "$psize" >"$WORK/gpt.size"
+}
+
+# The same disk with XFS (mkfs.xfs defaults) in partition 1, filled by
+# the kernel's read-write loop mount (mkfs.xfs 6.1 has no -d DIR).
+img_xgpt() {
+	local src=$WORK/xgpt-src m=$WORK/xgpt-mnt psize used
+	say "  xgpt.raw: GPT, partition 1 XFS (mkfs.xfs, filled by the kernel) with a 1 GiB file and $G_FILES files"
+	rm -rf "$src"
+	mkdir -p "$src/tree"
+	head -c "$G_BIG" /dev/urandom >"$src/big.bin"
+	make_tree "$src/tree"
+	used=$(du -sb "$src" | awk '{ print $1 }')
+	psize=$(((used * 12 / 10 + 256 * MIB) / MIB * MIB))
+	rm -f "$WORK/xgpt-p1.raw"
+	truncate -s "$psize" "$WORK/xgpt-p1.raw"
+	mkfs.xfs -q -f -L bench "$WORK/xgpt-p1.raw"
+	mkdir -p "$m"
+	mount -o loop "$WORK/xgpt-p1.raw" "$m"
+	cp -a "$src/big.bin" "$src/tree" "$m/"
+	umount "$m"
+	rmdir "$m"
+	rm -rf "$src"
+	rm -f "$WORK/xgpt.raw"
+	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/xgpt.raw"
+	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
+		sfdisk -q "$WORK/xgpt.raw" >/dev/null
+	dd if="$WORK/xgpt-p1.raw" of="$WORK/xgpt.raw" bs=1M seek=$((G_OFFSET / MIB)) \
+		conv=sparse,notrunc status=none
+	say "  xgpt.qcow2: qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/xgpt.raw" "$WORK/xgpt.qcow2"
+	echo "$psize" >"$WORK/xgpt.size"
 }
 
 # need_images GROUP...: make each group that is missing or stale

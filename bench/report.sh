@@ -17,6 +17,8 @@ declare -A LABEL=(
 	[ext4-qcow]="ext4 on loop over qcowmount"
 	[ext4-qsd]="ext4 on loop over qemu-storage-daemon"
 	[ext4-raw]="ext4 on loop over the raw partition"
+	[xfs-qcow]="XFS on loop over qcowmount"
+	[xfs-raw]="XFS on loop over the raw partition"
 	[fuse2fs]="fuse2fs"
 	[debugfs]="debugfs rdump"
 	[disk]="the disk itself (fio, O_DIRECT)"
@@ -204,6 +206,8 @@ targets() {
 		tgt "1 GiB guest file from p1/, ≥ 3× fuse2fs" big "$cache" fuse2fs 3 "disk ext4-raw"
 		tgt "find over the tree, within 2× of kernel ext4 on loop over qcowmount" find "$cache" ext4-qcow 0.5
 		tgt "find over the tree, within 2× of kernel ext4 on loop over the raw partition" find "$cache" ext4-raw 0.5
+		tgt "XFS: 1 GiB guest file from p1/, ≥ 1× kernel XFS on loop over qcowmount" xbig "$cache" xfs-qcow 1 xfs-raw
+		tgt "XFS: find over the tree, within 2× of kernel XFS on loop over the raw partition" xfind "$cache" xfs-raw 0.5
 		tabs_ "mount of the 1 TiB image to first stat" start "tb1, $cache" 50
 		tabs_ "mount of the 20-deep chain to first stat" start "chain20, $cache" 50
 	done

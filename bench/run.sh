@@ -25,7 +25,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files start")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -60,7 +60,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files start}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -72,13 +72,15 @@ RESULTS=$HERE/results
 . "$HERE/case-disk.sh"
 # shellcheck source=bench/case-files.sh
 . "$HERE/case-files.sh"
+# shellcheck source=bench/case-xfs.sh
+. "$HERE/case-xfs.sh"
 # shellcheck source=bench/case-start.sh
 . "$HERE/case-start.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | start) ;; *) die "unknown case '$c' (seq comp rand files start)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start) ;; *) die "unknown case '$c' (seq comp rand files xfs start)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -140,6 +142,9 @@ elif ! grep -qw ext4 /proc/filesystems && ! modprobe ext4 2>/dev/null; then
 	for t in ext4-vd ext4-qcow ext4-qsd ext4-raw; do MISSING[$t]="this kernel has no ext4"; done
 fi
 [ -z "${MISSING[qcowmount]:-}" ] || MISSING[ext4-qcow]=${MISSING[qcowmount]}
+[ -z "${MISSING[qcowmount]:-}" ] || MISSING[xfs-qcow]=${MISSING[qcowmount]}
+[ "$(id -u)" = 0 ] || for t in xfs-qcow xfs-raw; do MISSING[$t]="losetup and mount need root"; done
+grep -qw xfs /proc/filesystems || for t in xfs-qcow xfs-raw; do MISSING[$t]="this kernel has no XFS"; done
 [ -z "${MISSING[qsd]:-}" ] || MISSING[ext4-qsd]=${MISSING[qsd]}
 have_tool() { [ -z "${MISSING[$1]:-}" ]; }
 
@@ -164,6 +169,7 @@ for c in $CASES; do
 	rand) groups+=(rand) ;;
 	comp) groups+=(text) ;;
 	files) groups+=(gpt) ;;
+	xfs) groups+=(xgpt) ;;
 	start) groups+=(tb1 chain gpt) ;;
 	esac
 done

@@ -50,6 +50,7 @@ struct vd_fs_info {
 	char uuid[40];	  /* ext: the UUID; vfat: the serial, "ABCD-1234" */
 	bool needed_recovery; /* the journal was dirty at mount */
 	bool replayed;	      /* ... and was replayed in memory */
+	unsigned block_size;  /* bytes; 0 when not told (xfs tells) */
 };
 
 /* Where some bytes of an open file lie (vd_fs_ops.map): len bytes of the

@@ -627,7 +627,8 @@ need_loop() {
 # of LEN bytes at OFF of FILE, through a read-only loop device (made by
 # losetup, not mount -o loop: libmount refuses a second loop device over
 # the same bytes). Both are recorded, so the test's cleanup detaches and
-# unmounts them on every exit path.
+# unmounts them on every exit path. KMOUNT_OPTS adds mount options
+# (norecovery).
 kmount() {
 	local f=$1 off=$2 len=$3 m=$4 dev
 	need_loop
@@ -637,7 +638,7 @@ kmount() {
 	echo "$dev" >>"$VD_LOOPS"
 	echo "$dev" >"$m.dev"
 	echo "$m" >>"$VD_MOUNTS"
-	T mount -o ro,nodev,nosuid,noexec "$dev" "$m" 2>"$TD/.kmount.err" ||
+	T mount -o ro,nodev,nosuid,noexec${KMOUNT_OPTS:+,$KMOUNT_OPTS} "$dev" "$m" 2>"$TD/.kmount.err" ||
 		die "kernel mount of $f at $off+$len failed: $(cat "$TD/.kmount.err")"
 }
 

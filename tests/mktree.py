@@ -48,6 +48,8 @@ class Tree:
         self.seed = seed
         # Paths (relative) in creation order, for the final times pass.
         self.made = []
+        self.symlink_max = 4095
+        self.fs = "ext"
 
     def p(self, rel):
         return os.path.join(self.root, rel)
@@ -167,9 +169,13 @@ def make_links(t, big):
     t.symlink("links/loop_a", "loop_b")
     t.symlink("links/loop_b", "loop_a")
     t.symlink("links/utf8", "célèbre → ziel")
-    if big:
+    if big and t.symlink_max >= 3000:
         # Longer than a 1 KiB block (libext2fs 1.47 refuses 4095 bytes).
         t.symlink("links/slow_3000", ("a" * 199 + "/") * 15)
+    elif big:
+        # XFS's longest (XFS_SYMLINK_MAXLEN): two blocks of 512 bytes.
+        t.symlink("links/slow_%d" % t.symlink_max,
+                  (("a" * 99 + "/") * 11)[:t.symlink_max])
 
 
 def make_hardlinks(t):
@@ -239,6 +245,9 @@ def make_special(t):
             ("bigdev_c", stat.S_IFCHR, 300, 70000),
             ("bigdev_b", stat.S_IFBLK, 4095, 1048575),
             ("zero_dev", stat.S_IFCHR, 0, 0)):
+        if t.fs == "xfs":
+            # The largest XFS stores.
+            major, minor = min(major, 511), min(minor, 262143)
         os.mknod(t.p("special/" + name), kind | 0o600, os.makedev(major, minor))
         t.note("special/" + name)
 
@@ -406,6 +415,10 @@ def main():
                     help="only set the times, on a copy of a tree made "
                     "with the same seed and profile (mkfs.ext4 -d keeps "
                     "whole seconds only, and no times past 2038)")
+    ap.add_argument("--fs", choices=("ext", "xfs"), default="ext",
+                    help="the filesystem's limits: xfs takes symlinks "
+                    "of at most 1023 bytes and SysV device numbers (9-bit "
+                    "majors, 18-bit minors)")
     ap.add_argument("dir")
     a = ap.parse_args()
     if a.times_only:
@@ -418,6 +431,8 @@ def main():
         sys.exit("mktree.py: %s is not empty" % a.dir)
     os.umask(0o022)
     t = Tree(a.dir, a.seed)
+    t.fs = a.fs
+    t.symlink_max = 1023 if a.fs == "xfs" else 4095
     if a.profile == "inline":
         make_inline(t)
     else:

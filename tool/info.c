@@ -274,6 +274,8 @@ static void info_json_fs(struct vdt_json *j, const char *key,
 		vdt_json_str(j, "subtype", f->info.subtype);
 	vdt_json_str(j, "label", f->info.label);
 	vdt_json_str(j, "uuid", f->info.uuid);
+	if (f->info.block_size)
+		vdt_json_u64(j, "block-size", f->info.block_size);
 	if (f->has_stat) {
 		vdt_json_u64(j, "size", f->size);
 		vdt_json_u64(j, "used", f->used);
@@ -524,6 +526,8 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 								 "UUID");
 		info_put(f->info.uuid);
 	}
+	if (f->info.block_size)
+		printf(", %u-byte blocks", f->info.block_size);
 	printf("\n");
 	if (f->has_stat)
 		printf("       size %s (%" PRIu64 " bytes), used %s (%" PRIu64

@@ -432,12 +432,66 @@ seeds_ext_fc() {
 	done
 }
 
+# ---------------------------------------------------------------- xfs
+# Small XFS filesystems (mkfs.xfs, filled by the kernel's read-write
+# mount; v4 through a prototype, as this kernel mounts no v4), as qcow2
+# images of 4 KiB clusters: see fuzz-xfs.c.
+seeds_xfs() {
+	local o=$OUT/xfs m=$W/xm
+	mkdir -p "$o"
+	[ "$(id -u)" = 0 ] || return 1
+	mkx() {
+		local out=$1 rc
+		shift
+		rm -f x.img
+		truncate -s 20M x.img &&
+			TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 \
+				mkfs.xfs -q -f "$@" x.img >/dev/null 2>&1 || return 1
+		mkdir -p "$m" && mount -o loop x.img "$m" || return 1
+		mkdir -p "$m/d/sub" "$m/many" && echo hello >"$m/hello.txt" &&
+			pattern "$m/d/file.txt" 3000 && pattern "$m/d/sub/more.bin" 70000 &&
+			ln -s hello.txt "$m/fast-link" &&
+			ln -s "$(printf 'long/%.0s' $(seq 60))target" "$m/slow-link" &&
+			ln "$m/hello.txt" "$m/hard-link" &&
+			truncate -s 300K "$m/sparse" && fallocate -o 8192 -l 16384 "$m/sparse" &&
+			setfattr -n user.color -v blue "$m/hello.txt" &&
+			setfattr -n user.big -v "$(printf 'v%.0s' $(seq 3000))" "$m/d/file.txt" &&
+			for i in $(seq 40); do setfattr -n "user.a$i" -v "value $i" "$m/d"; done &&
+			for i in $(seq 150); do : >"$m/many/a-fairly-long-name-for-a-leaf-entry-$i"; done &&
+			python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY)
+for first in (0, 1):
+    for i in range(first, 120, 2):
+        os.pwrite(fd, b"x" * 1024, i * 1024)
+    os.fsync(fd)' "$m/frag" && mkfifo "$m/fifo"
+		rc=$?
+		[ "$out" = dirty ] && [ $rc = 0 ] && xfs_io -c fsync "$m/frag" && xfs_io -x -c 'shutdown -f' "$m"
+		umount "$m" || return 1
+		[ $rc = 0 ] && qemu-img convert -O qcow2 -o cluster_size=4096 x.img "$o/$out"
+	}
+	mkx v5 -b size=1024
+	mkx dir8k -b size=1024 -n size=8192
+	mkx nrext64 -b size=1024 -i nrext64=1
+	mkx sect4k -s size=4096
+	mkx dirty -b size=1024
+	# v4 from a prototype.
+	mkdir -p v4/dir && echo v4 >v4/file && ln -s file v4/link &&
+		for i in $(seq 100); do : >"v4/dir/entry-with-a-long-name-$i"; done &&
+		printf 'x\n0 0\nd--755 0 0\nfile ---644 0 0 %s\nlink l--777 0 0 file\ndir d--755 0 0\n%s\n$\n$\n' \
+			"$W/v4/file" "$(for i in $(seq 100); do echo "entry-with-a-long-name-$i ---644 0 0 $W/v4/file"; done)" >v4.proto &&
+		truncate -s 20M v4.img &&
+		TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 \
+			mkfs.xfs -q -f -m crc=0 -b size=1024 -p v4.proto v4.img >/dev/null 2>&1 &&
+		qemu-img convert -O qcow2 -o cluster_size=4096 v4.img "$o/v4"
+}
+
 fail=0
-for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext; do
+for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

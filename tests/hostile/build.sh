@@ -434,3 +434,72 @@ gen_hb_sesparse() {
 		--write 1048576:65536:0xa5 --zero 2097152:4096 --grain-base 5000 || return 1
 	echo image=child.vmdk >vars
 }
+
+# XFS v5 (CRCs), 32 MiB, whole-disk: mkfs.xfs, filled through the
+# kernel's read-write loop mount (no tool writes XFS files otherwise).
+# Cases that must get past the CRCs to reach a deeper check poke with
+# xfs_db -x, which recomputes them. vars: ino_NAME (byte offset of
+# NAME's inode, from xfs_db's inode number and the superblock's
+# geometry), blk_many (byte offset of many/'s first directory block),
+# dblocks, agblocks.
+gen_hb_xfs() {
+	local m=$PWD/m rc ino
+	mkdir img tree
+	hb_tree tree
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY)
+for first in (0, 1):
+    for i in range(first, 300, 2):
+        os.pwrite(fd, b"%08d" % i * 512, i * 4096)
+    os.fsync(fd)' tree/frag || return 1
+	truncate -s $((32 * HB_MIB)) img/xfs.img
+	TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f img/xfs.img || return 1
+	mkdir -p "$m"
+	echo "$m" >>"$VD_MOUNTS"
+	timeout -k 5 60 mount -o loop img/xfs.img "$m" || return 1
+	# dir/ lists inner.txt first (shortform keeps creation order).
+	mkdir "$m/dir" && cp tree/dir/inner.txt "$m/dir/" && mkdir "$m/dir/sub" &&
+		cp tree/dir/sub/deep.txt "$m/dir/sub/" && cp tree/hello.txt tree/big.bin "$m/" &&
+		python3 -c '
+import os, sys
+src = open(sys.argv[1], "rb").read()
+fd = os.open(sys.argv[2], os.O_CREAT | os.O_WRONLY)
+for first in (0, 1):
+    for i in range(first, 300, 2):
+        os.pwrite(fd, src[i * 4096:(i + 1) * 4096], i * 4096)
+    os.fsync(fd)' tree/frag "$m/frag" &&
+		mkdir "$m/many" && for i in $(seq 400); do : >"$m/many/entry-$i"; done &&
+		ln -s hello.txt "$m/fast.lnk" && setfattr -n user.color -v blue "$m/hello.txt"
+	rc=$?
+	timeout -k 5 60 umount "$m" || return 1
+	grep -vxF -- "$m" "$VD_MOUNTS" >"$VD_MOUNTS.new"
+	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
+	[ $rc -eq 0 ] || return 1
+	cp img/xfs.img oracle.raw
+	{
+		echo image=xfs.img
+		for f in hello.txt big.bin frag dir; do
+			ino=$(xfs_db -r -c "path /$f" -c inode img/xfs.img | sed -n 's/^current inode number is //p')
+			[ -n "$ino" ] || return 1
+			python3 - img/xfs.img "$ino" "${f%%.*}" <<-'EOF'
+				import struct, sys
+				sb = open(sys.argv[1], "rb").read(512)
+				bs, agblocks = struct.unpack(">I", sb[4:8])[0], struct.unpack(">I", sb[84:88])[0]
+				isize, agblklog, inopblog = struct.unpack(">H", sb[104:106])[0], sb[124], sb[123]
+				ino = int(sys.argv[2])
+				agno = ino >> (agblklog + inopblog)
+				agbno = (ino >> inopblog) & ((1 << agblklog) - 1)
+				print("ino_%s=%d" % (sys.argv[3], (agno * agblocks + agbno) * bs +
+				                     (ino & ((1 << inopblog) - 1)) * isize))
+			EOF
+		done
+		xfs_db -r -c 'path /many' -c 'print u3.bmx[0]' img/xfs.img |
+			sed -n 's/^0:\[0,\([0-9]*\),.*/blk_many=\1/p'
+		xfs_db -r -c 'sb 0' -c 'print dblocks agblocks' img/xfs.img | sed 's/ = /=/'
+	} >vars
+	# many/'s block: a filesystem block number in AG 0 (4 KiB blocks).
+	sed -i 's/^blk_many=\([0-9]*\)$/echo blk_many=$((\1 * 4096))/e' vars
+	grep -q '^ino_hello=[1-9]' vars && grep -q '^blk_many=[1-9]' vars &&
+		grep -q '^agblocks=[1-9]' vars || return 1
+}
