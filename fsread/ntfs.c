@@ -223,7 +223,7 @@ static int nt_log_fwd(const char *function, const char *file, int line,
 			va_list args)
 {
 	char msg[256];
-	int n;
+	int n, err = errno;
 
 	(void)function;
 	(void)file;
@@ -237,7 +237,11 @@ static int nt_log_fwd(const char *function, const char *file, int line,
 		return 0;
 	while (n > 0 && (size_t)n < sizeof(msg) && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	vd_log(VD_LOG_DEBUG, "libntfs-3g: %s", msg);
+	if (level & NTFS_LOG_LEVEL_PERROR)
+		vd_log(VD_LOG_DEBUG, "libntfs-3g: %s: %s", msg, strerror(err));
+	else
+		vd_log(VD_LOG_DEBUG, "libntfs-3g: %s", msg);
+	errno = err;
 	return n;
 }
 
@@ -532,6 +536,7 @@ struct nt_rd {
 	unsigned type;
 	bool full;  /* fill said stop */
 	int err;
+	s64 skip;   /* entries before this position were given already */
 };
 
 static unsigned nt_dtype(struct nt_fs *x, unsigned dt, MFT_REF mref)
@@ -589,7 +594,7 @@ static int nt_rd_one(void *arg, const ntfschar *name, const int name_len,
 	struct nt_rd *r = arg;
 	char *s = NULL;
 
-	if (name_type == FILE_NAME_DOS)
+	if (name_type == FILE_NAME_DOS || pos < r->skip)
 		return 0;
 	if (nt_rd_flush(r, (uint64_t)pos + 1))
 		return 1;
@@ -621,6 +626,21 @@ static int nt_readdir(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
 		return -EINVAL;
 	pos = cookie ? (s64)cookie - 1 : 0;
 	pthread_mutex_lock(&x->lock);
+	/* libntfs-3g 2022.10's ntfs_readdir misreads the index bitmap when
+	 * it resumes at a block whose number is not a multiple of 8 (it
+	 * tests bit 0 of that block's bitmap byte, not the block's bit): it
+	 * then reads blocks that are not in use. Resume at the first block
+	 * of that group of 8 and skip what was given. Positions past the
+	 * index root (an MFT record's size) are index blocks' byte offsets
+	 * plus the record size (dir.c: ntfs_filldir). */
+	if ((u64)pos >= x->vol->mft_record_size) {
+		s64 blk = (pos - x->vol->mft_record_size) >>
+			  x->vol->indx_record_size_bits;
+
+		r.skip = pos;
+		pos = x->vol->mft_record_size +
+		      ((blk & ~(s64)7) << x->vol->indx_record_size_bits);
+	}
 	ni = vd_ntfs_iget(x, dir, &ret);
 	if (!ni)
 		goto out;
