@@ -31,6 +31,7 @@ declare -A SPEC=(
 	[chain]="v2 vsize=$C_VSIZE chunks=$C_CHUNKS depth=$C_DEPTH cluster=$CLUSTER"
 	[tb1]="v2 vsize=1T writes=8x512K"
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
+	[ntfs]="v1 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
 )
 declare -A FILES_OF=(
 	[rand]="rand.raw rand.qcow2 rand.vmdk rand.vhd"
@@ -38,6 +39,7 @@ declare -A FILES_OF=(
 	[chain]="chain.raw chain-$C_DEPTH.qcow2"
 	[tb1]="tb1.qcow2"
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
+	[ntfs]="ntfs.raw ntfs-p1.raw ntfs.qcow2 ntfs.size"
 )
 
 # scatter SRC DST VSIZE CHUNKS: DST becomes a sparse VSIZE raw file holding
@@ -189,6 +191,36 @@ img_gpt() {
 	say "  gpt.qcow2: qemu-img convert"
 	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/gpt.raw" "$WORK/gpt.qcow2"
 	echo "$psize" >"$WORK/gpt.size"
+}
+
+# The same files on NTFS: mkntfs -Q, filled through ntfs-3g's read-write
+# mount (the way files get onto NTFS here).
+img_ntfs() {
+	local src=$WORK/ntfs-src psize used m=$WORK/ntfs-rw
+	say "  ntfs.raw: GPT, partition 1 NTFS (mkntfs, filled by ntfs-3g) with a 1 GiB file and $G_FILES files"
+	rm -rf "$src"
+	mkdir -p "$src/tree" "$m"
+	head -c "$G_BIG" /dev/urandom >"$src/big.bin"
+	make_tree "$src/tree"
+	used=$(du -sb "$src" | awk '{ print $1 }')
+	psize=$(((used * 12 / 10 + 256 * MIB) / MIB * MIB))
+	rm -f "$WORK/ntfs-p1.raw"
+	truncate -s "$psize" "$WORK/ntfs-p1.raw"
+	mkntfs -Q -F -q -L bench "$WORK/ntfs-p1.raw" >/dev/null 2>&1 || die "mkntfs failed"
+	ntfs-3g -o big_writes "$WORK/ntfs-p1.raw" "$m" || die "ntfs-3g (rw) failed"
+	KMOUNTS+=("$m")
+	cp -a "$src/." "$m/" 2>/dev/null
+	kumount "$m"
+	rm -rf "$src"
+	rm -f "$WORK/ntfs.raw"
+	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/ntfs.raw"
+	printf 'label: gpt\nstart=%d, size=%d, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' \
+		$((G_OFFSET / 512)) $((psize / 512)) | sfdisk -q "$WORK/ntfs.raw" >/dev/null
+	dd if="$WORK/ntfs-p1.raw" of="$WORK/ntfs.raw" bs=1M seek=$((G_OFFSET / MIB)) \
+		conv=sparse,notrunc status=none
+	say "  ntfs.qcow2: qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/ntfs.raw" "$WORK/ntfs.qcow2"
+	echo "$psize" >"$WORK/ntfs.size"
 }
 
 # need_images GROUP...: make each group that is missing or stale

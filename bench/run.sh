@@ -25,7 +25,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files start")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files start ntfs")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -60,7 +60,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files start}
+CASES=${VDBENCH_CASES:-seq comp rand files start ntfs}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -74,11 +74,13 @@ RESULTS=$HERE/results
 . "$HERE/case-files.sh"
 # shellcheck source=bench/case-start.sh
 . "$HERE/case-start.sh"
+# shellcheck source=bench/case-ntfs.sh
+. "$HERE/case-ntfs.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | start) ;; *) die "unknown case '$c' (seq comp rand files start)" ;; esac
+	case $c in seq | comp | rand | files | start | ntfs) ;; *) die "unknown case '$c' (seq comp rand files start ntfs)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -164,6 +166,7 @@ for c in $CASES; do
 	comp) groups+=(text) ;;
 	files) groups+=(gpt) ;;
 	start) groups+=(tb1 chain gpt) ;;
+	ntfs) groups+=(ntfs) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
@@ -173,6 +176,10 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$EPOCHREALTIME
 FAILED=0
 for c in $CASES; do
+	if [ "$c" = ntfs ] && { [ "$(id -u)" != 0 ] || ! command -v ntfs-3g >/dev/null; }; then
+		note "case ntfs skipped: needs root and ntfs-3g (losetup, the FUSE mounts)"
+		continue
+	fi
 	if [ "$c" = rand ] && ! have_tool fio; then
 		note "case rand skipped: ${MISSING[fio]}"
 		continue

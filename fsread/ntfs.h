@@ -50,6 +50,32 @@ extern const struct vd_fs_ops vd_fs_ntfs;
  * *err_r = -ENOENT (no such record in use) or -EIO. */
 ntfs_inode *vd_ntfs_iget(struct nt_fs *x, uint64_t ino, int *err_r);
 
+/* ---- ntfs-inode.c: attributes, directories, symlinks ---- */
+
+/* Whether ntfs-3g has a built-in translation for a reparse tag (its
+ * internal plugins: junction_getattr and wsl_getattr), the tags compared
+ * as ntfs-3g selects plugins, under IO_REPARSE_PLUGIN_SELECT. */
+enum nt_rp { NT_RP_OTHER, NT_RP_LINK, NT_RP_WSL };
+enum nt_rp vd_ntfs_rp_kind(uint32_t tag);
+/* The reparse tag of ni (host order), or 0 when it has none readable. */
+uint32_t vd_ntfs_reparse_tag(ntfs_inode *ni);
+/* Attributes as ntfs_fuse_getattr gives them. Under the lock. */
+int vd_ntfs_stat(struct nt_fs *x, ntfs_inode *ni, struct vd_fs_attr *a);
+
+uint64_t vd_ntfs_root(struct vd_fs *fs);
+int vd_ntfs_getattr(struct vd_fs *fs, uint64_t ino, struct vd_fs_attr *a);
+int vd_ntfs_readdir(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
+		    vd_fs_fill fill, void *arg);
+int vd_ntfs_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
+		   uint64_t *ino_r);
+int vd_ntfs_readlink(struct vd_fs *fs, uint64_t ino, char *buf, size_t size);
+
+/* ---- ntfs-xattr.c ---- */
+int vd_ntfs_listxattr(struct vd_fs *fs, uint64_t ino, char *buf, size_t size,
+		      size_t *len_r);
+int vd_ntfs_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
+		     void *buf, size_t size, size_t *len_r);
+
 /* ---- ntfs-file.c ---- */
 int vd_ntfs_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r);
 int vd_ntfs_read(struct vd_fs_file *f, void *buf, size_t len, uint64_t off,
