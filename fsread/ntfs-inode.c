@@ -455,7 +455,9 @@ int vd_ntfs_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
 		ret = -ENOTDIR;
 	} else {
 		errno = 0;
+		x->read_budget = VD_NTFS_LOOKUP_READS;
 		mref = ntfs_inode_lookup_by_mbsname(ni, name);
+		x->read_budget = 0;
 		if (mref == (u64)-1) {
 			ret = errno == ENOENT || errno == EINVAL ||
 					      errno == ENAMETOOLONG ?

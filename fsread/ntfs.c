@@ -71,6 +71,7 @@
 
 struct nt_dev {
 	const struct vd_vol *vol;
+	struct nt_fs *x; /* its read budget */
 	s64 pos; /* for seek + read; used under the mount's lock */
 };
 
@@ -115,6 +116,15 @@ static s64 nt_dev_pread(struct ntfs_device *dev, void *buf, s64 count,
 
 	if (count < 0 || off < 0) {
 		errno = EINVAL;
+		return -1;
+	}
+	/* A call that may follow a loop in the volume has a budget of
+	 * reads (under the lock, as every device call). */
+	if (d->x->read_budget && !--d->x->read_budget) {
+		vd_log(VD_LOG_ERR, "%s: ntfs: more than %u reads for one "
+		       "lookup: the index B-tree loops", d->vol->name,
+		       VD_NTFS_LOOKUP_READS);
+		errno = EIO;
 		return -1;
 	}
 	/* As a file: a read at or past the end is short, not an error. */
@@ -466,6 +476,7 @@ static int nt_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		goto fail;
 	}
 	d->vol = v;
+	d->x = x;
 	x->dev_priv = d;
 	x->dev = ntfs_device_alloc(v->name, 0, &nt_dev_ops, d);
 	if (!x->dev) {

@@ -40,11 +40,20 @@ struct nt_fs {
 	gid_t gid;	      /* a user mapping shows them */
 	uint32_t cluster;     /* bytes per cluster */
 	uint64_t clusters;    /* clusters in the volume */
+	unsigned read_budget; /* device reads left, 0: no limit (lock) */
 	struct statvfs st;    /* fixed at mount */
 	struct vd_fs_info info;
 };
 
 extern const struct vd_fs_ops vd_fs_ntfs;
+
+/* Device reads one lookup may make: the index B-tree's depth in index
+ * blocks and a few MFT records for each level. libntfs-3g descends an
+ * index without a depth limit, so a sub-node pointer back up the tree
+ * would loop forever; past this many reads the lookup fails (EIO). A
+ * B-tree of 4 KiB blocks that deep would index more names than any
+ * volume holds. */
+#define VD_NTFS_LOOKUP_READS 4096u
 
 /* ntfs.c: open inode ino under x->lock, logging a failure. NULL with
  * *err_r = -ENOENT (no such record in use) or -EIO. */

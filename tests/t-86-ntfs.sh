@@ -91,11 +91,11 @@ fill() {
 	head -c 3000000 /dev/zero >"$m/nt/comp/zeros" || return 1
 	head -c 200000 /dev/urandom >"$m/nt/comp/random" || return 1
 	{ head -c 70000 /dev/urandom; head -c 70000 /dev/zero; seq 1 9000; } >"$m/nt/comp/mixed" || return 1
-	truncate -s 1G "$m/nt/sparse_1g" || return 1
-	printf 'mid' | dd of="$m/nt/sparse_1g" bs=1 seek=500000000 conv=notrunc status=none
-	printf 'end' | dd of="$m/nt/sparse_1g" bs=1 seek=1073741821 conv=notrunc status=none
+	truncate -s 100M "$m/nt/sparse" || return 1
+	printf 'mid' | dd of="$m/nt/sparse" bs=1 seek=50000000 conv=notrunc status=none
+	printf 'end' | dd of="$m/nt/sparse" bs=1 seek=104857597 conv=notrunc status=none
 	# Two files appended in turns: both fragmented.
-	for i in $(seq 200); do
+	for i in $(seq 100); do
 		head -c 8192 /dev/urandom >>"$m/nt/frag_a"
 		head -c 8192 /dev/urandom >>"$m/nt/frag_b"
 	done
@@ -134,9 +134,9 @@ place() {
 # GPT: ESP-like FAT-less partition left empty, MSR, C: (4 KiB clusters),
 # recovery (512-byte clusters); the same disk as a two-layer qcow2 chain.
 gen_gpt() {
-	local big=3000
-	[ "${VD_FULL:-}" = 1 ] && big=20000
-	mkvol c.img $((200 * MIB)) 4096 1 "$big" 24 || return 1
+	local big=1500 large=8
+	[ "${VD_FULL:-}" = 1 ] && big=20000 large=64
+	mkvol c.img $((200 * MIB)) 4096 1 "$big" "$large" || return 1
 	mkvol r.img $((32 * MIB)) 512 2 300 0 || return 1
 	truncate -s $((270 * MIB)) disk.raw
 	sfdisk -q disk.raw <<-EOF || return 1
@@ -166,7 +166,7 @@ gen_gpt() {
 # MBR: "System Reserved" (64 KiB clusters) + C: (2 KiB clusters).
 gen_mbr() {
 	mkvol s.img $((40 * MIB)) 65536 3 50 0 || return 1
-	mkvol c.img $((120 * MIB)) 2048 4 500 4 || return 1
+	mkvol c.img $((120 * MIB)) 2048 4 500 0 || return 1
 	truncate -s $((170 * MIB)) disk.raw
 	sfdisk -q disk.raw <<-EOF || return 1
 		label: dos
@@ -304,14 +304,14 @@ t_images_hold() {
 	T readlink "$p/nt/links/rp_rel" | grep -qx 'target.bin' || die "rp_rel is not target.bin"
 	T getfattr -n user.small --only-values "$p/nt/streams/file" | grep -qx 'stream data' ||
 		die "no user.small stream"
-	T getfattr -n system.ntfs_attrib_be -e hex "$p/nt/comp/seq.txt" | grep -q '=0x0000..[0-9a-f][89a-f]' ||
+	T getfattr -n system.ntfs_attrib_be -e hex "$p/nt/comp/seq.txt" | grep -q '=0x00000[89a-f]..' ||
 		die "comp/seq.txt is not compressed: $(getfattr -n system.ntfs_attrib_be -e hex "$p/nt/comp/seq.txt")"
 	local blocks
-	blocks=$(stat -c %b "$p/nt/sparse_1g")
-	[ "$blocks" -lt 4096 ] || die "sparse_1g has $blocks blocks: not sparse"
+	blocks=$(stat -c %b "$p/nt/sparse")
+	[ "$blocks" -lt 4096 ] || die "nt/sparse has $blocks blocks: not sparse"
 	T stat -c %y "$p/nt/names/Mixed Case Name.TXT" | grep -q '04:05:06.1234567' ||
 		die "no 100 ns time: $(stat -c %y "$p/nt/names/Mixed Case Name.TXT")"
-	T ls "$p/nt/bigdir" | wc -l | grep -qx '[0-9]\{4,5\}' || die "bigdir is small"
+	[ "$(ls "$p/nt/bigdir" | wc -l)" -ge 1500 ] || die "bigdir is small"
 	umount_ok "$MNT"
 }
 
@@ -349,7 +349,8 @@ t_vdtool() {
 	grep -q 'cluster size 2048' info.txt || die "no cluster size in: $(tr '\n' '|' <info.txt)"
 	T "$VDTOOL" cat "$d/mbr.qcow2" "/p2/nt/names/한국어 파일.txt" | grep -qx ko ||
 		die "vdtool cat of a Korean name failed"
-	T "$VDTOOL" cp "$d/mbr.qcow2" /p2/nt out || die "vdtool cp failed"
+	mkdir -p out
+	T "$VDTOOL" cp -r "$d/mbr.qcow2" /p2/nt out >cp.out 2>&1 || die "vdtool cp failed: $(tail -n 3 cp.out | tr "\n" " ")"
 	MNT=$(vd_mnt m)
 	mount_ok "$MNT" "$d/mbr.qcow2" "$MNT"
 	T python3 "$TREECMP" --ignore mode,uid,gid,nlink,blocks,atime,ctime,dirsize,xattr,links,dino,symlink,mtime \

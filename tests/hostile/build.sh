@@ -383,7 +383,18 @@ gen_hb_ntfs() {
 		            h = img[dp]
 		            ll, lo = h & 15, h >> 4
 		            lcn = int.from_bytes(img[dp + 1 + ll:dp + 1 + ll + lo], "little", signed=True)
-		            print("ia_bigdir=%d" % (lcn * cl))
+		            ia = lcn * cl
+		            print("ia_bigdir=%d" % ia)
+		            # The block's last (END) entry, after the fixups.
+		            blk = bytearray(img[ia:ia + 4096])
+		            uo, uc = struct.unpack_from("<HH", blk, 4)
+		            for i in range(1, uc):
+		                blk[i * 512 - 2:i * 512] = blk[uo + 2 * i:uo + 2 * i + 2]
+		            e = 0x18 + struct.unpack_from("<I", blk, 0x18)[0]
+		            while not struct.unpack_from("<H", blk, e + 12)[0] & 2:
+		                e += struct.unpack_from("<H", blk, e + 8)[0]
+		            print("ie_end_bigdir=%d" % (ia + e))
+		            print("ih_bigdir=%d" % (ia + 0x18))
 	PY
 	grep -q '^dp_big=[1-9]' vars && grep -q '^ia_bigdir=[1-9]' vars || return 1
 }
