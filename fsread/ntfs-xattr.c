@@ -217,6 +217,8 @@ int vd_ntfs_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 			      errno == ENOMEM ? -ENOMEM : -EIO;
 		}
 		free(tmp);
+		/* Frees the permission cache the getter may have made. */
+		ntfs_destroy_security_context(&scx);
 		if (dir)
 			ntfs_inode_close(dir);
 		goto close;
