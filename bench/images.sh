@@ -33,6 +33,7 @@ declare -A SPEC=(
 	[vdi]="v1 from=rand.raw format=vdi-dynamic"
 	[vhdx]="v1 from=rand vhdx=dynamic"
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
+	[ntfs]="v1 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
 	[xgpt]="v1 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER xfs"
 )
 declare -A FILES_OF=(
@@ -43,6 +44,7 @@ declare -A FILES_OF=(
 	[vdi]="rand.vdi"
 	[vhdx]="rand.vhdx"
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
+	[ntfs]="ntfs.raw ntfs-p1.raw ntfs.qcow2 ntfs.size"
 	[xgpt]="xgpt.raw xgpt-p1.raw xgpt.qcow2 xgpt.size"
 )
 
@@ -239,6 +241,37 @@ img_xgpt() {
 	say "  xgpt.qcow2: qemu-img convert"
 	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/xgpt.raw" "$WORK/xgpt.qcow2"
 	echo "$psize" >"$WORK/xgpt.size"
+}
+
+# The same files on NTFS: mkntfs -Q, filled through ntfs-3g's read-write
+# mount (the way files get onto NTFS here).
+img_ntfs() {
+	local src=$WORK/ntfs-src psize used m=$WORK/ntfs-rw
+	say "  ntfs.raw: GPT, partition 1 NTFS (mkntfs, filled by ntfs-3g) with a 1 GiB file and $G_FILES files"
+	rm -rf "$src"
+	mkdir -p "$src/tree" "$m"
+	head -c "$G_BIG" /dev/urandom >"$src/big.bin"
+	make_tree "$src/tree"
+	used=$(du -sb "$src" | awk '{ print $1 }')
+	psize=$(((used * 12 / 10 + 256 * MIB) / MIB * MIB))
+	rm -f "$WORK/ntfs-p1.raw"
+	truncate -s "$psize" "$WORK/ntfs-p1.raw"
+	mkntfs -Q -F -q -L bench "$WORK/ntfs-p1.raw" >/dev/null 2>&1 || die "mkntfs failed"
+	ntfs-3g -o big_writes "$WORK/ntfs-p1.raw" "$m" || die "ntfs-3g (rw) failed"
+	KMOUNTS+=("$m")
+	# owners and modes do not go onto NTFS through ntfs-3g: cp says so
+	cp -a "$src/." "$m/" 2>/dev/null || true
+	kumount "$m"
+	rm -rf "$src"
+	rm -f "$WORK/ntfs.raw"
+	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/ntfs.raw"
+	printf 'label: gpt\nstart=%d, size=%d, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' \
+		$((G_OFFSET / 512)) $((psize / 512)) | sfdisk -q "$WORK/ntfs.raw" >/dev/null
+	dd if="$WORK/ntfs-p1.raw" of="$WORK/ntfs.raw" bs=1M seek=$((G_OFFSET / MIB)) \
+		conv=sparse,notrunc status=none
+	say "  ntfs.qcow2: qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/ntfs.raw" "$WORK/ntfs.qcow2"
+	echo "$psize" >"$WORK/ntfs.size"
 }
 
 # need_images GROUP...: make each group that is missing or stale

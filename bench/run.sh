@@ -25,7 +25,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -60,7 +60,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -76,11 +76,13 @@ RESULTS=$HERE/results
 . "$HERE/case-xfs.sh"
 # shellcheck source=bench/case-start.sh
 . "$HERE/case-start.sh"
+# shellcheck source=bench/case-ntfs.sh
+. "$HERE/case-ntfs.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start) ;; *) die "unknown case '$c' (seq comp rand files xfs start)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -171,6 +173,7 @@ for c in $CASES; do
 	files) groups+=(gpt) ;;
 	xfs) groups+=(xgpt) ;;
 	start) groups+=(tb1 chain gpt) ;;
+	ntfs) groups+=(ntfs) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
@@ -180,6 +183,10 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$EPOCHREALTIME
 FAILED=0
 for c in $CASES; do
+	if [ "$c" = ntfs ] && { [ "$(id -u)" != 0 ] || ! command -v ntfs-3g >/dev/null; }; then
+		note "case ntfs skipped: needs root and ntfs-3g (losetup, the FUSE mounts)"
+		continue
+	fi
 	if [ "$c" = rand ] && ! have_tool fio; then
 		note "case rand skipped: ${MISSING[fio]}"
 		continue

@@ -44,13 +44,15 @@ struct vd_fs_opts {
 
 /* What a front end reports about a mounted filesystem (vdtool info). */
 struct vd_fs_info {
-	char type[16];	  /* "ext2", "ext3", "ext4", "vfat" */
-	char subtype[16]; /* "FAT12", "FAT16", "FAT32", or "" */
+	char type[16];	  /* "ext2", "ext3", "ext4", "vfat", "ntfs" */
+	char subtype[16]; /* "FAT12", "FAT16", "FAT32", NTFS "3.1", or "" */
 	char label[64];	  /* UTF-8; "" when none */
-	char uuid[40];	  /* ext: the UUID; vfat: the serial, "ABCD-1234" */
+	char uuid[40];	  /* ext: the UUID; vfat: the serial, "ABCD-1234";
+			   * ntfs: the serial, 16 hex digits */
 	bool needed_recovery; /* the journal was dirty at mount */
 	bool replayed;	      /* ... and was replayed in memory */
 	unsigned block_size;  /* bytes; 0 when not told (xfs tells) */
+	uint32_t cluster_size; /* ntfs: bytes per cluster; 0: not told */
 };
 
 /* Where some bytes of an open file lie (vd_fs_ops.map): len bytes of the

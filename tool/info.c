@@ -276,6 +276,8 @@ static void info_json_fs(struct vdt_json *j, const char *key,
 	vdt_json_str(j, "uuid", f->info.uuid);
 	if (f->info.block_size)
 		vdt_json_u64(j, "block-size", f->info.block_size);
+	if (f->info.cluster_size)
+		vdt_json_u64(j, "cluster-size", f->info.cluster_size);
 	if (f->has_stat) {
 		vdt_json_u64(j, "size", f->size);
 		vdt_json_u64(j, "used", f->used);
@@ -522,8 +524,9 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 		printf("\"");
 	}
 	if (f->info.uuid[0]) {
-		printf(", %s ", !strcmp(f->info.type, "vfat") ? "serial" :
-								 "UUID");
+		printf(", %s ", !strcmp(f->info.type, "vfat") ||
+					!strcmp(f->info.type, "ntfs") ?
+				       "serial" : "UUID");
 		info_put(f->info.uuid);
 	}
 	if (f->info.block_size)
@@ -533,6 +536,9 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 		printf("       size %s (%" PRIu64 " bytes), used %s (%" PRIu64
 		       " bytes)\n", info_human(f->size, h1, sizeof(h1)),
 		       f->size, info_human(f->used, h2, sizeof(h2)), f->used);
+	if (f->info.cluster_size)
+		printf("       cluster size %" PRIu32 "\n",
+		       f->info.cluster_size);
 	if (f->info.needed_recovery)
 		printf("       journal needed recovery: %s\n",
 		       f->info.replayed ? "replayed in memory" :

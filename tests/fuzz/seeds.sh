@@ -486,12 +486,42 @@ for first in (0, 1):
 		qemu-img convert -O qcow2 -o cluster_size=4096 v4.img "$o/v4"
 }
 
+# ---------------------------------------------------------------- ntfs
+# Volumes filled through ntfs-3g (root: a FUSE mount) with what the
+# driver reads: names, hard links, symlinks, streams, compressed and
+# sparse files, a directory with an index allocation.
+seeds_ntfs() {
+	local o=$OUT/ntfs c
+	mkdir -p "$o" nm
+	command -v mkntfs >/dev/null || return 1
+	for c in 512 4096; do
+		rm -f n.img
+		truncate -s 3M n.img && mkntfs -Q -F -q -c "$c" n.img >/dev/null 2>&1 || return 1
+		cp n.img "$o/ntfs-empty-$c"
+		[ "$(id -u)" = 0 ] || continue
+		timeout -k 5 60 ntfs-3g -o compression n.img nm || continue
+		mkdir -p nm/dir/sub nm/comp nm/big
+		echo hello >nm/hello.txt
+		pattern nm/dir/file.txt 3000
+		pattern nm/dir/sub/more.bin 70000
+		ln nm/hello.txt nm/hard
+		ln -s hello.txt nm/link
+		setfattr -n user.stream -v data nm/hello.txt
+		setfattr -n system.ntfs_attrib_be -v 0x00000800 nm/comp
+		pattern nm/comp/packed 90000
+		truncate -s 200K nm/sparse && printf 'x' >>nm/sparse
+		for i in $(seq 150); do : >"nm/big/an-entry-with-a-longer-name-$i"; done
+		timeout -k 5 60 umount nm
+		cp n.img "$o/ntfs-filled-$c"
+	done
+}
+
 fail=0
-for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs; do
+for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

@@ -503,3 +503,70 @@ for first in (0, 1):
 	grep -q '^ino_hello=[1-9]' vars && grep -q '^blk_many=[1-9]' vars &&
 		grep -q '^agblocks=[1-9]' vars || return 1
 }
+
+# NTFS: mkntfs (4 KiB clusters, 1 KiB MFT records), filled through
+# ntfs-3g's read-write mount with hb_tree and a folder big enough for an
+# index allocation. vars (from the boot sector and MFT records, found by
+# the inode numbers ntfs-3g gives): mft= (byte offset of $MFT), rec_NAME=
+# (of big.bin's, dir's, bigdir's record), dp_big= (of big.bin's $DATA
+# mapping pairs), ia_bigdir= (of bigdir's first index block).
+gen_hb_ntfs() {
+	local i
+	mkdir img m
+	hb_tree tree
+	truncate -s $((16 * HB_MIB)) img/ntfs.img
+	mkntfs -Q -F -q -c 4096 -L hostile img/ntfs.img >/dev/null 2>&1 || return 1
+	echo "$PWD/m" >>"$VD_MOUNTS"
+	timeout -k 5 60 ntfs-3g img/ntfs.img m || return 1
+	cp -r tree/. m/ && mkdir m/bigdir &&
+		for i in $(seq 150); do : >"m/bigdir/an-entry-with-a-long-name-$i"; done
+	{
+		echo image=ntfs.img
+		for i in big.bin dir bigdir; do
+			echo "ino_${i%%.*}=$(stat -c %i "m/$i")"
+		done
+	} >vars.ino
+	timeout -k 5 60 umount m || return 1
+	cp img/ntfs.img oracle.raw
+	python3 - img/ntfs.img vars.ino >vars <<-'PY' || return 1
+		import struct, sys
+		img = open(sys.argv[1], "rb").read()
+		v = dict(l.strip().split("=", 1) for l in open(sys.argv[2]))
+		cl = struct.unpack_from("<H", img, 0x0b)[0] * img[0x0d]
+		mft = struct.unpack_from("<Q", img, 0x30)[0] * cl
+		print("image=ntfs.img")
+		print("mft=%d" % mft)
+		def attrs(rec):
+		    off = struct.unpack_from("<H", img, rec + 0x14)[0]
+		    while True:
+		        t, ln = struct.unpack_from("<II", img, rec + off)
+		        if t == 0xffffffff or ln == 0:
+		            return
+		        yield t, rec + off
+		        off += ln
+		for n in ("big", "dir", "bigdir"):
+		    rec = mft + int(v["ino_" + n]) * 1024
+		    print("rec_%s=%d" % (n, rec))
+		    for t, a in attrs(rec):
+		        if n == "big" and t == 0x80 and img[a + 9] == 0 and img[a + 8]:
+		            print("dp_big=%d" % (a + struct.unpack_from("<H", img, a + 0x20)[0]))
+		        if n == "bigdir" and t == 0xa0:
+		            dp = a + struct.unpack_from("<H", img, a + 0x20)[0]
+		            h = img[dp]
+		            ll, lo = h & 15, h >> 4
+		            lcn = int.from_bytes(img[dp + 1 + ll:dp + 1 + ll + lo], "little", signed=True)
+		            ia = lcn * cl
+		            print("ia_bigdir=%d" % ia)
+		            # The block's last (END) entry, after the fixups.
+		            blk = bytearray(img[ia:ia + 4096])
+		            uo, uc = struct.unpack_from("<HH", blk, 4)
+		            for i in range(1, uc):
+		                blk[i * 512 - 2:i * 512] = blk[uo + 2 * i:uo + 2 * i + 2]
+		            e = 0x18 + struct.unpack_from("<I", blk, 0x18)[0]
+		            while not struct.unpack_from("<H", blk, e + 12)[0] & 2:
+		                e += struct.unpack_from("<H", blk, e + 8)[0]
+		            print("ie_end_bigdir=%d" % (ia + e))
+		            print("ih_bigdir=%d" % (ia + 0x18))
+	PY
+	grep -q '^dp_big=[1-9]' vars && grep -q '^ia_bigdir=[1-9]' vars || return 1
+}
