@@ -1626,27 +1626,24 @@ static int scan(int argc, char **argv)
 	if (set_assemble(s) < 0)
 		unit_die("assemble");
 	in = vd_lvm_info(s);
-	/* LVM_TEST_DUMP=LABEL:FILE writes that volume's bytes to FILE. */
-	if (getenv("LVM_TEST_DUMP")) {
-		char label[VD_VOL_LABEL_MAX + 1], *colon;
-		const struct vd_vol *v;
+	/* LVM_TEST_DUMP=DIR writes each LV's bytes to DIR/LABEL. */
+	for (unsigned i = 0; getenv("LVM_TEST_DUMP") && i < s->n; i++) {
+		const struct vd_vol *v = s->vols[i];
+		char out[4096];
+		uint8_t *b;
+		FILE *f;
 
-		snprintf(label, sizeof(label), "%s", getenv("LVM_TEST_DUMP"));
-		colon = strchr(label, ':');
-		if (colon)
-			*colon = '\0';
-		v = set_find(s, label);
-		if (v && colon) {
-			const char *out = getenv("LVM_TEST_DUMP") + (colon - label) + 1;
-			uint8_t *b = malloc(v->len);
-			FILE *f = fopen(out, "wb");
-
-			if (!b || !f || vd_vol_read(v, b, v->len, 0) ||
-			    fwrite(b, 1, v->len, f) != v->len)
-				unit_die(out);
-			fclose(f);
-			free(b);
-		}
+		if (strcmp(v->ops->kind, "lvm"))
+			continue;
+		snprintf(out, sizeof(out), "%s/%s", getenv("LVM_TEST_DUMP"),
+			 v->label);
+		b = malloc(v->len ? v->len : 1);
+		f = fopen(out, "wb");
+		if (!b || !f || vd_vol_read(v, b, v->len, 0) ||
+		    fwrite(b, 1, v->len, f) != v->len)
+			unit_die(out);
+		fclose(f);
+		free(b);
 	}
 	for (unsigned v = 0; in && v < in->n_vg; v++) {
 		const struct vd_lvm_vg *g = in->vg[v];
