@@ -31,7 +31,7 @@ LIB_SRCS  := $(wildcard common/*.c core/*.c partitions/*.c fsread/*.c)
 # (with stand-ins for vol.c). Once volumes/*.c is in LIB_SRCS these two
 # lines add nothing.
 LIB_SRCS  += $(filter-out $(LIB_SRCS),volumes/lvm-label.c volumes/lvm-cfg.c volumes/lvm-text.c)
-LVM_ONLY  := $(filter-out $(LIB_SRCS),volumes/lvm.c volumes/lvm-thin.c)
+LVM_ONLY  := $(filter-out $(LIB_SRCS),volumes/lvm.c volumes/lvm-vg.c volumes/lvm-thin.c)
 FUSE_SRCS := $(wildcard fuse/*.c)
 VDT_SRCS  := $(wildcard tool/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)

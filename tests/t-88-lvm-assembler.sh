@@ -6,7 +6,8 @@
 # tests/hostile/lvm.cases.pending, its edits made by hostile.py: the
 # notices the case expects, the LVs shown (its "expect ls" less the
 # disk and partitions), and each LV it compares read out whole and
-# compared with the disk's own bytes where lvm2 put them. The same
+# compared with the disk's own bytes where lvm2 put them; and the VG as
+# vslvminfo (libvslvm) reads it, where that reader can. The same
 # cases run through vdmount once discovery and the namespace show LVs.
 . "$(dirname "$0")/lib.sh"
 
@@ -82,6 +83,34 @@ t_prepare() {
 	return 0
 }
 
+# A second reader: vslvminfo (libvslvm, 2018) on the clash base's second
+# PV alone (one metadata area, one linear LV: what that version reads),
+# its VG and LVs listed as lvm_test --scan lists them.
+t_vslvm() {
+	local d
+	command -v vslvminfo >/dev/null || skip_test "no vslvminfo (libvslvm-utils)"
+	d=$(img_or_die hb_lvmclash)
+	dd if="$d/oracle.raw" of="$TD/pv.img" bs=1M skip=4 count=3 status=none
+	T vslvminfo "$TD/pv.img" >"$TD/vs.out" 2>&1 || die "vslvminfo: $(tail -n 3 "$TD/vs.out")"
+	awk -F'\t+' '
+		/^Volume Group/ { s = "vg" }
+		/^Physical Volume/ { s = "pv" }
+		/^Logical Volume/ { s = "lv" }
+		s == "vg" && $2 == "Name:" { name = $3 }
+		s == "vg" && $2 == "Identifier:" { id = $3 }
+		s == "vg" && $2 == "Sequence number:" { seq = $3 }
+		s == "vg" && $2 == "Extent size:" { ext = $3; sub(/.*\(/, "", ext); sub(/ .*/, "", ext)
+			print "vg " name " " id " " seq " " ext }
+		s == "lv" && $2 == "Name:" { print "lv " $3 }
+		s == "lv" && $2 == "Size:" { sz = $3; sub(/.*\(/, "", sz); sub(/ .*/, "", sz); print "size " sz }
+	' "$TD/vs.out" >"$TD/vs.list"
+	T "$LVT" --scan "$TD/pv.img" >"$TD/scan.out" 2>&1 || die "lvm_test --scan failed"
+	awk '$1 == "vg" { print "vg " $2 " " $3 " " $5 " " $7 }
+		$1 == "lv" { print "lv " $2; print "size " $5 }' "$TD/scan.out" >"$TD/scan.list"
+	[ -s "$TD/vs.list" ] || die "nothing read from vslvminfo: $(head -c 300 "$TD/vs.out")"
+	diff "$TD/vs.list" "$TD/scan.list" >"$TD/diff" || die "vslvminfo and the assembler differ: $(tr '\n' '|' <"$TD/diff")"
+}
+
 need_root_lvm() {
 	[ "$(id -u)" = 0 ] && command -v pvcreate >/dev/null && [ -e /dev/loop-control ]
 }
@@ -100,6 +129,7 @@ if need_root_lvm; then
 	while read -r name base; do
 		vd_test "lvm-scan-$name" t_case "$name"
 	done < <(python3 "$HB_DIR/hostile.py" list "$HB_DIR/lvm.cases.pending")
+	vd_test lvm-scan-vslvminfo t_vslvm
 else
 	vd_test lvm-scan-prepare skip_test "needs root, lvm2 and loop devices"
 fi
