@@ -1361,6 +1361,39 @@ static void test_vgs(void)
 	free(t2);
 }
 
+/* 200 LVs of one extent each over four PVs (as a server with many
+ * LVs): every one shown, each where its extent is. */
+static void test_many(void)
+{
+	size_t cap = 1 << 20, o = 0;
+	char *lvs = malloc(cap), a[512], name[32];
+	const char *log;
+	struct vd_volset *s;
+	bool ok = true;
+
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "lv%u", i);
+		snprintf(name, sizeof(name), "pv%u", i % 4);
+		seg_lin(a, sizeof(a), 1, 0, 1, name, i / 4);
+		snprintf(name, sizeof(name), "lv%u", i);
+		o += strlen(lv_sec(lvs + o, cap - o, name, true, a));
+	}
+	s = scene("many", "ABCD", "ABCD", lvs, &log);
+	CHECK("200 LVs: no notices", !log[0]);
+	for (unsigned i = 0; i < 200 && ok; i++) {
+		struct ref_seg r[] = {
+			{ 0, 1, 1, 0, { { (char)('A' + i % 4), i / 4 } } }
+		};
+		char label[40];
+
+		snprintf(label, sizeof(label), "many-lv%u", i);
+		ok = lv_matches(s, label, r, 1);
+	}
+	CHECK("200 LVs", ok && vd_lvm_info(s)->vg[0]->n_lv == 200);
+	set_free(s);
+	free(lvs);
+}
+
 /* ------------------------------------------------ thin pools */
 
 /* The pool's metadata made by thin_restore (thin-provisioning-tools)
@@ -1688,6 +1721,7 @@ int main(int argc, char **argv)
 	test_legs();
 	test_refusals();
 	test_vgs();
+	test_many();
 	test_thin();
 	return unit_done();
 }
