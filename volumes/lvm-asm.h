@@ -25,6 +25,7 @@ struct lvm_mseg {
 	struct lvm_marea *area;
 	struct lvm_thin_pool *pool; /* MSEG_THIN; owned by the state */
 	const struct vd_vol *data;  /* MSEG_THIN: the pool's data LV */
+	const struct vd_vol *origin; /* MSEG_THIN: external origin, or NULL */
 	uint64_t dev;
 };
 

@@ -185,11 +185,6 @@ static int lv_check(struct vg_ctx *c, uint32_t i)
 				  s->type, lv->n_seg);
 			return -1;
 		}
-		if (s->kind == LVM_SEG_THIN && s->ext_origin_lv >= 0) {
-			lv_refuse(c, i, false, "a thin LV with an external "
-				  "origin is not supported");
-			return -1;
-		}
 		if (s->kind == LVM_SEG_STRIPED && s->stripe_count > 1) {
 			uint64_t per, bytes, ss;
 
@@ -255,6 +250,8 @@ static int lv_deps(struct vg_ctx *c, uint32_t i, int *bad, unsigned *stack)
 		case LVM_SEG_THIN:
 			hard[n] = true;
 			dep[n++] = s->pool_lv;
+			hard[n] = true;
+			dep[n++] = s->ext_origin_lv;
 			break;
 		default:
 			break;
@@ -393,6 +390,17 @@ static int lv_build_seg(struct vg_ctx *c, uint32_t i, const struct lvm_seg *s,
 		ms->pool = pool;
 		ms->dev = s->device_id;
 		ms->data = c->x->lv[pl->seg[0].data_lv].vol;
+		/* An external origin: what the thin LV has not written is
+		 * read from it (a read-only LV of any kind). */
+		if (s->ext_origin_lv >= 0) {
+			ms->origin = c->x->lv[s->ext_origin_lv].vol;
+			if (!ms->origin) {
+				lv_refuse(c, i, false, "its external origin %s "
+					  "is not a readable LV",
+					  c->vg->lv[s->ext_origin_lv].name);
+				return 1;
+			}
+		}
 		return 0;
 	}
 	default:

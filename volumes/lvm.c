@@ -65,6 +65,11 @@ static int lvm_map(const struct vd_vol *v, uint64_t off, uint64_t len,
 		if (ret < 0)
 			return ret;
 		*r = (struct vd_vol_run){ data ? s->data : NULL, pos, n };
+		/* Unwritten blocks of a thin LV with an external origin
+		 * are the origin's (zeros past its end). */
+		if (!data && s->origin && rel < s->origin->len)
+			*r = (struct vd_vol_run){ s->origin, rel,
+						  VD_MIN(n, s->origin->len - rel) };
 		return 0;
 	}
 	case MSEG_STRIPED:

@@ -1445,7 +1445,8 @@ static const char thin_xml[] =
 
 /* A pool: _tmeta pv0 0-15, _tdata pv0 16-47 (32 blocks of 64 KiB);
  * thin1 (device 1) and its snapshot snap (device 2), 16 blocks each,
- * and gone (device 9, not in the metadata). */
+ * gone (device 9, not in the metadata), and eo: device 1 again, over
+ * the external origin plain (pv0 50-53). */
 static char *thin_lvs(char *lvs, size_t cap, unsigned chunk)
 {
 	char a[512], t[1024];
@@ -1462,17 +1463,22 @@ static char *thin_lvs(char *lvs, size_t cap, unsigned chunk)
 			   seg_lin(a, sizeof(a), 1, 0, 16, "pv0", 0)));
 	o += strlen(lv_sec(lvs + o, cap - o, "pool_tdata", false,
 			   seg_lin(a, sizeof(a), 1, 0, 32, "pv0", 16)));
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 4; k++) {
+		static const char *const names[] = { "thin1", "snap", "gone",
+						     "eo" };
+		static const int dev[] = { 1, 2, 9, 1 };
+
 		snprintf(t, sizeof(t),
 			 "segment1 {\nstart_extent = 0\nextent_count = 16\n"
 			 "type = \"thin\"\nthin_pool = \"pool\"\n"
 			 "transaction_id = 0\ndevice_id = %d\n%s}\n",
-			 k == 0 ? 1 : k == 1 ? 2 : 9,
-			 k == 1 ? "origin = \"thin1\"\n" : "");
-		o += strlen(lv_sec(lvs + o, cap - o,
-				   k == 0 ? "thin1" : k == 1 ? "snap" : "gone",
-				   true, t));
+			 dev[k],
+			 k == 1 ? "origin = \"thin1\"\n" :
+			 k == 3 ? "external_origin = \"plain\"\n" : "");
+		o += strlen(lv_sec(lvs + o, cap - o, names[k], true, t));
 	}
+	o += strlen(lv_sec(lvs + o, cap - o, "plain", true,
+			   seg_lin(a, sizeof(a), 1, 0, 4, "pv0", 50)));
 	return lvs;
 }
 
@@ -1568,6 +1574,23 @@ static void test_thin(void)
 		      info_lv(s, 0, "pool")->sub &&
 		      !info_lv(s, 0, "pool")->shown);
 	CHECK("thin: a device not in the metadata", !set_find(s, "vg-gone"));
+	const struct vd_vol *eo = set_find(s, "vg-eo");
+
+	if (eo && !vd_vol_read(eo, b, 16 * 65536, 0)) {
+		bool ok = true;
+
+		for (uint64_t i = 0; i < 16 * 65536 && ok; i++) {
+			uint64_t blk = i / 65536, in = i % 65536;
+			uint8_t want = blk <= 2 ? pat('A', 26 + blk, in) :
+				       blk == 3 ? pat('A', 53, in) :
+				       blk == 5 ? pat('A', 19, in) : 0;
+
+			ok = b[i] == want;
+		}
+		CHECK("thin: external origin under unmapped blocks", ok);
+	} else {
+		CHECK("thin: external origin", false);
+	}
 	CHECK_MSG("thin: a device not in the metadata", log,
 		  "LV gone is not shown: thin device 9 is not in pool pool's "
 		  "metadata");
