@@ -177,13 +177,23 @@ static const struct vd_vol_ops mem_ops = {
 	.destroy = mem_destroy,
 };
 
-/* A set with one memory volume per PV image (taken over). */
+/* LVM's index in vd_assemblers (its state's in a set's asm_state). */
+static unsigned lvm_index(void)
+{
+	for (unsigned i = 0; vd_assemblers[i]; i++)
+		if (vd_assemblers[i] == &vd_lvm_assembler)
+			return i;
+	fprintf(stderr, "lvm_test: vd_lvm_assembler is not in vd_assemblers\n");
+	exit(2);
+}
+
+/* An empty set, as discovery makes one. */
 static struct vd_volset *set_new(void)
 {
 	struct vd_volset *s = calloc(1, sizeof(*s));
 
 	s->name = "t.img";
-	s->asm_state = calloc(1, sizeof(void *));
+	s->asm_state = calloc(lvm_index() + 1, sizeof(void *));
 	return s;
 }
 
@@ -204,7 +214,7 @@ static struct vd_vol *set_add_mem(struct vd_volset *s, uint8_t *buf,
 
 static void set_free(struct vd_volset *s)
 {
-	vd_lvm_assembler.free_state(s->asm_state[0]);
+	vd_lvm_assembler.free_state(s->asm_state[lvm_index()]);
 	for (unsigned i = 0; i < s->n; i++)
 		vd_vol_free(s->vols[i]);
 	free(s->vols);
@@ -257,7 +267,8 @@ static int set_assemble(struct vd_volset *s)
 		if (!strcmp(s->vols[i]->ops->kind, "disk") &&
 		    vd_lvm_assembler.probe(s->vols[i]))
 			claimed[n++] = s->vols[i];
-	return vd_lvm_assembler.assemble(s, claimed, n, &s->asm_state[0]);
+	return vd_lvm_assembler.assemble(s, claimed, n,
+					 &s->asm_state[lvm_index()]);
 }
 
 /* ------------------------------------------------ PV images */
