@@ -24,14 +24,7 @@ SAN_FLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 LDLIBS   := $(PKG_LIBS) -pthread
 
 # Layers below fuse/ form one library that every front end links.
-LIB_SRCS  := $(wildcard common/*.c core/*.c partitions/*.c fsread/*.c)
-# LVM2 (volumes/lvm*.c): the label, the metadata text and the VG model
-# need nothing of the volume layer; the assembler and the thin pools call
-# volumes/vol.c, and until that is in the tree only lvm_test links them
-# (with stand-ins for vol.c). Once volumes/*.c is in LIB_SRCS these two
-# lines add nothing.
-LIB_SRCS  += $(filter-out $(LIB_SRCS),volumes/lvm-label.c volumes/lvm-cfg.c volumes/lvm-text.c)
-LVM_ONLY  := $(filter-out $(LIB_SRCS),volumes/lvm.c volumes/lvm-vg.c volumes/lvm-thin.c)
+LIB_SRCS  := $(wildcard common/*.c core/*.c volumes/*.c fsread/*.c ns/*.c)
 FUSE_SRCS := $(wildcard fuse/*.c)
 VDT_SRCS  := $(wildcard tool/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -79,13 +72,6 @@ $(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h) $(wild
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(LDLIBS)
 
-# (Until then fsread/ is left out of it: fs.c's vd_vol_read is the old one.)
-LVM_TEST_OBJS := $(if $(LVM_ONLY),$(filter-out $(SAN)/fsread/%,$(SAN_LIB_OBJS)) \
-		 $(LVM_ONLY:%.c=$(SAN)/%.o),$(SAN_LIB_OBJS))
-$(SAN)/tests/lvm_test: tests/unit/lvm_test.c $(LVM_TEST_OBJS) $(wildcard tests/unit/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(LVM_TEST_OBJS) $(LDLIBS)
-
 $(SAN)/fuzz/%: tests/fuzz/%.c $(FUZZ_HELP) tests/fuzz/fuzz.h $(SAN_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(FUZZ_HELP) $(SAN_LIB_OBJS) \
@@ -106,7 +92,6 @@ $(SAN)/%.o: %.c
 
 -include $(LIB_OBJS:.o=.d) $(FUSE_OBJS:.o=.d) $(SAN_LIB_OBJS:.o=.d) $(SAN_FUSE_OBJS:.o=.d)
 -include $(VDT_OBJS:.o=.d) $(SAN_VDT_OBJS:.o=.d)
--include $(LVM_ONLY:%.c=$(SAN)/%.d)
 
 # Prerequisites first (pkg-config must see the libraries before the
 # compile flags are computed), then a sub-make does the building.

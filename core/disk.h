@@ -1,7 +1,7 @@
 /* core/ — one flat virtual disk from an image file and its backing chain.
  *
  * This is the whole public interface of core for the layers above it
- * (partitions/, fsread/, fuse/ and other front ends). Reads are
+ * (volumes/, fsread/, ns/, fuse/ and other front ends). Reads are
  * thread-safe and may run in parallel. */
 #ifndef VD_DISK_H
 #define VD_DISK_H

@@ -151,3 +151,8 @@ int vd_file_pread(struct vd_file *f, void *buf, size_t len, uint64_t off)
 	}
 	return 0;
 }
+
+uint64_t vd_file_size(const struct vd_file *f)
+{
+	return f->size;
+}

@@ -14,6 +14,7 @@
 #include "common/cache.h"
 #include "common/log.h"
 #include "core/disk.h"
+#include "core/archive.h"
 
 struct vd_archive;
 
@@ -31,19 +32,14 @@ struct vd_file {
 	struct vd_archive *archive;
 };
 
-int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e);
 /* A new file for the byte range [off, off + len) of f (which stays
  * open), shown as path in messages. */
 int vd_file_open_range(const struct vd_file *f, uint64_t off, uint64_t len,
 		       const char *path, struct vd_file **f_r,
 		       struct vd_err *e);
-void vd_file_close(struct vd_file *f);
 /* Whether a running QEMU holds this file open with write permission (as
  * its image locks say): reads may then see a half-written state. */
 bool vd_file_written_by_qemu(const struct vd_file *f);
-/* Exactly len bytes at off within the range, or -EIO (logged): a short
- * read is an error, never silent zeros. */
-int vd_file_pread(struct vd_file *f, void *buf, size_t len, uint64_t off);
 
 enum vd_run_type {
 	VD_RUN_DATA,	   /* stored at file/host_off */

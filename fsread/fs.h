@@ -1,4 +1,4 @@
-/* fsread/ — a read-only file tree on a byte range of a disk.
+/* fsread/ — a read-only file tree on a volume (volumes/vol.h).
  *
  * A filesystem is a driver with one ops table (struct vd_fs_ops), inode
  * based: a directory entry leads to an inode number, and every other call
@@ -18,22 +18,7 @@
 
 #include "common/log.h"
 #include "core/disk.h"
-
-/* A byte range of a disk: a partition, or the whole disk. */
-struct vd_vol {
-	struct vd_disk *disk;
-	uint64_t start;
-	uint64_t len;
-	const char *name; /* for messages: "vm.qcow2 p2" */
-};
-
-/* Exactly len bytes at off within the volume, or -EIO (a read past the
- * volume's end included). */
-int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off);
-/* As vd_vol_read, in pieces (vd_disk_read_vec). */
-int vd_vol_read_vec(const struct vd_vol *v, void *buf, size_t len,
-		    uint64_t off, struct vd_seg *segs, unsigned max_segs,
-		    unsigned *n_r);
+#include "volumes/vol.h"
 
 struct vd_fs_attr {
 	uint64_t ino;

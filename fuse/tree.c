@@ -1,5 +1,5 @@
 /* The tree a person sees, on the libfuse3 low-level API: the namespace of
- * fsread/ns.h (disk.raw, pN.raw, pN/, fs/), or, when the mountpoint is a
+ * ns/ns.h (disk.raw, pN.raw, pN/, fs/), or, when the mountpoint is a
  * regular file, the disk itself as the root.
  *
  * FUSE inode numbers are the namespace's numbers, computed and never
@@ -250,7 +250,6 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vd_mount *m = mount_of(req);
 	struct tree_file *tf;
-	uint64_t start, len;
 	int ret;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
@@ -286,7 +285,7 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* disk.raw and pN.raw bypass the page cache: the host file is
 	 * cached already, and a reply spliced from it lands straight in
 	 * the reader's buffer (one copy, as a read of the host file). */
-	if (vd_ns_file_range(tf->f, &start, &len))
+	if (vd_ns_file_is_raw(tf->f))
 		fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		tree_file_free(tf); /* the opener was interrupted */

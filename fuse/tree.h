@@ -8,15 +8,13 @@
 #include <sys/stat.h>
 
 #include "core/disk.h"
-#include "fsread/ns.h"
+#include "ns/image.h"
+#include "ns/ns.h"
 
 struct vd_mount {
-	struct vd_disk *disk;
-	struct vd_ns *ns;      /* what the tree shows (fsread/ns.h) */
+	struct vd_image img;   /* the image as opened (ns/image.h) */
+	struct vd_ns *ns;      /* what the tree shows: img.ns */
 	bool root_is_disk;     /* a regular file was the mountpoint */
-	uid_t uid;	       /* the user who mounted owns the tree */
-	gid_t gid;
-	struct timespec time;  /* the image file's mtime */
 };
 
 extern const struct fuse_lowlevel_ops vd_fuse_ops;

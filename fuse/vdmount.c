@@ -355,18 +355,20 @@ static void find_readahead(const char *mnt)
 
 static int run(struct vd_cli *c, struct fuse_args *args)
 {
-	struct vd_open_opts oo = {
-		.format = c->format,
-		.snapshot = c->snapshot,
-		.disk = c->disk,
-		.ignore_parent_ids = c->ignore_parent_ids,
-		.backing_dirs = (const char *const *)c->backing_dirs,
-		.n_backing_dirs = c->n_backing_dirs,
+	struct vd_image_opts io = {
+		.open = {
+			.format = c->format,
+			.snapshot = c->snapshot,
+			.disk = c->disk,
+			.ignore_parent_ids = c->ignore_parent_ids,
+			.backing_dirs = (const char *const *)c->backing_dirs,
+			.n_backing_dirs = c->n_backing_dirs,
+		},
+		.uid = c->uid,
+		.gid = c->gid,
+		.codepage = c->codepage,
 	};
-	struct vd_mount m = {
-		.uid = c->uid >= 0 ? (uid_t)c->uid : getuid(),
-		.gid = c->gid >= 0 ? (gid_t)c->gid : getgid(),
-	};
+	struct vd_mount m = { .ns = NULL };
 	struct vd_fs_opts fo = { .codepage = c->codepage };
 	struct fuse_session *se = NULL;
 	struct vd_err err = { "" };
@@ -404,23 +406,12 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		goto out;
 	}
 
-	if (vd_disk_open(c->image, &oo, &m.disk, &err)) {
+	io.disk_only = m.root_is_disk;
+	if (vd_image_open(c->image, &io, &m.img, &err)) {
 		fprintf(stderr, "vdmount: %s\n", err.msg);
 		goto out_destroy;
 	}
-	if (stat(c->image, &st) == 0)
-		m.time = st.st_mtim;
-	struct vd_ns_opts no = {
-		.uid = m.uid,
-		.gid = m.gid,
-		.time = m.time,
-		.no_partitions = m.root_is_disk,
-		.codepage = c->codepage,
-	};
-	if (vd_ns_open(m.disk, c->image, &no, &m.ns)) {
-		fprintf(stderr, "vdmount: out of memory\n");
-		goto out_destroy;
-	}
+	m.ns = m.img.ns;
 
 	if (fuse_set_signal_handlers(se)) {
 		fprintf(stderr, "vdmount: cannot set signal handlers\n");
@@ -457,8 +448,7 @@ out_destroy:
 	fuse_session_destroy(se);
 out:
 	free(mnt);
-	vd_ns_close(m.ns);
-	vd_disk_close(m.disk);
+	vd_image_close(&m.img);
 	/* No thread outlives the exit (each would hold its stack). */
 	vd_pool_stop();
 	return ret;

@@ -222,8 +222,8 @@ int vdt_convert(int argc, char **argv)
 		VDT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct vdt_common c = { .uid = -1, .gid = -1 };
-	struct vdt_image img = { 0 };
+	struct vdt_common c = { .io = { .uid = -1, .gid = -1 } };
+	struct vd_image img = { 0 };
 	struct conv cv = { .fd = -1 };
 	const char *out;
 	bool quiet = false, to_stdout, regular;

@@ -734,9 +734,9 @@ int vdt_cp(int argc, char **argv)
 		VDT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct vdt_common c = { .uid = -1, .gid = -1 };
+	struct vdt_common c = { .io = { .uid = -1, .gid = -1 } };
 	struct cp cp = { .basefd = -1 };
-	struct vdt_image img = { 0 };
+	struct vd_image img = { 0 };
 	const char *dest;
 	char *asname = NULL, *parent = NULL;
 	int opt, destfd = -1, parentfd = -1, npaths;

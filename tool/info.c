@@ -81,13 +81,16 @@ struct info_fs {
 	const char *error;	/* recognised but not shown, or NULL */
 };
 
-static void info_fs_gather(struct vd_ns *ns, unsigned num, struct info_fs *f)
+/* The filesystem of volume id. */
+static void info_fs_gather_vol(struct vd_ns *ns, unsigned id,
+			       struct info_fs *f)
 {
-	struct vd_fs *fs = vd_ns_fs(ns, num);
+	const char *error;
+	struct vd_fs *fs = vd_ns_vol_fs(ns, id, &error);
 	struct statvfs st;
 
 	memset(f, 0, sizeof(*f));
-	f->error = vd_ns_fs_error(ns, num);
+	f->error = error;
 	if (!fs)
 		return;
 	f->shown = true;
@@ -104,6 +107,23 @@ static void info_fs_gather(struct vd_ns *ns, unsigned num, struct info_fs *f)
 		f->used = (uint64_t)(st.f_blocks - st.f_bfree) * fr;
 		f->free = (uint64_t)st.f_bfree * fr;
 	}
+}
+
+/* The volume id of the disk's partition num (0: the disk itself). */
+static unsigned info_part_vol(struct vd_ns *ns, unsigned num)
+{
+	const struct vd_volset *s = vd_ns_volset(ns);
+
+	for (unsigned i = 1; num != VD_NS_VOL_WHOLE && i < s->n; i++)
+		if (s->vols[i]->parent == s->vols[0] && s->vols[i]->desc &&
+		    ((const struct vd_part *)s->vols[i]->desc)->num == num)
+			return i;
+	return 0;
+}
+
+static void info_fs_gather(struct vd_ns *ns, unsigned num, struct info_fs *f)
+{
+	info_fs_gather_vol(ns, info_part_vol(ns, num), f);
 }
 
 /* Bytes of the disk that hold data anywhere in the chain (zeros that are
@@ -264,7 +284,9 @@ static void info_json_fs(struct vdt_json *j, const char *key,
 	vdt_json_end_obj(j);
 }
 
-static void info_json(const struct vdt_image *img, int alloc_ret,
+static void info_json_vols(struct vdt_json *j, struct vd_ns *ns);
+
+static void info_json(const struct vd_image *img, int alloc_ret,
 		      uint64_t alloc)
 {
 	const struct vd_parts *parts = vd_ns_parts(img->ns);
@@ -350,6 +372,7 @@ static void info_json(const struct vdt_image *img, int alloc_ret,
 		if (f.error)
 			vdt_json_str(&j, "filesystem-error", f.error);
 	}
+	info_json_vols(&j, img->ns);
 	vdt_json_end_obj(&j);
 }
 
@@ -512,7 +535,88 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 					  "not replayed");
 }
 
-static void info_text(const struct vdt_image *img, int alloc_ret,
+/* What a volume that shows no filesystem holds, or NULL. */
+static const char *info_vol_holds(const struct vd_vol *v)
+{
+	if (v->role == VD_VOL_MEMBER)
+		return v->member_of;
+	if (v->role == VD_VOL_TABLE)
+		return "partition table";
+	return NULL;
+}
+
+/* Volumes besides the disk's own partitions (LVs, ...), for both
+ * outputs: true when v is one. */
+static bool info_other_vol(const struct vd_volset *s, const struct vd_vol *v)
+{
+	return v->id && v->parent != s->vols[0] && !v->hidden;
+}
+
+static void info_text_vols(struct vd_ns *ns)
+{
+	const struct vd_volset *s = vd_ns_volset(ns);
+	struct info_fs f;
+	char h[32];
+	bool any = false;
+
+	for (unsigned i = 1; i < s->n; i++) {
+		const struct vd_vol *v = s->vols[i];
+
+		if (!info_other_vol(s, v))
+			continue;
+		if (!any)
+			printf("volumes:\n  %-28s %-10s %14s %10s\n", "NAME",
+			       "KIND", "SIZE", "");
+		any = true;
+		printf("  %-28s %-10s %14" PRIu64 " %10s\n", v->label,
+		       v->ops->kind, v->len, info_human(v->len, h, sizeof(h)));
+	}
+	if (!any)
+		return;
+	printf("filesystems on volumes:\n");
+	for (unsigned i = 1; i < s->n; i++) {
+		const struct vd_vol *v = s->vols[i];
+
+		if (!info_other_vol(s, v))
+			continue;
+		info_fs_gather_vol(ns, i, &f);
+		if (!f.shown && !f.error)
+			printf("  %s: %s\n", v->label,
+			       info_vol_holds(v) ? info_vol_holds(v) :
+						   "none recognised");
+		else
+			info_text_fs(v->label, &f);
+	}
+}
+
+static void info_json_vols(struct vdt_json *j, struct vd_ns *ns)
+{
+	const struct vd_volset *s = vd_ns_volset(ns);
+	struct info_fs f;
+
+	vdt_json_arr(j, "volumes");
+	for (unsigned i = 1; i < s->n; i++) {
+		const struct vd_vol *v = s->vols[i];
+
+		if (!info_other_vol(s, v))
+			continue;
+		vdt_json_obj(j, NULL);
+		vdt_json_str(j, "name", v->label);
+		vdt_json_str(j, "kind", v->ops->kind);
+		vdt_json_u64(j, "size", v->len);
+		if (info_vol_holds(v))
+			vdt_json_str(j, "holds", info_vol_holds(v));
+		info_fs_gather_vol(ns, i, &f);
+		if (f.shown)
+			info_json_fs(j, "filesystem", &f);
+		if (f.error)
+			vdt_json_str(j, "error", f.error);
+		vdt_json_end_obj(j);
+	}
+	vdt_json_end_arr(j);
+}
+
+static void info_text(const struct vd_image *img, int alloc_ret,
 		      uint64_t alloc)
 {
 	const struct vd_parts *parts = vd_ns_parts(img->ns);
@@ -566,11 +670,16 @@ static void info_text(const struct vdt_image *img, int alloc_ret,
 
 			snprintf(name, sizeof(name), "p%u", parts->part[i].num);
 			info_fs_gather(img->ns, parts->part[i].num, &f);
+			const struct vd_vol *v = vd_ns_volset(img->ns)->vols
+				[info_part_vol(img->ns, parts->part[i].num)];
+
 			if (parts->part[i].extended)
 				printf("  %-4s extended: holds the logical "
 				       "partitions\n", name);
 			else if (!f.shown && !f.error)
-				printf("  %-4s none recognised\n", name);
+				printf("  %-4s %s\n", name,
+				       info_vol_holds(v) ? info_vol_holds(v) :
+							   "none recognised");
 			else
 				info_text_fs(name, &f);
 		}
@@ -580,6 +689,7 @@ static void info_text(const struct vdt_image *img, int alloc_ret,
 		       f.shown || f.error ? "" : " none recognised");
 		info_text_fs("fs", &f);
 	}
+	info_text_vols(img->ns);
 }
 
 static void info_usage(FILE *out)
@@ -608,8 +718,8 @@ int vdt_info(int argc, char **argv)
 		{ "json", no_argument, NULL, INFO_OPT_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vdt_common c = { .uid = -1, .gid = -1 };
-	struct vdt_image img;
+	struct vdt_common c = { .io = { .uid = -1, .gid = -1 } };
+	struct vd_image img;
 	bool json = false;
 	uint64_t alloc = 0;
 	int opt, r, alloc_ret;

@@ -240,9 +240,9 @@ int vdt_ls(int argc, char **argv)
 {
 	static const struct option lo[] = { VDT_COMMON_LONGOPTS,
 					    { NULL, 0, NULL, 0 } };
-	struct vdt_common c = { .uid = -1, .gid = -1 };
+	struct vdt_common c = { .io = { .uid = -1, .gid = -1 } };
 	struct ls_opts o = { 0 };
-	struct vdt_image img;
+	struct vd_image img;
 	char *root[] = { "/" }, **paths;
 	int opt, npaths;
 
@@ -378,8 +378,8 @@ int vdt_cat(int argc, char **argv)
 {
 	static const struct option lo[] = { VDT_COMMON_LONGOPTS,
 					    { NULL, 0, NULL, 0 } };
-	struct vdt_common c = { .uid = -1, .gid = -1 };
-	struct vdt_image img;
+	struct vdt_common c = { .io = { .uid = -1, .gid = -1 } };
+	struct vd_image img;
 	int opt, status = VDT_EXIT_OK;
 	char *buf;
 

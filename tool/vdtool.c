@@ -59,24 +59,24 @@ int vdt_common_opt(struct vdt_common *c, int opt, const char *arg)
 
 	switch (opt) {
 	case 'F':
-		c->oo.format = arg;
+		c->io.open.format = arg;
 		return 1;
 	case VDT_OPT_SNAPSHOT:
-		c->oo.snapshot = arg;
+		c->io.open.snapshot = arg;
 		return 1;
 	case VDT_OPT_IGNORE_PARENT_ID:
-		c->oo.ignore_parent_ids = true;
+		c->io.open.ignore_parent_ids = true;
 		return 1;
 	case VDT_OPT_BACKING_DIR:
 		n = realloc(c->backing_dirs,
-			    (c->oo.n_backing_dirs + 1) * sizeof(*n));
+			    (c->io.open.n_backing_dirs + 1) * sizeof(*n));
 		if (!n) {
 			vdt_error("out of memory");
 			return -1;
 		}
 		c->backing_dirs = n;
-		n[c->oo.n_backing_dirs++] = (char *)arg;
-		c->oo.backing_dirs = (const char *const *)n;
+		n[c->io.open.n_backing_dirs++] = (char *)arg;
+		c->io.open.backing_dirs = (const char *const *)n;
 		return 1;
 	case VDT_OPT_DISK:
 	case VDT_OPT_CODEPAGE:
@@ -87,13 +87,13 @@ int vdt_common_opt(struct vdt_common *c, int opt, const char *arg)
 			return -1;
 		}
 		if (opt == VDT_OPT_DISK)
-			c->oo.disk = (unsigned)v;
+			c->io.open.disk = (unsigned)v;
 		else if (opt == VDT_OPT_CODEPAGE)
-			c->codepage = (unsigned)v;
+			c->io.codepage = (unsigned)v;
 		else if (opt == VDT_OPT_UID)
-			c->uid = (long)v;
+			c->io.uid = (long)v;
 		else
-			c->gid = (long)v;
+			c->io.gid = (long)v;
 		return 1;
 	default:
 		return 0;
@@ -107,71 +107,36 @@ void vdt_common_free(struct vdt_common *c)
 }
 
 int vdt_open(const struct vdt_common *c, const char *path,
-	     struct vdt_image *img)
+	     struct vd_image *img)
 {
-	struct vd_fs_opts fo = { .codepage = c->codepage };
 	struct vd_err e = { "" };
-	struct stat st;
 
-	memset(img, 0, sizeof(*img));
-	img->path = path;
-	if (vd_fs_check_opts(&fo, &e)) {
+	if (vd_image_open(path, &c->io, img, &e)) {
 		fprintf(stderr, "vdtool: %s\n", e.msg);
-		return -1;
-	}
-	if (vd_disk_open(path, &c->oo, &img->disk, &e)) {
-		fprintf(stderr, "vdtool: %s\n", e.msg);
-		return -1;
-	}
-	struct vd_ns_opts no = {
-		.uid = c->uid >= 0 ? (uid_t)c->uid : getuid(),
-		.gid = c->gid >= 0 ? (gid_t)c->gid : getgid(),
-		.codepage = c->codepage,
-	};
-	if (stat(path, &st) == 0)
-		no.time = st.st_mtim;
-	if (vd_ns_open(img->disk, path, &no, &img->ns)) {
-		vdt_error("out of memory");
-		vd_disk_close(img->disk);
-		img->disk = NULL;
 		return -1;
 	}
 	return 0;
 }
 
 int vdt_open_disk(const struct vdt_common *c, const char *path,
-		  struct vdt_image *img)
+		  struct vd_image *img)
 {
-	struct vd_err e = { "" };
+	struct vdt_common dc = *c;
 
-	memset(img, 0, sizeof(*img));
-	img->path = path;
-	if (vd_disk_open(path, &c->oo, &img->disk, &e)) {
-		fprintf(stderr, "vdtool: %s\n", e.msg);
-		return -1;
-	}
-	return 0;
+	dc.io.disk_only = true;
+	return vdt_open(&dc, path, img);
 }
 
-void vdt_close(struct vdt_image *img)
+void vdt_close(struct vd_image *img)
 {
-	if (img->ns)
-		vd_ns_close(img->ns);
-	if (img->disk)
-		vd_disk_close(img->disk);
-	memset(img, 0, sizeof(*img));
+	vd_image_close(img);
 }
 
 /* The root of the volume ino lies on, as a namespace inode (the tree's
  * root for the synthetic entries). */
 static uint64_t vdt_vol_root(struct vd_ns *ns, uint64_t ino)
 {
-	unsigned vol = (unsigned)(ino >> VD_NS_VOL_SHIFT);
-	struct vd_fs *fs = vol ? vd_ns_fs(ns, vol) : NULL;
-
-	if (!fs)
-		return VD_NS_ROOT;
-	return (uint64_t)vol << VD_NS_VOL_SHIFT | fs->ops->root(fs);
+	return vd_ns_vol_root(ns, ino);
 }
 
 /* The walk keeps the directories it went through, so ".." goes back the

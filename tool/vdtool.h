@@ -3,7 +3,7 @@
  * One program, one source file per command (info.c, ls.c for ls and
  * cat, cp.c, convert.c, verify.c); this header is what they share:
  * the options every command takes, opening an image into the same
- * namespace as the mount (fsread/ns.h), and path lookup in it. */
+ * namespace as the mount (ns/ns.h), and path lookup in it. */
 #ifndef VDTOOL_H
 #define VDTOOL_H
 
@@ -15,7 +15,8 @@
 
 #include "common/util.h"
 #include "core/disk.h"
-#include "fsread/ns.h"
+#include "ns/image.h"
+#include "ns/ns.h"
 
 /* Exit status (documented in man/vdtool.1). */
 enum {
@@ -26,10 +27,8 @@ enum {
 
 /* The options every command takes, as vdmount's. */
 struct vdt_common {
-	struct vd_open_opts oo;
-	char **backing_dirs;
-	unsigned codepage;
-	long uid, gid; /* -1: the caller's */
+	struct vd_image_opts io;
+	char **backing_dirs; /* io.open.backing_dirs, owned */
 };
 
 /* Long option values of the common options, above any char. */
@@ -65,21 +64,14 @@ extern const char vdt_common_help[];
 int vdt_common_opt(struct vdt_common *c, int opt, const char *arg);
 void vdt_common_free(struct vdt_common *c);
 
-/* An opened image: the disk and the namespace over it, as a mount. */
-struct vdt_image {
-	const char *path;
-	struct vd_disk *disk;
-	struct vd_ns *ns;
-};
-
 /* Open path (errors printed as vdmount prints them). 0 or -1. */
 int vdt_open(const struct vdt_common *c, const char *path,
-	     struct vdt_image *img_r);
+	     struct vd_image *img_r);
 /* Open only the disk (img_r->ns stays NULL): for commands that read the
  * flat disk and need no partitions or filesystems. 0 or -1. */
 int vdt_open_disk(const struct vdt_common *c, const char *path,
-		  struct vdt_image *img_r);
-void vdt_close(struct vdt_image *img);
+		  struct vd_image *img_r);
+void vdt_close(struct vd_image *img);
 
 /* The namespace inode of a path as it appears under a mount ("/",
  * "/disk.raw", "/p2/etc/passwd"; a missing leading '/' is allowed).

@@ -35,7 +35,7 @@
 
 #include "common/sha.h"
 #include "common/util.h"
-#include "core/ova.h"
+#include "core/archive.h"
 #include "tool/vdtool.h"
 
 /* A manifest larger than this is refused (as an OVF descriptor is). */
@@ -609,9 +609,9 @@ static int verify_ovf(const char *path, struct vd_file *f)
 	}
 	/* The files the appliance is made of: the descriptor and each
 	 * file it references. */
-	if (f->size <= VD_OVF_MAX_BYTES && (desc = malloc(f->size + 1)) &&
-	    !vd_file_pread(f, desc, f->size, 0) &&
-	    !vd_ovf_parse(desc, f->size, path, &ovf, &e)) {
+	if (vd_file_size(f) <= VD_OVF_MAX_BYTES && (desc = malloc(vd_file_size(f) + 1)) &&
+	    !vd_file_pread(f, desc, vd_file_size(f), 0) &&
+	    !vd_ovf_parse(desc, vd_file_size(f), path, &ovf, &e)) {
 		const char *self =
 		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 
@@ -714,8 +714,8 @@ int vdt_verify(int argc, char **argv)
 		fprintf(stderr, "vdtool: %s\n", e.msg);
 		return VDT_EXIT_FAIL;
 	}
-	if (f->size &&
-	    vd_file_pread(f, head, (size_t)VD_MIN(sizeof(head), f->size), 0)) {
+	if (vd_file_size(f) &&
+	    vd_file_pread(f, head, (size_t)VD_MIN(sizeof(head), vd_file_size(f)), 0)) {
 		vdt_error("%s: cannot read it", argv[optind]);
 		vd_file_close(f);
 		return VDT_EXIT_FAIL;
@@ -723,7 +723,7 @@ int vdt_verify(int argc, char **argv)
 	if (vd_tar_probe(head, sizeof(head)))
 		return verify_ova(argv[optind], f);
 	if (vd_ovf_probe((const char *)head,
-			 (size_t)VD_MIN(sizeof(head), f->size)))
+			 (size_t)VD_MIN(sizeof(head), vd_file_size(f))))
 		return verify_ovf(argv[optind], f);
 	vdt_error("%s: neither an OVA (tar) nor an OVF descriptor",
 		  argv[optind]);

@@ -75,6 +75,17 @@ lv_refuse(struct vg_ctx *c, uint32_t i, bool quiet, const char *fmt, ...)
 		       c->s->name, c->x->shown_name, li->name, li->why_not);
 }
 
+/* A reason, cut to fit (the reasons quote other LVs' reasons). */
+static __attribute__((format(printf, 3, 4))) void
+why_set(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
 /* Where area a of an LV (area_len extents) starts, in bytes of *vol_r;
  * 0, or a reason in why (and -1). */
 static int lv_area(struct vg_ctx *c, const struct lvm_area *a,
@@ -90,12 +101,12 @@ static int lv_area(struct vg_ctx *c, const struct lvm_area *a,
 
 		if (!v) {
 			*quiet = true;
-			snprintf(why, why_len, "it lies on PV %s, which is "
+			why_set(why, why_len, "it lies on PV %s, which is "
 					       "missing", pv->id);
 			return -1;
 		}
 		if (!vd_range_ok(a->start, area_len, pv->pe_count)) {
-			snprintf(why, why_len, "extents %llu+%llu lie past "
+			why_set(why, why_len, "extents %llu+%llu lie past "
 				 "the last extent of PV %s (%llu extents)",
 				 (unsigned long long)a->start,
 				 (unsigned long long)area_len, pv->id,
@@ -105,7 +116,7 @@ static int lv_area(struct vg_ctx *c, const struct lvm_area *a,
 		if (__builtin_mul_overflow(pv->pe_start, LVM_SECTOR, &pe0) ||
 		    __builtin_mul_overflow(a->start + area_len, c->es, &end) ||
 		    __builtin_add_overflow(end, pe0, &end) || end > v->len) {
-			snprintf(why, why_len, "extents %llu+%llu lie past "
+			why_set(why, why_len, "extents %llu+%llu lie past "
 				 "the end of PV %s (%llu bytes)",
 				 (unsigned long long)a->start,
 				 (unsigned long long)area_len, pv->id,
@@ -121,14 +132,14 @@ static int lv_area(struct vg_ctx *c, const struct lvm_area *a,
 
 		if (a->lv >= 0 && c->quiet[a->lv])
 			*quiet = true;
-		snprintf(why, why_len, "it uses LV %s, which cannot be read%s%s",
+		why_set(why, why_len, "it uses LV %s, which cannot be read%s%s",
 			 name, a->lv >= 0 && c->x->lv[a->lv].why_not[0] ?
 				       ": " : "",
 			 a->lv >= 0 ? c->x->lv[a->lv].why_not : "");
 		return -1;
 	}
 	if (!vd_range_ok(a->start, area_len, c->vg->lv[a->lv].extents)) {
-		snprintf(why, why_len, "extents %llu+%llu lie past the end "
+		why_set(why, why_len, "extents %llu+%llu lie past the end "
 			 "of LV %s", (unsigned long long)a->start,
 			 (unsigned long long)area_len, c->vg->lv[a->lv].name);
 		return -1;

@@ -44,6 +44,7 @@
 
 struct vd_vol;
 struct vd_volset;
+struct vd_parts;
 
 /* Where a mapped volume's bytes lie: len bytes of vol at off, or, when
  * vol is NULL, len bytes of zeros that are not stored. */
@@ -92,12 +93,16 @@ struct vd_vol {
 	 * when something recognised could not be used. */
 	unsigned role;
 	char *error;
+	/* VD_VOL_MEMBER: the assembler that claimed it ("lvm"). */
+	const char *member_of;
 	/* Not shown in the tree (an extended partition's children are;
 	 * an LV's hidden sub-volumes are not). */
 	bool hidden;
 	/* Scheme- or assembler-specific description for front ends
-	 * (vdtool info): a struct vd_part for a partition, ... */
+	 * (vdtool info): the struct vd_part of a partition, ... */
 	const void *desc;
+	/* The partition table read in this volume (owned), or NULL. */
+	struct vd_parts *parts;
 };
 
 enum vd_vol_role {
@@ -143,6 +148,17 @@ void vd_vol_free(struct vd_vol *v);
 struct vd_vol *vd_vol_new_slice(const struct vd_vol *parent, uint64_t start,
 				uint64_t len, const char *name);
 
+/* The disk as a volume (not owning d). */
+struct vd_vol *vd_vol_new_disk(struct vd_disk *d, const char *name);
+/* Bytes [start, start + len) of d as a volume of its own (tests and
+ * fuzz targets: a filesystem at an offset of an image); NULL when the
+ * range is not inside d, or on no memory. */
+struct vd_vol *vd_vol_new_disk_range(struct vd_disk *d, uint64_t start,
+				     uint64_t len, const char *name);
+/* Whether v is a slice, and of what. */
+bool vd_vol_slice_of(const struct vd_vol *v, const struct vd_vol **parent_r,
+		     uint64_t *start_r);
+
 /* Adds v to the set (taking it over, freed on failure): sets v->id.
  * -ENOSPC past VD_VOL_MAX volumes (logged once by discovery). */
 int vd_volset_add(struct vd_volset *s, struct vd_vol *v);
@@ -151,6 +167,20 @@ int vd_volset_add(struct vd_volset *s, struct vd_vol *v);
 void vd_volset_unique_label(const struct vd_volset *s, char *label,
 			    size_t size);
 
+/* ---- discovery (discover.c) */
+
+struct vd_volset_opts {
+	bool no_partitions; /* the disk only: no table, no volumes */
+};
+
+/* The disk's volumes: the disk itself (id 0) and everything discovery
+ * finds under it. Never fails on a bad table or label (those are logged,
+ * kept in the volume's error, and the volume shown raw); only on memory.
+ * name is the image's name for messages. */
+int vd_volset_open(struct vd_disk *d, const char *name,
+		   const struct vd_volset_opts *o, struct vd_volset **s_r);
+void vd_volset_close(struct vd_volset *s);
+
 /* ---- schemes and assemblers */
 
 struct vd_scheme {
@@ -158,8 +188,9 @@ struct vd_scheme {
 	/* Nonzero when v holds this scheme (cheap). */
 	int (*probe)(const struct vd_vol *v);
 	/* Add v's children to the set with parent = v and depth + 1.
-	 * 0, or -errno with e filled (then the volume is shown raw and e
-	 * logged). */
+	 * 0; -ENODEV (e untouched) when v holds nothing of this scheme
+	 * after all; or another -errno with e filled (then the volume is
+	 * shown raw and e logged). */
 	int (*open)(struct vd_volset *s, struct vd_vol *v, struct vd_err *e);
 };
 

@@ -14,7 +14,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/disk.h"
-#include "fsread/ns.h"
+#include "ns/image.h"
+#include "ns/ns.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Caps that keep one input's walk short: entries visited in all, depth
@@ -198,7 +199,7 @@ static void fuzz_file(struct vd_ns *ns, uint64_t ino, uint64_t size)
 {
 	struct vd_ns_file *f;
 	size_t got;
-	uint64_t o, s, l;
+	uint64_t o;
 
 	if (vd_ns_open_file(ns, ino, &f))
 		return;
@@ -213,7 +214,7 @@ static void fuzz_file(struct vd_ns *ns, uint64_t ino, uint64_t size)
 	vd_ns_seek(f, size / 3, true, &o);
 	vd_ns_seek(f, size / 3, false, &o);
 	vd_ns_seek(f, size, true, &o);
-	vd_ns_file_range(f, &s, &l);
+	vd_ns_file_is_raw(f);
 	vd_ns_release(f);
 }
 
@@ -359,30 +360,30 @@ static void fuzz_snapshots(const char *path, struct vd_disk *d)
 
 static void fuzz_open_walk(const char *path)
 {
-	struct vd_open_opts opts = { .format = fuzz_target.format,
-				     .cache_bytes = 1 << 20 };
-	struct vd_ns_opts no = { .uid = 0 };
-	struct vd_disk *d;
-	struct vd_ns *ns;
+	struct vd_image_opts io = {
+		.open = { .format = fuzz_target.format,
+			  .cache_bytes = 1 << 20 },
+		.uid = 0,
+		.gid = 0,
+	};
+	struct vd_image img;
 	struct vd_err e;
 
-	if (vd_disk_open(path, &opts, &d, &e)) {
+	/* As the front ends open an image (ns/image.h). */
+	if (vd_image_open(path, &io, &img, &e)) {
 		if (fuzz_verbose)
 			fprintf(stderr, "fuzz: open: %s\n", e.msg);
 		return;
 	}
-	fuzz_disk(d);
+	fuzz_disk(img.disk);
 	if (fuzz_target.format && !strcmp(fuzz_target.format, "qcow2"))
-		fuzz_snapshots(path, d);
-	if (!vd_ns_open(d, "fuzz", &no, &ns)) {
-		fuzz_budget = FUZZ_MAX_ENTS;
-		fuzz_walk(ns, VD_NS_ROOT, 0);
-		if (fuzz_verbose)
-			fprintf(stderr, "fuzz: walked %u entries\n",
-				FUZZ_MAX_ENTS - fuzz_budget);
-		vd_ns_close(ns);
-	}
-	vd_disk_close(d);
+		fuzz_snapshots(path, img.disk);
+	fuzz_budget = FUZZ_MAX_ENTS;
+	fuzz_walk(img.ns, VD_NS_ROOT, 0);
+	if (fuzz_verbose)
+		fprintf(stderr, "fuzz: walked %u entries\n",
+			FUZZ_MAX_ENTS - fuzz_budget);
+	vd_image_close(&img);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

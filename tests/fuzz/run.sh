@@ -56,13 +56,12 @@ mkdir -p "$OUT/obj"
 # A header newer than the stamp rebuilds everything; a .c newer than its
 # object rebuilds that object.
 stamp=$OUT/obj/.stamp
-newest_h=$(find "$SRC/common" "$SRC/core" "$SRC/partitions" "$SRC/fsread" "$SRC/volumes" \
+newest_h=$(find "$SRC/common" "$SRC/core" "$SRC/volumes" "$SRC/fsread" "$SRC/ns" \
 	-name '*.h' -newer "$stamp" 2>/dev/null | head -n 1)
 [ -e "$stamp" ] || newest_h=all
 objs=()
 pids=()
-for f in "$SRC"/common/*.c "$SRC"/core/*.c "$SRC"/partitions/*.c "$SRC"/fsread/*.c \
-	"$SRC"/volumes/lvm-label.c "$SRC"/volumes/lvm-cfg.c "$SRC"/volumes/lvm-text.c; do
+for f in "$SRC"/common/*.c "$SRC"/core/*.c "$SRC"/volumes/*.c "$SRC"/fsread/*.c "$SRC"/ns/*.c; do
 	o=$OUT/obj/$(echo "${f#"$SRC"/}" | tr / _).o
 	objs+=("$o")
 	if [ -n "$newest_h" ] || [ ! -e "$o" ] || [ "$f" -nt "$o" ]; then

@@ -217,7 +217,7 @@ static void make_bigdir(bool on)
 /* ---- the mounted volume ---- */
 
 static struct vd_disk *disk;
-static struct vd_vol vol;
+static struct vd_vol *vol;
 static struct vd_fs *fs;
 static const struct vd_fs_ops *ops = &vd_fs_ext;
 static char where[128];
@@ -230,23 +230,27 @@ static int mount_image(const char *img, uint64_t start, uint64_t len,
 
 	if (ret)
 		return ret;
-	vol = (struct vd_vol){ disk, start, len ? len : vd_disk_size(disk) -
-								start,
-			       "test-vol" };
-	if (!ops->probe(&vol)) {
+	vol = vd_vol_new_disk_range(disk, start,
+				    len ? len : vd_disk_size(disk) - start,
+				    "test-vol");
+	if (!vol || !ops->probe(vol)) {
+		vd_vol_free(vol);
 		vd_disk_close(disk);
 		snprintf(e->msg, sizeof(e->msg), "probe said no");
 		return -ENODEV;
 	}
-	ret = ops->mount(&vol, &(struct vd_fs_opts){ 0 }, &fs, e);
-	if (ret)
+	ret = ops->mount(vol, &(struct vd_fs_opts){ 0 }, &fs, e);
+	if (ret) {
+		vd_vol_free(vol);
 		vd_disk_close(disk);
+	}
 	return ret;
 }
 
 static void unmount_image(void)
 {
 	ops->unmount(fs);
+	vd_vol_free(vol);
 	vd_disk_close(disk);
 }
 
@@ -375,7 +379,7 @@ static int read_by_map(struct vd_fs_file *f, uint8_t *a, size_t n,
 				return 0; /* touching pieces not merged */
 			if (q->zero)
 				memset(a + pos + sum, 0, q->len);
-			else if (vd_vol_read(&vol, a + pos + sum, q->len,
+			else if (vd_vol_read(vol, a + pos + sum, q->len,
 					     q->vol_off))
 				return 0;
 			sum += q->len;
@@ -785,9 +789,10 @@ static void check_offset(void)
 		struct vd_open_opts o = { .format = "raw" };
 
 		if (!vd_disk_open(big, &o, &disk, &e)) {
-			vol = (struct vd_vol){ disk, (1 << 20) + 4096,
-					       32 << 20, "shifted" };
-			CHECK("offset wrong start", !ops->probe(&vol));
+			vol = vd_vol_new_disk_range(disk, (1 << 20) + 4096,
+						    32 << 20, "shifted");
+			CHECK("offset wrong start", vol && !ops->probe(vol));
+			vd_vol_free(vol);
 			vd_disk_close(disk);
 		}
 	}

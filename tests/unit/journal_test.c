@@ -68,7 +68,7 @@ static void path(char *buf, const char *name)
 
 struct vimg {
 	struct vd_disk *d;
-	struct vd_vol vol;
+	struct vd_vol *vol;
 	ext2_filsys fs;
 };
 
@@ -83,11 +83,12 @@ static int vimg_open(struct vimg *v, const char *p)
 		printf("cannot open %s: %s\n", p, e.msg);
 		return -1;
 	}
-	v->vol = (struct vd_vol){ v->d, 0, vd_disk_size(v->d), p };
+	v->vol = vd_vol_new_disk(v->d, p);
 	ec = ext2fs_open(p, EXT2_FLAG_64BITS | EXT2_FLAG_IGNORE_CSUM_ERRORS,
 			 0, 0, unix_io_manager, &v->fs);
 	if (ec) {
 		printf("ext2fs_open %s: %s\n", p, error_message(ec));
+		vd_vol_free(v->vol);
 		vd_disk_close(v->d);
 		return -1;
 	}
@@ -98,8 +99,10 @@ static void vimg_close(struct vimg *v)
 {
 	if (v->fs)
 		ext2fs_close_free(&v->fs);
-	if (v->d)
+	if (v->d) {
+		vd_vol_free(v->vol);
 		vd_disk_close(v->d);
+	}
 	v->d = NULL;
 }
 
@@ -115,7 +118,7 @@ static int scan(const char *p, struct vd_ext_replay **r_r, struct vd_err *e)
 	vimg_close(&held);
 	if (vimg_open(&held, p))
 		return -1000;
-	return vd_ext_replay_scan(held.fs, &held.vol, r_r, e);
+	return vd_ext_replay_scan(held.fs, held.vol, r_r, e);
 }
 
 /* A scan that should fail with err and a message holding needle. */
@@ -206,7 +209,7 @@ static long check_replay(const char *name, const char *dirty,
 	}
 	bs = v.fs->blocksize;
 	nblk = ext2fs_blocks_count(v.fs->super);
-	err = vd_ext_replay_scan(v.fs, &v.vol, &r, &e);
+	err = vd_ext_replay_scan(v.fs, v.vol, &r, &e);
 	snprintf(label, sizeof(label), "%s: scan", name);
 	if (err)
 		printf("%s: scan failed: %s\n", name, e.msg);

@@ -6,9 +6,8 @@
  *                         PV, e.g. a loop device's backing file made by
  *                         pvcreate), to compare with lvm's own reports
  *
- * Until volumes/vol.c is in the tree, the few vd_vol_* functions the
- * LVM code calls are stood in for here by weak definitions; once it is,
- * the real ones take their place and these tests run against them. */
+ * PVs are memory volumes (computed: read_vec and status of their own)
+ * in a set made here; the LVs are read through volumes/vol.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,113 +23,6 @@
 #include "volumes/lvm-internal.h"
 #include "volumes/lvm.h"
 #include "volumes/vol.h"
-
-/* ------------------------------------------------ stand-ins for vol.c */
-
-#define W __attribute__((weak))
-
-W struct vd_vol *vd_vol_new(const struct vd_vol_ops *ops, size_t size,
-			    uint64_t len, const char *name)
-{
-	struct vd_vol *v = calloc(1, size);
-
-	if (!v)
-		return NULL;
-	v->ops = ops;
-	v->len = len;
-	v->name = strdup(name);
-	if (!v->name) {
-		free(v);
-		return NULL;
-	}
-	return v;
-}
-
-W void vd_vol_free(struct vd_vol *v)
-{
-	if (!v)
-		return;
-	if (v->ops->destroy)
-		v->ops->destroy(v);
-	free(v->name);
-	free(v->error);
-	free(v);
-}
-
-W int vd_volset_add(struct vd_volset *s, struct vd_vol *v)
-{
-	if (s->n >= VD_VOL_MAX) {
-		vd_vol_free(v);
-		return -ENOSPC;
-	}
-	if (s->n == s->cap) {
-		unsigned cap = s->cap ? 2 * s->cap : 16;
-		struct vd_vol **a = realloc(s->vols, cap * sizeof(*a));
-
-		if (!a) {
-			vd_vol_free(v);
-			return -ENOMEM;
-		}
-		s->vols = a;
-		s->cap = cap;
-	}
-	v->id = s->n;
-	s->vols[s->n++] = v;
-	return 0;
-}
-
-W void vd_volset_unique_label(const struct vd_volset *s, char *label,
-			      size_t size)
-{
-	char base[VD_VOL_LABEL_MAX];
-
-	snprintf(base, sizeof(base), "%s", label);
-	for (unsigned k = 2;; k++) {
-		bool used = false;
-
-		for (unsigned i = 0; i < s->n && !used; i++)
-			used = !strcmp(s->vols[i]->label, label);
-		if (!used)
-			return;
-		snprintf(label, size, "%.80s_%u", base, k);
-	}
-}
-
-W int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *b = buf;
-
-	if (!vd_range_ok(off, len, v->len))
-		return -EIO;
-	if (!v->ops->map) {
-		struct vd_seg seg;
-		unsigned n;
-
-		return v->ops->read_vec(v, buf, len, off, &seg, 1, &n);
-	}
-	while (len) {
-		struct vd_vol_run r;
-		int ret = v->ops->map(v, off, len, &r);
-
-		if (ret < 0)
-			return ret;
-		if (!r.len || r.len > len)
-			return -EIO;
-		if (r.vol)
-			ret = vd_vol_read(r.vol, b, r.len, r.off);
-		else
-			memset(b, 0, r.len);
-		if (ret < 0)
-			return ret;
-		b += r.len;
-		off += r.len;
-		len -= r.len;
-	}
-	return 0;
-}
-
-W const struct vd_assembler *const vd_assemblers[] = { &vd_lvm_assembler,
-						       NULL };
 
 /* ------------------------------------------------ memory volumes */
 

@@ -14,8 +14,8 @@
 
 #include "common/util.h"
 #include "core/disk.h"
-#include "partitions/internal.h"
-#include "partitions/part.h"
+#include "volumes/part-internal.h"
+#include "volumes/part.h"
 #include "tests/unit/unit.h"
 
 /* ------------------------------------------------------------ --list */
@@ -31,6 +31,7 @@ static int list(const char *path)
 	static const char *const scheme[] = { "none", "dos", "gpt" };
 	struct vd_err e = { "" };
 	struct vd_disk *d;
+	struct vd_vol *v;
 	struct vd_parts *p;
 	char uuid[40];
 	int ret;
@@ -40,9 +41,12 @@ static int list(const char *path)
 		fprintf(stderr, "part_test: %s\n", e.msg);
 		return 1;
 	}
-	ret = vd_parts_read(d, path, &p, &e);
+	v = vd_vol_new_disk(d, path);
+	ret = v ? vd_parts_read(v, path, &p, &e) : -ENOMEM;
+	vd_vol_free(v);
 	if (ret < 0) {
-		fprintf(stderr, "part_test: %s\n", e.msg);
+		fprintf(stderr, "part_test: %s\n",
+			ret == -ENOMEM ? "no memory" : e.msg);
 		vd_disk_close(d);
 		return 1;
 	}
@@ -255,7 +259,12 @@ static int img_parts(struct vd_parts **p_r)
 	fflush(stderr);
 	saved = dup(2);
 	dup2(cap, 2);
-	ret = vd_parts_read(d, "disk", p_r, &e);
+	{
+		struct vd_vol *v = vd_vol_new_disk(d, "disk");
+
+		ret = v ? vd_parts_read(v, "disk", p_r, &e) : -ENOMEM;
+		vd_vol_free(v);
+	}
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);

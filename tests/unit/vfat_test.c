@@ -121,7 +121,7 @@ static void make_image(const char *img, const char *mkfs, unsigned kib)
 
 struct mnt {
 	struct vd_disk *disk;
-	struct vd_vol vol;
+	struct vd_vol *vol;
 	struct vd_fs *fs;
 	const struct vd_fs_ops *ops;
 };
@@ -137,21 +137,25 @@ static int mnt_open(struct mnt *m, const char *img, uint64_t start,
 	m->ops = &vd_fs_vfat;
 	if (ret)
 		return ret;
-	m->vol = (struct vd_vol){ m->disk, start,
-				  vd_disk_size(m->disk) - start, "test-vol" };
-	ret = m->ops->probe(&m->vol) ? 0 : -ENODEV;
+	m->vol = vd_vol_new_disk_range(m->disk, start,
+				       vd_disk_size(m->disk) - start,
+				       "test-vol");
+	ret = m->vol && m->ops->probe(m->vol) ? 0 : -ENODEV;
 	if (!ret)
-		ret = m->ops->mount(&m->vol, o ? o : &none, &m->fs, &e);
+		ret = m->ops->mount(m->vol, o ? o : &none, &m->fs, &e);
 	if (msg)
 		strcpy(msg, e.msg);
-	if (ret)
+	if (ret) {
+		vd_vol_free(m->vol);
 		vd_disk_close(m->disk);
+	}
 	return ret;
 }
 
 static void mnt_close(struct mnt *m)
 {
 	m->ops->unmount(m->fs);
+	vd_vol_free(m->vol);
 	vd_disk_close(m->disk);
 }
 

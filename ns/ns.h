@@ -1,23 +1,26 @@
-/* The namespace a person sees, for every front end (the FUSE mount, and
- * tools that read images without FUSE):
+/* ns/ — the namespace a person sees, for every front end (the FUSE
+ * mount, and tools that read images without FUSE):
  *
- *   /           directory
- *   /disk.raw   the whole virtual disk
- *   /pN.raw     partition N's bytes (N as partitions/ numbers it)
- *   /pN/        partition N's files, when fsread recognises them
- *   /fs/        the files of a filesystem filling the whole disk
+ *   /              directory
+ *   /disk.raw      the whole virtual disk
+ *   /LABEL.raw     each volume's bytes: pN.raw for partition N (as
+ *                  volumes/part.h numbers it), VG-LV.raw for an LVM
+ *                  logical volume, ...
+ *   /LABEL/        its files, when fsread recognises them
+ *   /fs/           the files of a filesystem filling the whole disk
  *
- * Inode numbers are computed, never stored: the top 16 bits name a volume
- * (0 for the synthetic entries above, N for partition N, VD_NS_VOL_WHOLE
- * for fs/), the low 48 bits are the filesystem's own inode number (an ext
- * inode, a vfat directory entry's position). Hard links inside a guest
- * keep one number; numbers never collide across volumes. The root is 1,
- * as FUSE wants.
+ * Inode numbers are computed, never stored (ns.c says how): hard links
+ * inside a guest keep one number; numbers never collide across volumes.
+ * The root is 1, as FUSE wants.
  *
- * Everything is fixed once vd_ns_open returns: the partition table is
- * read and every recognised filesystem mounted then, so a front end can
- * list the root without further I/O, and a filesystem that cannot be
- * mounted is reported once, at open, and simply not shown. */
+ * Everything is fixed once vd_ns_open returns: the volumes are found and
+ * every recognised filesystem mounted then, so a front end can list the
+ * root without further I/O, and a filesystem that cannot be mounted is
+ * reported once, at open, and simply not shown.
+ *
+ * disk.raw and the volume files take the owner, group and read bits of
+ * the image file (vd_ns_opts.raw_*), so that nobody reads through a
+ * mount what the image file itself denies them. */
 #ifndef VD_NS_H
 #define VD_NS_H
 
@@ -25,7 +28,8 @@
 #include <stdint.h>
 
 #include "fsread/fs.h"
-#include "partitions/part.h"
+#include "volumes/part.h"
+#include "volumes/vol.h"
 
 #define VD_NS_ROOT 1
 #define VD_NS_DISK 2
@@ -42,6 +46,11 @@ struct vd_ns_opts {
 	struct timespec time; /* their times (the image's mtime) */
 	bool no_partitions;   /* show disk.raw only */
 	unsigned codepage;    /* vfat short names (struct vd_fs_opts) */
+	/* Owner, group and permission bits (only the read bits count) of
+	 * disk.raw and the volume files: the image file's. */
+	uid_t raw_uid;
+	gid_t raw_gid;
+	mode_t raw_mode;
 };
 
 /* Never fails on a bad table or filesystem (those are logged and left
@@ -50,6 +59,18 @@ int vd_ns_open(struct vd_disk *d, const char *name,
 	       const struct vd_ns_opts *o, struct vd_ns **ns_r);
 void vd_ns_close(struct vd_ns *ns);
 
+/* The volumes found in the image (volumes/vol.h), for front ends that
+ * describe them. */
+const struct vd_volset *vd_ns_volset(const struct vd_ns *ns);
+/* The filesystem shown for volume id (NULL: none), and why a recognised
+ * one is not shown (NULL: nothing to say). */
+struct vd_fs *vd_ns_vol_fs(const struct vd_ns *ns, unsigned id,
+			   const char **error_r);
+/* The namespace number of the root of the filesystem that ino lies on,
+ * or VD_NS_ROOT for the synthetic entries. */
+uint64_t vd_ns_vol_root(struct vd_ns *ns, uint64_t ino);
+
+/* The disk's own partition table. */
 const struct vd_parts *vd_ns_parts(const struct vd_ns *ns);
 /* Why the partition table was not read (it was logged at open), or NULL
  * when it was read or there is none. */
@@ -94,9 +115,7 @@ void vd_ns_prefetch(struct vd_ns_file *f, uint64_t off, uint64_t len);
 int vd_ns_seek(struct vd_ns_file *f, uint64_t off, bool want_data,
 	       uint64_t *off_r);
 void vd_ns_release(struct vd_ns_file *f);
-/* For disk.raw and pN.raw: the bytes of the disk the file shows, so a
- * front end may read them with core's own calls. False for guest files. */
-bool vd_ns_file_range(const struct vd_ns_file *f, uint64_t *start_r,
-		      uint64_t *len_r);
+/* True for disk.raw and the volume files, false for guest files. */
+bool vd_ns_file_is_raw(const struct vd_ns_file *f);
 
 #endif
