@@ -6,7 +6,8 @@
 #    lvmclash base, made by pvcreate, vgcreate and lvcreate);
 #  - raid1, mirror, thin volumes and a thin snapshot whose metadata
 #    lvm2 itself checked (vgcfgrestore), read back from the extents and
-#    the thin mappings (thin_restore) they were given.
+#    the thin mappings (thin_restore) they were given;
+#  - vdtool info's LVM part (--json and text) against lvm2's reports.
 # The hostile cases of tests/hostile/lvm.cases run through vdmount in
 # t-99-hostile; t-86-lvm makes whole images with the lvm2 tools.
 . "$(dirname "$0")/lib.sh"
@@ -186,6 +187,41 @@ t_types() {
 	grep -q 'lv pool rvg-pool size 8388608 sub' "$TD/scan.out" || die "pool: $(grep pool "$TD/scan.out")"
 }
 
+# vdtool info on the hostile corpus's lvm base: its --json against lvm2's
+# own reports made when the base was built (pvs, lvs), its text naming
+# each LV's volume.
+t_info() {
+	local d
+	d=$(img_or_die hb_lvm)
+	T "$BUILD/asan/vdtool" info --json "$d/img/disk.raw" >"$TD/info.json" 2>"$TD/info.err" ||
+		die "vdtool info --json failed: $(tail -c 300 "$TD/info.err")"
+	T python3 - "$TD/info.json" "$d" >"$TD/cmp.out" 2>&1 <<-'E' || die "$(cat "$TD/cmp.out")"
+		import json, os, sys
+		info = json.load(open(sys.argv[1]))
+		d = sys.argv[2]
+		vgs = info["lvm-volume-groups"]
+		if len(vgs) != 1:
+		    sys.exit("%d VGs, expected 1" % len(vgs))
+		g = vgs[0]
+		pvs = [l.split() for l in open(os.path.join(d, "pvs.txt")) if l.strip()]
+		lvs = [l.split() for l in open(os.path.join(d, "lvs.txt")) if l.strip()]
+		got_pv = [(p["uuid"], p["pe-start"], p["volume"]) for p in g["physical-volumes"]]
+		want_pv = [(u, int(s), "p" + n[-1]) for n, s, u in pvs]
+		if sorted(got_pv) != sorted(want_pv):
+		    sys.exit("PVs %s, lvm2 says %s" % (got_pv, want_pv))
+		got_lv = sorted((l["name"], l["size"], len(l["segments"]), l["volume"])
+		                for l in g["logical-volumes"])
+		want_lv = sorted((n, int(s), int(c), "hvg-" + n) for u, n, s, c in lvs)
+		if got_lv != want_lv or any(u != g["uuid"] for u, n, s, c in lvs):
+		    sys.exit("LVs %s, lvm2 says %s" % (got_lv, want_lv))
+	E
+	T "$BUILD/asan/vdtool" info "$d/img/disk.raw" >"$TD/info.txt" 2>&1 || die "vdtool info failed"
+	grep -q '^LVM volume groups:' "$TD/info.txt" &&
+		grep -q '^    LV st .*hvg-st.raw$' "$TD/info.txt" &&
+		grep -q '^        extents 0-3: striped, 2 stripes of 16 KiB$' "$TD/info.txt" ||
+		die "the text lacks the LVM part: $(sed -n '/^LVM/,$p' "$TD/info.txt" | tr '\n' '|')"
+}
+
 need_root_lvm() {
 	[ "$(id -u)" = 0 ] && command -v pvcreate >/dev/null && [ -e /dev/loop-control ]
 }
@@ -193,6 +229,7 @@ need_root_lvm() {
 if need_root_lvm; then
 	vd_test lvm-scan-vslvminfo t_vslvm
 	vd_test lvm-scan-raid1-mirror-thin t_types
+	vd_test lvm-vdtool-info t_info
 else
 	vd_test lvm-scan skip_test "needs root, lvm2 and loop devices"
 fi

@@ -341,7 +341,8 @@ gen_hb_ext() {
 # after it, then 2 more: two segments) and st (4 extents striped over p1
 # and p2, 16 KiB stripes); MODE clash makes a VG hvg on each partition
 # alone (each lvm command sees one of them), each with LV a. Writes
-# pvs.txt (pv_name pe_start pv_uuid) and vgs.txt (vg_name vg_uuid).
+# lvm2's reports: pvs.txt (pv_name pe_start pv_uuid), vgs.txt (vg_name
+# vg_uuid), lvs.txt (vg_uuid lv_name lv_size seg_count).
 hb_lvm_make() {
 	local dev rc i
 	dev=$(losetup -f --show -P "$1") || return 1
@@ -377,7 +378,9 @@ hb_lvm_make() {
 				vgs "${c[@]}" --noheadings -o vg_name,vg_uuid >vgs.txt || exit 1
 		fi
 		pvs "${c[@]}" --noheadings --units b --nosuffix \
-			-o pv_name,pe_start,pv_uuid >pvs.txt
+			-o pv_name,pe_start,pv_uuid >pvs.txt &&
+			lvs "${c[@]}" --noheadings --units b --nosuffix \
+				-o vg_uuid,lv_name,lv_size,seg_count >lvs.txt
 	) </dev/null
 	rc=$?
 	sync
