@@ -487,6 +487,28 @@ seeds_lvm() {
 	head -c 262144 lvm2.img >"$ol/pv-one-mda"
 	cp vg.txt "$ot/vgcfgbackup"
 	lvm_mda_text lvm1.img "$ot/mda-text"
+	# The whole pipeline (fuzz-lvm): one 2 MiB PV, its LVs at 1 MiB,
+	# a linear LV in two segments and a striped-on-one-PV one.
+	local o=$OUT/lvm l3
+	mkdir -p "$o"
+	truncate -s 2M lvm3.img
+	l3=$(losetup -f --show lvm3.img) || return 1
+	(
+		export LVM_SUPPRESS_FD_WARNINGS=1
+		c=(--config 'global{activation=0}' --devices "$l3")
+		pvcreate "${c[@]}" -q "$l3" &&
+			vgcreate "${c[@]}" -q -s 16k tvg "$l3" &&
+			lvcreate "${c[@]}" -q -an -Zn -Wn -l 8 -n a tvg &&
+			lvcreate "${c[@]}" -q -an -Zn -Wn -l 4 -n b tvg &&
+			lvextend "${c[@]}" -q -l 12 tvg/a
+	) >/dev/null 2>&1
+	rc=$?
+	losetup -d "$l3"
+	[ $rc = 0 ] || return 1
+	# Some bytes in the LVs, so their reads see more than zeros.
+	pattern lvdata 200000
+	dd if=lvdata of=lvm3.img bs=1M seek=1 conv=notrunc status=none
+	cp lvm3.img "$o/pv-2m"
 }
 
 fail=0
@@ -494,7 +516,7 @@ for t in qcow2 vmdk vhd ova mbr gpt fat ext lvm; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd ova mbr gpt fat ext lvm-label lvm-text; do
+for d in qcow2 vmdk vmdk-desc vhd ova mbr gpt fat ext lvm lvm-label lvm-text; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
