@@ -213,6 +213,11 @@ static int parts_open(struct vd_volset *s, struct vd_vol *v, struct vd_err *e)
 		return -ENODEV;
 	}
 	v->parts = p;
+	/* An MBR that lists nothing (a FAT boot sector filling the whole
+	 * disk carries its signature) leaves the volume to be probed for
+	 * what else it holds; the empty table is kept for vdtool info. */
+	if (!p->n)
+		return -ENODEV;
 	for (unsigned i = 0; i < p->n; i++) {
 		const struct vd_part *pt = &p->part[i];
 		struct vd_vol *c;
