@@ -18,6 +18,7 @@
 #include "volumes/vol.h"
 
 extern const struct vd_scheme vd_scheme_parts;
+extern const struct vd_assembler vd_lvm_assembler;
 
 const struct vd_scheme *const vd_schemes[] = {
 	&vd_scheme_parts,
@@ -25,6 +26,7 @@ const struct vd_scheme *const vd_schemes[] = {
 };
 
 const struct vd_assembler *const vd_assemblers[] = {
+	&vd_lvm_assembler,
 	NULL,
 };
 

@@ -427,12 +427,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sib_len = size - main_len - (sizeof(FUZZ_SPLIT_SEP) - 1);
 		}
 	}
-	if (fuzz_target.fix) {
+	if (fuzz_target.fix || fuzz_target.fix_fn) {
 		w = malloc(main_len ? main_len : 1);
 		if (!w)
 			abort();
 		memcpy(w, data, main_len);
-		fuzz_fix(w, main_len);
+		if (fuzz_target.fix)
+			fuzz_fix(w, main_len);
+		if (fuzz_target.fix_fn)
+			fuzz_target.fix_fn(w, main_len);
 		data = w;
 	}
 	if (fuzz_target.split) {

@@ -35,6 +35,9 @@ struct fuzz_target {
 	 * fuzzer gets past them: VHD footers and dynamic header, GPT
 	 * headers and entry arrays. */
 	bool fix;
+	/* The target's own checksum fixer, run on the input (after fix's)
+	 * before the open-and-walk; NULL: none. */
+	void (*fix_fn)(uint8_t *data, size_t size);
 	/* A target of its own: called instead of the open-and-walk. */
 	int (*one)(const uint8_t *data, size_t size);
 };

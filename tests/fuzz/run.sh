@@ -56,7 +56,7 @@ mkdir -p "$OUT/obj"
 # A header newer than the stamp rebuilds everything; a .c newer than its
 # object rebuilds that object.
 stamp=$OUT/obj/.stamp
-newest_h=$(find "$SRC/common" "$SRC/core" "$SRC/partitions" "$SRC/fsread" \
+newest_h=$(find "$SRC/common" "$SRC/core" "$SRC/volumes" "$SRC/fsread" "$SRC/ns" \
 	-name '*.h' -newer "$stamp" 2>/dev/null | head -n 1)
 [ -e "$stamp" ] || newest_h=all
 objs=()

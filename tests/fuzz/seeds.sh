@@ -516,12 +516,181 @@ seeds_ntfs() {
 	done
 }
 
+# ---------------------------------------------------------------- LVM2
+# lvm_mda_text PV OUT — the committed metadata text of the PV's first
+# metadata area, as LVM wrote it (label, PV header, mda_header, raw_locn).
+lvm_mda_text() {
+	python3 - "$1" "$2" <<-'E'
+		import struct, sys
+		d = open(sys.argv[1], "rb").read()
+		for s in range(4):
+		    l = d[s * 512:(s + 1) * 512]
+		    if l[:8] == b"LABELONE":
+		        break
+		else:
+		    sys.exit(1)
+		h = l[struct.unpack_from("<I", l, 20)[0]:]
+		p = 40
+		while struct.unpack_from("<Q", h, p)[0]:
+		    p += 16
+		mda = struct.unpack_from("<Q", h, p + 16)[0]
+		off, size = struct.unpack_from("<QQ", d, mda + 40)
+		open(sys.argv[2], "wb").write(d[mda + off:mda + off + size].rstrip(b"\0"))
+	E
+}
+
+# Two 3 MiB PVs made by pvcreate on loop devices (the first with both
+# metadata areas; the seeds are their first 256 KiB), one VG, a linear LV in two segments and a striped
+# one; the metadata text as vgcfgbackup and as the area hold it; and
+# texts of the types lvcreate cannot make without device-mapper (raid1,
+# mirror, thin), written as LVM writes them.
+seeds_lvm() {
+	local ol=$OUT/lvm-label ot=$OUT/lvm-text l1 l2 rc
+	mkdir -p "$ol" "$ot"
+	cat >"$ot/types" <<-'E'
+		vg {
+		id = "SOqMZf-ueao-kjKT-OQW8-4Nfc-ju3n-9Ad7Yi"
+		seqno = 9
+		format = "lvm2"
+		status = ["RESIZEABLE", "READ", "WRITE"]
+		flags = []
+		extent_size = 128
+		physical_volumes {
+		pv0 {
+		id = "w9L3xq-3jK0-zrvx-SLye-GBOv-9GSY-oBKxNq"
+		device = "/dev/vda3"	# Hint only
+		status = ["ALLOCATABLE"]
+		dev_size = 131072
+		pe_start = 2048
+		pe_count = 15
+		}
+		}
+		logical_volumes {
+		r1 {
+		id = "VeI0gz-Wjt3-ugW0-vS60-grcr-DeJ8-LcNcmQ"
+		status = ["READ", "WRITE", "VISIBLE"]
+		segment1 {
+		start_extent = 0
+		extent_count = 1
+		type = "raid1"
+		device_count = 2
+		region_size = 1024
+		raids = ["r1_rmeta_0", "r1_rimage_0", "r1_rmeta_1", "r1_rimage_1"]
+		}
+		}
+		r1_rimage_0 {
+		id = "quLdzc-hOQ9-tpZ1-6XGG-6fmf-NtwY-8cCkAA"
+		status = ["READ", "WRITE"]
+		segment1 {
+		start_extent = 0
+		extent_count = 1
+		type = "striped"
+		stripe_count = 1
+		stripes = ["pv0", 1]
+		}
+		}
+		m {
+		id = "7cPBOz-B2fF-fHqm-S2ul-f0Ai-jN75-JzwLfu"
+		status = ["READ", "WRITE", "VISIBLE"]
+		segment1 {
+		start_extent = 0
+		extent_count = 1
+		type = "mirror"
+		mirror_count = 2
+		mirror_log = "m_mlog"
+		mirrors = ["m_mimage_0", 0, "pv0", 3]
+		}
+		}
+		pool {
+		id = "7cPBOz-B2fF-fHqm-S2ul-f0Ai-jN75-JzwLf2"
+		status = ["READ", "WRITE", "VISIBLE"]
+		segment1 {
+		start_extent = 0
+		extent_count = 2
+		type = "thin-pool"
+		metadata = "pool_tmeta"
+		pool = "pool_tdata"
+		transaction_id = 2
+		chunk_size = 128
+		}
+		}
+		thin {
+		id = "7cPBOz-B2fF-fHqm-S2ul-f0Ai-jN75-JzwLf3"
+		status = ["READ", "WRITE", "VISIBLE"]
+		segment1 {
+		start_extent = 0
+		extent_count = 4
+		type = "thin"
+		thin_pool = "pool"
+		transaction_id = 1
+		device_id = 1
+		origin = "r1"
+		}
+		}
+		}
+		}
+		contents = "Text Format Volume Group"
+		version = 1
+		description = "a \"quoted\" \\ text"
+	E
+	if [ "$(id -u)" != 0 ] || ! command -v pvcreate >/dev/null; then
+		echo "seeds: lvm-label: needs root and lvm2" >&2
+		return 1
+	fi
+	truncate -s 3M lvm1.img lvm2.img
+	l1=$(losetup -f --show lvm1.img) || return 1
+	l2=$(losetup -f --show lvm2.img) || { losetup -d "$l1"; return 1; }
+	(
+		export LVM_SUPPRESS_FD_WARNINGS=1
+		c=(--config 'global{activation=0}' --devices "$l1,$l2")
+		pvcreate "${c[@]}" -q --metadatacopies 2 --metadatasize 64k "$l1" &&
+			pvcreate "${c[@]}" -q --metadatasize 64k "$l2" &&
+			vgcreate "${c[@]}" -q -s 64k seed-vg "$l1" "$l2" &&
+			lvcreate "${c[@]}" -q -an -Zn -L 256k -n lv-one seed-vg &&
+			lvcreate "${c[@]}" -q -an -Zn -i2 -I16k -L 512k -n striped seed-vg &&
+			lvextend "${c[@]}" -q -L 512k seed-vg/lv-one &&
+			vgcfgbackup "${c[@]}" -q -f vg.txt seed-vg
+	) >/dev/null 2>&1
+	rc=$?
+	losetup -d "$l1" "$l2"
+	[ $rc = 0 ] || return 1
+	# The label and first metadata area lie in the first 256 KiB (the
+	# whole 3 MiB would slow the fuzzer a hundredfold); the first PV's
+	# second area then lies past the input's end, an error path too.
+	head -c 262144 lvm1.img >"$ol/pv-two-mdas"
+	head -c 262144 lvm2.img >"$ol/pv-one-mda"
+	cp vg.txt "$ot/vgcfgbackup"
+	lvm_mda_text lvm1.img "$ot/mda-text"
+	# The whole pipeline (fuzz-lvm): one 2 MiB PV, its LVs at 1 MiB,
+	# a linear LV in two segments and a striped-on-one-PV one.
+	local o=$OUT/lvm l3
+	mkdir -p "$o"
+	truncate -s 2M lvm3.img
+	l3=$(losetup -f --show lvm3.img) || return 1
+	(
+		export LVM_SUPPRESS_FD_WARNINGS=1
+		c=(--config 'global{activation=0}' --devices "$l3")
+		pvcreate "${c[@]}" -q "$l3" &&
+			vgcreate "${c[@]}" -q -s 16k tvg "$l3" &&
+			lvcreate "${c[@]}" -q -an -Zn -Wn -l 8 -n a tvg &&
+			lvcreate "${c[@]}" -q -an -Zn -Wn -l 4 -n b tvg &&
+			lvextend "${c[@]}" -q -l 12 tvg/a
+	) >/dev/null 2>&1
+	rc=$?
+	losetup -d "$l3"
+	[ $rc = 0 ] || return 1
+	# Some bytes in the LVs, so their reads see more than zeros.
+	pattern lvdata 200000
+	dd if=lvdata of=lvm3.img bs=1M seek=1 conv=notrunc status=none
+	cp lvm3.img "$o/pv-2m"
+}
+
 fail=0
-for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs; do
+for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

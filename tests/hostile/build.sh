@@ -570,3 +570,85 @@ gen_hb_ntfs() {
 	PY
 	grep -q '^dp_big=[1-9]' vars && grep -q '^ia_bigdir=[1-9]' vars || return 1
 }
+# LVM2 on the two partitions of an 8 MiB raw GPT disk (p1 at 1 MiB, p2 at
+# 4 MiB, 3 MiB each) filled with seeded bytes first: pvcreate, vgcreate
+# (64 KiB extents) and lvcreate on a loop device (losetup -P, activation
+# off, nothing zeroed or wiped, so each LV holds the seeded bytes at its
+# extents). hb_lvm_make DISK MODE: MODE one makes VG hvg over p1 (both
+# metadata areas) and p2 with lin (8 extents on p1), two (3 extents, b
+# after it, then 2 more: two segments) and st (4 extents striped over p1
+# and p2, 16 KiB stripes); MODE clash makes a VG hvg on each partition
+# alone (each lvm command sees one of them), each with LV a. Writes
+# lvm2's reports: pvs.txt (pv_name pe_start pv_uuid), vgs.txt (vg_name
+# vg_uuid), lvs.txt (vg_uuid lv_name lv_size seg_count).
+hb_lvm_make() {
+	local dev rc i
+	dev=$(losetup -f --show -P "$1") || return 1
+	[ -n "${VD_LOOPS:-}" ] && echo "$dev" >>"$VD_LOOPS"
+	# Without udev the partitions' nodes come from partx.
+	partx -a "$dev" 2>/dev/null
+	for i in $(seq 50); do
+		[ -b "${dev}p2" ] && break
+		sleep 0.1
+	done
+	(
+		export LVM_SUPPRESS_FD_WARNINGS=1
+		p1=${dev}p1 p2=${dev}p2
+		c=(--config 'global{activation=0}' --devices "$p1,$p2")
+		n=(-q -an -Zn -Wn)
+		if [ "$2" = clash ]; then
+			for p in "$p1" "$p2"; do
+				c1=(--config 'global{activation=0}' --devices "$p")
+				pvcreate "${c1[@]}" -q --metadatasize 128k "$p" &&
+					vgcreate "${c1[@]}" -q -s 64k hvg "$p" &&
+					lvcreate "${c1[@]}" "${n[@]}" -l 2 -n a hvg || exit 1
+				vgs "${c1[@]}" --noheadings -o vg_name,vg_uuid >>vgs.txt || exit 1
+			done
+		else
+			pvcreate "${c[@]}" -q --metadatacopies 2 --metadatasize 128k "$p1" &&
+				pvcreate "${c[@]}" -q --metadatasize 128k "$p2" &&
+				vgcreate "${c[@]}" -q -s 64k hvg "$p1" "$p2" &&
+				lvcreate "${c[@]}" "${n[@]}" -l 8 -n lin hvg "$p1" &&
+				lvcreate "${c[@]}" "${n[@]}" -l 3 -n two hvg "$p1" &&
+				lvcreate "${c[@]}" "${n[@]}" -l 1 -n b hvg "$p1" &&
+				lvextend "${c[@]}" -q -l 5 hvg/two "$p1" &&
+				lvcreate "${c[@]}" "${n[@]}" -i 2 -I 16k -l 4 -n st hvg "$p1" "$p2" &&
+				vgs "${c[@]}" --noheadings -o vg_name,vg_uuid >vgs.txt || exit 1
+		fi
+		pvs "${c[@]}" --noheadings --units b --nosuffix \
+			-o pv_name,pe_start,pv_uuid >pvs.txt &&
+			lvs "${c[@]}" --noheadings --units b --nosuffix \
+				-o vg_uuid,lv_name,lv_size,seg_count >lvs.txt
+	) </dev/null
+	rc=$?
+	sync
+	blockdev --flushbufs "$dev" 2>/dev/null
+	if [ -n "${VD_LOOPS:-}" ]; then
+		vd_loop_detach "$dev"
+	else
+		losetup -d "$dev"
+	fi
+	return $rc
+}
+
+hb_lvm() {
+	mkdir img
+	seed_raw img/disk.raw $((8 * HB_MIB))
+	sfdisk -q img/disk.raw <<-EOF || return 1
+		label: gpt
+		unit: sectors
+		start=2048, size=6144, type=E6D6D379-F507-44C2-A23C-238F2A3DF928
+		start=8192, size=6144, type=E6D6D379-F507-44C2-A23C-238F2A3DF928
+	EOF
+	hb_lvm_make img/disk.raw "$1" || return 1
+	cp img/disk.raw oracle.raw
+	{
+		echo image=disk.raw
+		# The first LV on p1 starts at p1's first extent.
+		echo "lin_off=$((HB_MIB + $(awk 'NR == 1 { print $2 }' pvs.txt)))"
+		echo "pv2_uuid=$(awk 'NR == 2 { print $3 }' pvs.txt)"
+		echo "vg2_uuid=$(awk 'NR == 2 { print $2 }' vgs.txt)"
+	} >vars
+}
+gen_hb_lvm() { hb_lvm one; }
+gen_hb_lvmclash() { hb_lvm clash; }

@@ -28,7 +28,10 @@ blank lines; '#' starts a comment. Directives, one per line:
                       rewrites the first OLD (bytes or str) of the current
                       file as NEW; tar_fix(OFF) recomputes the checksum
                       of the tar header at OFF; gpt_fix(LBA) those of
-                      the GPT header at LBA and its entry array
+                      the GPT header at LBA and its entry array;
+                      lvm_edit(OLD, NEW) rewrites the first OLD in the
+                      metadata text of every LVM2 PV, its size and CRCs
+                      made right
   sh CMD              run CMD with sh in the case's image folder; names
                       are substituted as {name}
   opt ARG             an extra vdmount argument (before IMAGE)
@@ -210,6 +213,58 @@ class Editor:
             struct.pack_into("<I", h, 16, zlib.crc32(bytes(h[:min(hsize, 512)])))
             self.write(lba * 512, bytes(h))
             return True
+        def lvm_edit(old, new):
+            """Rewrite the first OLD as NEW in the committed metadata
+            text of every LVM2 PV in the file, fixing what LVM checks
+            (LVM2's lib/format_text/layout.h): a PV's label is in one of
+            its first four sectors ("LABELONE", 8 its sector, 20 the PV
+            header's offset); the PV header's lists of (offset u64, size
+            u64) from 40, data areas then metadata areas, each ended by a
+            zero entry; an mda_header (checksum at 0 over bytes 4-511,
+            raw_locn at 40: the text's offset from the area u64, its size
+            with its NUL u64, its checksum u32) starts each metadata area.
+            The text must not wrap around its area. Returns how many texts
+            changed (an error when none did)."""
+            old = old.encode() if isinstance(old, str) else old
+            new = new.encode() if isinstance(new, str) else new
+            data = content()
+
+            def crc(b):
+                return zlib.crc32(b, 0xf597a6cf ^ 0xffffffff) ^ 0xffffffff
+            n = 0
+            for at in range(0, len(data) - 511, 512):
+                if data[at:at + 8] != b"LABELONE" or data[at + 24:at + 32] != b"LVM2 001":
+                    continue
+                sec = struct.unpack_from("<Q", data, at + 8)[0]
+                if sec > 3 or at < sec * 512:
+                    continue
+                base = at - sec * 512
+                p = at + struct.unpack_from("<I", data, at + 20)[0] + 40
+                while struct.unpack_from("<Q", data, p)[0]:
+                    p += 16
+                p += 16
+                while struct.unpack_from("<Q", data, p)[0]:
+                    mda, msize = struct.unpack_from("<QQ", data, p)
+                    p += 16
+                    h = bytearray(self.read(base + mda, 512))
+                    toff, tsize = struct.unpack_from("<QQ", h, 40)
+                    if not toff or toff + tsize > msize:
+                        continue
+                    text = self.read(base + mda + toff, tsize).rstrip(b"\0")
+                    if old not in text:
+                        continue
+                    text = text.replace(old, new, 1) + b"\0"
+                    if toff + len(text) > msize:
+                        raise CaseError("lvm_edit: the text no longer fits its area")
+                    self.write(base + mda + toff, text)
+                    struct.pack_into("<QI", h, 48, len(text), crc(text))
+                    struct.pack_into("<I", h, 0, crc(bytes(h[4:])))
+                    self.write(base + mda, bytes(h))
+                    n += 1
+            if not n:
+                raise CaseError("lvm_edit: %r is in no PV's metadata" % old)
+            return n
+        e["lvm_edit"] = lvm_edit
         e["gpt_fix"] = gpt_fix
         e["content"] = content
         e["replace"] = replace
