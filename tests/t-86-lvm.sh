@@ -202,10 +202,13 @@ gen_many() {
 	lvmc pvcreate "${LDEV}p1" || return 1
 	lvmc vgcreate -s 64k many-vg "${LDEV}p1" || return 1
 	mlvm edit many-vg many:lv:200:0:pv0 || return 1
+	"$PY" -c '
+import os
+for k in range(200):
+    with open("lv%03d.img" % k, "wb") as f:
+        f.write(os.urandom((1 + k % 3) * 65536))' || return 1
 	for k in $(seq 0 199); do
-		k=$(printf '%03d' "$k")
-		head -c $(((1 + 10#$k % 3) * 65536)) /dev/urandom >"lv$k.img"
-		specs+=("lv$k=lv$k.img")
+		specs+=("$(printf 'lv%03d=lv%03d.img' "$k" "$k")")
 	done
 	mlvm put many-vg "${specs[@]}" || return 1
 	mlvm layout many-vg >layout.json || return 1
