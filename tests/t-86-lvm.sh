@@ -12,9 +12,15 @@
 # validates it); the LVs' bytes written at the extents lvm2 reports, thin
 # volumes' through pool metadata written by thin_restore from a mapping
 # we choose. Oracles: each LV's source file for VG-LV.raw; the kernel's
-# ext4 mount of that file for VG-LV/ (tests/treecmp.py); lvm2's reports,
-# vslvminfo/vslvmmount (libvslvm, a second reader) and thin_dump for the
-# builders themselves; qemu-img for the qcow2 chain and the VMDK.
+# ext4 mount of that file for VG-LV/ (tests/treecmp.py). The builders
+# are checked against lvm2's own reports (segment types, extents, the
+# missing PV), vslvminfo (libvslvm, a second reader of the metadata: the
+# Ubuntu and 200-LV images; it cannot read raid or mirror metadata) and
+# thin_dump/thin_check (the pool metadata read back from the disk
+# rebuilds every thin volume); qemu-img for the qcow2 chain.
+#
+# Until the volume layer and the LVM assembler land, only
+# lvm-builders-vs-lvm2-and-libvslvm and lvm-ext4-oracles pass.
 #
 # Cases: an Ubuntu-server-like disk (GPT: ESP, /boot, PV holding
 # ubuntu-vg/ubuntu-lv), also as a qcow2 chain and a VMDK; a VG over four
