@@ -99,12 +99,14 @@ lv_file() {
 
 # verify_lvm: once per run, the LV's bytes against the partition file
 # the LV was written from (not vdmount's), and big.bin through the LV
-# against big.bin through the partition; sets BAD.
+# against big.bin through the partition; sets BAD. An LV the mount does
+# not show fails the run as wrong data does.
 verify_lvm() {
 	local differ
 	fuse_mount vdmount "$WORK/lvm.qcow2" || { BAD["lvm|vdmount"]="n/a: $REASON"; return 0; }
 	if [ ! -f "$MNT/$LVM_LV.raw" ]; then
 		BAD["lvm|vdmount"]="n/a: the mount shows no $LVM_LV.raw"
+		FAILED=1
 	elif ! differ=$(T cmp ${VERIFY_BYTES:+-n "$VERIFY_BYTES"} "$MNT/$LVM_LV.raw" "$WORK/gpt-p1.raw" 2>&1); then
 		BAD["lvm|vdmount"]="WRONG: $LVM_LV.raw differs from the partition it was written from: $differ"
 	elif [ -z "$VERIFY_BYTES" ] && ! T cmp -s "$MNT/$LVM_LV/big.bin" "$MNT/p1/big.bin"; then
@@ -112,7 +114,7 @@ verify_lvm() {
 	fi
 	fuse_umount
 	fuse_mount vdmount "$WORK/lvm200.qcow2" || { BAD["lvm200|vdmount"]="n/a: $REASON"; return 0; }
-	[ -f "$MNT/$LVM_LAST" ] || BAD["lvm200|vdmount"]="n/a: the mount shows no $LVM_LAST"
+	[ -f "$MNT/$LVM_LAST" ] || { BAD["lvm200|vdmount"]="n/a: the mount shows no $LVM_LAST"; FAILED=1; }
 	fuse_umount
 }
 
