@@ -205,6 +205,12 @@ gen_dup() {
 	lvm_gpt disk.raw 66 32:lvm 32:lvm || return 1
 	lvm_place disk.raw pv1.img "$(lvm_part_off disk.raw 1)" || return 1
 	lvm_place disk.raw pv2.img "$(lvm_part_off disk.raw 2)" || return 1
+	# lvm2's own view of the disk: two VGs named dup-vg, ours.
+	lvm_attach disk.raw || return 1
+	mlvm lvm vgs --noheadings -o vg_name,vg_uuid >vgs.txt 2>vgs.err
+	lvm_detach || return 1
+	[ "$(grep -c 'dup-vg' vgs.txt)" = 2 ] && grep -qF "$(cat p1.uuid)" vgs.txt &&
+		grep -qF "$(cat p2.uuid)" vgs.txt || { cat vgs.txt vgs.err; return 1; }
 	qemu-img convert -f raw -O qcow2 disk.raw dup.qcow2 || return 1
 	rm -f disk.raw pv1.img pv2.img
 }
@@ -380,7 +386,7 @@ t_builders() {
 		def want(c, m):
 		    if not c: sys.exit(m)
 		want(len(lay["pvs"]) == 4, "not 4 PVs")
-		want(types("span") == ["linear"] and len(lvs["span"]["segs"][0]["ranges"]) == 1 or
+		want(set(types("span")) == {"linear"} and
 		     len({r[0] for s in lvs["span"]["segs"] for r in s["ranges"]}) == 2, "span is not on two PVs")
 		f = lvs["my-frag"]["segs"]
 		want(len(f) == 3 and all(s["type"] == "linear" for s in f), "my-frag: %s" % f)
