@@ -20,6 +20,11 @@ LVM_TYPE=E6D6D379-F507-44C2-A23C-238F2A3DF928
 # seconds a call on a loaded machine, and the builders make many.
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=python3
 [ -n "$PY" ] || PY=python3
+# The same interpreter for lib.sh's helpers (random_reads, treecmp), when
+# its folder holds a python3.
+if [ -x "$(dirname "$PY")/python3" ]; then
+	PATH=$(dirname "$PY"):$PATH
+fi
 
 mlvm() { "$PY" "$MKLVM" "$@"; }
 # lvmc CMD ARGS... — an lvm2 command with mklvm.py's options (lvm_attach

@@ -431,10 +431,11 @@ t_builders() {
 	[ "$(cat "$d/p1.uuid")" != "$(cat "$d/p2.uuid")" ] || die "the two dup-vg have one UUID"
 }
 
-# The ext4 oracles hold what the kernel sees: each mounts, and each
-# changed copy differs from its original where lvm_ext_change changed it.
+# The ext4 oracles hold what the kernel sees: the changed copy differs
+# from its original where lvm_ext_change changed it. (Every other ext4
+# oracle is mounted by the kernel in the test that uses it.)
 t_oracles() {
-	local d f
+	local d
 	need_loop
 	d=$(img_or_die ubuntu) || exit 1
 	kmount "$d/lv.img" 0 "$(stat -c %s "$d/lv.img")" "$TD/k2"
@@ -445,11 +446,10 @@ t_oracles() {
 	kumount_ok "$TD/k1"
 	kumount_ok "$TD/k2"
 	d=$(img_or_die multi) || exit 1
-	for f in span my-frag st2 r1 thin1 snap1; do
-		kmount "$d/$f.img" 0 "$(stat -c %s "$d/$f.img")" "$TD/k-$f"
-		T test -d "$TD/k-$f/files" || die "$f.img: no files/"
-		kumount_ok "$TD/k-$f"
-	done
+	[ "$(debugfs -R 'cat /changed/hostname' "$d/snap1.img" 2>/dev/null)" = snapshot ] ||
+		die "snap1.img lacks changed/hostname"
+	debugfs -R 'stat /changed' "$d/thin1.img" 2>&1 | grep -q 'File not found' ||
+		die "thin1.img holds changed/"
 }
 
 # ------------------------------------------------------------ tests:
