@@ -501,7 +501,8 @@ t_ubuntu_vdtool() {
 		die "vdtool cat /$n/files/size_4097 differs"
 	vdt cat "$img" "/$n.raw" | cmp -s - "$IMGDIR/lv.img" || die "vdtool cat /$n.raw differs from the LV"
 	mkdir out
-	must vdt cp -r -p "$img" "/$n" out >/dev/null
+	# As cp(1) does: the folder itself lands in out/.
+	must vdt cp -r -p "$img" "/$n/" out/ >/dev/null
 	must T "$PY" "$TREECMP" --ignore ctime,blocks,dirsize "$TD/k" "out/$n" >/dev/null
 	kumount_ok "$TD/k"
 	umount_ok "$MNT"
