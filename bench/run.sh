@@ -12,6 +12,8 @@
 #   rand   random 4 KiB reads (fio, 1 and 4 jobs)
 #   files  the guest's 1 GiB file, cp -a and find of its 20,000-file tree
 #   start  exec to first stat: 1 TiB image, 20-deep chain, GPT+ext4 disk
+#   lvm    a linear LV against the partition with the same bytes (VG-LV.raw,
+#          VG-LV/big.bin), mount of a VG of 200 LVs to first stat
 # and, from every mount of every case, each daemon's peak RSS.
 #
 # Tools take turns (round-robin, VDBENCH_RUNS rounds) so drift on the
@@ -25,7 +27,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -60,7 +62,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -78,11 +80,13 @@ RESULTS=$HERE/results
 . "$HERE/case-start.sh"
 # shellcheck source=bench/case-ntfs.sh
 . "$HERE/case-ntfs.sh"
+# shellcheck source=bench/case-lvm.sh
+. "$HERE/case-lvm.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -174,6 +178,7 @@ for c in $CASES; do
 	xfs) groups+=(xgpt) ;;
 	start) groups+=(tb1 chain gpt) ;;
 	ntfs) groups+=(ntfs) ;;
+	lvm) groups+=(gpt lvm) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
