@@ -35,13 +35,21 @@ static const char *lvm_human(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* The segment type as lvs(8) names it: the metadata's "striped" with one
+ * stripe is what lvs and a person call linear. */
+static const char *lvm_seg_type(const struct vd_lvm_seg *g)
+{
+	return !strcmp(g->type, "striped") && g->stripes <= 1 ? "linear" :
+								  g->type;
+}
+
 static void lvm_text_seg(const struct vd_lvm_seg *g)
 {
 	char h[32];
 
 	printf("        extents %" PRIu64 "-%" PRIu64 ": ", g->start_extent,
 	       g->start_extent + g->extent_count - 1);
-	lvm_put(g->type);
+	lvm_put(lvm_seg_type(g));
 	if (g->stripe_size)
 		printf(", %u stripes of %s", g->stripes,
 		       lvm_human(g->stripe_size, h, sizeof(h)));
@@ -167,7 +175,7 @@ void vdt_info_lvm_json(struct vdt_json *j, const struct vd_volset *s)
 				const struct vd_lvm_seg *sg = &lv->seg[k];
 
 				vdt_json_obj(j, NULL);
-				vdt_json_str(j, "type", sg->type);
+				vdt_json_str(j, "type", lvm_seg_type(sg));
 				vdt_json_u64(j, "start-extent",
 					     sg->start_extent);
 				vdt_json_u64(j, "extent-count",
