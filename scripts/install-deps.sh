@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libzstd-dev
 libdeflate-dev qemu-utils util-linux mount fdisk e2fsprogs libext2fs-dev
 libfdisk-dev
-lvm2 thin-provisioning-tools libvslvm-utils
+lvm2 thin-provisioning-tools libvslvm-utils xfsprogs
 mtools dosfstools attr acl python3
 ntfs-3g ntfs-3g-dev"
 

@@ -77,7 +77,10 @@ static int disc_probe(struct vd_volset *s, struct vd_vol *v,
 {
 	int ret;
 
-	if (v->role != VD_VOL_RAW || v->depth >= VD_VOL_MAX_DEPTH)
+	/* A hidden volume (an LV's sub-volume: a raid leg, a thin pool's
+	 * data) holds what its LV shows, or nothing of its own. */
+	if (v->role != VD_VOL_RAW || v->hidden ||
+	    v->depth >= VD_VOL_MAX_DEPTH)
 		return 0;
 	for (unsigned i = 0; vd_schemes[i]; i++) {
 		struct vd_err e = { "" };
