@@ -85,7 +85,10 @@ struct vd_fs_ops {
 	int (*lookup)(struct vd_fs *fs, uint64_t dir, const char *name,
 		      uint64_t *ino_r);
 	int (*getattr)(struct vd_fs *fs, uint64_t ino, struct vd_fs_attr *a_r);
-	/* Entries from cookie (0: the start), "." and ".." included. */
+	/* Entries from cookie (0: the start), "." and ".." included (the
+	 * namespace drops them and gives its own). A next cookie of
+	 * INT64_MAX - 2 or more is taken to mean that nothing follows:
+	 * cookies reach FUSE as off_t. */
 	int (*readdir)(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
 		       vd_fs_fill fill, void *arg);
 	/* Open a regular file: resolve what reads need once (the block map),

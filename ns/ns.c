@@ -19,7 +19,7 @@
  * drivers drop names holding '/'): a crafted directory cannot show a
  * second "." or "..". So the namespace's readdir cookies are the
  * driver's plus NS_COOKIE_SKIP: 0 starts with ".", 1 resumes at "..",
- * 2 + c resumes the driver at its cookie c. */
+ * 2 + c resumes the driver at its cookie c; NS_COOKIE_END ends. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +37,11 @@
 #define NS_LOCAL_MASK ((UINT64_C(1) << VD_NS_VOL_SHIFT) - 1)
 /* Readdir cookies below this are the namespace's own "." and "..". */
 #define NS_COOKIE_SKIP 2u
+/* The cookie after a directory's last entry. Cookies reach FUSE as
+ * off_t, so none may pass INT64_MAX; a driver's cookie that would is
+ * taken as the driver's own "nothing follows" (ntfs ends with INT64_MAX,
+ * an ext inline directory with UINT64_MAX). */
+#define NS_COOKIE_END ((uint64_t)INT64_MAX)
 
 /* The large inode numbers of one filesystem met so far: an open-
  * addressing hash from number to index, and the numbers by index. */
@@ -541,16 +546,14 @@ static int ns_fill_guest(void *arg, const char *name, uint64_t ino,
 	}
 	if (strchr(name, '/'))
 		return 0; /* drivers drop these already (and log them) */
-	if (next > UINT64_MAX - NS_COOKIE_SKIP) {
-		f->err = -EIO;
-		return 1;
-	}
 	if (ns_local_in(f->ns, f->v, ino, &local)) {
 		f->err = -EIO;
 		return 1;
 	}
 	return f->fill(f->arg, name, ns_ino(ns_volnum(f->v), local), type,
-		       next + NS_COOKIE_SKIP);
+		       next >= NS_COOKIE_END - NS_COOKIE_SKIP ?
+			       NS_COOKIE_END :
+			       next + NS_COOKIE_SKIP);
 }
 
 int vd_ns_readdir(struct vd_ns *ns, uint64_t dir, uint64_t cookie,
@@ -570,6 +573,8 @@ int vd_ns_readdir(struct vd_ns *ns, uint64_t dir, uint64_t cookie,
 	f.v = ns_fs_vol(ns, dir, &fs_dir);
 	if (!f.v)
 		return ns_vol_of(dir) ? -ENOENT : -ENOTDIR;
+	if (cookie >= NS_COOKIE_END)
+		return 0;
 	if (cookie == 0 && fill(arg, ".", dir, DT_DIR, 1))
 		return 0;
 	if (cookie <= 1) {
