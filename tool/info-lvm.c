@@ -11,30 +11,6 @@
 #include "tool/info-lvm.h"
 #include "volumes/lvm.h"
 
-static void lvm_put(const char *s)
-{
-	for (; *s; s++)
-		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
-
-static const char *lvm_human(uint64_t v, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB",
-					     "TiB", "PiB", "EiB" };
-	unsigned u = 0;
-	double d = (double)v;
-
-	while (d >= 1024 && u + 1 < VD_ARRAY_SIZE(units)) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0 || d == (double)(uint64_t)d)
-		snprintf(buf, len, "%.0f %s", d, units[u]);
-	else
-		snprintf(buf, len, "%.1f %s", d, units[u]);
-	return buf;
-}
-
 /* The segment type as lvs(8) names it: the metadata's "striped" with one
  * stripe is what lvs and a person call linear. */
 static const char *lvm_seg_type(const struct vd_lvm_seg *g)
@@ -49,10 +25,10 @@ static void lvm_text_seg(const struct vd_lvm_seg *g)
 
 	printf("        extents %" PRIu64 "-%" PRIu64 ": ", g->start_extent,
 	       g->start_extent + g->extent_count - 1);
-	lvm_put(lvm_seg_type(g));
+	vdt_info_put(lvm_seg_type(g));
 	if (g->stripe_size)
 		printf(", %u stripes of %s", g->stripes,
-		       lvm_human(g->stripe_size, h, sizeof(h)));
+		       vdt_info_human(g->stripe_size, h, sizeof(h)));
 	else if (g->stripes > 1)
 		printf(", %u %s", g->stripes,
 		       !strcmp(g->type, "striped") ? "stripes" : "legs");
@@ -71,11 +47,11 @@ void vdt_info_lvm_text(const struct vd_volset *s)
 		const struct vd_lvm_vg *g = in->vg[v];
 
 		printf("  ");
-		lvm_put(g->shown_name);
+		vdt_info_put(g->shown_name);
 		printf("  UUID ");
-		lvm_put(g->uuid);
+		vdt_info_put(g->uuid);
 		printf(", extent size %s, seqno %" PRIu64 ", %u PV%s",
-		       lvm_human(g->extent_size, h, sizeof(h)), g->seqno,
+		       vdt_info_human(g->extent_size, h, sizeof(h)), g->seqno,
 		       g->n_pv, g->n_pv == 1 ? "" : "s");
 		if (g->n_missing)
 			printf(" (%u missing)", g->n_missing);
@@ -84,7 +60,7 @@ void vdt_info_lvm_text(const struct vd_volset *s)
 			const struct vd_lvm_pv *pv = &g->pv[p];
 
 			printf("    PV %-6s ", pv->key);
-			lvm_put(pv->uuid);
+			vdt_info_put(pv->uuid);
 			if (!pv->vol) {
 				printf("  missing\n");
 				continue;
@@ -92,19 +68,19 @@ void vdt_info_lvm_text(const struct vd_volset *s)
 			printf("  on %s, %s, %" PRIu64 " extents from byte %"
 			       PRIu64 "\n",
 			       pv->vol->label[0] ? pv->vol->label : "disk",
-			       lvm_human(pv->size, h, sizeof(h)),
+			       vdt_info_human(pv->size, h, sizeof(h)),
 			       pv->pe_count, pv->pe_start);
 		}
 		for (uint32_t l = 0; l < g->n_lv; l++) {
 			const struct vd_lvm_lv *lv = &g->lv[l];
 
 			printf("    LV %-20s %10s  ", lv->name,
-			       lvm_human(lv->size, h, sizeof(h)));
+			       vdt_info_human(lv->size, h, sizeof(h)));
 			if (lv->shown && lv->vol)
 				printf("%s.raw", lv->vol->label);
 			else if (lv->why_not[0]) {
 				printf("not shown: ");
-				lvm_put(lv->why_not);
+				vdt_info_put(lv->why_not);
 			} else
 				printf("(%s, not shown)",
 				       lv->n_seg && !strcmp(lv->seg[0].type,

@@ -385,7 +385,7 @@ static void info_json(const struct vd_image *img, int alloc_ret,
 /* ---------------------------------------------------------------- text */
 
 /* "1.5 GiB": for a person; the exact bytes go beside it. */
-static const char *info_human(uint64_t v, char *buf, size_t len)
+const char *vdt_info_human(uint64_t v, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB",
 					     "TiB", "PiB", "EiB" };
@@ -405,7 +405,7 @@ static const char *info_human(uint64_t v, char *buf, size_t len)
 
 /* Guest text, with control characters (a terminal's escapes) shown as
  * '?'. */
-static void info_put(const char *s)
+void vdt_info_put(const char *s)
 {
 	for (; *s; s++)
 		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
@@ -416,7 +416,7 @@ static void info_size_line(const char *what, uint64_t v)
 	char h[32];
 
 	printf("    %-17s %s (%" PRIu64 " bytes)\n", what,
-	       info_human(v, h, sizeof(h)), v);
+	       vdt_info_human(v, h, sizeof(h)), v);
 }
 
 static void info_text_layer(const struct vd_layer *l, unsigned depth)
@@ -425,11 +425,11 @@ static void info_text_layer(const struct vd_layer *l, unsigned depth)
 
 	vd_layer_info(l, &li);
 	printf("  [%u] ", depth);
-	info_put(vd_layer_path(l));
+	vdt_info_put(vd_layer_path(l));
 	printf("\n    %-17s %s", "format:", li.format);
 	if (li.subformat[0]) {
 		printf(" (");
-		info_put(li.subformat);
+		vdt_info_put(li.subformat);
 		printf(")");
 	}
 	printf("\n");
@@ -449,15 +449,15 @@ static void info_text_layer(const struct vd_layer *l, unsigned depth)
 		       li.corrupt ? "corrupt" : "");
 	if (li.data_file) {
 		printf("    %-17s ", "data file:");
-		info_put(li.data_file);
+		vdt_info_put(li.data_file);
 		printf("%s\n", li.data_file_raw ? " (raw)" : "");
 	}
 	if (li.backing_filename) {
 		printf("    %-17s ", "backing file:");
-		info_put(li.backing_filename);
+		vdt_info_put(li.backing_filename);
 		if (li.backing_format) {
 			printf(" (format ");
-			info_put(li.backing_format);
+			vdt_info_put(li.backing_format);
 			printf(")");
 		}
 		printf("\n");
@@ -470,8 +470,8 @@ static void info_text_layer(const struct vd_layer *l, unsigned depth)
 			char h[32];
 
 			printf("      %-10s %10s  ", x->type,
-			       info_human(x->virtual_size, h, sizeof(h)));
-			info_put(x->filename);
+			       vdt_info_human(x->virtual_size, h, sizeof(h)));
+			vdt_info_put(x->filename);
 			printf("\n");
 		}
 	}
@@ -491,7 +491,7 @@ static void info_text_layer(const struct vd_layer *l, unsigned depth)
 			printf("      %-8s ", s->id);
 			printf("%-20s ", s->name);
 			printf("%12s  %-19s  %02" PRIu64 ":%02u:%02u.%03u\n",
-			       info_human(s->vm_state_size, h, sizeof(h)),
+			       vdt_info_human(s->vm_state_size, h, sizeof(h)),
 			       date, secs / 3600, (unsigned)(secs / 60 % 60),
 			       (unsigned)(secs % 60),
 			       (unsigned)(s->vm_clock_nsec % 1000000000 /
@@ -513,7 +513,7 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 	printf("  %-4s ", name);
 	if (!f->shown) {
 		printf("not shown: ");
-		info_put(f->error);
+		vdt_info_put(f->error);
 		printf("\n");
 		return;
 	}
@@ -522,22 +522,22 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 		printf(" (%s)", f->info.subtype);
 	if (f->info.label[0]) {
 		printf(", label \"");
-		info_put(f->info.label);
+		vdt_info_put(f->info.label);
 		printf("\"");
 	}
 	if (f->info.uuid[0]) {
 		printf(", %s ", !strcmp(f->info.type, "vfat") ||
 					!strcmp(f->info.type, "ntfs") ?
 				       "serial" : "UUID");
-		info_put(f->info.uuid);
+		vdt_info_put(f->info.uuid);
 	}
 	if (f->info.block_size)
 		printf(", %u-byte blocks", f->info.block_size);
 	printf("\n");
 	if (f->has_stat)
 		printf("       size %s (%" PRIu64 " bytes), used %s (%" PRIu64
-		       " bytes)\n", info_human(f->size, h1, sizeof(h1)),
-		       f->size, info_human(f->used, h2, sizeof(h2)), f->used);
+		       " bytes)\n", vdt_info_human(f->size, h1, sizeof(h1)),
+		       f->size, vdt_info_human(f->used, h2, sizeof(h2)), f->used);
 	if (f->info.cluster_size)
 		printf("       cluster size %" PRIu32 "\n",
 		       f->info.cluster_size);
@@ -581,7 +581,7 @@ static void info_text_vols(struct vd_ns *ns)
 			       "KIND", "SIZE", "");
 		any = true;
 		printf("  %-28s %-10s %14" PRIu64 " %10s\n", v->label,
-		       v->ops->kind, v->len, info_human(v->len, h, sizeof(h)));
+		       v->ops->kind, v->len, vdt_info_human(v->len, h, sizeof(h)));
 	}
 	if (!any)
 		return;
@@ -638,7 +638,7 @@ static void info_text(const struct vd_image *img, int alloc_ret,
 	unsigned depth = 0;
 
 	printf("image: ");
-	info_put(img->path);
+	vdt_info_put(img->path);
 	printf("\nchain (top first):\n");
 	for (; l; l = vd_layer_backing(l))
 		info_text_layer(l, depth++);
@@ -653,7 +653,7 @@ static void info_text(const struct vd_image *img, int alloc_ret,
 	printf("partition table: ");
 	if (vd_ns_parts_error(img->ns)) {
 		printf("unreadable: ");
-		info_put(vd_ns_parts_error(img->ns));
+		vdt_info_put(vd_ns_parts_error(img->ns));
 		printf("\n");
 	} else if (!parts || parts->scheme == VD_PART_NONE) {
 		printf("none\n");
@@ -671,9 +671,9 @@ static void info_text(const struct vd_image *img, int alloc_ret,
 
 			printf("  p%-3u %14" PRIu64 " %12" PRIu64 " %10s  "
 			       "%-24s ", p->num, p->start, p->len,
-			       info_human(p->len, h, sizeof(h)),
+			       vdt_info_human(p->len, h, sizeof(h)),
 			       tn ? tn : p->type);
-			info_put(p->name);
+			vdt_info_put(p->name);
 			printf("%s\n", p->bootable ? "(boot)" : "");
 		}
 		printf("filesystems:\n");
