@@ -55,15 +55,22 @@ static unsigned ext_rec_len(unsigned v, unsigned bs)
 
 /* The entries of buf[0, len), which is directory position base onward
  * (one block, or one region of an inline directory). Entries before
- * position from are passed over. Stops early (returning 1) when fn asks. */
+ * position from are passed over; none begins at or past end (the
+ * directory's size: the kernel's ext4_readdir stops there, mid-block
+ * too; e2fsprogs' f_trunc_dirent_header). Stops early (returning 1)
+ * when fn asks. A bad entry ends the region (logged; returning
+ * EXT_DIR_BAD): the entries before it stand, as the kernel's readdir
+ * and lookup keep them and pass over the rest of the block. */
+#define EXT_DIR_BAD 2
+
 static int ext_dir_parse(struct ext_fs *x, uint64_t dino, const uint8_t *buf,
-			 size_t len, uint64_t base, uint64_t from,
+			 size_t len, uint64_t base, uint64_t from, uint64_t end,
 			 ext_dent_fn fn, void *arg)
 {
 	size_t off = 0;
 
 	/* Ends: every entry is at least 12 bytes long. */
-	while (len - off >= 8) {
+	while (len - off >= 8 && base + off < end) {
 		/* ext4 directory entry: 0 inode, 4 rec_len, 6 name_len,
 		 * 7 file_type (ext4 spec, "Linear Directories"). */
 		const uint8_t *p = buf + off;
@@ -71,14 +78,19 @@ static int ext_dir_parse(struct ext_fs *x, uint64_t dino, const uint8_t *buf,
 		unsigned rl = ext_rec_len(get_le16(p + 4), x->bs);
 		struct ext_dent d;
 
+		/* The kernel's ext4_check_dir_entry also refuses an entry
+		 * that leaves less than a minimal entry (12 bytes) before
+		 * the block's end without reaching it (e2fsprogs'
+		 * f_trunc_dirent_header). */
 		if (rl < 12 || (rl & 3) || rl > len - off ||
+		    (rl != len - off && len - off - rl < 12) ||
 		    rl < ((8u + nl + 3) & ~3u) ||
 		    ino > x->fs->super->s_inodes_count) {
 			vd_log(VD_LOG_ERR, "%s: ext: directory %" PRIu64 ": bad "
 			       "entry at byte %" PRIu64 " (rec_len %u, "
 			       "name_len %u, inode %u)", x->name, dino,
 			       base + off, rl, nl, ino);
-			return -EIO;
+			return EXT_DIR_BAD;
 		}
 		d.next = base + off + rl;
 		if (ino && nl && base + off >= from) {
@@ -110,7 +122,7 @@ static int ext_dir_walk(struct ext_fs *x, uint64_t dino,
 			struct ext_win **w_r, bool one_block, ext_dent_fn fn,
 			void *arg)
 {
-	uint64_t size = EXT2_I_SIZE(in), bs = x->bs, pos = *pos_r;
+	uint64_t size = vd_ext_isize(x, in), bs = x->bs, pos = *pos_r;
 	uint64_t nblocks = size / bs + (size % bs != 0);
 	uint8_t *buf;
 	errcode_t err;
@@ -147,15 +159,17 @@ static int ext_dir_walk(struct ext_fs *x, uint64_t dino,
 		if (!ret)
 			ret = ext_dir_parse(x, dino, buf + 4,
 					    EXT4_MIN_INLINE_DATA_SIZE - 4, 4,
-					    pos, fn, arg);
+					    pos, UINT64_MAX, fn, arg);
 		if (!ret && len > EXT4_MIN_INLINE_DATA_SIZE)
 			ret = ext_dir_parse(x, dino,
 					    buf + EXT4_MIN_INLINE_DATA_SIZE,
 					    len - EXT4_MIN_INLINE_DATA_SIZE,
-					    EXT4_MIN_INLINE_DATA_SIZE, pos, fn,
-					    arg);
+					    EXT4_MIN_INLINE_DATA_SIZE, pos,
+					    UINT64_MAX, fn, arg);
 		free(buf);
-		return ret;
+		/* A bad entry ends an inline directory's listing, as the
+		 * kernel's ext4_read_inline_dir does. */
+		return ret == EXT_DIR_BAD ? 0 : ret;
 	}
 
 	buf = malloc(bs);
@@ -187,20 +201,22 @@ static int ext_dir_walk(struct ext_fs *x, uint64_t dino,
 			pos = e->lblk * bs;
 			continue;
 		}
+		/* An unwritten extent's blocks are read as stored, as the
+		 * kernel's ext4_bread does for directories (it maps them
+		 * like written ones): e2fsprogs' f_uninit_dir. */
 		pblk = e->pblk + (lblk - e->lblk);
-		if (!e->uninit) {
-			err = ext2fs_read_dir_block4(x->fs, pblk, buf, 0,
-						     (ext2_ino_t)dino);
-			if (err) {
-				ret = vd_ext_io_err(x, dino, "directory block",
-						 err);
-				break;
-			}
-			ret = ext_dir_parse(x, dino, buf, bs, lblk * bs, pos, fn,
-					    arg);
-			if (ret)
-				break;
+		err = ext2fs_read_dir_block4(x->fs, pblk, buf, 0,
+					     (ext2_ino_t)dino);
+		if (err) {
+			ret = vd_ext_io_err(x, dino, "directory block", err);
+			break;
 		}
+		ret = ext_dir_parse(x, dino, buf, bs, lblk * bs, pos, size,
+				    fn, arg);
+		if (ret == EXT_DIR_BAD)
+			ret = 0; /* on with the next block */
+		else if (ret)
+			break;
 		pos = (lblk + 1) * bs;
 		if (one_block)
 			break;
@@ -280,7 +296,7 @@ int vd_ext_readdir(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
 	pthread_mutex_lock(&x->lock);
 	ret = ext_dir_inode(x, dir, &in);
 	/* Ends: ext_dir_walk moves pos on by a block (or to the end). */
-	while (!ret && pos < EXT2_I_SIZE(&in)) {
+	while (!ret && pos < vd_ext_isize(x, &in)) {
 		b.n = b.used = 0;
 		ret = ext_dir_walk(x, dir, &in, &pos, &w, true, ext_batch_add,
 				   &b);
@@ -487,7 +503,7 @@ int vd_ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
 		goto out;
 	f.casefold = (in.i_flags & EXT4_CASEFOLD_FL) && x->fs->encoding;
 	if (!(in.i_flags & EXT4_INLINE_DATA_FL) &&
-	    EXT2_I_SIZE(&in) >= (uint64_t)EXT_DCACHE_MIN_BLOCKS * x->bs) {
+	    vd_ext_isize(x, &in) >= (uint64_t)EXT_DCACHE_MIN_BLOCKS * x->bs) {
 		ret = ext_dcache_get(x, dir, &in, &c);
 		if (ret)
 			goto out;

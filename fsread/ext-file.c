@@ -203,6 +203,16 @@ static int ext_map_node(struct ext_mapper *m, const uint8_t *node,
 					      "wrong (block, depth)", blk, depth);
 			break;
 		}
+		/* The child's first entry starts where its index says, as
+		 * the kernel's ext4_valid_extent_entries requires (e2fsprogs'
+		 * f_extent_interior_start_lblk). */
+		if (get_le16(child + 2) &&
+		    get_le32(child + 12) != get_le32(ix)) {
+			ret = ext_map_corrupt(m, "extent tree block does not "
+					      "start at its index's block "
+					      "(block, depth)", blk, depth - 1);
+			break;
+		}
 		ret = ext_map_node(m, child, m->x->bs, depth - 1);
 	}
 	free(child);

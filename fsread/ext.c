@@ -152,13 +152,13 @@ static int ext_getattr(struct vd_fs *fs, uint64_t ino, struct vd_fs_attr *a)
 	 * data reports its size in sectors on top, so that tar and rsync do
 	 * not take it for all holes. */
 	if (LINUX_S_ISREG(in.i_mode) && in.i_flags & EXT4_INLINE_DATA_FL)
-		a->blocks += (EXT2_I_SIZE(&in) + 511) >> 9;
+		a->blocks += (vd_ext_isize(x, &in) + 511) >> 9;
 	a->ino = ino;
 	a->mode = in.i_mode;
 	a->nlink = in.i_links_count;
 	a->uid = in.i_uid | (uint32_t)in.osd2.linux2.l_i_uid_high << 16;
 	a->gid = in.i_gid | (uint32_t)in.osd2.linux2.l_i_gid_high << 16;
-	a->size = EXT2_I_SIZE(&in);
+	a->size = vd_ext_isize(x, &in);
 	a->rdev = 0;
 	if (LINUX_S_ISCHR(in.i_mode) || LINUX_S_ISBLK(in.i_mode)) {
 		/* As ext4_iget: i_block[0] holds an old 16-bit number,
@@ -191,7 +191,7 @@ static bool ext_fast_symlink(struct ext_fs *x, struct ext2_inode_large *in)
 	uint64_t ea = 0;
 
 	if (ext2fs_has_feature_ea_inode(x->fs->super))
-		return EXT2_I_SIZE(in) < sizeof(in->i_block);
+		return vd_ext_isize(x, in) < sizeof(in->i_block);
 	if (ext2fs_file_acl_block(x->fs, EXT2_INODE(in)))
 		ea = (uint64_t)EXT2_CLUSTER_SIZE(x->fs->super) / 512;
 	return blocks == ea;
@@ -212,7 +212,7 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 	ret = vd_ext_read_inode(x, ino, &in);
 	if (ret)
 		goto out;
-	len = EXT2_I_SIZE(&in);
+	len = vd_ext_isize(x, &in);
 	if (!LINUX_S_ISLNK(in.i_mode)) {
 		ret = -EINVAL;
 	} else if (in.i_flags & EXT4_ENCRYPT_FL) {
@@ -220,7 +220,8 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 		       "encrypted (fscrypt); its target cannot be read",
 		       x->name, ino);
 		ret = -ENOKEY;
-	} else if (len == 0 || len >= x->bs || len > 65535) {
+	} else if (len == 0 || len > 65535 ||
+		   (len >= x->bs && (in.i_flags & EXT4_INLINE_DATA_FL))) {
 		/* The kernel keeps a target shorter than a block. */
 		ret = vd_ext_io_err(x, ino, "symlink length",
 				 EXT2_ET_INODE_CORRUPTED);
@@ -259,9 +260,15 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 			ret = -ENOMEM;
 	} else {
 		/* A slow symlink: the target is in the first block. An
-		 * extent-mapped one shorter than 60 bytes is also here. */
+		 * extent-mapped one shorter than 60 bytes is also here.
+		 * One that claims a block or more reads as the kernel's
+		 * ext4_get_link cuts it: the block's first bs - 1 bytes, up
+		 * to a NUL (e2fsprogs' f_invalid_extent_symlink). */
 		struct ext_win *w = NULL;
 		size_t i;
+
+		if (len >= x->bs)
+			len = x->bs - 1;
 
 		t = malloc(x->bs);
 		if (!t)
@@ -282,7 +289,7 @@ static int ext_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 out:
 	pthread_mutex_unlock(&x->lock);
 	if (!ret) {
-		size_t n = (size_t)VD_MIN(len, size - 1);
+		size_t n = strnlen(t, (size_t)VD_MIN(len, size - 1));
 
 		memcpy(buf, t, n);
 		buf[n] = '\0';
@@ -314,13 +321,18 @@ static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
 
 	if (ret)
 		return ret;
-	/* A volume made without xattrs (mkfs -O ^ext_attr) has none to
-	 * show: the kernel lists nothing, where libext2fs would fail with
-	 * EXT2_ET_MISSING_EA_FEATURE. */
-	if (!ext2fs_has_feature_xattr(x->fs->super) &&
-	    !ext2fs_has_feature_inline_data(x->fs->super))
-		return -ENODATA;
-	err = ext2fs_xattrs_open(x->fs, (ext2_ino_t)ino, h_r);
+	/* The kernel reads an inode's xattrs whether or not the volume
+	 * has the ext_attr feature (e2fsprogs' f_clear_xattr); libext2fs
+	 * refuses without it (EXT2_ET_MISSING_EA_FEATURE), so the flag is
+	 * lent to the in-memory superblock for the call, under the lock,
+	 * and taken back at once: it never reaches the volume. */
+	if (!ext2fs_has_feature_xattr(x->fs->super)) {
+		ext2fs_set_feature_xattr(x->fs->super);
+		err = ext2fs_xattrs_open(x->fs, (ext2_ino_t)ino, h_r);
+		ext2fs_clear_feature_xattr(x->fs->super);
+	} else {
+		err = ext2fs_xattrs_open(x->fs, (ext2_ino_t)ino, h_r);
+	}
 	if (err)
 		return vd_ext_io_err(x, ino, "xattrs", err);
 	/* Raw values: libext2fs's ACL conversion trusts the value's
@@ -510,7 +522,7 @@ static uint64_t ext_overhead(struct ext_fs *x)
 		struct ext2_inode_large j;
 
 		if (!vd_ext_read_inode(x, sb->s_journal_inum, &j))
-			o += EXT2_I_SIZE(&j) / x->bs;
+			o += vd_ext_isize(x, &j) / x->bs;
 	}
 	/* bigalloc: the kernel counts whole clusters. */
 	return (o + ratio - 1) / ratio * ratio;

@@ -138,6 +138,17 @@ void vd_ext_release(struct vd_fs_file *f);
 
 /* ---- ext.c ---- */
 
+/* An inode's size as the kernel's ext4_isize reads it: i_size_high
+ * counts only for regular files, or on a volume with large_dir (it
+ * was i_dir_acl once; e2fsprogs' f_recnect_bad). */
+static inline uint64_t vd_ext_isize(const struct ext_fs *x,
+				    const struct ext2_inode_large *in)
+{
+	if (LINUX_S_ISREG(in->i_mode) || ext2fs_has_feature_largedir(x->fs->super))
+		return EXT2_I_SIZE(in);
+	return in->i_size;
+}
+
 /* Log a libext2fs error on inode ino and return -EIO (or -ENOMEM). */
 int vd_ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
 		  errcode_t err);

@@ -56,6 +56,8 @@ blank lines; '#' starts a comment. Directives, one per line:
   expect fileeio PATH reading the guest file PATH fails with EIO
   expect filesame PATH SRC  guest file PATH equals the base's SRC
   expect lseio PATH   listing the guest directory PATH fails with EIO
+  expect lsnames PATH NAME...  the guest directory PATH lists exactly
+                      these names (none: an empty listing)
   expect absent PATH  PATH does not exist in the mount
   expect link PATH TARGET   readlink of the guest symlink PATH gives TARGET
   expect linkeio PATH       readlink of PATH fails with EIO
@@ -393,7 +395,7 @@ def prepare(out, baseroot, paths):
                         raise CaseError("%s: qemu-img convert of the poked image failed: %s"
                                         % (where, r.stdout.decode(errors="replace").strip()))
                 words = ["same", words[1], 0, q, None]
-            elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "absent",
+            elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "lsnames", "absent",
                               "link", "linkeio"):
                 raise CaseError("%s: unknown expectation %s" % (where, kind))
             exp.append(words)
@@ -530,6 +532,13 @@ def check_one(info, e, mnt, eios, bad):
             except OSError as x:
                 if x.errno != 5:
                     bad.append("%s: %s; expected EIO" % (e[1], x))
+        elif kind == "lsnames":
+            try:
+                got = sorted(os.listdir(os.path.join(mnt, e[1])))
+                if got != sorted(e[2:]):
+                    bad.append("%s lists %s, expected %s" % (e[1], " ".join(got[:20]), " ".join(e[2:]) or "nothing"))
+            except OSError as x:
+                bad.append("%s: %s; expected a listing" % (e[1], x))
         elif kind == "link":
             got = os.readlink(os.path.join(mnt, e[1]))
             if got != e[2]:
