@@ -29,11 +29,14 @@
 # Why it is reliable: fsync on ext4 with a journal waits for the commit
 # of the running transaction and writes nothing else; the committed
 # metadata goes home only when the block device's dirty buffers are
-# written back (after dirty_expire_centisecs, 30 s by default) or at a
-# checkpoint (a full journal, sync(2), syncfs, unmount). The copy is made
-# right after the last fsync, so it holds committed transactions and at
-# worst some of them already at home too, which replay rewrites with the
-# same bytes.
+# written back (after vm.dirty_expire_centisecs, 30 s by default) or at a
+# checkpoint (a full journal, sync(2), syncfs, unmount). On a busy
+# machine phase 2 below can take longer than 30 s, and the writeback
+# then puts everything home before the copy (the copy "reads the same
+# without recovery"); so from phase 2 to the copy dirty_expire_centisecs
+# is raised to an hour and put back afterwards (also on SIGTERM/INT).
+# Builders take turns on a lock for that span, so one never saves
+# another's raised value.
 set -u
 
 TYPE=ext4
@@ -137,7 +140,18 @@ SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/mkdirty.XXXXXX") || die "mktemp failed"
 MNT=$SCRATCH/mnt
 IMG=$SCRATCH/live.img
 MOUNTED=
+EXPIRE=/proc/sys/vm/dirty_expire_centisecs
+EXPIRE_OLD=
+# Put the writeback delay back (and let the next builder in).
+expire_restore() {
+	if [ -n "$EXPIRE_OLD" ]; then
+		echo "$EXPIRE_OLD" >"$EXPIRE"
+		EXPIRE_OLD=
+	fi
+	exec 9>&-
+}
 cleanup() {
+	expire_restore
 	if [ -n "$MOUNTED" ]; then
 		timeout -k 5 60 umount "$MNT" 2>/dev/null || umount -l "$MNT"
 	fi
@@ -183,7 +197,14 @@ fill "$MNT/gone/d" 9000 d
 ln -s deep/b.bin "$MNT/old/link" || die "symlink failed"
 sync || die "sync failed"
 
-# Phase 2: changes that only the journal holds.
+# Phase 2: changes that only the journal holds. No writeback of them
+# until the copy is made (see the top).
+exec 9>>"${TMPDIR:-/tmp}/vdtest-mkdirty.lock"
+timeout 600 flock 9 || die "cannot take the writeback lock"
+if [ -w "$EXPIRE" ]; then
+	EXPIRE_OLD=$(cat "$EXPIRE")
+	echo 360000 >"$EXPIRE" || EXPIRE_OLD=
+fi
 mkdir -p "$MNT/new/sub" || die "mkdir failed"
 fill "$MNT/new/e.txt" 12345 e
 fill "$MNT/new/sub/f.bin" 1000000 f
@@ -216,6 +237,7 @@ timeout 120 sync "${ALL[@]}" || die "fsync failed"
 
 # The crash: a copy of the image as it is now on "disk".
 cp --sparse=always "$IMG" "$OUT.tmp" || die "cannot copy the live image"
+expire_restore
 
 timeout -k 5 60 umount "$MNT" || die "umount failed"
 MOUNTED=
