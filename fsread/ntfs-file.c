@@ -128,13 +128,19 @@ int vd_ntfs_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r)
 		ret = -EISDIR;
 		goto close;
 	}
-	if (!(ni->flags & FILE_ATTR_ENCRYPTED)) {
-		ret = vd_ntfs_wof_open(x, ni, &f->wof);
-		if (ret || f->wof) {
-			f->size = f->wof ? vd_ntfs_wof_size(f->wof) : 0;
-			f->lib = true; /* no runs to map */
-			goto close;
-		}
+	if (ni->flags & FILE_ATTR_ENCRYPTED) {
+		/* Before the library is asked for $DATA: it refuses it. */
+		vd_log(VD_LOG_ERR, "%s: ntfs: MFT record %" PRIu64 " is "
+		       "encrypted (EFS); its contents cannot be read without "
+		       "the user's key", x->name, ino);
+		ret = -EIO;
+		goto close;
+	}
+	ret = vd_ntfs_wof_open(x, ni, &f->wof);
+	if (ret || f->wof) {
+		f->size = f->wof ? vd_ntfs_wof_size(f->wof) : 0;
+		f->lib = true; /* no runs to map */
+		goto close;
 	}
 	errno = 0;
 	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
