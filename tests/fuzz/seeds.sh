@@ -685,12 +685,19 @@ seeds_lvm() {
 	cp lvm3.img "$o/pv-2m"
 }
 
+# ---------------------------------------------------------------- xpress, lzx
+# WOF chunks made by our own encoders (tests/mkwof.py), which wimlib's
+# decompressor reads back in t-86-ntfs-wof.
+seeds_wof() {
+	/usr/bin/python3 "$SRC/tests/mkwof.py" seeds "$OUT"
+}
+
 fail=0
-for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm; do
+for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
