@@ -295,8 +295,12 @@ int vd_lzx_decode(const uint8_t *in, size_t in_len, uint8_t *out,
 			if (s.fake || s.n - s.pos < 12 ||
 			    s.n - s.pos - 12 < size)
 				goto out;
-			for (unsigned k = 0; k < 3; k++)
+			why = "a recent offset of 0 in an uncompressed block";
+			for (unsigned k = 0; k < 3; k++) {
 				st->r[k] = get_le32(in + s.pos + 4 * k);
+				if (!st->r[k])
+					goto out;
+			}
 			s.pos += 12;
 			memcpy(out + o, in + s.pos, size);
 			s.pos += size;
