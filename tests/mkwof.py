@@ -25,6 +25,8 @@ did not write).
                           prints the sha256 of chunk variants in order,
                           then that of the last (partial) chunk
   mkwof.py efs IMG INO    mark MFT record INO of IMG encrypted (EFS)
+  mkwof.py put FILE FORMAT SIZE  make FILE, on an ntfs-3g mount, a WOF
+                          file (its stream set as an xattr: < 64 KiB)
 """
 import ctypes
 import hashlib
@@ -750,11 +752,25 @@ def efs(img, ino):
         sys.exit("mkwof: no standard information in record %d" % ino)
 
 
+def put(path, fmt, size, seed):
+    """Make path (on an ntfs-3g mount with the xattr streams interface)
+    a WOF file of size bytes in format fmt, its stream (< 64 KiB) set as
+    user.WofCompressedData."""
+    data = gen_data(seed, size)
+    stream, _ = wof_stream(data, fmt, lambda f, c, k: own_chunk(f, c, k % 3))
+    with open(path, "wb") as f:
+        f.truncate(size)
+    os.setxattr(path, "user.WofCompressedData", stream)
+    os.setxattr(path, "system.ntfs_reparse_data", bytes.fromhex(reparse_hex(fmt)[2:]))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "cases":
         cases(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "seeds":
         seeds(sys.argv[2])
+    elif len(sys.argv) == 5 and sys.argv[1] == "put":
+        put(sys.argv[2], FORMATS[sys.argv[3]], int(sys.argv[4]), 5)
     elif len(sys.argv) == 4 and sys.argv[1] == "efs":
         efs(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 5 and sys.argv[1] == "big":

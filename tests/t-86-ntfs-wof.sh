@@ -124,12 +124,18 @@ t_reads() {
 # Reads at random offsets and lengths, O_DIRECT where allowed: parts of
 # chunks, chunk boundaries, the end.
 t_random_reads() {
-	local n
+	local n p
 	mount_wof
 	for n in lzx-big xpress4k-big xpress16k-mixed wimlib-lzx-big lzx-chunk-plus-one; do
 		[ -e "$D/cases/$n.plain" ] || continue
 		random_reads "$W/$n" "$D/cases/$n.plain" 150 || die "$n: random reads differ"
 	done
+	# Two readers of one file at once (each open file keeps its own
+	# last chunk; the mount's lock is shared).
+	random_reads "$W/lzx-big" "$D/cases/lzx-big.plain" 100 >"$TD/par.out" 2>&1 &
+	p=$!
+	random_reads "$W/lzx-big" "$D/cases/lzx-big.plain" 100 || die "lzx-big: parallel reads differ"
+	wait "$p" || die "lzx-big: parallel reads differ: $(cat "$TD/par.out")"
 	umount_ok "$MNT"
 }
 
