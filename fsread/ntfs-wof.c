@@ -345,24 +345,24 @@ int vd_ntfs_wof_read(struct nt_fs *x, struct nt_wof *w, void *buf,
 			uint64_t from = VD_MAX(off, at);
 			uint64_t to = VD_MIN(end, at + usize);
 
+			const uint8_t *in = data + (b[k] - b[0]);
+
 			if (from == at && to == at + usize) {
-				ret = nt_wof_decode(x, w, c, data + (b[k] - b[0]),
-						    b[k + 1] - b[k],
+				ret = nt_wof_decode(x, w, c, in, b[k + 1] - b[k],
 						    out + (at - off));
 				continue;
 			}
 			pthread_mutex_lock(&w->lock);
 			if (w->cached != c) {
 				w->cached = NT_NO_CHUNK;
-				ret = nt_wof_decode(x, w, c,
-						    data + (b[k] - b[0]),
-						    b[k + 1] - b[k], w->cbuf);
+				ret = nt_wof_decode(x, w, c, in, b[k + 1] - b[k],
+						    w->cbuf);
 				if (!ret)
 					w->cached = c;
 			}
 			if (!ret)
-				memcpy(out + (from - off), w->cbuf + (from - at),
-				       to - from);
+				memcpy(out + (from - off),
+				       w->cbuf + (from - at), to - from);
 			pthread_mutex_unlock(&w->lock);
 		}
 		free(data);
