@@ -84,7 +84,9 @@ static int nt_wof_format(ntfs_inode *ni, uint64_t *csize_r)
 	s64 len = 0;
 	int fmt = -1;
 
-	if (!(ni->flags & FILE_ATTR_REPARSE_POINT))
+	/* WOF compresses files only; a directory stays what it was. */
+	if (!(ni->flags & FILE_ATTR_REPARSE_POINT) ||
+	    (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY))
 		return -1;
 	rp = ntfs_attr_readall(ni, AT_REPARSE_POINT, AT_UNNAMED, 0, &len);
 	if (!rp)
