@@ -79,27 +79,28 @@ struct nt_wof {
  * would show (its reparse point, then its stream). Under the lock. */
 static int nt_wof_format(ntfs_inode *ni, uint64_t *csize_r)
 {
-	REPARSE_POINT *rp;
+	/* The reparse point's header (MS-FSCC 2.1.2.1: le32 tag, le16
+	 * data length, le16 reserved) and the two WOF structures. */
+	uint8_t rp[8 + NT_WOF_RP_LEN];
 	ntfs_attr *na;
-	s64 len = 0;
 	int fmt = -1;
 
 	/* WOF compresses files only; a directory stays what it was. */
 	if (!(ni->flags & FILE_ATTR_REPARSE_POINT) ||
 	    (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY))
 		return -1;
-	rp = ntfs_attr_readall(ni, AT_REPARSE_POINT, AT_UNNAMED, 0, &len);
-	if (!rp)
+	na = ntfs_attr_open(ni, AT_REPARSE_POINT, AT_UNNAMED, 0);
+	if (!na)
 		return -1;
-	if (len >= (s64)(sizeof(*rp) + NT_WOF_RP_LEN) &&
-	    le32_to_cpu(rp->reparse_tag) == NT_WOF_TAG &&
-	    le16_to_cpu(rp->reparse_data_length) >= NT_WOF_RP_LEN &&
-	    get_le32(rp->reparse_data) == NT_WOF_VERSION &&
-	    get_le32(rp->reparse_data + 4) == NT_WOF_PROVIDER_FILE &&
-	    get_le32(rp->reparse_data + 8) == NT_WOF_FILE_VERSION &&
-	    get_le32(rp->reparse_data + 12) <= NT_WOF_XPRESS16K)
-		fmt = (int)get_le32(rp->reparse_data + 12);
-	free(rp);
+	if (na->data_size >= (s64)sizeof(rp) &&
+	    ntfs_attr_pread(na, 0, sizeof(rp), rp) == (s64)sizeof(rp) &&
+	    get_le32(rp) == NT_WOF_TAG && get_le16(rp + 4) >= NT_WOF_RP_LEN &&
+	    get_le32(rp + 8) == NT_WOF_VERSION &&
+	    get_le32(rp + 12) == NT_WOF_PROVIDER_FILE &&
+	    get_le32(rp + 16) == NT_WOF_FILE_VERSION &&
+	    get_le32(rp + 20) <= NT_WOF_XPRESS16K)
+		fmt = (int)get_le32(rp + 20);
+	ntfs_attr_close(na);
 	if (fmt < 0)
 		return -1;
 	na = ntfs_attr_open(ni, AT_DATA, nt_wof_stream, NT_WOF_STREAM_LEN);
