@@ -13,7 +13,8 @@
  * What is not stored plainly is read through the library, under the
  * lock, a request at a time: resident data (in the MFT record, fixed up),
  * LZNT1-compressed data. Encrypted (EFS) data has no key here: open
- * fails with EIO and a log line, never ciphertext. */
+ * fails with EIO and a log line, never ciphertext. Files compressed by
+ * WOF (Compact OS) are read by ntfs-wof.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct nt_file {
 	uint64_t size;	   /* data_size */
 	uint64_t init;	   /* initialized_size: zeros from here on */
 	bool lib;	   /* read through the library */
+	struct nt_wof *wof; /* or read by ntfs-wof.c */
 	size_t n;	   /* runs; run i covers [run[i].vcn, run[i+1].vcn) */
 	struct nt_run *run; /* n + 1 entries, the last one the end */
 };
@@ -126,6 +128,20 @@ int vd_ntfs_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r)
 		ret = -EISDIR;
 		goto close;
 	}
+	if (ni->flags & FILE_ATTR_ENCRYPTED) {
+		/* Before the library is asked for $DATA: it refuses it. */
+		vd_log(VD_LOG_ERR, "%s: ntfs: MFT record %" PRIu64 " is "
+		       "encrypted (EFS); its contents cannot be read without "
+		       "the user's key", x->name, ino);
+		ret = -EIO;
+		goto close;
+	}
+	ret = vd_ntfs_wof_open(x, ni, &f->wof);
+	if (ret || f->wof) {
+		f->size = f->wof ? vd_ntfs_wof_size(f->wof) : 0;
+		f->lib = true; /* no runs to map */
+		goto close;
+	}
 	errno = 0;
 	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
 	if (!na) {
@@ -171,6 +187,7 @@ void vd_ntfs_release(struct vd_fs_file *ff)
 
 	if (!f)
 		return;
+	vd_ntfs_wof_close(f->wof);
 	free(f->run);
 	free(f);
 }
@@ -311,6 +328,12 @@ int vd_ntfs_read(struct vd_fs_file *ff, void *buf, size_t len, uint64_t off,
 	if (off >= f->size || !len)
 		return 0;
 	len = (size_t)VD_MIN(len, f->size - off);
+	if (f->wof) {
+		ret = vd_ntfs_wof_read(f->x, f->wof, buf, len, off);
+		if (!ret)
+			*got_r = len;
+		return ret;
+	}
 	if (f->lib) {
 		ret = nt_lib_read(f, buf, len, off);
 		if (!ret)

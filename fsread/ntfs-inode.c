@@ -149,7 +149,9 @@ int vd_ntfs_stat(struct nt_fs *x, ntfs_inode *ni, struct vd_fs_attr *a)
 
 	memset(a, 0, sizeof(*a));
 	a->nlink = le16_to_cpu(ni->mrec->link_count);
-	if (ni->flags & FILE_ATTR_REPARSE_POINT) {
+	if ((ni->flags & FILE_ATTR_REPARSE_POINT) && vd_ntfs_wof_stat(ni, a)) {
+		/* WOF-compressed: a regular file (ntfs-wof.c). */
+	} else if (ni->flags & FILE_ATTR_REPARSE_POINT) {
 		uint32_t tag = vd_ntfs_reparse_tag(ni);
 		enum nt_rp kind = vd_ntfs_rp_kind(tag);
 		int ret;
@@ -494,7 +496,7 @@ int vd_ntfs_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 	if (!ni)
 		goto out;
 	if (ni->flags & FILE_ATTR_REPARSE_POINT) {
-		ret = nt_rp_target(ni, &t);
+		ret = vd_ntfs_wof_is(ni) ? -EINVAL : nt_rp_target(ni, &t);
 	} else if (ni->flags & FILE_ATTR_SYSTEM) {
 		s64 len = 0;
 		uint8_t *b = nt_read_small(ni, NT_INTX_MAGIC_LEN +

@@ -43,9 +43,10 @@ static bool nt_xattrs_allowed(struct nt_fs *x, ntfs_inode *ni)
 	if (ni->flags & FILE_ATTR_REPARSE_POINT) {
 		uint32_t tag = vd_ntfs_reparse_tag(ni);
 
-		/* ntfs-3g asks the plugin; without one: no xattrs. */
+		/* ntfs-3g asks the plugin; without one: no xattrs. WOF
+		 * files are regular files (ntfs-wof.c). */
 		if (vd_ntfs_rp_kind(tag) == NT_RP_OTHER)
-			return false;
+			return vd_ntfs_wof_is(ni);
 		return !vd_ntfs_stat(x, ni, &a) &&
 		       (S_ISREG(a.mode) || S_ISDIR(a.mode));
 	}

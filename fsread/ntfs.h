@@ -85,6 +85,23 @@ int vd_ntfs_listxattr(struct vd_fs *fs, uint64_t ino, char *buf, size_t size,
 int vd_ntfs_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 		     void *buf, size_t size, size_t *len_r);
 
+/* ---- ntfs-wof.c: files compressed by WOF (Compact OS) ---- */
+struct nt_wof;
+/* Whether ni is a WOF-compressed file shown as a regular file (as
+ * ntfs-3g's system-compression plugin shows it). Under the lock. */
+bool vd_ntfs_wof_is(ntfs_inode *ni);
+/* When it is: fill a's type, mode, size and blocks and return true. */
+bool vd_ntfs_wof_stat(ntfs_inode *ni, struct vd_fs_attr *a);
+/* Under the lock: 0 with *w_r NULL when ni is no such file, 0 with *w_r
+ * set, or -EIO (logged) / -ENOMEM. */
+int vd_ntfs_wof_open(struct nt_fs *x, ntfs_inode *ni, struct nt_wof **w_r);
+uint64_t vd_ntfs_wof_size(const struct nt_wof *w);
+/* len bytes at off (inside the file), taking x->lock for the stream's
+ * reads only. 0, or -EIO (logged) / -ENOMEM. Thread-safe. */
+int vd_ntfs_wof_read(struct nt_fs *x, struct nt_wof *w, void *buf,
+		     size_t len, uint64_t off);
+void vd_ntfs_wof_close(struct nt_wof *w);
+
 /* ---- ntfs-file.c ---- */
 int vd_ntfs_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r);
 int vd_ntfs_read(struct vd_fs_file *f, void *buf, size_t len, uint64_t off,

@@ -94,6 +94,7 @@ fi
 max_len() {
 	case $1 in
 	vmdk-desc) echo 65536 ;;
+	xpress | lzx) echo 70000 ;; # one chunk: 64 KiB at most
 	vmdk | ova) echo 1048576 ;;
 	qcow2) echo 2097152 ;;
 	*) echo 4194304 ;;

@@ -489,7 +489,7 @@ for first in (0, 1):
 # ---------------------------------------------------------------- ntfs
 # Volumes filled through ntfs-3g (root: a FUSE mount) with what the
 # driver reads: names, hard links, symlinks, streams, compressed and
-# sparse files, a directory with an index allocation.
+# sparse files, a directory with an index allocation, WOF files.
 seeds_ntfs() {
 	local o=$OUT/ntfs c
 	mkdir -p "$o" nm
@@ -511,6 +511,9 @@ seeds_ntfs() {
 		pattern nm/comp/packed 90000
 		truncate -s 200K nm/sparse && printf 'x' >>nm/sparse
 		for i in $(seq 150); do : >"nm/big/an-entry-with-a-longer-name-$i"; done
+		# WOF-compressed (Compact OS) files: ntfs-wof.c and its decoders.
+		/usr/bin/python3 "$SRC/tests/mkwof.py" put nm/wof-lzx lzx 40000
+		/usr/bin/python3 "$SRC/tests/mkwof.py" put nm/wof-x4k xpress4k 9000
 		timeout -k 5 60 umount nm
 		cp n.img "$o/ntfs-filled-$c"
 	done
@@ -685,12 +688,19 @@ seeds_lvm() {
 	cp lvm3.img "$o/pv-2m"
 }
 
+# ---------------------------------------------------------------- xpress, lzx
+# WOF chunks made by our own encoders (tests/mkwof.py), which wimlib's
+# decompressor reads back in t-86-ntfs-wof.
+seeds_wof() {
+	/usr/bin/python3 "$SRC/tests/mkwof.py" seeds "$OUT"
+}
+
 fail=0
-for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm; do
+for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text; do
+for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
