@@ -161,6 +161,16 @@ unsigned vd_layer_allowed_dirs(const struct vd_layer *l,
 	return l->disk->n_allowed;
 }
 
+static int allow_dir(struct vd_disk *d, const char *dir, struct vd_err *e);
+
+int vd_layer_allow_dir(struct vd_layer *l, const char *dir, struct vd_err *e)
+{
+	for (unsigned i = 0; i < l->disk->n_allowed; i++)
+		if (!strcmp(l->disk->allowed[i], dir))
+			return 0;
+	return allow_dir(l->disk, dir, e);
+}
+
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,
 		       const char *what, struct vd_file **f_r, char **path_r,
 		       struct vd_err *e)

@@ -161,6 +161,11 @@ bool vd_layer_name_exists(struct vd_layer *l, const char *name);
  * a parent it knows only by an id (VDI). The array lives as the disk. */
 unsigned vd_layer_allowed_dirs(const struct vd_layer *l,
 			       const char *const **dirs_r);
+/* Add canonical folder dir to the folders named files may live in: for a
+ * driver that found a file there by an id of its own, not by a name the
+ * image gave (VDI: a parent beside the child's Snapshots folder). 0 or
+ * -errno (filled in e). */
+int vd_layer_allow_dir(struct vd_layer *l, const char *dir, struct vd_err *e);
 /* The same for a name recorded in the file at `from` (an OVF descriptor)
  * that is not a layer. */
 int vd_disk_open_named(struct vd_disk *d, const char *from, const char *name,

@@ -20,8 +20,11 @@
  * time it was made (uuidParentModify). The parent is looked for among
  * the .vdi files of the child's folder, that folder's parent (VirtualBox
  * keeps the base image beside the Snapshots folder) and the --backing-dir
- * folders; the file found is then opened under the folder rule, like any
- * backing file, so a parent outside the allowed folders is refused with
+ * folders. A parent found in the folder above the child's is allowed
+ * there (issue 22: `vdmount Snapshots/{uuid}.vdi` opens the whole chain):
+ * the image named no path, and only a .vdi file whose header holds the
+ * UUID is taken. The file found is then opened under the folder rule,
+ * like any backing file, so a parent elsewhere is refused with
  * the --backing-dir that would allow it.
  *
  * Open reads the header, and validates the block map by streaming it
@@ -286,6 +289,7 @@ static int vdi_find_parent(struct vd_layer *l, struct vdi *v,
 	unsigned n_allowed = vd_layer_allowed_dirs(l, &allowed);
 	char *dirs[2 + 64] = { NULL }, *tmp, *found = NULL, uuid[37];
 	unsigned nd = 0;
+	bool up = false; /* dirs[1] is the folder above the child's */
 	int ret = 0;
 
 	if (!memcmp(v->uuid_link, v->uuid, 16)) {
@@ -305,6 +309,7 @@ static int vdi_find_parent(struct vd_layer *l, struct vdi *v,
 			if (slash) {
 				slash[slash == tmp ? 1 : 0] = '\0';
 				dirs[nd++] = strdup(tmp);
+				up = true;
 			}
 		}
 		free(tmp);
@@ -322,9 +327,11 @@ static int vdi_find_parent(struct vd_layer *l, struct vdi *v,
 		for (unsigned k = 0; k < i; k++)
 			if (dirs[k] && !strcmp(dirs[k], dirs[i]))
 				seen = true;
-		if (!seen)
-			ret = vdi_search_dir(dirs[i], v->uuid_link, l->file,
-					     &found);
+		if (seen)
+			continue;
+		ret = vdi_search_dir(dirs[i], v->uuid_link, l->file, &found);
+		if (!ret && found && i == 1 && up)
+			ret = vd_layer_allow_dir(l, dirs[1], e) ? -ENOMEM : 0;
 	}
 	if (ret) {
 		ret = V_FAIL(ret, "out of memory");

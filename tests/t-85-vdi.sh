@@ -182,20 +182,29 @@ mount_want() {
 	umount_ok "$m"
 }
 
-# The base beside the Snapshots folder: outside the folder rule unless
-# --backing-dir allows it.
+# The base beside the Snapshots folder: VirtualBox's layout, found by
+# UUID in the folder above the child's and allowed there (issue 22), so
+# the chain mounts with no option. Two folders up is not searched
+# (--backing-dir finds it), and a .vdi in the folder above that is a
+# symlink to a file elsewhere is refused by the folder rule.
 t_chain() {
 	local d m
 	d=$(img_or_die chain)
 	m=$(vd_mnt m)
-	mount_fails "$m" "backing file '$d/vm/base.vdi' is outside the allowed folders" \
-		"--backing-dir=$d/vm" -- "$d/vm/Snapshots/s2.vdi" "$m"
+	mkdir -p "$TD/far/a/b" "$TD/sym/Snapshots" || die "mkdir"
 	cd / || die "cd /"
-	mount_want "$d/vm/Snapshots/s2.vdi" "$d/s2.want" --backing-dir="$d/vm"
-	mount_want "$d/vm/Snapshots/s1.vdi" "$d/s1.want" --backing-dir="$d/vm"
+	mount_want "$d/vm/Snapshots/s2.vdi" "$d/s2.want"
+	mount_want "$d/vm/Snapshots/s1.vdi" "$d/s1.want"
+	cp "$d/vm/Snapshots/s1.vdi" "$TD/far/a/b/" && cp "$d/vm/base.vdi" "$TD/far/" || die "cp"
+	mount_fails "$m" "not found among the .vdi files of $TD/far/a/b and $TD/far/a" \
+		-- "$TD/far/a/b/s1.vdi" "$m"
+	mount_want "$TD/far/a/b/s1.vdi" "$d/s1.want" --backing-dir="$TD/far"
+	cp "$d/vm/Snapshots/s1.vdi" "$TD/sym/Snapshots/" || die "cp"
+	ln -s "$TD/far/base.vdi" "$TD/sym/base.vdi" || die "ln"
+	mount_fails "$m" "is outside the allowed folders" -- "$TD/sym/Snapshots/s1.vdi" "$m"
 	# Mounted from the VM folder, both are inside.
 	cd "$d/vm" || die "cd"
-	mount_want Snapshots/s2.vdi "$d/s2.want" --backing-dir=.
+	mount_want Snapshots/s2.vdi "$d/s2.want"
 }
 
 # A --backing-dir folder is searched too.
