@@ -579,8 +579,8 @@ out:
 	return ret;
 }
 
-/* Release what an L2 entry referenced before it was replaced (synced
- * first: the entry on disk must no longer name it). */
+/* Release what an L2 entry referenced before it was replaced. The
+ * caller synced first: the entry on disk must no longer name it. */
 static int qw_release(struct vd_layer *l, uint64_t old)
 {
 	struct qcow2 *q = l->priv;
@@ -604,9 +604,7 @@ static int qw_release(struct vd_layer *l, uint64_t old)
 		if (!first)
 			return 0;
 	}
-	ret = qw_sync(l);
-	if (ret)
-		return ret;
+	ret = 0;
 	pthread_mutex_lock(&q->w->meta);
 	for (uint64_t c = first; !ret && c <= last; c++)
 		ret = qw_rc_change(l, c, false, -1, 0);
@@ -625,10 +623,22 @@ static int qw_read_current(struct vd_layer *l, uint8_t *buf, uint64_t len,
 	return n ? vd_disk_read(l->disk, buf, n, g) : 0;
 }
 
-/* Write n bytes of src at byte in_cl of guest cluster g (cluster start).
- * The caller has claimed the cluster. */
+/* A cluster whose data is written and whose L2 entry is yet to change. */
+struct qw_pending {
+	uint64_t g;	   /* guest offset of the cluster */
+	uint64_t host;	   /* its host cluster now */
+	uint64_t bm;	   /* its subcluster bitmap now */
+	uint64_t old;	   /* the entry it replaces */
+	bool fresh;	   /* host was allocated for it */
+};
+
+/* Write n bytes of src at byte in_cl of guest cluster g (cluster start):
+ * in place (*pend_r false), or into a host cluster whose L2 entry the
+ * caller changes after a sync (*pend_r true, p filled). The caller has
+ * claimed the cluster. */
 static int qw_write_cluster(struct vd_layer *l, uint64_t g, uint64_t in_cl,
-			    const uint8_t *src, uint64_t n)
+			    const uint8_t *src, uint64_t n,
+			    struct qw_pending *p, bool *pend_r)
 {
 	struct qcow2 *q = l->priv;
 	const uint64_t cs = q->cluster_size;
@@ -637,6 +647,7 @@ static int qw_write_cluster(struct vd_layer *l, uint64_t g, uint64_t in_cl,
 	uint8_t *buf = NULL;
 	int ret;
 
+	*pend_r = false;
 	pthread_rwlock_rdlock(&q->w->tables);
 	ret = qw_lookup(l, g, &l2, &ent, &bm);
 	pthread_rwlock_unlock(&q->w->tables);
@@ -707,24 +718,55 @@ static int qw_write_cluster(struct vd_layer *l, uint64_t g, uint64_t in_cl,
 
 		ret = qw_pwrite(l, &z, 1, new_host + cs - 1);
 	}
-	if (!ret)
-		ret = qw_sync(l);
 	if (ret) {
 		if (fresh)
 			qw_unalloc(l, new_host);
 		goto out;
 	}
-	ret = qw_set_entry(l, g, new_host | QCOW2_OFLAG_COPIED, new_bm);
-	if (ret) {
-		if (fresh)
-			qw_unalloc(l, new_host);
-		goto out;
-	}
-	if (fresh && (compressed || host))
-		ret = qw_release(l, ent);
+	*p = (struct qw_pending){ g, new_host, new_bm, ent, fresh };
+	*pend_r = true;
 out:
 	if (buf != src)
 		free(buf);
+	return ret;
+}
+
+/* Point the L2 entries of the clusters written at their data: one sync
+ * first (data and refcounts before what names them), one more before
+ * what the old entries named is released. On failure the clusters not
+ * yet named are given back. */
+static int qw_commit(struct vd_layer *l, struct qw_pending *p, unsigned n,
+		     int ret)
+{
+	bool release = false;
+	unsigned i = 0;
+
+	if (!n)
+		return ret;
+	if (!ret)
+		ret = qw_sync(l);
+	for (; !ret && i < n; i++) {
+		ret = qw_set_entry(l, p[i].g, p[i].host | QCOW2_OFLAG_COPIED,
+				   p[i].bm);
+		if (ret)
+			break;
+		release |= p[i].fresh && (p[i].old & (QCOW2_OFLAG_COMPRESSED |
+						      QCOW2_OFFSET_MASK));
+	}
+	for (unsigned j = i; j < n; j++)
+		if (p[j].fresh)
+			qw_unalloc(l, p[j].host);
+	if (release) {
+		int r2 = qw_sync(l);
+
+		for (unsigned j = 0; !r2 && j < i; j++)
+			if (p[j].fresh &&
+			    p[j].old & (QCOW2_OFLAG_COMPRESSED |
+					QCOW2_OFFSET_MASK))
+				r2 = qw_release(l, p[j].old);
+		/* The write itself is done: a failed release leaks. */
+		(void)r2;
+	}
 	return ret;
 }
 
@@ -758,11 +800,17 @@ static void qw_unclaim(struct qcow2_w *w, struct qw_busy *b)
 	pthread_mutex_unlock(&w->busy_lock);
 }
 
+/* Clusters of one write whose L2 entries change together, after one
+ * sync. */
+#define QW_BATCH 64
+
 int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 		uint64_t off)
 {
 	struct qcow2 *q = l->priv;
 	const uint8_t *p = buf;
+	struct qw_pending pend[QW_BATCH];
+	unsigned np = 0;
 	struct qw_busy b;
 	int ret = 0;
 
@@ -777,14 +825,24 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 	while (len > 0) {
 		uint64_t in_cl = off & (q->cluster_size - 1);
 		uint64_t n = VD_MIN((uint64_t)len, q->cluster_size - in_cl);
+		bool pending;
 
-		ret = qw_write_cluster(l, off - in_cl, in_cl, p, n);
+		ret = qw_write_cluster(l, off - in_cl, in_cl, p, n, &pend[np],
+				       &pending);
 		if (ret)
 			break;
+		np += pending;
+		if (np == QW_BATCH) {
+			ret = qw_commit(l, pend, np, 0);
+			np = 0;
+			if (ret)
+				break;
+		}
 		p += n;
 		off += n;
 		len -= (size_t)n;
 	}
+	ret = qw_commit(l, pend, np, ret);
 	qw_unclaim(q->w, &b);
 	return ret;
 }
