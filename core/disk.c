@@ -342,6 +342,25 @@ static int allow_dir(struct vd_disk *d, const char *dir, struct vd_err *e)
 	return 0;
 }
 
+/* Whether the file at path is one of the layers below the top. */
+static int disk_check_backed_by(struct vd_disk *d, const char *path,
+				struct vd_err *e)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return vd_fail(e, -errno, "%s: %s", path, strerror(errno));
+	/* Ends: the chain was opened with a depth limit. */
+	for (struct vd_layer *l = d->top->backing; l; l = l->backing)
+		if (l->file->dev == st.st_dev && l->file->ino == st.st_ino &&
+		    !l->file->base)
+			return 0;
+	return vd_fail(e, -EINVAL, "%s: the overlay exists but its backing "
+		       "chain does not lead to %s (%s)", d->top->path, path,
+		       d->top->backing_name ? d->top->backing_name :
+					      "it has no backing file");
+}
+
 int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 		 struct vd_disk **disk_r, struct vd_err *e)
 {
@@ -418,6 +437,13 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 		return ret;
 	}
 	d->writable = opts->writable;
+	if (opts->backed_by) {
+		ret = disk_check_backed_by(d, opts->backed_by, e);
+		if (ret) {
+			vd_disk_close(d);
+			return ret;
+		}
+	}
 	*disk_r = d;
 	return 0;
 }

@@ -38,6 +38,9 @@ struct vd_open_opts {
 	 * must be a qcow2 image that passes the writer's check; every
 	 * other layer stays read-only. */
 	bool writable;
+	/* An overlay's base: the open fails unless this file is a layer
+	 * below the top (vdmount --overlay=CHILD IMAGE with CHILD there). */
+	const char *backed_by;
 };
 
 /* 0, or -errno with e filled: one line naming the file and the problem. */
@@ -58,6 +61,13 @@ int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off);
  * valid and the write is not done). */
 int vd_disk_write(struct vd_disk *d, const void *buf, size_t len,
 		  uint64_t off);
+/* A new qcow2 version 3 overlay at child (which must not exist) whose
+ * backing file is base, its format recorded; base is opened read-only
+ * with o's format, backing dirs and parent id option, and must lie in
+ * child's folder or one of o's backing dirs (the name is then relative,
+ * else absolute). 0, or -errno with e filled. */
+int vd_overlay_create(const char *child, const char *base,
+		      const struct vd_open_opts *o, struct vd_err *e);
 /* Make every write that returned durable (fdatasync of the top file). */
 int vd_disk_flush(struct vd_disk *d);
 bool vd_disk_writable(const struct vd_disk *d);
