@@ -786,6 +786,71 @@ static void vd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 					     raw_file) ? EROFS : 0);
 }
 
+/* The tree's names never change, in a writable mount too (only the
+ * bytes of the raw files do): every call that would make, remove or
+ * rename an entry, or change an extended attribute, gets EROFS. */
+static void vd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
 /* What the kernel is asked for: replies spliced from host files, in
  * requests of at most TREE_MAX_READ bytes (vdmount.c passes the same
  * max_read as a mount option, as libfuse requires). */
@@ -841,4 +906,14 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.listxattr = vd_listxattr,
 	.getxattr = vd_getxattr,
 	.access = vd_access,
+	.mknod = vd_mknod,
+	.mkdir = vd_mkdir,
+	.unlink = vd_unlink,
+	.rmdir = vd_unlink,
+	.symlink = vd_symlink,
+	.rename = vd_rename,
+	.link = vd_link,
+	.create = vd_create,
+	.setxattr = vd_setxattr,
+	.removexattr = vd_removexattr,
 };
