@@ -909,17 +909,23 @@ static int qw_check_l2(struct vd_layer *l, struct qw_chk *k, uint8_t *t,
 {
 	struct qcow2 *q = l->priv;
 	const uint64_t cs = q->cluster_size, fsz = l->file->size;
-	uint8_t l1[8];
+	uint8_t l1[4096];
 	int ret;
 
-	/* Ends: at most l1_entries (checked at open) entries. */
+	/* Ends: at most l1_entries (checked at open) entries, read 512 at
+	 * a time. */
 	for (uint64_t i = 0; i < q->l1_entries; i++) {
 		uint64_t l2;
 
-		ret = vd_file_pread(l->file, l1, 8, q->l1_off + i * 8);
-		if (ret)
-			return Q_FAIL(ret, "cannot read the L1 table");
-		l2 = get_be64(l1) & QCOW2_OFFSET_MASK;
+		if (i % 512 == 0) {
+			ret = vd_file_pread(l->file, l1,
+					    (size_t)VD_MIN(512, q->l1_entries - i) *
+						    8,
+					    q->l1_off + i * 8);
+			if (ret)
+				return Q_FAIL(ret, "cannot read the L1 table");
+		}
+		l2 = get_be64(l1 + (i % 512) * 8) & QCOW2_OFFSET_MASK;
 		if (!l2)
 			continue;
 		if (l2 & (cs - 1))
