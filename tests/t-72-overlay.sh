@@ -261,6 +261,30 @@ t_crash() {
 	[ "$(wc -l <"$TD/log")" -gt 0 ] || die "no write was fsynced in $rounds rounds"
 }
 
+# SIGTERM: the daemon unmounts, syncs and leaves the child clean, with
+# what was written (not fsynced) in it.
+t_sigterm() {
+	local m pid i
+	base_copy base.qcow2
+	m=$(vd_mnt m)
+	mount_ok "$m" --overlay="$TD/c.qcow2" "$TD/base.qcow2" "$m"
+	pid=$(vd_daemon_pids "$m")
+	T dd if=/dev/zero bs=4096 count=300 status=none | tr '\0' 'T' |
+		T dd of="$m/disk.raw" bs=4096 seek=100 conv=notrunc status=none ||
+		die "dd failed"
+	kill -TERM "$pid"
+	for i in $(seq 600); do
+		vd_alive "$pid" || break
+		sleep 0.1
+	done
+	vd_alive "$pid" && die "the daemon outlived SIGTERM by 60 s"
+	vd_umount "$m" 2>/dev/null
+	check_clean "$TD/c.qcow2"
+	T qemu-img convert -O raw "$TD/c.qcow2" "$TD/c.raw" || die "convert failed"
+	[ "$(dd if="$TD/c.raw" bs=4096 skip=100 count=300 status=none | tr -d T | wc -c)" = 0 ] ||
+		die "the writes before SIGTERM are not all in the child"
+}
+
 # The child on a small tmpfs: writes that do not fit fail with ENOSPC,
 # the daemon stays up, the child stays valid.
 t_enospc() {
@@ -338,6 +362,7 @@ if [ "${VD_FULL:-}" = 1 ]; then
 else
 	vd_test crash t_crash 3
 fi
+vd_test sigterm t_sigterm
 vd_test enospc t_enospc
 vd_test hostile t_hostile
 vd_finish
