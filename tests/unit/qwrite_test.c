@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "common/util.h"
+#include "volumes/vol.h"
 #include "tests/unit/unit.h"
 
 #define THREADS 8
@@ -182,6 +183,87 @@ static void run(const char *name, const char *base_opts,
 	free(model);
 }
 
+/* A mapped volume whose every run is unstored zeros (a thin LV's
+ * unprovisioned range): it cannot be written. */
+static int hole_map(const struct vd_vol *v, uint64_t off, uint64_t len,
+		    struct vd_vol_run *r)
+{
+	(void)v;
+	r->vol = NULL;
+	r->off = off;
+	r->len = len;
+	return 0;
+}
+
+static const struct vd_vol_ops hole_ops = { .kind = "hole", .map = hole_map };
+
+static int fake_read_vec(const struct vd_vol *v, void *buf, size_t len,
+			 uint64_t off, struct vd_seg *segs, unsigned max_segs,
+			 unsigned *n_r)
+{
+	(void)v, (void)buf, (void)off, (void)max_segs;
+	segs[0] = (struct vd_seg){ .type = VD_SEG_ZERO, .len = len };
+	*n_r = 1;
+	return 0;
+}
+
+static const struct vd_vol_ops computed_ops = { .kind = "computed",
+						.read_vec = fake_read_vec };
+
+/* Volumes pass writes down: a slice of a slice of the disk lands in the
+ * disk at the sum of the starts; past a volume's end is ENOSPC; a run of
+ * unstored zeros, a computed volume without a write op, and a read-only
+ * disk are EROFS. */
+static void volumes(void)
+{
+	char path[256];
+	struct vd_open_opts o = { .writable = true };
+	struct vd_err e = { "" };
+	struct vd_disk *d;
+	struct vd_vol *dv, *s1, *s2, *h, *c;
+	uint8_t back[3];
+
+	snprintf(path, sizeof(path), "%s/vol.qcow2", dir);
+	sh("qemu-img create -q -f qcow2 %s 8M", path);
+	if (vd_disk_open(path, &o, &d, &e)) {
+		CHECK("vol: open", false);
+		return;
+	}
+	dv = vd_vol_new_disk(d, "disk");
+	s1 = dv ? vd_vol_new_slice(dv, 1 << 20, 2 << 20, "s1") : NULL;
+	s2 = s1 ? vd_vol_new_slice(s1, 4096, 8192, "s2") : NULL;
+	h = vd_vol_new(&hole_ops, sizeof(struct vd_vol), 4096, "hole");
+	c = vd_vol_new(&computed_ops, sizeof(struct vd_vol), 4096, "computed");
+	CHECK("vol: made", dv && s1 && s2 && h && c);
+	if (dv && s1 && s2 && h && c) {
+		CHECK("vol: nested slice", vd_vol_write(s2, "abc", 3, 100) == 0);
+		CHECK("vol: lands in the disk",
+		      !vd_disk_read(d, back, 3, (1 << 20) + 4096 + 100) &&
+			      !memcmp(back, "abc", 3));
+		CHECK("vol: past the end", vd_vol_write(s2, "abc", 3, 8190) ==
+						   -ENOSPC);
+		CHECK("vol: hole", vd_vol_write(h, "abc", 3, 0) == -EROFS);
+		CHECK("vol: computed", vd_vol_write(c, "abc", 3, 0) == -EROFS);
+	}
+	vd_vol_free(c);
+	vd_vol_free(h);
+	vd_vol_free(s2);
+	vd_vol_free(s1);
+	vd_vol_free(dv);
+	vd_disk_close(d);
+	CHECK("vol: qemu-img check", sh("qemu-img check -q %s", path) == 0);
+
+	/* Read-only: the disk refuses. */
+	o.writable = false;
+	if (!vd_disk_open(path, &o, &d, &e)) {
+		dv = vd_vol_new_disk(d, "disk");
+		CHECK("vol: read-only disk", dv && vd_vol_write(dv, "x", 1, 0) ==
+							   -EROFS);
+		vd_vol_free(dv);
+		vd_disk_close(d);
+	}
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -196,6 +278,7 @@ int main(void)
 	    16u << 20, 300);
 	run("comp", "-c -o cluster_size=4096", "", true, 8u << 20, 300);
 	run("c2m", "", "-o cluster_size=2M", false, 12u << 20, 100);
+	volumes();
 	sh("rm -rf %s", dir);
 	printf("%d passed, %d failed\n", unit_passed, unit_failed);
 	return unit_failed ? 1 : 0;
