@@ -41,6 +41,7 @@ struct qcow2_w {
 	uint8_t *reuse;	      /* bitmap: free when opened, not taken yet */
 	uint64_t n_reuse;     /* bits in reuse */
 	uint64_t reuse_hint;  /* no bit is set below it */
+	bool touched;	      /* the file was written since the open */
 };
 
 /* Write exactly len bytes at off of the layer's file (growing its

@@ -428,6 +428,31 @@ static void qw_unclaim(struct qcow2_w *w, struct qw_busy *b)
  * sync. */
 #define QW_BATCH 64
 
+/* Before the first change to the file: autoclear bits (offset 88) name
+ * what a writer that does not know them must drop (bitmaps); we know
+ * none but data_file_raw, which comes only with a data file (refused
+ * for writing). Not at open: an open that then fails (an overlay that
+ * does not lead to its base) must leave the file as it was. */
+static int qw_touch(struct vd_layer *l)
+{
+	struct qcow2 *q = l->priv;
+	struct qcow2_w *w = q->w;
+	uint8_t z[8] = { 0 };
+	int ret = 0;
+
+	pthread_mutex_lock(&w->meta);
+	if (!w->touched && q->version >= 3 && q->autoclear) {
+		ret = qcow2_w_pwrite(l, z, 8, 88);
+		if (!ret)
+			ret = qcow2_w_sync(l);
+		if (!ret)
+			q->autoclear = 0;
+	}
+	__atomic_store_n(&w->touched, !ret, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&w->meta);
+	return ret;
+}
+
 int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 		uint64_t off)
 {
@@ -442,6 +467,11 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 		return -EROFS;
 	if (!len)
 		return 0;
+	if (!__atomic_load_n(&q->w->touched, __ATOMIC_ACQUIRE)) {
+		ret = qw_touch(l);
+		if (ret)
+			return ret;
+	}
 	b.first = off >> q->cluster_bits;
 	b.last = (off + len - 1) >> q->cluster_bits;
 	qw_claim(q->w, &b);
@@ -573,20 +603,6 @@ int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
 	ret = qw_lock(l, e);
 	if (!ret)
 		ret = qcow2_w_check(l, hdr, e);
-	/* Autoclear bits (offset 88) name what a writer that does not
-	 * know them must drop (bitmaps): we know none but data_file_raw,
-	 * which comes only with a data file, refused above. */
-	if (!ret && q->version >= 3 && q->autoclear) {
-		uint8_t z[8] = { 0 };
-
-		ret = qcow2_w_pwrite(l, z, 8, 88);
-		if (!ret)
-			ret = qcow2_w_sync(l);
-		if (ret)
-			Q_FAIL(ret, "cannot clear the autoclear features");
-		else
-			q->autoclear = 0;
-	}
 	if (ret) {
 		q->w = NULL;
 		pthread_rwlock_destroy(&w->tables);
