@@ -7,7 +7,8 @@
  *
  * Cases: 512-byte clusters (many L2 tables, refcount blocks, and the
  * refcount table growing), 64 KiB clusters with extended L2 entries,
- * a compressed base used as the child itself, 2 MiB clusters. */
+ * a compressed base used as the child itself, 2 MiB clusters, 1- and
+ * 64-bit refcounts. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -134,12 +135,14 @@ static void run(const char *name, const char *base_opts,
 			 jobs[t].err);
 		CHECK(msg, jobs[t].err == 0);
 	}
-	if (!strcmp(name, "c512")) {
-		/* 10 MiB more, in 64 KiB writes: the refcount table of one
-		 * 512-byte cluster covers 8 MiB and must grow. */
+	if (!strcmp(name, "c512") || !strcmp(name, "rc64")) {
+		/* Up to 10 MiB more, in 64 KiB writes: the refcount table of
+		 * one 512-byte cluster covers 8 MiB with 16-bit refcounts,
+		 * 2 MiB with 64-bit ones, and must grow. */
 		uint8_t chunk[65536];
+		uint64_t more = VD_MIN(10u << 20, size - (4u << 20));
 
-		for (uint64_t off = 0; off < (10u << 20); off += sizeof(chunk)) {
+		for (uint64_t off = 0; off < more; off += sizeof(chunk)) {
 			memset(chunk, (int)(off >> 16), sizeof(chunk));
 			ret = vd_disk_write(d, chunk, sizeof(chunk),
 					    (4u << 20) + off);
@@ -168,10 +171,11 @@ static void run(const char *name, const char *base_opts,
 
 	/* 512-byte clusters: one cluster of refcount table covers 8 MiB,
 	 * so the writes made it grow (header offset 56). */
-	if (!strcmp(name, "c512")) {
+	if (!strcmp(name, "c512") || !strcmp(name, "rc64")) {
 		uint8_t *h = slurp(child, 64);
 
-		CHECK("c512: refcount table grew", h && get_be32(h + 56) > 1);
+		snprintf(msg, sizeof(msg), "%s: refcount table grew", name);
+		CHECK(msg, h && get_be32(h + 56) > 1);
 		free(h);
 	}
 	/* Open again: the check accepts what we wrote. */
@@ -278,6 +282,13 @@ int main(void)
 	    16u << 20, 300);
 	run("comp", "-c -o cluster_size=4096", "", true, 8u << 20, 300);
 	run("c2m", "", "-o cluster_size=2M", false, 12u << 20, 100);
+	/* Refcount widths: 1 bit (8 entries a byte), and 64 bits, whose
+	 * blocks of 512-byte clusters cover 32 KiB each, so the table of
+	 * one cluster (2 MiB) grows. */
+	run("rc1", "", "-o cluster_size=512,refcount_bits=1", false,
+	    4u << 20, 60);
+	run("rc64", "", "-o cluster_size=512,refcount_bits=64", false,
+	    8u << 20, 60);
 	volumes();
 	sh("rm -rf %s", dir);
 	printf("%d passed, %d failed\n", unit_passed, unit_failed);
