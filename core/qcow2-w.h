@@ -19,6 +19,17 @@
 /* Refcount blocks that need refcount blocks: at most this deep. */
 #define QW_MAX_RC_DEPTH 4
 
+/* Tables changed in the cache and not yet on disk: at most this many,
+ * and bytes; releases waiting for them. */
+#define QW_MAX_DIRTY 64
+#define QW_MAX_DIRTY_BYTES (8u << 20)
+#define QW_MAX_REL 256
+
+struct qw_dirty {
+	uint64_t key;		   /* L2 table offset, or tagged L1 page */
+	struct vd_cache_ref ref;   /* pinned while it is changed */
+};
+
 struct qw_busy {
 	uint64_t first, last; /* guest cluster indexes */
 	struct qw_busy *next;
@@ -42,6 +53,12 @@ struct qcow2_w {
 	uint64_t n_reuse;     /* bits in reuse */
 	uint64_t reuse_hint;  /* no bit is set below it */
 	bool touched;	      /* the file was written since the open */
+	struct qw_dirty dirty[QW_MAX_DIRTY]; /* tables to write back */
+	unsigned n_dirty;
+	size_t dirty_bytes;
+	bool new_l2;	      /* one of them is a new L2 table */
+	uint64_t rel[QW_MAX_REL]; /* old entries to release after */
+	unsigned n_rel;
 };
 
 /* Write exactly len bytes at off of the layer's file (growing its

@@ -14,29 +14,35 @@
  *     L2 entries: only the subclusters written, each completed from
  *     what lies below), and then the L2 entry is changed.
  *
- * Ordering, so that a crash at any moment leaves an image qemu-img check
- * finds consistent (clusters may leak, nothing is corrupt) and every
- * byte written before the last flush is there:
- *   1. the new cluster's refcount and its data are written,
- *   2. fdatasync: both are on disk before anything points to them,
- *   3. the L2 entry is written; a new L2 table is written whole and
- *      synced before the L1 entry that points to it;
- *   4. a cluster no longer referenced (a rewritten compressed cluster) is
- *      released only after another fdatasync, so its refcount never
- *      drops while an L2 entry on disk still names it.
- * A new refcount block is synced before the refcount table names it; a
- * grown refcount table is synced before the header names it, and the
- * header is synced before the old table is released. The dirty bit is
- * never used (refcounts are always exact), so a clean close has nothing
- * to clear; fsync is fdatasync of the file.
+ * The changed entries are written back, as QEMU's L2 cache does: an
+ * entry changes at once in the cached L2 table (readers see it), which
+ * stays pinned in the cache until the next commit (an fsync, a close, or
+ * 64 tables or 8 MiB held). Ordering, so that a crash at any moment
+ * leaves an image qemu-img check finds consistent (clusters may leak,
+ * nothing is corrupt) and every byte written before the last fsync is
+ * there:
+ *   1. a new cluster's refcount and its data are written (no sync);
+ *   2. a commit syncs (fdatasync) first: data and refcounts are on disk
+ *      before anything points to them;
+ *   3. then it writes the changed L2 tables, syncs when one of them is
+ *      new, writes the changed L1 entries, and syncs again;
+ *   4. only then are the clusters the old entries named (a rewritten
+ *      compressed cluster) released, so a refcount never drops while an
+ *      L2 entry on disk still names its cluster.
+ * A table the cache cannot hold (clusters larger than its budget) is
+ * written through at once after the same syncs. A new refcount block is
+ * synced before the refcount table names it; a grown refcount table is
+ * synced before the header names it, and the header before the old
+ * table is released. The dirty bit is never used (refcounts on disk are
+ * never below the references on disk), so a clean close has nothing to
+ * clear.
  *
  * Locks: w->busy (guest clusters being written) serialises writers of
  * one cluster, and lets writers of different clusters run in parallel;
  * w->meta serialises allocation and every metadata write; w->tables is
  * held for reading by every map (qcow2-map.c) while it looks at cached
  * L1 pages and L2 tables, and for writing while a cached table is
- * patched, so readers never see a half-changed entry and the cache
- * always matches the file. Host clusters freed while the image is open
+ * patched, so readers never see a half-changed entry. Host clusters freed while the image is open
  * are not reused before the next open: a reader that mapped a cluster
  * just before it was released still reads the bytes it mapped.
  *
@@ -147,10 +153,12 @@ static int qw_lookup(struct vd_layer *l, uint64_t g, uint64_t *l2_off_r,
 	return 0;
 }
 
-/* Point guest cluster g at entry ent (and bitmap bm): in its L2 table,
- * or in a new one (written and synced before the L1 entry names it). */
-static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
-			uint64_t bm)
+/* Point guest cluster g at entry ent (and bitmap bm), on disk at once:
+ * in its L2 table, or in a new one (written and synced before the L1
+ * entry names it). The caller holds w->meta, has synced the data, and
+ * has no table of this layer dirty. For tables the cache cannot hold. */
+static int qw_set_entry_sync(struct vd_layer *l, uint64_t g, uint64_t ent,
+			     uint64_t bm)
 {
 	struct qcow2 *q = l->priv;
 	struct qcow2_w *w = q->w;
@@ -162,18 +170,15 @@ static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
 
 	put_be64(e, ent);
 	put_be64(e + 8, bm);
-	pthread_mutex_lock(&w->meta);
 	ret = qw_l1_entry(l, l1_idx, &l1e);
 	if (ret)
-		goto out;
+		return ret;
 	l2 = l1e & QCOW2_OFFSET_MASK;
 	if (!l2) {
 		uint8_t *t = calloc(1, q->cluster_size), le[8];
 
-		if (!t) {
-			ret = -ENOMEM;
-			goto out;
-		}
+		if (!t)
+			return -ENOMEM;
 		ret = qcow2_alloc(l, &l2);
 		if (!ret) {
 			memcpy(t + idx * q->entry_bytes, e, q->entry_bytes);
@@ -183,7 +188,7 @@ static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
 		if (!ret)
 			ret = qcow2_w_sync(l);
 		if (ret)
-			goto out;
+			return ret;
 		put_be64(le, l2 | QCOW2_OFLAG_COPIED);
 		pthread_rwlock_wrlock(&w->tables);
 		ret = qcow2_w_pwrite(l, le, 8, q->l1_off + l1_idx * 8);
@@ -191,25 +196,24 @@ static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
 			qw_patch(l, QCOW2_L1_PAGE_KEY | (l1_idx >> pb),
 				 (l1_idx & ((1ULL << pb) - 1)) * 8, le, 8);
 		pthread_rwlock_unlock(&w->tables);
-		goto out;
+		return ret;
 	}
 	pthread_rwlock_wrlock(&w->tables);
 	ret = qcow2_w_pwrite(l, e, q->entry_bytes, l2 + idx * q->entry_bytes);
 	if (!ret)
 		qw_patch(l, l2, idx * q->entry_bytes, e, q->entry_bytes);
 	pthread_rwlock_unlock(&w->tables);
-out:
-	pthread_mutex_unlock(&w->meta);
 	return ret;
 }
 
 /* Release what an L2 entry referenced before it was replaced. The
- * caller synced first: the entry on disk must no longer name it. */
+ * caller holds w->meta and synced first: the entry on disk must no
+ * longer name it. */
 static int qw_release(struct vd_layer *l, uint64_t old)
 {
 	struct qcow2 *q = l->priv;
 	uint64_t first, last;
-	int ret;
+	int ret = 0;
 
 	if (old & QCOW2_OFLAG_COMPRESSED) {
 		uint64_t coff = old & q->coff_mask;
@@ -228,11 +232,193 @@ static int qw_release(struct vd_layer *l, uint64_t old)
 		if (!first)
 			return 0;
 	}
-	ret = 0;
-	pthread_mutex_lock(&q->w->meta);
 	for (uint64_t c = first; !ret && c <= last; c++)
 		ret = qcow2_rc_change(l, c, false, -1, 0);
-	pthread_mutex_unlock(&q->w->meta);
+	return ret;
+}
+
+/* ---- tables written back: changed in the cache at once (readers see
+ * them), on disk at the next commit (a flush, or when too many are
+ * held). A changed table stays pinned in the cache until then. */
+
+static int qw_zero_load(void *arg, uint64_t key, void *buf, size_t size)
+{
+	(void)arg;
+	(void)key;
+	memset(buf, 0, size);
+	return 0;
+}
+
+/* Commit: data and refcounts synced, then the changed L2 tables written,
+ * (synced when a new one must be before its L1 entry) the changed L1
+ * pages written, synced, and the clusters the old entries named
+ * released. Caller holds w->meta. On failure everything stays held and
+ * is tried again at the next commit. */
+static int qw_commit_tables(struct vd_layer *l)
+{
+	struct qcow2 *q = l->priv;
+	struct qcow2_w *w = q->w;
+	struct vd_cache *cache = vd_layer_cache(l);
+	uint64_t l1_bytes = (uint64_t)q->l1_entries * 8;
+	int ret;
+
+	ret = qcow2_w_sync(l);
+	if (ret || (!w->n_dirty && !w->n_rel))
+		return ret;
+	for (unsigned i = 0; !ret && i < w->n_dirty; i++)
+		if (!(w->dirty[i].key & QCOW2_L1_PAGE_KEY))
+			ret = qcow2_w_pwrite(l, w->dirty[i].ref.data,
+					     q->cluster_size, w->dirty[i].key);
+	if (!ret && w->new_l2)
+		ret = qcow2_w_sync(l);
+	for (unsigned i = 0; !ret && i < w->n_dirty; i++) {
+		uint64_t k = w->dirty[i].key, start;
+
+		if (!(k & QCOW2_L1_PAGE_KEY))
+			continue;
+		start = (k & ~QCOW2_L1_PAGE_KEY) << QCOW2_L1_PAGE_BITS;
+		ret = qcow2_w_pwrite(l, w->dirty[i].ref.data,
+				     (size_t)VD_MIN(1u << QCOW2_L1_PAGE_BITS,
+						    l1_bytes - start),
+				     q->l1_off + start);
+	}
+	if (!ret)
+		ret = qcow2_w_sync(l);
+	if (ret)
+		return ret;
+	/* What the old entries named: free now (a failure leaks). */
+	for (unsigned i = 0; i < w->n_rel; i++)
+		qw_release(l, w->rel[i]);
+	for (unsigned i = 0; i < w->n_dirty; i++)
+		vd_cache_put(cache, &w->dirty[i].ref);
+	w->n_dirty = 0;
+	w->n_rel = 0;
+	w->dirty_bytes = 0;
+	w->new_l2 = false;
+	return 0;
+}
+
+/* The table key (an L2 table's offset or a tagged L1 page), pinned and
+ * marked changed: *data_r is its cached copy to change (with w->tables
+ * held for writing). -EAGAIN when the cache cannot hold it. Caller holds
+ * w->meta and made room (qw_room). */
+static int qw_dirty_get(struct vd_layer *l, uint64_t key, size_t size,
+			vd_cache_load_fn load, uint8_t **data_r)
+{
+	struct qcow2_w *w = ((struct qcow2 *)l->priv)->w;
+	struct vd_cache *cache = vd_layer_cache(l);
+	struct vd_cache_ref ref;
+	int ret;
+
+	for (unsigned i = 0; i < w->n_dirty; i++) {
+		if (w->dirty[i].key == key) {
+			*data_r = (uint8_t *)w->dirty[i].ref.data;
+			return 0;
+		}
+	}
+	ret = vd_cache_get(cache, l, key, size, load, l, &ref);
+	if (ret)
+		return ret;
+	if (ref.slot < 0) {
+		vd_cache_put(cache, &ref);
+		return -EAGAIN;
+	}
+	w->dirty[w->n_dirty].key = key;
+	w->dirty[w->n_dirty].ref = ref;
+	w->n_dirty++;
+	w->dirty_bytes += size;
+	*data_r = (uint8_t *)ref.data;
+	return 0;
+}
+
+/* Room for one more entry change (two tables, one release): commit when
+ * the held tables are too many or too large. Caller holds w->meta. */
+static int qw_room(struct vd_layer *l)
+{
+	struct qcow2 *q = l->priv;
+	struct qcow2_w *w = q->w;
+
+	if (w->n_dirty + 2 <= QW_MAX_DIRTY && w->n_rel < QW_MAX_REL &&
+	    w->dirty_bytes + 2 * q->cluster_size <= QW_MAX_DIRTY_BYTES)
+		return 0;
+	return qw_commit_tables(l);
+}
+
+/* Point guest cluster g at entry ent (and bitmap bm), replacing old
+ * (released after the commit that makes the change durable when
+ * release). The data and refcount of what ent names are written. */
+static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
+			uint64_t bm, uint64_t old, bool release)
+{
+	struct qcow2 *q = l->priv;
+	struct qcow2_w *w = q->w;
+	const unsigned pb = QCOW2_L1_PAGE_BITS - 3;
+	uint64_t l1_idx = g >> (q->cluster_bits + q->l2_bits), l1e, l2;
+	uint64_t idx = (g >> q->cluster_bits) & ((1ULL << q->l2_bits) - 1);
+	uint8_t e[16], *t, *pg;
+	int ret;
+
+	put_be64(e, ent);
+	put_be64(e + 8, bm);
+	pthread_mutex_lock(&w->meta);
+	ret = qw_room(l);
+	if (!ret)
+		ret = qw_l1_entry(l, l1_idx, &l1e);
+	if (ret)
+		goto out;
+	l2 = l1e & QCOW2_OFFSET_MASK;
+	if (l2) {
+		ret = qw_dirty_get(l, l2, q->cluster_size, qcow2_table_load, &t);
+		if (ret)
+			goto fallback;
+		pthread_rwlock_wrlock(&w->tables);
+		memcpy(t + idx * q->entry_bytes, e, q->entry_bytes);
+		pthread_rwlock_unlock(&w->tables);
+	} else {
+		uint8_t *z = calloc(1, q->cluster_size);
+
+		/* The L1 page first: if it cannot be held, nothing changed. */
+		ret = qw_dirty_get(l, QCOW2_L1_PAGE_KEY | (l1_idx >> pb),
+				   1u << QCOW2_L1_PAGE_BITS, qcow2_table_load,
+				   &pg);
+		if (!ret)
+			ret = z ? qcow2_alloc(l, &l2) : -ENOMEM;
+		/* Zeros now, so a full disk fails this write, not a commit. */
+		if (!ret)
+			ret = qcow2_w_pwrite(l, z, q->cluster_size, l2);
+		free(z);
+		if (!ret) {
+			ret = qw_dirty_get(l, l2, q->cluster_size, qw_zero_load,
+					   &t);
+			/* Not held after all: the new table is given back. */
+			if (ret)
+				qcow2_rc_change(l, l2 >> q->cluster_bits, true,
+						0, 0);
+		}
+		if (ret)
+			goto fallback;
+		w->new_l2 = true;
+		pthread_rwlock_wrlock(&w->tables);
+		memcpy(t + idx * q->entry_bytes, e, q->entry_bytes);
+		put_be64(pg + (l1_idx & ((1ULL << pb) - 1)) * 8,
+			 l2 | QCOW2_OFLAG_COPIED);
+		pthread_rwlock_unlock(&w->tables);
+	}
+	if (release)
+		w->rel[w->n_rel++] = old;
+	goto out;
+fallback:
+	/* A table the cache cannot hold (clusters larger than its budget):
+	 * everything held is committed, then this entry goes to disk. */
+	if (ret == -EAGAIN) {
+		ret = qw_commit_tables(l);
+		if (!ret)
+			ret = qw_set_entry_sync(l, g, ent, bm);
+		if (!ret && release && !(ret = qcow2_w_sync(l)))
+			qw_release(l, old);
+	}
+out:
+	pthread_mutex_unlock(&w->meta);
 	return ret;
 }
 
@@ -355,42 +541,26 @@ out:
 	return ret;
 }
 
-/* Point the L2 entries of the clusters written at their data: one sync
- * first (data and refcounts before what names them), one more before
- * what the old entries named is released. On failure the clusters not
- * yet named are given back. */
-static int qw_commit(struct vd_layer *l, struct qw_pending *p, unsigned n,
-		     int ret)
+/* Point the L2 entries of the clusters written at their data (in the
+ * cache; on disk at the next commit). On failure the clusters not yet
+ * named are given back. */
+static int qw_apply(struct vd_layer *l, struct qw_pending *p, unsigned n,
+		    int ret)
 {
-	bool release = false;
 	unsigned i = 0;
 
-	if (!n)
-		return ret;
-	if (!ret)
-		ret = qcow2_w_sync(l);
 	for (; !ret && i < n; i++) {
+		bool rel = p[i].fresh && (p[i].old & (QCOW2_OFLAG_COMPRESSED |
+						      QCOW2_OFFSET_MASK));
+
 		ret = qw_set_entry(l, p[i].g, p[i].host | QCOW2_OFLAG_COPIED,
-				   p[i].bm);
+				   p[i].bm, p[i].old, rel);
 		if (ret)
 			break;
-		release |= p[i].fresh && (p[i].old & (QCOW2_OFLAG_COMPRESSED |
-						      QCOW2_OFFSET_MASK));
 	}
 	for (unsigned j = i; j < n; j++)
 		if (p[j].fresh)
 			qcow2_unalloc(l, p[j].host);
-	if (release) {
-		int r2 = qcow2_w_sync(l);
-
-		for (unsigned j = 0; !r2 && j < i; j++)
-			if (p[j].fresh &&
-			    p[j].old & (QCOW2_OFLAG_COMPRESSED |
-					QCOW2_OFFSET_MASK))
-				r2 = qw_release(l, p[j].old);
-		/* The write itself is done: a failed release leaks. */
-		(void)r2;
-	}
 	return ret;
 }
 
@@ -424,8 +594,7 @@ static void qw_unclaim(struct qcow2_w *w, struct qw_busy *b)
 	pthread_mutex_unlock(&w->busy_lock);
 }
 
-/* Clusters of one write whose L2 entries change together, after one
- * sync. */
+/* Clusters of one write whose L2 entries are changed together. */
 #define QW_BATCH 64
 
 /* Before the first change to the file: autoclear bits (offset 88) name
@@ -487,7 +656,7 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 			break;
 		np += pending;
 		if (np == QW_BATCH) {
-			ret = qw_commit(l, pend, np, 0);
+			ret = qw_apply(l, pend, np, 0);
 			np = 0;
 			if (ret)
 				break;
@@ -496,7 +665,7 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 		off += n;
 		len -= (size_t)n;
 	}
-	ret = qw_commit(l, pend, np, ret);
+	ret = qw_apply(l, pend, np, ret);
 	qw_unclaim(q->w, &b);
 	return ret;
 }
@@ -504,8 +673,14 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 int qcow2_flush(struct vd_layer *l)
 {
 	struct qcow2 *q = l->priv;
+	int ret;
 
-	return q->w ? qcow2_w_sync(l) : 0;
+	if (!q->w)
+		return 0;
+	pthread_mutex_lock(&q->w->meta);
+	ret = qw_commit_tables(l);
+	pthread_mutex_unlock(&q->w->meta);
+	return ret;
 }
 
 void qcow2_w_close(struct vd_layer *l)
@@ -515,7 +690,11 @@ void qcow2_w_close(struct vd_layer *l)
 
 	if (!w)
 		return;
-	qcow2_w_sync(l);
+	if (qcow2_flush(l))
+		vd_log(VD_LOG_ERR, "%s: qcow2: closing: the last writes could "
+		       "not be made durable", l->path);
+	for (unsigned i = 0; i < w->n_dirty; i++)
+		vd_cache_put(vd_layer_cache(l), &w->dirty[i].ref);
 	pthread_rwlock_destroy(&w->tables);
 	pthread_mutex_destroy(&w->meta);
 	pthread_mutex_destroy(&w->busy_lock);
