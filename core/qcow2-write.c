@@ -383,18 +383,19 @@ static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
 				   &pg);
 		if (!ret)
 			ret = z ? qcow2_alloc(l, &l2) : -ENOMEM;
-		/* Zeros now, so a full disk fails this write, not a commit. */
-		if (!ret)
-			ret = qcow2_w_pwrite(l, z, q->cluster_size, l2);
-		free(z);
 		if (!ret) {
-			ret = qw_dirty_get(l, l2, q->cluster_size, qw_zero_load,
-					   &t);
-			/* Not held after all: the new table is given back. */
+			/* Zeros now, so a full disk fails this write, not a
+			 * commit. */
+			ret = qcow2_w_pwrite(l, z, q->cluster_size, l2);
+			if (!ret)
+				ret = qw_dirty_get(l, l2, q->cluster_size,
+						   qw_zero_load, &t);
+			/* Not written, or not held: the table is given back. */
 			if (ret)
 				qcow2_rc_change(l, l2 >> q->cluster_bits, true,
 						0, 0);
 		}
+		free(z);
 		if (ret)
 			goto fallback;
 		w->new_l2 = true;
