@@ -770,6 +770,10 @@ int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
 			    (size_t)VD_MIN(sizeof(hdr), l->file->size), 0);
 	if (ret)
 		return Q_FAIL(ret, "cannot read the header");
+	/* Offset 32, crypt_method: writes would have to be encrypted. */
+	if (get_be32(hdr + 32))
+		return Q_FAIL(-ENOTSUP, "writing to an encrypted image is not "
+			      "supported");
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
