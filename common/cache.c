@@ -199,3 +199,16 @@ void vd_cache_put(struct vd_cache *c, struct vd_cache_ref *ref)
 	}
 	ref->data = NULL;
 }
+
+int vd_cache_peek(struct vd_cache *c, const void *owner, uint64_t key,
+		  struct vd_cache_ref *ref_r)
+{
+	int i;
+
+	pthread_mutex_lock(&c->lock);
+	i = cache_find(c, owner, key);
+	if (i >= 0)
+		cache_pin(c, i, ref_r);
+	pthread_mutex_unlock(&c->lock);
+	return i >= 0 ? 0 : -ENOENT;
+}

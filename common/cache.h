@@ -36,5 +36,10 @@ int vd_cache_get(struct vd_cache *c, const void *owner, uint64_t key,
 		 size_t size, vd_cache_load_fn load, void *arg,
 		 struct vd_cache_ref *ref_r);
 void vd_cache_put(struct vd_cache *c, struct vd_cache_ref *ref);
+/* Pin the block (owner, key) only if it is cached: 0, or -ENOENT. For a
+ * writer that patches a cached block in place to match what it wrote;
+ * it must keep readers of the block out meanwhile (its own lock). */
+int vd_cache_peek(struct vd_cache *c, const void *owner, uint64_t key,
+		  struct vd_cache_ref *ref_r);
 
 #endif

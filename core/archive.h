@@ -17,11 +17,15 @@ struct vd_archive;
 
 /* A host file, read-only (core/file.c). */
 int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e);
+/* The same, open for reading and writing: only a writable top layer. */
+int vd_file_open_rw(const char *path, struct vd_file **f_r,
+		    struct vd_err *e);
 void vd_file_close(struct vd_file *f);
 /* Exactly len bytes at off, or -EIO (logged): a short read is an
  * error, never silent zeros. */
 int vd_file_pread(struct vd_file *f, void *buf, size_t len, uint64_t off);
-/* Its size in bytes, fixed at open. */
+/* Its size in bytes, fixed at open (a writable file's grows as it is
+ * written). */
 uint64_t vd_file_size(const struct vd_file *f);
 void vd_archive_free(struct vd_archive *a);
 

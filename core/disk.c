@@ -21,6 +21,7 @@ struct vd_disk {
 	struct vd_layer *top;
 	struct vd_archive *archive; /* the OVA the top image lives in */
 	bool ignore_parent_ids;
+	bool writable;		/* the top layer is */
 	char **allowed;		/* realpaths of allowed folders */
 	unsigned n_allowed;
 	struct vd_cache *cache; /* metadata of every layer */
@@ -275,6 +276,14 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 	} else {
 		l->fmt = probe_format(f);
 	}
+	if (o->writable && !l->fmt->write) {
+		const char *name = l->fmt->name;
+
+		l->fmt = NULL;
+		return vd_fail(e, -EROFS, "%s: a %s image cannot be written; "
+			       "only a qcow2 top layer can (see --overlay)",
+			       path, name);
+	}
 	if (o->snapshot && !l->fmt->snapshots) {
 		const char *name = l->fmt->name;
 
@@ -343,6 +352,25 @@ static int allow_dir(struct vd_disk *d, const char *dir, struct vd_err *e)
 	return 0;
 }
 
+/* Whether the file at path is one of the layers below the top. */
+static int disk_check_backed_by(struct vd_disk *d, const char *path,
+				struct vd_err *e)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return vd_fail(e, -errno, "%s: %s", path, strerror(errno));
+	/* Ends: the chain was opened with a depth limit. */
+	for (struct vd_layer *l = d->top->backing; l; l = l->backing)
+		if (l->file->dev == st.st_dev && l->file->ino == st.st_ino &&
+		    !l->file->base)
+			return 0;
+	return vd_fail(e, -EINVAL, "%s: the overlay exists but its backing "
+		       "chain does not lead to %s (%s)", d->top->path, path,
+		       d->top->backing_name ? d->top->backing_name :
+					      "it has no backing file");
+}
+
 int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 		 struct vd_disk **disk_r, struct vd_err *e)
 {
@@ -355,7 +383,8 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 
 	if (!opts)
 		opts = &defaults;
-	ret = vd_file_open(path, &f, e);
+	ret = opts->writable ? vd_file_open_rw(path, &f, e) :
+			       vd_file_open(path, &f, e);
 	if (ret)
 		return ret;
 	d = calloc(1, sizeof(*d));
@@ -411,10 +440,19 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 			       "appliances, not with --format", path);
 	}
 	lo.snapshot = opts->snapshot;
+	lo.writable = opts->writable;
 	ret = layer_open(d, f, p, opts->format, &lo, 0, &d->top, e);
 	if (ret) {
 		vd_disk_close(d);
 		return ret;
+	}
+	d->writable = opts->writable;
+	if (opts->backed_by) {
+		ret = disk_check_backed_by(d, opts->backed_by, e);
+		if (ret) {
+			vd_disk_close(d);
+			return ret;
+		}
 	}
 	*disk_r = d;
 	return 0;
@@ -443,6 +481,28 @@ void vd_disk_close(struct vd_disk *d)
 uint64_t vd_disk_size(const struct vd_disk *d)
 {
 	return d->top->size;
+}
+
+bool vd_disk_writable(const struct vd_disk *d)
+{
+	return d->writable;
+}
+
+int vd_disk_write(struct vd_disk *d, const void *buf, size_t len,
+		  uint64_t off)
+{
+	if (!d->writable)
+		return -EROFS;
+	if (!vd_range_ok(off, len, d->top->size))
+		return -EINVAL;
+	return d->top->fmt->write(d->top, buf, len, off);
+}
+
+int vd_disk_flush(struct vd_disk *d)
+{
+	if (!d->writable || !d->top->fmt->flush)
+		return 0;
+	return d->top->fmt->flush(d->top);
 }
 
 struct vd_cache *vd_layer_cache(struct vd_layer *l)

@@ -34,6 +34,13 @@ struct vd_open_opts {
 	/* Mount a child whose recorded parent id (VMDK parentCID, VHD
 	 * parent unique id) differs from its parent's own. */
 	bool ignore_parent_ids;
+	/* Open the top layer for writing (vdmount --rw, --overlay): it
+	 * must be a qcow2 image that passes the writer's check; every
+	 * other layer stays read-only. */
+	bool writable;
+	/* An overlay's base: the open fails unless this file is a layer
+	 * below the top (vdmount --overlay=CHILD IMAGE with CHILD there). */
+	const char *backed_by;
 };
 
 /* 0, or -errno with e filled: one line naming the file and the problem. */
@@ -46,6 +53,24 @@ uint64_t vd_disk_size(const struct vd_disk *d);
 /* Read exactly len bytes at off; [off, off + len) must lie within the
  * disk. 0 or -errno (-EIO for a bad region, logged). */
 int vd_disk_read(struct vd_disk *d, void *buf, size_t len, uint64_t off);
+
+/* Writing, when the disk was opened writable (else -EROFS): len bytes
+ * at off, inside the disk, into the top layer (copy-on-write over the
+ * layers below). Writes to different clusters run in parallel. 0 or
+ * -errno (-ENOSPC when the host file system is full: the image stays
+ * valid and the write is not done). */
+int vd_disk_write(struct vd_disk *d, const void *buf, size_t len,
+		  uint64_t off);
+/* A new qcow2 version 3 overlay at child (which must not exist) whose
+ * backing file is base, its format recorded; base is opened read-only
+ * with o's format, backing dirs and parent id option, and must lie in
+ * child's folder or one of o's backing dirs (the name is then relative,
+ * else absolute). 0, or -errno with e filled. */
+int vd_overlay_create(const char *child, const char *base,
+		      const struct vd_open_opts *o, struct vd_err *e);
+/* Make every write that returned durable (fdatasync of the top file). */
+int vd_disk_flush(struct vd_disk *d);
+bool vd_disk_writable(const struct vd_disk *d);
 
 /* A read described as pieces, for front ends that can move host bytes
  * without copying them (FUSE splices a host file into its reply): the

@@ -10,14 +10,15 @@
 #include "common/util.h"
 #include "core/layer.h"
 
-int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
+static int file_open(const char *path, bool rw, struct vd_file **f_r,
+		     struct vd_err *e)
 {
 	struct vd_file *f;
 	struct stat st;
 	off_t end;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return vd_fail(e, -errno, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0) {
@@ -52,12 +53,23 @@ int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
 	f->alloc = (uint64_t)st.st_blocks * 512;
 	/* qemu-img refuses such a file unless -U; we only read, so say it
 	 * and go on. */
-	if (vd_file_written_by_qemu(f))
+	if (!rw && vd_file_written_by_qemu(f))
 		vd_log(VD_LOG_WARN, "%s: a running QEMU has it open for "
 		       "writing; what the mount shows may change or be "
 		       "inconsistent", path);
 	*f_r = f;
 	return 0;
+}
+
+int vd_file_open(const char *path, struct vd_file **f_r, struct vd_err *e)
+{
+	return file_open(path, false, f_r, e);
+}
+
+int vd_file_open_rw(const char *path, struct vd_file **f_r,
+		    struct vd_err *e)
+{
+	return file_open(path, true, f_r, e);
 }
 
 int vd_file_open_range(const struct vd_file *f, uint64_t off, uint64_t len,

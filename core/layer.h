@@ -94,6 +94,7 @@ struct vd_layer {
 
 struct vd_layer_opts {
 	const char *snapshot; /* top layer only */
+	bool writable;	      /* top layer only; its file is open O_RDWR */
 };
 
 struct vd_format {
@@ -116,6 +117,13 @@ struct vd_format {
 	/* Decode one compressed unit: exactly out_len bytes, or -EIO. */
 	int (*decompress)(struct vd_layer *l, const uint8_t *in, size_t in_len,
 			  uint8_t *out, size_t out_len);
+	/* Optional, for a layer opened writable (vd_layer_opts.writable):
+	 * write len bytes at off (inside l->size), each byte or none
+	 * visible to later reads, as a disk does; 0 or -errno. flush makes
+	 * every write that returned durable. */
+	int (*write)(struct vd_layer *l, const void *buf, size_t len,
+		     uint64_t off);
+	int (*flush)(struct vd_layer *l);
 	/* Optional: once l->backing is open, check that it is the parent
 	 * l records (VMDK parentCID, VHD parent unique id). Skipped under
 	 * vd_open_opts.ignore_parent_ids; a message should name that

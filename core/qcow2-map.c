@@ -19,7 +19,7 @@
 	vd_log(VD_LOG_ERR, "%s: qcow2: " fmt, l->path, ##__VA_ARGS__)
 
 /* Cache loader: an L1 page (tagged key) or an L2 table (its offset). */
-static int qcow2_load(void *arg, uint64_t key, void *buf, size_t size)
+int qcow2_table_load(void *arg, uint64_t key, void *buf, size_t size)
 {
 	struct vd_layer *l = arg;
 	struct qcow2 *q = l->priv;
@@ -100,8 +100,8 @@ static int qcow2_classify(struct vd_layer *l, struct qcow2 *q, uint64_t ent,
 	return 0;
 }
 
-int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
-	      struct vd_run *r)
+static int qcow2_map_tables(struct vd_layer *l, uint64_t off, uint64_t len,
+			    struct vd_run *r)
 {
 	struct qcow2 *q = l->priv;
 	const unsigned span_bits = q->cluster_bits + q->l2_bits;
@@ -124,7 +124,7 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 	}
 
 	ret = vd_cache_get(cache, l, QCOW2_L1_PAGE_KEY | (l1_idx >> page_bits),
-			   1u << QCOW2_L1_PAGE_BITS, qcow2_load, l, &ref);
+			   1u << QCOW2_L1_PAGE_BITS, qcow2_table_load, l, &ref);
 	if (ret) {
 		Q_LOG("cannot read the L1 table at 0x%llx",
 		      (unsigned long long)q->l1_off);
@@ -159,8 +159,8 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		      (unsigned long long)l->file->size);
 		return -EIO;
 	}
-	ret = vd_cache_get(cache, l, l2_off, q->cluster_size, qcow2_load, l,
-			   &ref);
+	ret = vd_cache_get(cache, l, l2_off, q->cluster_size, qcow2_table_load,
+			   l, &ref);
 	if (ret) {
 		Q_LOG("cannot read the L2 table at 0x%llx",
 		      (unsigned long long)l2_off);
@@ -214,5 +214,21 @@ int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 		pos += n;
 	}
 	vd_cache_put(cache, &ref);
+	return ret;
+}
+
+/* A writable layer's tables change under the map: it looks at them with
+ * the writers' table lock held for reading (qcow2-write.c). */
+int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
+	      struct vd_run *r)
+{
+	struct qcow2 *q = l->priv;
+	int ret;
+
+	if (!q->w)
+		return qcow2_map_tables(l, off, len, r);
+	qcow2_w_rdlock(q);
+	ret = qcow2_map_tables(l, off, len, r);
+	qcow2_w_unlock(q);
 	return ret;
 }

@@ -269,6 +269,7 @@ static void qcow2_close(struct vd_layer *l)
 
 	if (!q)
 		return;
+	qcow2_w_close(l);
 	if (q->ext_data)
 		vd_file_close(q->data);
 	free(q->data_file_name);
@@ -510,6 +511,11 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		l->backing_format = hi.backing_format;
 		hi.backing_format = NULL;
 	}
+	if (o->writable) {
+		ret = qcow2_w_open(l, o, e);
+		if (ret)
+			goto fail;
+	}
 	ret = 0;
 	goto out;
 fail:
@@ -646,6 +652,8 @@ const struct vd_format vd_format_qcow2 = {
 	.open = qcow2_open,
 	.map = qcow2_map,
 	.decompress = qcow2_decompress,
+	.write = qcow2_write,
+	.flush = qcow2_flush,
 	.describe = qcow2_describe,
 	.close = qcow2_close,
 };

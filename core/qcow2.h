@@ -64,10 +64,27 @@ struct qcow2 {
 	uint32_t nb_snapshots;	  /* offset 60 */
 	uint64_t snapshots_off;	  /* offset 64 */
 	char *data_file_name;	  /* data file extension, or NULL */
+	/* Writing state (qcow2-write.c), NULL unless opened writable. */
+	struct qcow2_w *w;
 };
 
 int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
 	      struct vd_run *r);
+/* The cache loader of L1 pages and L2 tables (qcow2-map.c). */
+int qcow2_table_load(void *arg, uint64_t key, void *buf, size_t size);
+
+/* Writing (qcow2-write.c): set up at open when asked (the image checked,
+ * a corrupt one refused), torn down at close (after a flush). */
+int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
+		 struct vd_err *e);
+void qcow2_w_close(struct vd_layer *l);
+int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
+		uint64_t off);
+int qcow2_flush(struct vd_layer *l);
+/* Held for reading while a map looks at cached tables (q->w only). */
+void qcow2_w_rdlock(struct qcow2 *q);
+void qcow2_w_unlock(struct qcow2 *q);
+
 int qcow2_decompress(struct vd_layer *l, const uint8_t *in, size_t in_len,
 		     uint8_t *out, size_t out_len);
 

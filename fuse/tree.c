@@ -66,6 +66,7 @@ struct tree_file {
 	uint64_t seq_end;     /* where the last read ended */
 	unsigned seq_run;     /* reads in a row that went on from the last */
 	uint64_t ahead;	      /* host reads started up to here */
+	bool writer;	      /* opened for writing: flush syncs */
 	struct tree_file *prev, *next; /* in tree_files */
 };
 
@@ -221,14 +222,32 @@ static void vd_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, VD_TIMEOUT);
 }
 
+/* Nothing changes but, in a writable mount, the bytes of the raw files:
+ * their size is the disk's or the volume's (truncate: EPERM, unless to
+ * the size they have), their owner and modes the image file's. */
 static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)attr;
-	(void)to_set;
+	struct vd_mount *m = mount_of(req);
+	struct stat st;
+	int ret;
+
 	(void)fi;
-	fuse_reply_err(req, EROFS);
+	if (!vd_ns_writable(m->ns) || (ns_ino_of(m, ino) >> VD_NS_VOL_SHIFT)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	ret = fill_attr(m, ino, &st);
+	if (!ret && !S_ISREG(st.st_mode))
+		ret = -EROFS;
+	else if (!ret && (to_set & ~FUSE_SET_ATTR_SIZE ||
+			  (to_set & FUSE_SET_ATTR_SIZE &&
+			   attr->st_size != st.st_size)))
+		ret = -EPERM;
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, VD_TIMEOUT);
 }
 
 static void tree_file_free(struct tree_file *tf)
@@ -249,10 +268,14 @@ static void tree_file_free(struct tree_file *tf)
 static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vd_mount *m = mount_of(req);
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC;
 	struct tree_file *tf;
 	int ret;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
+	/* Only the raw files of a writable mount open for writing; the
+	 * size of those is fixed (O_TRUNC: EPERM). */
+	if (wr && (!vd_ns_writable(m->ns) ||
+		   (ns_ino_of(m, ino) >> VD_NS_VOL_SHIFT))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -262,11 +285,18 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	ret = vd_ns_open_file(m->ns, ns_ino_of(m, ino), &tf->f);
+	if (!ret && wr && !vd_ns_file_is_raw(tf->f))
+		ret = -EROFS;
+	else if (!ret && wr && fi->flags & O_TRUNC)
+		ret = -EPERM;
 	if (ret) {
+		if (tf->f)
+			vd_ns_release(tf->f);
 		free(tf);
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	tf->writer = wr;
 	ret = -pthread_mutex_init(&tf->lock, NULL);
 	if (ret) {
 		vd_ns_release(tf->f);
@@ -417,6 +447,76 @@ static void vd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	tree_ahead(tf, (uint64_t)off, got); /* before the reply: see above */
 	fuse_reply_buf(req, buf, got);
+}
+
+static void tree_write(fuse_req_t req, struct tree_file *tf,
+		       const void *buf, size_t size, off_t off)
+{
+	size_t put = 0;
+	int ret;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = vd_ns_write(tf->f, buf, size, (uint64_t)off, &put);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, put);
+}
+
+static void vd_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	tree_write(req, (struct tree_file *)(uintptr_t)fi->fh, buf, size, off);
+}
+
+/* A spliced write: its bytes copied out of the pipe once, into the
+ * worker's buffer. */
+static void vd_write_buf(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	size_t size = fuse_buf_size(in);
+	uint8_t *buf = tree_buf_get(size ? size : 1);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+	ssize_t got;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	out.buf[0].mem = buf;
+	got = fuse_buf_copy(&out, in, 0);
+	if (got < 0) {
+		fuse_reply_err(req, (int)-got);
+		return;
+	}
+	tree_write(req, (struct tree_file *)(uintptr_t)fi->fh, buf,
+		   (size_t)got, off);
+}
+
+/* fsync and fdatasync of any file, and the flush of a file open for
+ * writing at each close: everything written so far is made durable. */
+static void vd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -vd_ns_flush(mount_of(req)->ns));
+}
+
+static void vd_flush(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	struct tree_file *tf = (struct tree_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	fuse_reply_err(req, tf->writer ? -vd_ns_flush(mount_of(req)->ns) : 0);
 }
 
 static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -678,8 +778,77 @@ static void vd_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void vd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	(void)ino;
-	fuse_reply_err(req, mask & W_OK ? EROFS : 0);
+	struct vd_mount *m = mount_of(req);
+	uint64_t nino = ns_ino_of(m, ino);
+	bool raw_file = nino != VD_NS_ROOT && !(nino >> VD_NS_VOL_SHIFT);
+
+	fuse_reply_err(req, mask & W_OK && !(vd_ns_writable(m->ns) &&
+					     raw_file) ? EROFS : 0);
+}
+
+/* The tree's names never change, in a writable mount too (only the
+ * bytes of the raw files do): every call that would make, remove or
+ * rename an entry, or change an extended attribute, gets EROFS. */
+static void vd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void vd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
 }
 
 /* What the kernel is asked for: replies spliced from host files, in
@@ -724,6 +893,10 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.readlink = vd_readlink,
 	.open = vd_open,
 	.read = vd_read,
+	.write = vd_write,
+	.write_buf = vd_write_buf,
+	.flush = vd_flush,
+	.fsync = vd_fsync,
 	.release = vd_release,
 	.lseek = vd_lseek,
 	.opendir = vd_opendir,
@@ -733,4 +906,14 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.listxattr = vd_listxattr,
 	.getxattr = vd_getxattr,
 	.access = vd_access,
+	.mknod = vd_mknod,
+	.mkdir = vd_mkdir,
+	.unlink = vd_unlink,
+	.rmdir = vd_unlink,
+	.symlink = vd_symlink,
+	.rename = vd_rename,
+	.link = vd_link,
+	.create = vd_create,
+	.setxattr = vd_setxattr,
+	.removexattr = vd_removexattr,
 };

@@ -25,12 +25,14 @@ struct vd_cli {
 	char *mountpoint;
 	char *format;
 	char *snapshot;
+	char *overlay; /* --overlay=CHILD */
 	char **backing_dirs;
 	unsigned n_backing_dirs;
 	unsigned disk;
 	unsigned codepage;
 	long uid, gid; /* -1: the mounting user's */
 	int ignore_parent_ids;
+	int rw; /* --rw */
 	bool foreground, single, help, version, allow_other, bad;
 };
 
@@ -59,6 +61,8 @@ static const struct fuse_opt vd_opts[] = {
 	VD_OPT("codepage=%u", codepage),
 	FUSE_OPT_KEY("uid=", KEY_UID),
 	FUSE_OPT_KEY("gid=", KEY_GID),
+	VD_OPT("--overlay=%s", overlay),
+	{ "--rw", offsetof(struct vd_cli, rw), 1 },
 	{ "--ignore-parent-id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
 	{ "ignore_parent_id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
 	FUSE_OPT_KEY("--backing-dir=", KEY_BACKING_DIR),
@@ -81,7 +85,8 @@ static void usage(FILE *out)
 "usage: vdmount [options] IMAGE MOUNTPOINT [-o opt[,opt...]]\n"
 "\n"
 "Mount a virtual machine disk image (qcow2, VMDK, VHD, VHDX or raw, with its\n"
-"backing chain, or the disk of an OVA/OVF appliance) read-only.\n"
+"backing chain, or the disk of an OVA/OVF appliance) read-only, or writable\n"
+"through a qcow2 overlay (--overlay, --rw).\n"
 "MOUNTPOINT/disk.raw is the whole virtual disk; a regular file as\n"
 "MOUNTPOINT becomes the disk itself. Unmount with fusermount3 -u.\n"
 "\n"
@@ -92,6 +97,12 @@ static void usage(FILE *out)
 "                        (repeatable; by default only IMAGE's folder)\n"
 "  --snapshot=ID|NAME    show a qcow2 internal snapshot, not the active state\n"
 "  --disk=N              the Nth disk of an OVA/OVF appliance (default 1)\n"
+"  --overlay=CHILD       writable: writes go to the qcow2 CHILD (created\n"
+"                        with IMAGE as its backing file unless it exists;\n"
+"                        an existing one must lead to IMAGE); IMAGE is\n"
+"                        never written\n"
+"  --rw                  writable: IMAGE is a qcow2 top layer written in\n"
+"                        place (copy-on-write over its backing chain)\n"
 "  --ignore-parent-id    mount a VMDK/VHD child whose recorded parent id\n"
 "                        (parentCID, parent UUID) differs from its parent's\n"
 "  -o OPT[,OPT...]       mount options: FUSE's (allow_other, ...) and\n"
@@ -190,6 +201,7 @@ static void cli_free(struct vd_cli *c)
 	free(c->mountpoint);
 	free(c->format);
 	free(c->snapshot);
+	free(c->overlay);
 	for (unsigned i = 0; i < c->n_backing_dirs; i++)
 		free(c->backing_dirs[i]);
 	free(c->backing_dirs);
@@ -240,7 +252,7 @@ static const char *fuse_log_caught(void)
 }
 
 /* Mount options for the session: ours appended after the user's, so
- * read-only wins over a "rw" from fstab; mount(8) shows the image as the
+ * read-only wins over a "rw" from fstab (unless --rw or --overlay); mount(8) shows the image as the
  * source; other users, when allowed in, get the modes shown. */
 static int add_mount_opts(struct vd_cli *c, struct fuse_args *args)
 {
@@ -249,7 +261,7 @@ static int add_mount_opts(struct vd_cli *c, struct fuse_args *args)
 
 	if (asprintf(&fsname, "fsname=%s", c->image) < 0)
 		return -1;
-	if (!fuse_opt_add_opt(&mopts, "ro") &&
+	if (!fuse_opt_add_opt(&mopts, c->rw || c->overlay ? "rw" : "ro") &&
 	    !fuse_opt_add_opt(&mopts, VD_FUSE_MAX_READ_OPT) &&
 	    !fuse_opt_add_opt(&mopts, "subtype=vdmount") &&
 	    !fuse_opt_add_opt_escaped(&mopts, fsname) &&
@@ -364,6 +376,44 @@ static void find_readahead(const char *mnt)
 		 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
 }
 
+/* The image as asked: read-only; --rw, the image itself writable;
+ * --overlay=CHILD, CHILD writable over the image, made first when it
+ * does not exist (and removed again if it then fails to open). */
+static int open_image(struct vd_cli *c, struct vd_image_opts *io,
+		      struct vd_image *img, struct vd_err *e)
+{
+	bool created = false;
+	struct stat st;
+	int ret;
+
+	if (c->rw && c->overlay)
+		return vd_fail(e, -EINVAL, "--rw and --overlay: choose one");
+	if (!c->overlay) {
+		io->open.writable = c->rw;
+		return vd_image_open(c->image, io, img, e);
+	}
+	if (c->snapshot || c->disk)
+		return vd_fail(e, -EINVAL, "--overlay cannot be combined with "
+			       "--%s", c->snapshot ? "snapshot" : "disk");
+	if (stat(c->overlay, &st) < 0) {
+		if (errno != ENOENT)
+			return vd_fail(e, -errno, "%s: %s", c->overlay,
+				       strerror(errno));
+		ret = vd_overlay_create(c->overlay, c->image, &io->open, e);
+		if (ret)
+			return ret;
+		created = true;
+	}
+	/* The base's format is recorded in the child. */
+	io->open.format = "qcow2";
+	io->open.writable = true;
+	io->open.backed_by = c->image;
+	ret = vd_image_open(c->overlay, io, img, e);
+	if (ret && created)
+		unlink(c->overlay);
+	return ret;
+}
+
 static int run(struct vd_cli *c, struct fuse_args *args)
 {
 	struct vd_image_opts io = {
@@ -418,7 +468,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	}
 
 	io.disk_only = m.root_is_disk;
-	if (vd_image_open(c->image, &io, &m.img, &err)) {
+	if (open_image(c, &io, &m.img, &err)) {
 		fprintf(stderr, "vdmount: %s\n", err.msg);
 		goto out_destroy;
 	}

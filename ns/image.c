@@ -38,7 +38,7 @@ int vd_image_open(const char *path, const struct vd_image_opts *o,
 		no.time = st.st_mtim;
 		no.raw_uid = st.st_uid;
 		no.raw_gid = st.st_gid;
-		no.raw_mode = st.st_mode & 0444;
+		no.raw_mode = st.st_mode & (o->open.writable ? 0666 : 0444);
 	}
 	ret = vd_ns_open(img->disk, path, &no, &img->ns);
 	if (ret) {

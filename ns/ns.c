@@ -476,7 +476,8 @@ static void ns_synthetic_attr(struct vd_ns *ns, uint64_t ino, mode_t mode,
 	if (S_ISREG(mode)) {
 		/* What the image file allows, and to whom: nobody reads
 		 * through the mount what the image denies them. */
-		a->mode = S_IFREG | (ns->o.raw_mode & 0444);
+		a->mode = S_IFREG | (ns->o.raw_mode &
+				     (vd_disk_writable(ns->disk) ? 0666 : 0444));
 		a->uid = ns->o.raw_uid;
 		a->gid = ns->o.raw_gid;
 		/* What the image occupies, never more than the file: cp
@@ -867,4 +868,34 @@ void vd_ns_release(struct vd_ns_file *f)
 bool vd_ns_file_is_raw(const struct vd_ns_file *f)
 {
 	return f->kind == NS_RAW;
+}
+
+int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
+		uint64_t off, size_t *put_r)
+{
+	int ret;
+
+	*put_r = 0;
+	if (f->kind == NS_FS)
+		return -EROFS;
+	if (!len)
+		return 0;
+	/* As a block device: nothing past the end. */
+	if (off >= f->vol->len)
+		return -ENOSPC;
+	len = (size_t)VD_MIN((uint64_t)len, f->vol->len - off);
+	ret = vd_vol_write(f->vol, buf, len, off);
+	if (!ret)
+		*put_r = len;
+	return ret;
+}
+
+bool vd_ns_writable(const struct vd_ns *ns)
+{
+	return vd_disk_writable(ns->disk);
+}
+
+int vd_ns_flush(struct vd_ns *ns)
+{
+	return vd_disk_flush(ns->disk);
 }

@@ -118,4 +118,13 @@ void vd_ns_release(struct vd_ns_file *f);
 /* True for disk.raw and the volume files, false for guest files. */
 bool vd_ns_file_is_raw(const struct vd_ns_file *f);
 
+/* Writing, when the disk was opened writable: raw files only (guest
+ * files: -EROFS). Up to len bytes at off, *put_r of them written: fewer
+ * only at the end of the file; -ENOSPC at or past it. */
+int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
+		uint64_t off, size_t *put_r);
+bool vd_ns_writable(const struct vd_ns *ns);
+/* Make every write that returned durable. */
+int vd_ns_flush(struct vd_ns *ns);
+
 #endif

@@ -181,6 +181,34 @@ int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+int vd_vol_write(const struct vd_vol *v, const void *buf, size_t len,
+		 uint64_t off)
+{
+	const uint8_t *p = buf;
+	size_t pos = 0;
+	int ret;
+
+	if (!vd_range_ok(off, len, v->len))
+		return -ENOSPC;
+	if (!v->ops->map)
+		return v->ops->write ? v->ops->write(v, buf, len, off) : -EROFS;
+	/* Ends: every run is at least one byte long. */
+	while (pos < len) {
+		struct vd_vol_run r;
+
+		ret = vol_map(v, off + pos, len - pos, &r);
+		if (ret)
+			return ret;
+		if (!r.vol)
+			return -EROFS;
+		ret = vd_vol_write(r.vol, p + pos, (size_t)r.len, r.off);
+		if (ret)
+			return ret;
+		pos += (size_t)r.len;
+	}
+	return 0;
+}
+
 int vd_vol_status(const struct vd_vol *v, uint64_t off, uint64_t len,
 		  bool *data_r, uint64_t *len_r)
 {
@@ -382,11 +410,20 @@ static void disk_prefetch(const struct vd_vol *v, uint64_t off, uint64_t len)
 	vd_disk_prefetch(dv->disk, dv->start + off, len);
 }
 
+static int disk_write(const struct vd_vol *v, const void *buf, size_t len,
+		      uint64_t off)
+{
+	const struct vol_disk *dv = (const struct vol_disk *)v;
+
+	return vd_disk_write(dv->disk, buf, len, dv->start + off);
+}
+
 static const struct vd_vol_ops vol_disk_ops = {
 	.kind = "disk",
 	.read_vec = disk_read_vec,
 	.status = disk_status,
 	.prefetch = disk_prefetch,
+	.write = disk_write,
 };
 
 struct vd_vol *vd_vol_new_disk_range(struct vd_disk *d, uint64_t start,

@@ -71,6 +71,12 @@ struct vd_vol_ops {
 	int (*status)(const struct vd_vol *v, uint64_t off, uint64_t len,
 		      bool *data_r, uint64_t *len_r);
 	void (*prefetch)(const struct vd_vol *v, uint64_t off, uint64_t len);
+	/* Computed volumes that can be written (the disk of a writable
+	 * image): write len bytes at off, range checked by the caller; 0 or
+	 * -errno. NULL: -EROFS. Mapped volumes are written through their
+	 * map (a run of unstored zeros cannot be: -EROFS). */
+	int (*write)(const struct vd_vol *v, const void *buf, size_t len,
+		     uint64_t off);
 	/* Frees what the volume owns beyond struct vd_vol; NULL: nothing. */
 	void (*destroy)(struct vd_vol *v);
 };
@@ -125,6 +131,11 @@ int vd_vol_status(const struct vd_vol *v, uint64_t off, uint64_t len, bool *data
 int vd_vol_seek(const struct vd_vol *v, uint64_t off, bool want_data,
 		uint64_t *off_r);
 void vd_vol_prefetch(const struct vd_vol *v, uint64_t off, uint64_t len);
+/* Write exactly len bytes at off within the volume, down to the disk:
+ * 0, -EROFS when the volume (or the disk) cannot be written, -ENOSPC
+ * past its end, or the disk's -errno. */
+int vd_vol_write(const struct vd_vol *v, const void *buf, size_t len,
+		 uint64_t off);
 
 /* ---- the set of volumes of one image */
 

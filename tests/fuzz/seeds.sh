@@ -695,12 +695,17 @@ seeds_wof() {
 	/usr/bin/python3 "$SRC/tests/mkwof.py" seeds "$OUT"
 }
 
+# The qcow2 seeds, opened for writing.
+seeds_qcow2w() {
+	mkdir -p "$OUT/qcow2w" && cp "$OUT"/qcow2/* "$OUT/qcow2w/"
+}
+
 fail=0
-for t in qcow2 vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof; do
+for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx; do
+for d in qcow2 qcow2w vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
