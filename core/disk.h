@@ -17,6 +17,7 @@
 
 struct vd_disk;
 struct vd_layer;
+struct vd_keys;
 
 struct vd_open_opts {
 	const char *format;   /* top layer's format, or NULL to probe */
@@ -34,6 +35,9 @@ struct vd_open_opts {
 	/* Mount a child whose recorded parent id (VMDK parentCID, VHD
 	 * parent unique id) differs from its parent's own. */
 	bool ignore_parent_ids;
+	/* Passphrases (common/keys.h) for encrypted layers and LUKS
+	 * volumes, tried on each; NULL: none. Not owned. */
+	struct vd_keys *keys;
 };
 
 /* 0, or -errno with e filled: one line naming the file and the problem. */
