@@ -219,15 +219,6 @@ static void luks_describe(struct vd_luks *l)
 		 crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE)
 		snprintf(i->unsupported, sizeof(i->unsupported),
 			 "an unfinished re-encryption is not supported");
-	else if (!i->data_off)
-		snprintf(i->unsupported, sizeof(i->unsupported),
-			 "a detached header (data offset 0) is not "
-			 "supported");
-	else if (i->data_off >= l->size)
-		snprintf(i->unsupported, sizeof(i->unsupported),
-			 "the data offset %llu lies at or past the end (%llu "
-			 "bytes)", (unsigned long long)i->data_off,
-			 (unsigned long long)l->size);
 	else if (!i->sector_size || i->sector_size % 512 ||
 		 i->sector_size > 4096)
 		snprintf(i->unsupported, sizeof(i->unsupported),

@@ -142,13 +142,28 @@ static int luks_open(struct vd_volset *s, struct vd_vol *v, struct vd_err *e)
 		goto out;
 	}
 	memcpy(v->luks, i, sizeof(*i));
+	/* Where the data lies is the volume's business (a qcow2's LUKS
+	 * header records an offset nobody uses). */
+	if (!i->data_off && !i->unsupported[0])
+		snprintf(v->luks->unsupported, sizeof(v->luks->unsupported),
+			 "a detached header (data offset 0) is not "
+			 "supported");
+	else if (i->data_off >= v->len && !i->unsupported[0])
+		snprintf(v->luks->unsupported, sizeof(v->luks->unsupported),
+			 "the data offset %llu lies at or past the end (%llu "
+			 "bytes)", (unsigned long long)i->data_off,
+			 (unsigned long long)v->len);
+	if (v->luks->unsupported[0]) {
+		ret = vd_fail(e, -ENOTSUP, "%s: %s", v->name,
+			      v->luks->unsupported);
+		goto out;
+	}
 	snprintf(what, sizeof(what), "%s (LUKS%u %s)", v->name, i->version,
 		 i->uuid);
 	ret = vd_luks_unlock(l, s->keys, what, &c, e);
 	if (ret)
 		goto out;
-	/* i->data_off < v->len: checked by vd_luks_load (else
-	 * unsupported, and unlock refused). */
+	/* i->data_off < v->len: checked above. */
 	if (asprintf(&name, "%s luks-%s", s->name, i->uuid) < 0) {
 		name = NULL;
 		ret = -ENOMEM;
