@@ -27,6 +27,7 @@
 
 struct vd_luks {
 	struct crypt_device *cd;
+	int other_err; /* a key slot failed otherwise than by a wrong key */
 	int fd; /* the memfd libcryptsetup reads */
 	vd_luks_read_fn rd;
 	void *arg;
@@ -380,11 +381,17 @@ static int luks_try(struct vd_luks *l, const uint8_t *key, size_t key_len,
 				continue;
 			l->copied[s] = true;
 		}
-		if (crypt_volume_key_get(l->cd, sl->num, (char *)vk, &n,
-					 (const char *)key, key_len) >= 0) {
+		int r = crypt_volume_key_get(l->cd, sl->num, (char *)vk, &n,
+					     (const char *)key, key_len);
+
+		if (r >= 0) {
 			*vk_len = n;
 			return sl->num;
 		}
+		/* -EPERM: a wrong passphrase; anything else (a cipher
+		 * libcryptsetup's backend lacks) is said. */
+		if (r != -EPERM)
+			l->other_err = r;
 	}
 	return -1;
 }
@@ -410,6 +417,18 @@ int vd_luks_unlock(struct vd_luks *l, struct vd_keys *k, const char *what,
 	vk = vd_secure_alloc(vk_cap);
 	if (!vk)
 		return -ENOMEM;
+	/* A data cipher libcrypto lacks is refused by name before any
+	 * key derivation runs (a zero key of the right size). */
+	ret = vd_cipher_new(i->cipher, i->mode, vk,
+			    VD_MIN(i->key_bits / 8, vk_cap), i->sector_size,
+			    c_r, why, sizeof(why));
+	vd_cipher_free(*c_r);
+	*c_r = NULL;
+	if (ret) {
+		vd_secure_free(vk);
+		return ret == -ENOTSUP ? vd_fail(e, ret, "%s: %s", l->name,
+						 why) : ret;
+	}
 	for (unsigned n = 0; n < vd_keys_count(k) && slot < 0; n++) {
 		size_t kl;
 		const uint8_t *key = vd_keys_get(k, n, &kl);
@@ -433,7 +452,12 @@ int vd_luks_unlock(struct vd_luks *l, struct vd_keys *k, const char *what,
 		slot = luks_try(l, key, kl, vk, &vk_len, e);
 	}
 	if (slot < 0) {
-		if (!tried)
+		if (l->other_err)
+			ret = vd_fail(e, -ENOTSUP, "%s: libcryptsetup cannot "
+				      "open a key slot of %s-%s (LUKS%u %s): %s",
+				      l->name, i->cipher, i->mode, i->version,
+				      i->uuid, strerror(-l->other_err));
+		else if (!tried)
 			ret = vd_fail(e, -ENOKEY, "%s is LUKS%u-encrypted (UUID "
 				      "%s); give its passphrase with "
 				      "--key-file", l->name, i->version,
