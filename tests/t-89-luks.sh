@@ -18,6 +18,7 @@
 # prompt under a pseudo-terminal, and no prompt without one; the
 # passphrase in no output and no sanitizer log.
 . "$(dirname "$0")/lib.sh"
+. "$VD_LIB_DIR/mklvm.sh"
 
 MIB=$((1 << 20))
 K0='correct horse 89'
@@ -89,6 +90,40 @@ gen_luks() {
 	enc s4k.luks --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 		--sector-size 4096 --cipher aes-xts-plain64 --key-size 256 || return 1
 	cryptsetup luksUUID s4k.luks >s4k.uuid
+}
+
+# Ubuntu's encrypted layout: GPT with p1 ESP (FAT), p2 /boot (ext4), p3
+# LUKS2 holding a PV of VG vgubuntu with LVs root (plain.img's ext4) and
+# vault (w1.luks: LUKS1 again, inside the LV). The PV is made by lvm2 on
+# a loop partition (tests/mklvm.sh), its bytes then encrypted.
+gen_ubuntu() {
+	local L
+	L=$(vd_img luks) || return 1
+	cp "$L"/K0 "$L"/K3 . || return 1
+	lvm_gpt pvdisk.raw 90 88:lvm || return 1
+	lvm_attach pvdisk.raw || return 1
+	lvmc pvcreate "${LDEV}p1" || return 1
+	lvmc vgcreate -s 1m vgubuntu "${LDEV}p1" || return 1
+	lvc -n root -L 24m vgubuntu || return 1
+	lvc -n vault -L 56m vgubuntu || return 1
+	mlvm put vgubuntu root="$L/plain.img" vault="$L/w1.luks" || return 1
+	lvm_detach || return 1
+	dd if=pvdisk.raw of=pv.luks bs=1M skip=1 count=88 status=none
+	rm -f pvdisk.raw pvdisk.raw.json
+	truncate -s $((120 * MIB)) pv.luks
+	cryptsetup reencrypt -q --encrypt --type luks2 --reduce-device-size 32M \
+		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file K0 pv.luks || return 1
+	cryptsetup luksUUID pv.luks >pv.uuid
+	truncate -s $((8 * MIB)) esp.img
+	mkfs.vfat -n ESP esp.img >/dev/null || return 1
+	truncate -s $((24 * MIB)) boot.img
+	mkfs.ext4 -q -F boot.img || return 1
+	lvm_gpt disk.raw 154 8:esp 24:linux 120:linux || return 1
+	lvm_place disk.raw esp.img "$(lvm_part_off disk.raw 1)" || return 1
+	lvm_place disk.raw boot.img "$(lvm_part_off disk.raw 2)" || return 1
+	lvm_place disk.raw pv.luks "$(lvm_part_off disk.raw 3)" || return 1
+	qemu-img convert -f raw -O qcow2 disk.raw ubuntu-enc.qcow2 || return 1
+	rm -f disk.raw esp.img boot.img pv.luks
 }
 
 # vt ARGS... — vdtool with stdin not a terminal.
@@ -238,6 +273,34 @@ PY
 	return 0
 }
 
+t_ubuntu() {
+	D=$(img_or_die luks) || exit 1
+	local U m pu wu
+	U=$(img_or_die ubuntu) || exit 1
+	pu=$(cat "$U/pv.uuid")
+	wu=$(cat "$D/w1.uuid")
+	m=$(vd_mnt u)
+	mount_ok "$m" --key-file="$D/K0" --key-file="$D/K3" "$U/ubuntu-enc.qcow2" "$m"
+	ls "$m" >ls.txt
+	for f in p1 p2 p3.raw "luks-$pu.raw" vgubuntu-root vgubuntu-root.raw \
+		vgubuntu-vault.raw "luks-$wu" "luks-$wu.raw"; do
+		grep -qx "$f" ls.txt || die "no $f: $(tr '\n' ' ' <ls.txt)"
+	done
+	cmp "$m/vgubuntu-root.raw" "$D/plain.img" || die "root LV differs"
+	cmp "$m/vgubuntu-root/hello" "$D/tree/hello" || die "root hello"
+	cmp "$m/vgubuntu-vault.raw" "$D/w1.luks" || die "vault LV differs"
+	same_plain "$m/luks-$wu.raw"
+	cmp "$m/luks-$wu/sub/blob" "$D/tree/sub/blob" || die "LUKS in LV: blob"
+	umount_ok "$m"
+	# Only the outer key: the vault stays locked, one notice.
+	mount_ok "$m" --key-file="$D/K0" "$U/ubuntu-enc.qcow2" "$m"
+	[ -e "$m/vgubuntu-root/hello" ] && [ ! -e "$m/luks-$wu.raw" ] || die "tree with one key"
+	grep -q "vgubuntu-vault is LUKS1-encrypted\|no key slot of .*vgubuntu-vault" "$TD/mount.err" ||
+		die "no notice for the vault: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+}
+
+vd_test luks2-lvm-ubuntu-layout-and-luks-in-lv t_ubuntu
 vd_test luks2-partition-qcow2 t_partition
 vd_test luks1-whole-disk-vs-qemu t_whole_luks1
 vd_test luks2-4k-sectors t_sector4k
