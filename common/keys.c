@@ -197,15 +197,17 @@ int vd_keys_ask(struct vd_keys *k, const char *what, unsigned *i_r)
 	s = vd_secure_alloc(VD_KEY_TYPED_MAX + 1);
 	if (!s)
 		return -ENOMEM;
-	fprintf(stderr, "Passphrase for %s: ", what);
-	fflush(stderr);
+	/* Echo off before the prompt is shown, and without flushing:
+	 * what is typed as soon as the prompt appears is kept. */
 	echo_off = tcgetattr(STDIN_FILENO, &old) == 0;
 	if (echo_off) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
-		echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+		echo_off = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
 	}
+	fprintf(stderr, "Passphrase for %s: ", what);
+	fflush(stderr);
 	/* Byte by byte, straight into locked memory (stdio would keep a
 	 * copy in its buffer). Ends at a newline, end of input, or the
 	 * cap (the rest of a longer line is read and dropped). */
@@ -221,7 +223,7 @@ int vd_keys_ask(struct vd_keys *k, const char *what, unsigned *i_r)
 			s[n++] = c;
 	}
 	if (echo_off)
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	fputc('\n', stderr);
 	if (n && s[n - 1] == '\r')
 		n--;

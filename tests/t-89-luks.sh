@@ -224,7 +224,7 @@ t_prompt() {
 	D=$(img_or_die luks) || exit 1
 	local u
 	u=$(cat "$D/p2.uuid")
-	/usr/bin/python3 - "$VDTOOL" "$D/gpt.qcow2" "/luks-$u/hello" "$K3" >out.txt <<'PY' || die "pty: $(cat out.txt)"
+	timeout -k 5 120 /usr/bin/python3 - "$VDTOOL" "$D/gpt.qcow2" "/luks-$u/hello" "$K3" >out.txt <<'PY' || die "pty: $(cat out.txt)"
 import os, pty, sys, time
 tool, img, path, key = sys.argv[1:]
 pid, fd = pty.fork()
@@ -261,12 +261,57 @@ assert b"hello from inside LUKS" in buf, buf
 assert key.encode() not in buf, "echoed"
 PY
 	grep -q "Passphrase for .*p2 (LUKS2 $u)" out.txt || die "prompt: $(cat out.txt)"
-	local m
+	# vdmount asks before it daemonises; the mount is live when it
+	# returns.
+	local m pid
 	m=$(vd_mnt k)
-	mount_ok "$m" --key-file="$D/K3" "$D/gpt.qcow2" "$m"
-	cat "$m/luks-$u/hello" >/dev/null
+	echo "$m" >>"$VD_MOUNTS"
+	timeout -k 5 120 /usr/bin/python3 - "$VDMOUNT" "$D/gpt.qcow2" "$m" "$K3" >mount-pty.txt <<'PY' || die "vdmount under a pty: $(cat mount-pty.txt)"
+import os, pty, sys, time
+tool, img, mnt, key = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(tool, [tool, img, mnt])
+buf = b""
+end = time.time() + 60
+while b"Passphrase for " not in buf and time.time() < end:
+    d = os.read(fd, 4096)
+    if not d:
+        break
+    buf += d
+os.write(fd, key.encode() + b"\n")
+while True:
+    try:
+        d = os.read(fd, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    buf += d
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(buf.decode(errors="replace"))
+assert os.WEXITSTATUS(st) == 0, st
+PY
+	vd_is_mounted "$m" || die "not mounted after the prompt: $(cat mount-pty.txt)"
+	cmp "$m/luks-$u/hello" "$D/tree/hello" || die "hello after the prompt"
 	umount_ok "$m"
-	for f in out.txt "$TD/mount.err" "$TD/mount.out" "$VD_WORK"/san/*; do
+	# A daemon that dies (SIGSEGV) under ASan writes its report to a
+	# log of our own: no passphrase in it either.
+	m=$(vd_mnt s)
+	ASAN_OPTIONS=log_path=$TD/asan-daemon:handle_segv=1 \
+		mount_ok "$m" --key-file="$D/K3" "$D/gpt.qcow2" "$m"
+	cat "$m/luks-$u/hello" >/dev/null
+	pid=$(vd_daemon_pids "$m")
+	[ -n "$pid" ] || die "no daemon"
+	kill -SEGV $pid
+	for _ in $(seq 100); do
+		ls "$TD"/asan-daemon.* >/dev/null 2>&1 && ! kill -0 $pid 2>/dev/null && break
+		sleep 0.1
+	done
+	ls "$TD"/asan-daemon.* >/dev/null 2>&1 || die "no ASan report from the daemon"
+	vd_umount "$m" 2>/dev/null
+	for f in out.txt mount-pty.txt "$TD/mount.err" "$TD/mount.out" \
+		"$TD"/asan-daemon.* "$VD_WORK"/san/*; do
 		[ -e "$f" ] || continue
 		grep -qF "$K3" "$f" && die "the passphrase is in $f"
 	done
