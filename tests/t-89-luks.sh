@@ -90,6 +90,12 @@ gen_luks() {
 	enc s4k.luks --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 		--sector-size 4096 --cipher aes-xts-plain64 --key-size 256 || return 1
 	cryptsetup luksUUID s4k.luks >s4k.uuid
+	# A re-encryption begun and not finished (--init-only).
+	cp plain.img ri.luks
+	truncate -s $((56 * MIB)) ri.luks
+	cryptsetup reencrypt -q --encrypt --init-only --type luks2 \
+		--reduce-device-size 32M --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--key-file K0 ri.luks
 }
 
 # Ubuntu's encrypted layout: GPT with p1 ESP (FAT), p2 /boot (ext4), p3
@@ -345,6 +351,16 @@ t_ubuntu() {
 	umount_ok "$m"
 }
 
+t_unfinished() {
+	D=$(img_or_die luks) || exit 1
+	vt ls --key-file="$D/K0" "$D/ri.luks" / >ls.txt 2>err.txt || die "vdtool ls"
+	[ "$(cat ls.txt)" = disk.raw ] || die "$(cat ls.txt)"
+	grep -q "ri.luks: an unfinished re-encryption is not supported" err.txt || die "$(cat err.txt)"
+	vt info "$D/ri.luks" 2>/dev/null | grep -q "unsupported: an unfinished re-encryption" ||
+		die "vdtool info does not say it"
+}
+
+vd_test luks2-unfinished-reencryption-refused t_unfinished
 vd_test luks2-lvm-ubuntu-layout-and-luks-in-lv t_ubuntu
 vd_test luks2-partition-qcow2 t_partition
 vd_test luks1-whole-disk-vs-qemu t_whole_luks1

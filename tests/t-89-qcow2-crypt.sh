@@ -121,6 +121,35 @@ t_matrix() {
 	esac
 }
 
+# A compressed cluster in an encrypted image (the L2 entry of guest
+# offset 1 MiB given the compressed flag): that read fails with EIO and
+# one log line, as under qemu; the rest of the disk reads.
+t_compressed() {
+	D=$(img_or_die qc) || exit 1
+	cp "$D/luks.qcow2" c.qcow2
+	/usr/bin/python3 - c.qcow2 <<'PY' || die "poke"
+import struct, sys
+f = open(sys.argv[1], "r+b")
+h = f.read(48)
+cb = struct.unpack(">I", h[20:24])[0]
+l1 = struct.unpack(">Q", h[40:48])[0]
+f.seek(l1)
+l2 = struct.unpack(">Q", f.read(8))[0] & 0x00fffffffffffe00
+at = l2 + 8 * ((1 << 20) >> cb)
+f.seek(at)
+e = struct.unpack(">Q", f.read(8))[0]
+assert e & 0x00fffffffffffe00, hex(e)
+f.seek(at)
+f.write(struct.pack(">Q", e | 1 << 62))
+PY
+	"$VDTOOL" cat --key-file="$D/K" c.qcow2 /disk.raw </dev/null >v.raw 2>err.txt &&
+		die "a compressed cluster in an encrypted image was read"
+	grep -q "compressed cluster at guest offset 0x100000 in an encrypted image" err.txt ||
+		die "$(cat err.txt)"
+	cmp -n $((1 << 20)) v.raw "$D/luks.raw" || die "the bytes before it"
+}
+
+vd_test qcow2-luks-compressed-cluster-refused t_compressed
 vd_test qcow2-luks-default-mount t_luks_default
 vd_test qcow2-aes-legacy t_aes
 vd_test qcow2-crypt-refusals t_refusals
