@@ -101,7 +101,13 @@ t_matrix() {
 	D=$(img_or_die qc) || exit 1
 	cp "$D/K" K
 	cp "$D/src.raw" src.raw
-	qc_create m.qcow2 "$o" || die "qemu-img cannot create $1-$2-$3${4:+:$4}"
+	if ! qc_create m.qcow2 "$o" 2>create.err; then
+		# qemu-img 7.2 aborts on some (aes-192-cbc: an assertion in
+		# crypto/block.c): nothing to read, and not ours to fix.
+		grep -q "Assertion" create.err &&
+			skip_test "qemu-img aborts creating $1-$2-$3: $(grep Assertion create.err | head -n 1)"
+		die "qemu-img cannot create $1-$2-$3${4:+:$4}: $(tail -n 2 create.err)"
+	fi
 	oracle m.qcow2 m.raw || die "oracle"
 	"$VDTOOL" cat --key-file=K m.qcow2 /disk.raw </dev/null >v.raw 2>v.err
 	case $1 in
@@ -169,6 +175,6 @@ if [ "${VD_FULL:-}" = 1 ]; then
 		done
 	done
 	vd_test qcow2-luks-full-twofish t_matrix twofish-256 xts plain64
-	vd_test qcow2-luks-full-essiv-sha1 t_matrix aes-128 cbc essiv sha1
+	vd_test qcow2-luks-full-cast5 t_matrix cast5-128 cbc plain64
 fi
 vd_finish
