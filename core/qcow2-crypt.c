@@ -75,7 +75,10 @@ static int crypt_open_luks(struct vd_layer *l, struct qcow2_crypt *qc,
 			      "missing");
 	rd.base = get_be64(ext);
 	len = get_be64(ext + 8);
-	if (!len || !vd_range_ok(rd.base, len, l->file->size))
+	if (!len)
+		return Q_FAIL(-EUCLEAN, "the LUKS header's length is 0 (in "
+			      "the encryption header extension)");
+	if (!vd_range_ok(rd.base, len, l->file->size))
 		return Q_FAIL(-EUCLEAN, "LUKS header (%llu bytes at 0x%llx) "
 			      "lies outside the file (%llu bytes)",
 			      (unsigned long long)len,
