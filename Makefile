@@ -11,7 +11,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err libntfs-3g
+PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err libntfs-3g libcryptsetup libcrypto
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -322,8 +322,9 @@ static int layer_open(struct vd_disk *d, struct vd_file *f, char *path,
 			return ret;
 		}
 	}
-	static const struct vd_layer_opts none;
-	ret = layer_open(d, bf, bpath, l->backing_format, &none, depth + 1,
+	/* A backing layer: no snapshot, the same keys. */
+	const struct vd_layer_opts bo = { .keys = o->keys };
+	ret = layer_open(d, bf, bpath, l->backing_format, &bo, depth + 1,
 			 &l->backing, e);
 	if (ret || !l->fmt->check_backing || d->ignore_parent_ids)
 		return ret;
@@ -441,6 +442,7 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 	}
 	lo.snapshot = opts->snapshot;
 	lo.writable = opts->writable;
+	lo.keys = opts->keys;
 	ret = layer_open(d, f, p, opts->format, &lo, 0, &d->top, e);
 	if (ret) {
 		vd_disk_close(d);

@@ -17,6 +17,7 @@
 
 struct vd_disk;
 struct vd_layer;
+struct vd_keys;
 
 struct vd_open_opts {
 	const char *format;   /* top layer's format, or NULL to probe */
@@ -41,6 +42,9 @@ struct vd_open_opts {
 	/* An overlay's base: the open fails unless this file is a layer
 	 * below the top (vdmount --overlay=CHILD IMAGE with CHILD there). */
 	const char *backed_by;
+	/* Passphrases (common/keys.h) for encrypted layers and LUKS
+	 * volumes, tried on each; NULL: none. Not owned. */
+	struct vd_keys *keys;
 };
 
 /* 0, or -errno with e filled: one line naming the file and the problem. */

@@ -58,6 +58,9 @@ struct vd_run {
 				 the tail reads as zeros) */
 	uint32_t unit_size;   /* COMPRESSED: decoded size of the unit */
 	uint32_t unit_off;    /* COMPRESSED: queried byte's place in it */
+	uint64_t unit_guest;  /* COMPRESSED: guest offset of the unit's
+				 first byte, for drivers whose decode needs
+				 it (legacy qcow2 AES IVs) */
 };
 
 /* Whether n more guest bytes, stored as type (at host offset host for
@@ -95,6 +98,7 @@ struct vd_layer {
 struct vd_layer_opts {
 	const char *snapshot; /* top layer only */
 	bool writable;	      /* top layer only; its file is open O_RDWR */
+	struct vd_keys *keys; /* passphrases for encrypted layers, or NULL */
 };
 
 struct vd_format {
@@ -124,6 +128,12 @@ struct vd_format {
 	int (*write)(struct vd_layer *l, const void *buf, size_t len,
 		     uint64_t off);
 	int (*flush)(struct vd_layer *l);
+	/* Optional, used instead of decompress when set: decode the unit
+	 * of run r (its input, r->comp_len bytes, at in) into out
+	 * (r->unit_size bytes), knowing where it lies (an encrypted
+	 * cluster's IV comes from its host or guest offset). 0 or -EIO. */
+	int (*decode)(struct vd_layer *l, const struct vd_run *r,
+		      const uint8_t *in, uint8_t *out);
 	/* Optional: once l->backing is open, check that it is the parent
 	 * l records (VMDK parentCID, VHD parent unique id). Skipped under
 	 * vd_open_opts.ignore_parent_ids; a message should name that

@@ -39,14 +39,6 @@ int qcow2_table_load(void *arg, uint64_t key, void *buf, size_t size)
 	return vd_file_pread(l->file, buf, size, key);
 }
 
-/* One allocation unit's descriptor, decoded. */
-struct qcow2_unit {
-	enum vd_run_type type;
-	uint64_t host;	   /* DATA: host offset of the cluster */
-	uint64_t coff;	   /* COMPRESSED: input offset and length */
-	uint64_t clen;
-};
-
 static int qcow2_classify(struct vd_layer *l, struct qcow2 *q, uint64_t ent,
 			  uint64_t bm, unsigned sc, uint64_t guest,
 			  struct qcow2_unit *u)
@@ -187,7 +179,12 @@ static int qcow2_map_tables(struct vd_layer *l, uint64_t off, uint64_t len,
 				ret = 0;
 			break;
 		}
-		if (u.type == VD_RUN_COMPRESSED)
+		if (q->crypt && (ret = qcow2_crypt_unit(l, q, pos, &u))) {
+			if (!first)
+				ret = 0;
+			break;
+		}
+		if (u.type == VD_RUN_COMPRESSED && !q->crypt)
 			n = q->cluster_size - in_cl;
 		else
 			n = (1ULL << unit_bits) - (pos & ((1ULL << unit_bits) - 1));
@@ -201,7 +198,8 @@ static int qcow2_map_tables(struct vd_layer *l, uint64_t off, uint64_t len,
 			if (u.type == VD_RUN_DATA) {
 				r->host_off = u.host + in_cl;
 			} else if (u.type == VD_RUN_COMPRESSED) {
-				r->file = l->file;
+				r->file = q->crypt ? q->data : l->file;
+				r->unit_guest = pos - in_cl;
 				r->host_off = u.coff;
 				r->comp_len = u.clen;
 				r->unit_size = (uint32_t)q->cluster_size;

@@ -32,6 +32,8 @@ struct qcow2_hdr_info {
 	uint32_t feature_names_len;
 	char *backing_format;
 	char *data_file;
+	const uint8_t *crypt_ext; /* encryption header extension, or NULL */
+	uint32_t crypt_ext_len;
 };
 
 static int qcow2_probe(const uint8_t *head, size_t len)
@@ -96,6 +98,10 @@ static int qcow2_read_extensions(struct vd_layer *l, const uint8_t *c0,
 			hi->data_file = strndup((const char *)c0 + pos, len);
 			if (!hi->data_file)
 				return -ENOMEM;
+			break;
+		case QCOW2_EXT_CRYPT:
+			hi->crypt_ext = c0 + pos;
+			hi->crypt_ext_len = len;
 			break;
 		default:
 			break; /* unknown extensions may be ignored */
@@ -273,6 +279,7 @@ static void qcow2_close(struct vd_layer *l)
 	if (q->ext_data)
 		vd_file_close(q->data);
 	free(q->data_file_name);
+	qcow2_crypt_free(q->crypt);
 	free(q);
 	l->priv = NULL;
 }
@@ -319,13 +326,7 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 	}
 	q->cluster_size = 1ULL << q->cluster_bits;
 	size = get_be64(hdr + 24);
-	crypt = get_be32(hdr + 32);
-	if (crypt) {
-		ret = Q_FAIL(-ENOTSUP, "encrypted images are not supported "
-			     "(%s encryption)", crypt == 1 ? "AES" :
-			     crypt == 2 ? "LUKS" : "unknown");
-		goto fail;
-	}
+	crypt = get_be32(hdr + 32); /* opened once the extensions are read */
 	q->l1_entries = get_be32(hdr + 36);
 	q->l1_off = get_be64(hdr + 40);
 	nb_snap = get_be32(hdr + 60);
@@ -496,6 +497,12 @@ static int qcow2_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		q->data_file_name = hi.data_file;
 		hi.data_file = NULL;
 	}
+	if (crypt) {
+		ret = qcow2_crypt_open(l, q, crypt, hi.crypt_ext,
+				       hi.crypt_ext_len, o->keys, e);
+		if (ret)
+			goto fail;
+	}
 	if (q->incompat & QCOW2_INCOMPAT_CORRUPT)
 		vd_log(VD_LOG_WARN, "%s: qcow2: the image is marked corrupt; "
 		       "reading it anyway (check it with qemu-img check)",
@@ -654,6 +661,7 @@ const struct vd_format vd_format_qcow2 = {
 	.decompress = qcow2_decompress,
 	.write = qcow2_write,
 	.flush = qcow2_flush,
+	.decode = qcow2_crypt_decode,
 	.describe = qcow2_describe,
 	.close = qcow2_close,
 };

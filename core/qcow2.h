@@ -10,6 +10,8 @@
 #include "common/cache.h"
 #include "core/layer.h"
 
+struct qcow2_crypt;
+
 #define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
 
 /* Incompatible feature bits (header offset 72). */
@@ -66,6 +68,8 @@ struct qcow2 {
 	char *data_file_name;	  /* data file extension, or NULL */
 	/* Writing state (qcow2-write.c), NULL unless opened writable. */
 	struct qcow2_w *w;
+	/* An encrypted image's cipher (qcow2-crypt.c), or NULL. */
+	struct qcow2_crypt *crypt;
 };
 
 int qcow2_map(struct vd_layer *l, uint64_t off, uint64_t len,
@@ -87,5 +91,28 @@ void qcow2_w_unlock(struct qcow2 *q);
 
 int qcow2_decompress(struct vd_layer *l, const uint8_t *in, size_t in_len,
 		     uint8_t *out, size_t out_len);
+
+/* One allocation unit's descriptor, decoded. */
+struct qcow2_unit {
+	enum vd_run_type type;
+	uint64_t host;	   /* DATA: host offset of the cluster */
+	uint64_t coff;	   /* COMPRESSED: input offset and length */
+	uint64_t clen;
+};
+
+/* Encryption (qcow2-crypt.c). method: header offset 32 (1 AES, 2 LUKS);
+ * ext: the full encryption header extension's 16 bytes, or NULL. */
+#define QCOW2_EXT_CRYPT 0x0537be77u
+int qcow2_crypt_open(struct vd_layer *l, struct qcow2 *q, uint32_t method,
+		     const uint8_t *ext, uint32_t ext_len,
+		     struct vd_keys *keys, struct vd_err *e);
+void qcow2_crypt_free(struct qcow2_crypt *c);
+/* An allocated unit of an encrypted image becomes a coded one (whole
+ * clusters, decrypted by qcow2_crypt_decode); compressed clusters are
+ * refused, as qemu refuses them. 0 or -EIO (logged). */
+int qcow2_crypt_unit(struct vd_layer *l, struct qcow2 *q, uint64_t guest,
+		     struct qcow2_unit *u);
+int qcow2_crypt_decode(struct vd_layer *l, const struct vd_run *r,
+		       const uint8_t *in, uint8_t *out);
 
 #endif

@@ -290,7 +290,9 @@ static int unit_decode(struct vd_layer *l, const struct vd_run *r,
 	if (ret)
 		return ret;
 	memset(s->in + have, 0, r->comp_len - have);
-	ret = l->fmt->decompress(l, s->in, r->comp_len, out, r->unit_size);
+	ret = l->fmt->decode ? l->fmt->decode(l, r, s->in, out) :
+			       l->fmt->decompress(l, s->in, r->comp_len, out,
+						  r->unit_size);
 	if (ret) {
 		vd_log(VD_LOG_ERR, "%s: compressed data at 0x%llx (%llu bytes) "
 		       "does not decode to %u bytes", l->path,

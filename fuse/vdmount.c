@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/pool.h"
 #include "fuse/tree.h"
 
@@ -33,6 +34,7 @@ struct vd_cli {
 	long uid, gid; /* -1: the mounting user's */
 	int ignore_parent_ids;
 	int rw; /* --rw */
+	struct vd_keys *keys; /* --key-file passphrases, until opened */
 	bool foreground, single, help, version, allow_other, bad;
 };
 
@@ -46,6 +48,7 @@ enum {
 	KEY_ALLOW_OTHER,
 	KEY_UID,
 	KEY_GID,
+	KEY_KEY_FILE,
 };
 
 #define VD_OPT(t, field) { t, offsetof(struct vd_cli, field), 0 }
@@ -67,6 +70,8 @@ static const struct fuse_opt vd_opts[] = {
 	{ "ignore_parent_id", offsetof(struct vd_cli, ignore_parent_ids), 1 },
 	FUSE_OPT_KEY("--backing-dir=", KEY_BACKING_DIR),
 	FUSE_OPT_KEY("backing_dir=", KEY_BACKING_DIR),
+	FUSE_OPT_KEY("--key-file=", KEY_KEY_FILE),
+	FUSE_OPT_KEY("key_file=", KEY_KEY_FILE),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -103,10 +108,13 @@ static void usage(FILE *out)
 "                        never written\n"
 "  --rw                  writable: IMAGE is a qcow2 top layer written in\n"
 "                        place (copy-on-write over its backing chain)\n"
+"  --key-file=FILE       a passphrase for encrypted layers and LUKS volumes:\n"
+"                        FILE's exact bytes (repeatable; -o key_file=FILE);\n"
+"                        on a terminal, what stays locked is asked for\n"
 "  --ignore-parent-id    mount a VMDK/VHD child whose recorded parent id\n"
 "                        (parentCID, parent UUID) differs from its parent's\n"
 "  -o OPT[,OPT...]       mount options: FUSE's (allow_other, ...) and\n"
-"                        format=, backing_dir=, snapshot=, disk=,\n"
+"                        format=, backing_dir=, key_file=, snapshot=, disk=,\n"
 "                        ignore_parent_id as above; and as the kernel's\n"
 "                        vfat: uid=N, gid=N (owner of vfat files and of\n"
 "                        the tree; default the mounting user),\n"
@@ -190,6 +198,17 @@ static int vd_opt_proc(void *data, const char *arg, int key,
 			return -1;
 		c->n_backing_dirs++;
 		return 0;
+	case KEY_KEY_FILE: {
+		struct vd_err e = { "" };
+
+		if (!c->keys && !(c->keys = vd_keys_new()))
+			return -1;
+		if (vd_keys_add_file(c->keys, strchr(arg, '=') + 1, &e)) {
+			fprintf(stderr, "vdmount: %s\n", e.msg);
+			c->bad = true;
+		}
+		return 0;
+	}
 	default:
 		return 1; /* FUSE's own options */
 	}
@@ -205,6 +224,8 @@ static void cli_free(struct vd_cli *c)
 	for (unsigned i = 0; i < c->n_backing_dirs; i++)
 		free(c->backing_dirs[i]);
 	free(c->backing_dirs);
+	vd_keys_free(c->keys);
+	c->keys = NULL;
 }
 
 /* libfuse's own messages. While the session is created they are caught,
@@ -468,10 +489,25 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	}
 
 	io.disk_only = m.root_is_disk;
-	if (open_image(c, &io, &m.img, &err)) {
+	/* Passphrases: the key files, and on a terminal what is typed for
+	 * whatever stays locked (asked now, before the daemon detaches).
+	 * Wiped once the image is open: the volume keys live on in the
+	 * ciphers. */
+	if (!c->keys)
+		c->keys = vd_keys_new();
+	if (c->keys)
+		vd_keys_allow_prompt(c->keys, isatty(STDIN_FILENO));
+	io.open.keys = c->keys;
+	ret = open_image(c, &io, &m.img, &err);
+	vd_keys_free(c->keys);
+	c->keys = NULL;
+	io.open.keys = NULL;
+	if (ret) {
+		ret = 1;
 		fprintf(stderr, "vdmount: %s\n", err.msg);
 		goto out_destroy;
 	}
+	ret = 1;
 	m.ns = m.img.ns;
 
 	if (fuse_set_signal_handlers(se)) {

@@ -270,7 +270,8 @@ static void ns_add_ent(struct vd_ns *ns, const char *name, const char *suffix,
 
 static int ns_build(struct vd_ns *ns, const char *name)
 {
-	struct vd_volset_opts so = { .no_partitions = ns->o.no_partitions };
+	struct vd_volset_opts so = { .no_partitions = ns->o.no_partitions,
+				     .keys = ns->o.keys };
 	int ret;
 
 	ret = vd_volset_open(ns->disk, name, &so, &ns->set);

@@ -51,6 +51,8 @@ struct vd_ns_opts {
 	uid_t raw_uid;
 	gid_t raw_gid;
 	mode_t raw_mode;
+	/* Passphrases for LUKS volumes (not owned), or NULL. */
+	struct vd_keys *keys;
 };
 
 /* Never fails on a bad table or filesystem (those are logged and left

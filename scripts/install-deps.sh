@@ -9,6 +9,7 @@ libdeflate-dev qemu-utils util-linux mount fdisk e2fsprogs libext2fs-dev
 libfdisk-dev
 lvm2 thin-provisioning-tools libvslvm-utils xfsprogs
 mtools dosfstools attr acl python3
+cryptsetup-bin libcryptsetup-dev libssl-dev
 ntfs-3g ntfs-3g-dev
 libwim15"
 

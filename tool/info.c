@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "tool/info-luks.h"
 #include "tool/info-lvm.h"
 #include "tool/json.h"
 #include "tool/vdtool.h"
@@ -379,6 +380,7 @@ static void info_json(const struct vd_image *img, int alloc_ret,
 	}
 	info_json_vols(&j, img->ns);
 	vdt_info_lvm_json(&j, vd_ns_volset(img->ns));
+	vdt_info_luks_json(&j, vd_ns_volset(img->ns));
 	vdt_json_end_obj(&j);
 }
 
@@ -703,6 +705,7 @@ static void info_text(const struct vd_image *img, int alloc_ret,
 	}
 	info_text_vols(img->ns);
 	vdt_info_lvm_text(vd_ns_volset(img->ns));
+	vdt_info_luks_text(vd_ns_volset(img->ns));
 }
 
 static void info_usage(FILE *out)

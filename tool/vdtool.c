@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/log.h"
 #include "tool/vdtool.h"
 
@@ -23,6 +24,7 @@ const char vdt_common_help[] =
 "  -F, --format=FMT      format of IMAGE (qcow2, vmdk, vpc, vhdx, vdi,\n"
 "                        raw)\n"
 "  --backing-dir=DIR     also allow backing files inside DIR (repeatable)\n"
+"  --key-file=FILE       a passphrase: FILE's exact bytes (repeatable)\n"
 "  --snapshot=ID|NAME    a qcow2 internal snapshot instead of the active\n"
 "                        state\n"
 "  --disk=N              the Nth disk of an OVA/OVF appliance\n"
@@ -79,6 +81,19 @@ int vdt_common_opt(struct vdt_common *c, int opt, const char *arg)
 		n[c->io.open.n_backing_dirs++] = (char *)arg;
 		c->io.open.backing_dirs = (const char *const *)n;
 		return 1;
+	case VDT_OPT_KEY_FILE: {
+		struct vd_err e = { "" };
+
+		if (!c->io.open.keys && !(c->io.open.keys = vd_keys_new())) {
+			vdt_error("out of memory");
+			return -1;
+		}
+		if (vd_keys_add_file(c->io.open.keys, arg, &e)) {
+			vdt_error("%s", e.msg);
+			return -1;
+		}
+		return 1;
+	}
 	case VDT_OPT_DISK:
 	case VDT_OPT_CODEPAGE:
 	case VDT_OPT_UID:
@@ -105,18 +120,30 @@ void vdt_common_free(struct vdt_common *c)
 {
 	free(c->backing_dirs);
 	c->backing_dirs = NULL;
+	vd_keys_free(c->io.open.keys);
+	c->io.open.keys = NULL;
 }
 
 int vdt_open(const struct vdt_common *c, const char *path,
 	     struct vd_image *img)
 {
 	struct vd_err e = { "" };
+	struct vd_image_opts io = c->io;
+	struct vd_keys *asked = NULL;
+	int ret = 0;
 
-	if (vd_image_open(path, &c->io, img, &e)) {
+	/* Without --key-file, a ring only for what is typed at the
+	 * prompt (a terminal on stdin), wiped once the image is open. */
+	if (!io.open.keys)
+		io.open.keys = asked = vd_keys_new();
+	if (io.open.keys)
+		vd_keys_allow_prompt(io.open.keys, isatty(STDIN_FILENO));
+	if (vd_image_open(path, &io, img, &e)) {
 		fprintf(stderr, "vdtool: %s\n", e.msg);
-		return -1;
+		ret = -1;
 	}
-	return 0;
+	vd_keys_free(asked);
+	return ret;
 }
 
 int vdt_open_disk(const struct vdt_common *c, const char *path,

@@ -40,12 +40,14 @@ enum {
 	VDT_OPT_CODEPAGE,
 	VDT_OPT_UID,
 	VDT_OPT_GID,
+	VDT_OPT_KEY_FILE,
 	VDT_OPT_FIRST_FREE, /* a command's own long-only options start here */
 };
 
 #define VDT_COMMON_LONGOPTS                                               \
 	{ "format", required_argument, NULL, 'F' },                       \
 	{ "backing-dir", required_argument, NULL, VDT_OPT_BACKING_DIR },  \
+	{ "key-file", required_argument, NULL, VDT_OPT_KEY_FILE },        \
 	{ "snapshot", required_argument, NULL, VDT_OPT_SNAPSHOT },        \
 	{ "disk", required_argument, NULL, VDT_OPT_DISK },                \
 	{ "ignore-parent-id", no_argument, NULL,                          \

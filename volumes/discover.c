@@ -18,9 +18,11 @@
 #include "volumes/vol.h"
 
 extern const struct vd_scheme vd_scheme_parts;
+extern const struct vd_scheme vd_scheme_luks;
 extern const struct vd_assembler vd_lvm_assembler;
 
 const struct vd_scheme *const vd_schemes[] = {
+	&vd_scheme_luks, /* its magic is sure; a table's signature less so */
 	&vd_scheme_parts,
 	NULL,
 };
@@ -167,6 +169,7 @@ int vd_volset_open(struct vd_disk *d, const char *name,
 		return -ENOMEM;
 	}
 	s->disk = d;
+	s->keys = o->keys;
 	s->name = strdup(name);
 	s->asm_state = calloc(disc_n_asm() + 1, sizeof(*s->asm_state));
 	dv = s->name && s->asm_state ? vd_vol_new_disk(d, name) : NULL;

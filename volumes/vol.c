@@ -322,6 +322,7 @@ void vd_vol_free(struct vd_vol *v)
 	if (v->ops->destroy)
 		v->ops->destroy(v);
 	vd_parts_free(v->parts);
+	free(v->luks);
 	free(v->error);
 	free(v->name);
 	free(v);

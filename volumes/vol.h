@@ -44,6 +44,8 @@
 
 struct vd_vol;
 struct vd_volset;
+struct vd_keys;
+struct vd_luks_info;
 struct vd_parts;
 
 /* Where a mapped volume's bytes lie: len bytes of vol at off, or, when
@@ -109,6 +111,9 @@ struct vd_vol {
 	const void *desc;
 	/* The partition table read in this volume (owned), or NULL. */
 	struct vd_parts *parts;
+	/* The LUKS header found at its start (owned), or NULL: for vdtool
+	 * info, whether or not a key opened it. */
+	struct vd_luks_info *luks;
 };
 
 enum vd_vol_role {
@@ -146,6 +151,8 @@ struct vd_volset {
 	unsigned n, cap;
 	/* Assemblers' state, by index in vd_assemblers. */
 	void **asm_state;
+	/* Passphrases for LUKS volumes (not owned), or NULL. */
+	struct vd_keys *keys;
 };
 
 /* A new volume of ops with len bytes, zeroed beyond struct vd_vol, of
@@ -182,6 +189,7 @@ void vd_volset_unique_label(const struct vd_volset *s, char *label,
 
 struct vd_volset_opts {
 	bool no_partitions; /* the disk only: no table, no volumes */
+	struct vd_keys *keys; /* passphrases for LUKS (not owned), or NULL */
 };
 
 /* The disk's volumes: the disk itself (id 0) and everything discovery

@@ -700,12 +700,39 @@ seeds_qcow2w() {
 	mkdir -p "$OUT/qcow2w" && cp "$OUT"/qcow2/* "$OUT/qcow2w/"
 }
 
+# LUKS headers by cryptsetup (small metadata and key-slot areas, cheap
+# KDFs, so the fuzzer reaches the unlock): LUKS2 with PBKDF2 and argon2id
+# slots, LUKS1 aes-cbc-essiv; and an encrypted qcow2 (qemu's LUKS1
+# header inside) for the qcow2 target.
+seeds_luks() {
+	local o=$OUT/luks
+	mkdir -p "$o"
+	printf 'fuzz' >key
+	truncate -s $((4 * MIB)) l2.img
+	cryptsetup luksFormat -q --type luks2 --luks2-metadata-size 16k \
+		--luks2-keyslots-size 1m --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--key-file key l2.img &&
+		cryptsetup luksAddKey -q --key-file key --pbkdf argon2id \
+			--pbkdf-force-iterations 4 --pbkdf-memory 32 l2.img key &&
+		head -c $((1536 * KIB)) l2.img >"$o/luks2"
+	truncate -s $((3 * MIB)) l1.img
+	cryptsetup luksFormat -q --type luks1 --cipher aes-cbc-essiv:sha256 \
+		--key-size 256 --pbkdf-force-iterations 1000 --key-file key l1.img &&
+		head -c $((2 * MIB + 4 * KIB)) l1.img >"$o/luks1"
+	for i in 1 2 3; do
+		qemu-img create -q -f qcow2 --object secret,id=s,file=key \
+			-o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 \
+			e.qcow2 4M && break
+	done
+	[ -f e.qcow2 ] && cp e.qcow2 "$OUT/qcow2/luks"
+}
+
 fail=0
-for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof; do
+for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof luks; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 qcow2w vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx; do
+for d in qcow2 qcow2w vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx luks; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

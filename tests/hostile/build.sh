@@ -652,3 +652,54 @@ hb_lvm() {
 }
 gen_hb_lvm() { hb_lvm one; }
 gen_hb_lvmclash() { hb_lvm clash; }
+
+# LUKS1 over a whole 4 MiB disk (cryptsetup luksFormat: aes-xts-plain64,
+# PBKDF2 with 1000 iterations, the key "hostile key" in slot 0 and in
+# img/K), UUID fixed for the manifests. Its data area is whatever the
+# file held (zeros): the cases are about the header.
+gen_hb_luks1() {
+	mkdir img
+	printf 'hostile key' >img/K
+	truncate -s "$HB_SIZE" img/disk.img
+	cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 \
+		--uuid 89000000-0000-4000-8000-000000000001 --key-file img/K \
+		img/disk.img || return 1
+	cp img/disk.img oracle.raw
+	echo image=disk.img >vars
+}
+
+# The same as LUKS2: 16 KiB metadata areas (the JSON at 4096 and, in the
+# second copy, at 20480), 1 MiB of key slots, a PBKDF2 slot.
+gen_hb_luks2() {
+	mkdir img
+	printf 'hostile key' >img/K
+	truncate -s "$HB_SIZE" img/disk.img
+	cryptsetup luksFormat -q --type luks2 --luks2-metadata-size 16k \
+		--luks2-keyslots-size 1m --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--uuid 89000000-0000-4000-8000-000000000002 --key-file img/K \
+		img/disk.img || return 1
+	cp img/disk.img oracle.raw
+	echo image=disk.img >vars
+}
+
+# A LUKS-encrypted qcow2 (qemu-img: the LUKS1 header inside the image,
+# encrypt.iter-time=10; creation retried, qemu's PBKDF timing fails now
+# and then), key in img/K; oracle by qemu-img with the secret.
+gen_hb_qcow2luks() {
+	local i
+	mkdir img
+	printf 'hostile key' >img/K
+	seed_raw seed.raw "$HB_SIZE"
+	for i in 1 2 3 4 5; do
+		qemu-img convert -f raw -O qcow2 --object secret,id=s,file=img/K \
+			-o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 \
+			seed.raw img/disk.qcow2 && break
+		rm -f img/disk.qcow2
+	done
+	[ -e img/disk.qcow2 ] || return 1
+	rm -f seed.raw
+	qemu-img convert --object secret,id=s,file=img/K --image-opts \
+		driver=qcow2,file.filename=img/disk.qcow2,encrypt.key-secret=s \
+		-O raw oracle.raw || return 1
+	echo image=disk.qcow2 >vars
+}

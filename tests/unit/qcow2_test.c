@@ -140,8 +140,10 @@ static void test_header(void)
 		{ "version", 4, 4, 4, -ENOTSUP, "version 4" },
 		{ "cluster_bits low", 20, 4, 8, -EUCLEAN, "cluster_bits 8" },
 		{ "cluster_bits high", 20, 4, 22, -EUCLEAN, "cluster_bits 22" },
-		{ "aes", 32, 4, 1, -ENOTSUP, "encrypted" },
-		{ "luks", 32, 4, 2, -ENOTSUP, "LUKS" },
+		{ "aes", 32, 4, 1, -ENOKEY, "AES-encrypted; give its passphrase "
+		  "with --key-file" },
+		{ "luks", 32, 4, 2, -EUCLEAN, "LUKS-encrypted, but the "
+		  "encryption header extension is missing" },
 		{ "l1 too small", 36, 4, 0, -EUCLEAN, "too small" },
 		{ "l1 too large", 36, 4, 0x800000, -EUCLEAN, "too large" },
 		{ "l1 unaligned", 40, 8, L1_AT + 8, -EUCLEAN, "aligned" },

@@ -1,0 +1,384 @@
+/* Sector ciphers through libcrypto: see cipher.h.
+ *
+ * The IV generators are dm-crypt's (Documentation/admin-guide/
+ * device-mapper/dm-crypt.rst): plain is the unit number's low 32 bits
+ * little-endian, plain64 all 64 bits little-endian, plain64be big-endian
+ * in the IV's last 8 bytes, essiv:HASH the unit number (plain64)
+ * encrypted in ECB with HASH(key) as the key, null all zeros; the rest
+ * of the IV is zeros. XTS with a key size libcrypto has no XTS for
+ * (aes-192, which qemu accepts) is built on that cipher's ECB: IEEE
+ * 1619's tweak, multiplied by x in GF(2^128) per block. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "common/cipher.h"
+#include "common/pool.h"
+
+enum cipher_chain { CHAIN_EVP, CHAIN_XTS_ECB };
+enum cipher_iv { IV_NULL, IV_PLAIN, IV_PLAIN64, IV_PLAIN64BE, IV_ESSIV,
+		 IV_NONE };
+
+struct vd_cipher {
+	enum cipher_chain chain;
+	enum cipher_iv iv;
+	EVP_CIPHER_CTX *data;  /* decrypts (EVP chain, or ECB for K1) */
+	EVP_CIPHER_CTX *tweak; /* XTS_ECB: encrypts with K2 */
+	EVP_CIPHER_CTX *essiv; /* ESSIV: encrypts with HASH(key) */
+	unsigned iv_len;
+	unsigned sector_size;
+	unsigned iv_step; /* IV numbers per unit */
+};
+
+void vd_cipher_iv_in_512(struct vd_cipher *c)
+{
+	c->iv_step = c->sector_size / 512;
+}
+
+void vd_cipher_free(struct vd_cipher *c)
+{
+	if (!c)
+		return;
+	EVP_CIPHER_CTX_free(c->data);
+	EVP_CIPHER_CTX_free(c->tweak);
+	EVP_CIPHER_CTX_free(c->essiv);
+	free(c);
+}
+
+unsigned vd_cipher_sector_size(const struct vd_cipher *c)
+{
+	return c->sector_size;
+}
+
+/* A context of cipher "NAME-BITS-CHAIN" with key, no padding; NULL when
+ * libcrypto has no such cipher or the key does not fit. */
+static EVP_CIPHER_CTX *cipher_ctx(const char *name, unsigned bits,
+				  const char *chain, const uint8_t *key,
+				  size_t key_len, int enc)
+{
+	char full[64];
+	const EVP_CIPHER *ec;
+	EVP_CIPHER_CTX *ctx;
+
+	snprintf(full, sizeof(full), "%s-%u-%s", name, bits, chain);
+	ec = EVP_get_cipherbyname(full);
+	if (!ec || (size_t)EVP_CIPHER_key_length(ec) != key_len)
+		return NULL;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return NULL;
+	if (EVP_CipherInit_ex(ctx, ec, NULL, key, NULL, enc) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	return ctx;
+}
+
+static int cipher_parse_iv(struct vd_cipher *c, const char *cname,
+			   const char *ivgen, const uint8_t *key,
+			   size_t key_len, char *why, size_t why_len)
+{
+	const char *colon = strchr(ivgen, ':');
+	unsigned char salt[EVP_MAX_MD_SIZE];
+	unsigned salt_len = 0;
+	const EVP_MD *md;
+	char hash[32];
+
+	if (!strcmp(ivgen, "plain"))
+		c->iv = IV_PLAIN;
+	else if (!strcmp(ivgen, "plain64"))
+		c->iv = IV_PLAIN64;
+	else if (!strcmp(ivgen, "plain64be"))
+		c->iv = IV_PLAIN64BE;
+	else if (!strcmp(ivgen, "null"))
+		c->iv = IV_NULL;
+	else if (!strncmp(ivgen, "essiv:", 6) && colon &&
+		 strlen(colon + 1) < sizeof(hash))
+		c->iv = IV_ESSIV;
+	else {
+		snprintf(why, why_len, "IV generator \"%s\" is not supported "
+			 "(plain, plain64, plain64be, essiv:HASH, null are)",
+			 ivgen);
+		return -ENOTSUP;
+	}
+	if (c->iv != IV_ESSIV)
+		return 0;
+	snprintf(hash, sizeof(hash), "%s", colon + 1);
+	md = EVP_get_digestbyname(hash);
+	if (!md || EVP_Digest(key, key_len, salt, &salt_len, md, NULL) != 1) {
+		snprintf(why, why_len, "ESSIV hash \"%s\" is not in libcrypto",
+			 hash);
+		return -ENOTSUP;
+	}
+	c->essiv = cipher_ctx(cname, salt_len * 8, "ecb", salt, salt_len, 1);
+	OPENSSL_cleanse(salt, sizeof(salt));
+	if (!c->essiv) {
+		snprintf(why, why_len, "ESSIV with %s needs %s with a %u-bit "
+			 "key, which libcrypto lacks", hash, cname,
+			 salt_len * 8);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
+		  size_t key_len, unsigned sector_size,
+		  struct vd_cipher **c_r, char *why, size_t why_len)
+{
+	char chain[16], cname[32];
+	const char *dash = strchr(mode, '-');
+	size_t clen = dash ? (size_t)(dash - mode) : strlen(mode);
+	struct vd_cipher *c;
+	int ret = -ENOTSUP;
+
+	*c_r = NULL;
+	why[0] = 0;
+	if (clen >= sizeof(chain) || strlen(cipher) >= sizeof(cname) ||
+	    !key_len || key_len > 256 || sector_size < 16 ||
+	    sector_size > 65536 || sector_size % 16) {
+		snprintf(why, why_len, "cipher %.31s-%.47s is not supported",
+			 cipher, mode);
+		return -ENOTSUP;
+	}
+	memcpy(chain, mode, clen);
+	chain[clen] = 0;
+	for (size_t i = 0; cipher[i]; i++)
+		cname[i] = (char)(cipher[i] >= 'A' && cipher[i] <= 'Z' ?
+				  cipher[i] + 32 : cipher[i]);
+	cname[strlen(cipher)] = 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sector_size = sector_size;
+	c->iv_step = 1;
+	if (!strcmp(chain, "xts")) {
+		if (key_len % 2) {
+			snprintf(why, why_len, "an XTS key of %zu bytes is "
+				 "odd", key_len);
+			goto fail;
+		}
+		c->chain = CHAIN_EVP;
+		c->data = cipher_ctx(cname, (unsigned)key_len * 4, "xts", key,
+				     key_len, 0);
+		if (!c->data) {
+			/* XTS built on ECB (aes-192-xts). */
+			c->chain = CHAIN_XTS_ECB;
+			c->data = cipher_ctx(cname, (unsigned)key_len * 4,
+					     "ecb", key, key_len / 2, 0);
+			c->tweak = cipher_ctx(cname, (unsigned)key_len * 4,
+					      "ecb", key + key_len / 2,
+					      key_len / 2, 1);
+			if (c->data && (EVP_CIPHER_CTX_block_size(c->data) !=
+					16))
+				c->tweak = NULL;
+		}
+	} else if (!strcmp(chain, "cbc") || !strcmp(chain, "ecb")) {
+		c->chain = CHAIN_EVP;
+		c->data = cipher_ctx(cname, (unsigned)key_len * 8, chain, key,
+				     key_len, 0);
+	}
+	if (!c->data || (c->chain == CHAIN_XTS_ECB && !c->tweak)) {
+		snprintf(why, why_len, "cipher %s-%s with a %zu-bit key is not "
+			 "in libcrypto", cname, mode, key_len * 8);
+		goto fail;
+	}
+	c->iv_len = c->chain == CHAIN_XTS_ECB ? 16 :
+		    (unsigned)EVP_CIPHER_CTX_iv_length(c->data);
+	if (!strcmp(chain, "ecb")) {
+		c->iv = IV_NONE;
+		if (dash && strcmp(dash + 1, "null")) {
+			snprintf(why, why_len, "ECB takes no IV (%s)", mode);
+			goto fail;
+		}
+	} else if (!dash) {
+		snprintf(why, why_len, "mode %s names no IV generator", mode);
+		goto fail;
+	} else {
+		ret = cipher_parse_iv(c, cname, dash + 1, key, key_len, why,
+				      why_len);
+		if (ret)
+			goto fail;
+	}
+	if (c->iv_len > 32 || (c->iv != IV_NONE && c->iv_len < 8)) {
+		snprintf(why, why_len, "cipher %s-%s has a %u-byte IV", cname,
+			 mode, c->iv_len);
+		ret = -ENOTSUP;
+		goto fail;
+	}
+	if (sector_size % (unsigned)EVP_CIPHER_CTX_block_size(c->data)) {
+		snprintf(why, why_len, "sector size %u is not whole blocks "
+			 "of %s", sector_size, cname);
+		ret = -ENOTSUP;
+		goto fail;
+	}
+	*c_r = c;
+	return 0;
+fail:
+	vd_cipher_free(c);
+	return ret;
+}
+
+/* The IV of unit n, into iv (c->iv_len bytes). */
+static int cipher_iv(const struct vd_cipher *c, EVP_CIPHER_CTX *essiv,
+		     uint64_t n, uint8_t *iv)
+{
+	int outl;
+
+	memset(iv, 0, c->iv_len);
+	switch (c->iv) {
+	case IV_PLAIN:
+		n &= 0xffffffffu;
+		__attribute__((fallthrough));
+	case IV_PLAIN64:
+	case IV_ESSIV:
+		for (unsigned i = 0; i < 8; i++)
+			iv[i] = (uint8_t)(n >> (8 * i));
+		break;
+	case IV_PLAIN64BE:
+		for (unsigned i = 0; i < 8; i++)
+			iv[c->iv_len - 1 - i] = (uint8_t)(n >> (8 * i));
+		break;
+	default:
+		break;
+	}
+	if (c->iv == IV_ESSIV &&
+	    EVP_EncryptUpdate(essiv, iv, &outl, iv, (int)c->iv_len) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* GF(2^128) multiplication by x, little-endian (IEEE 1619). */
+static void xts_mul_x(uint8_t *t)
+{
+	unsigned carry = 0;
+
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned nc = t[i] >> 7;
+
+		t[i] = (uint8_t)(t[i] << 1 | carry);
+		carry = nc;
+	}
+	if (carry)
+		t[0] ^= 0x87;
+}
+
+static int cipher_xts_ecb(const struct vd_cipher *c, EVP_CIPHER_CTX *data,
+			  EVP_CIPHER_CTX *tweak, uint8_t *p,
+			  const uint8_t *iv, uint8_t *tbuf)
+{
+	uint8_t t[16];
+	int outl;
+
+	if (EVP_EncryptUpdate(tweak, t, &outl, iv, 16) != 1)
+		return -EIO;
+	for (unsigned b = 0; b < c->sector_size; b += 16) {
+		memcpy(tbuf + b, t, 16);
+		xts_mul_x(t);
+	}
+	for (unsigned i = 0; i < c->sector_size; i++)
+		p[i] ^= tbuf[i];
+	if (EVP_DecryptUpdate(data, p, &outl, p, (int)c->sector_size) != 1)
+		return -EIO;
+	for (unsigned i = 0; i < c->sector_size; i++)
+		p[i] ^= tbuf[i];
+	return 0;
+}
+
+static EVP_CIPHER_CTX *cipher_dup(const EVP_CIPHER_CTX *t)
+{
+	EVP_CIPHER_CTX *ctx;
+
+	if (!t)
+		return NULL;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx && EVP_CIPHER_CTX_copy(ctx, t) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int vd_cipher_decrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
+		      uint64_t sector)
+{
+	EVP_CIPHER_CTX *data = cipher_dup(c->data);
+	EVP_CIPHER_CTX *tweak = cipher_dup(c->tweak);
+	EVP_CIPHER_CTX *essiv = cipher_dup(c->essiv);
+	uint8_t iv[32], *tbuf = NULL;
+	int ret = -EIO, outl;
+
+	if (len % c->sector_size || !data || (c->tweak && !tweak) ||
+	    (c->essiv && !essiv))
+		goto out;
+	if (c->chain == CHAIN_XTS_ECB) {
+		tbuf = malloc(c->sector_size);
+		if (!tbuf)
+			goto out;
+	}
+	for (size_t pos = 0; pos < len;
+	     pos += c->sector_size, sector += c->iv_step) {
+		uint8_t *p = buf + pos;
+
+		if (cipher_iv(c, essiv, sector, iv))
+			goto out;
+		if (c->chain == CHAIN_XTS_ECB) {
+			if (cipher_xts_ecb(c, data, tweak, p, iv, tbuf))
+				goto out;
+			continue;
+		}
+		if (EVP_DecryptInit_ex(data, NULL, NULL, NULL,
+				       c->iv == IV_NONE ? NULL : iv) != 1 ||
+		    EVP_DecryptUpdate(data, p, &outl, p,
+				      (int)c->sector_size) != 1 ||
+		    outl != (int)c->sector_size)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(tbuf);
+	EVP_CIPHER_CTX_free(data);
+	EVP_CIPHER_CTX_free(tweak);
+	EVP_CIPHER_CTX_free(essiv);
+	return ret;
+}
+
+/* Pieces a large decryption is cut into for the pool. */
+#define CIPHER_CHUNK (64u << 10)
+
+struct cipher_job {
+	const struct vd_cipher *c;
+	uint8_t *buf;
+	size_t len, chunk;
+	uint64_t sector;
+};
+
+static int cipher_job_run(void *arg, unsigned i)
+{
+	struct cipher_job *j = arg;
+	size_t off = (size_t)i * j->chunk;
+	size_t n = j->len - off < j->chunk ? j->len - off : j->chunk;
+
+	return vd_cipher_decrypt(j->c, j->buf + off, n,
+				 j->sector + off / j->c->sector_size *
+						     j->c->iv_step);
+}
+
+int vd_cipher_decrypt_par(const struct vd_cipher *c, uint8_t *buf,
+			  size_t len, uint64_t sector)
+{
+	struct cipher_job j = { c, buf, len, 0, sector };
+
+	if (len < 2 * CIPHER_CHUNK || len % c->sector_size)
+		return vd_cipher_decrypt(c, buf, len, sector);
+	/* A whole number of units per piece. */
+	j.chunk = CIPHER_CHUNK / c->sector_size * c->sector_size;
+	if (!j.chunk)
+		j.chunk = c->sector_size;
+	return vd_pool_run((unsigned)((len + j.chunk - 1) / j.chunk),
+			   cipher_job_run, &j);
+}
