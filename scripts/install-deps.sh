@@ -9,7 +9,8 @@ libdeflate-dev qemu-utils util-linux mount fdisk e2fsprogs libext2fs-dev
 libfdisk-dev
 lvm2 thin-provisioning-tools libvslvm-utils xfsprogs
 mtools dosfstools attr acl python3
-ntfs-3g ntfs-3g-dev"
+ntfs-3g ntfs-3g-dev
+btrfs-progs liblzo2-dev libxxhash-dev libb2-dev"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,799 @@
+/* btrfs: read by our own code. This file: the superblock, mount, the
+ * subvolumes, inode attributes, statfs, info and the ops table. Chunks
+ * and checksums are in btrfs-chunk.c, tree searches in btrfs-tree.c,
+ * directories and xattrs in btrfs-dir.c, file data in btrfs-file.c.
+ *
+ * The volume is read as Linux mounts it with `-o ro,subvolid=5`:
+ * - The primary superblock (64 KiB) is used when it checks out (magic,
+ *   checksum, geometry); else the newest good mirror (64 MiB, 256 GiB),
+ *   with a warning. An incompatible feature we do not know refuses the
+ *   volume by name.
+ * - The top-level subvolume (id 5) is the root; every other subvolume and
+ *   snapshot appears where its parent's directory names it. Each has its
+ *   own inode numbers (see btrfs.h for how they are made unique).
+ * - A log tree left by fsync is not replayed: the tree is what `mount -o
+ *   ro,nologreplay` shows, with one warning. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "common/util.h"
+#include "fsread/btrfs.h"
+
+/* Superblock (struct btrfs_super_block), 4096 bytes at 64 KiB. */
+#define BTRFS_SB_OFF 65536u
+#define BTRFS_SB_LEN 4096u
+#define SB_FSID 0x20
+#define SB_BYTENR 0x30
+#define SB_MAGIC 0x40
+#define SB_GENERATION 0x48
+#define SB_ROOT 0x50
+#define SB_CHUNK_ROOT 0x58
+#define SB_LOG_ROOT 0x60
+#define SB_TOTAL_BYTES 0x70
+#define SB_BYTES_USED 0x78
+#define SB_NUM_DEVICES 0x88
+#define SB_SECTORSIZE 0x90
+#define SB_NODESIZE 0x94
+#define SB_INCOMPAT 0xbc
+#define SB_CSUM_TYPE 0xc4
+#define SB_ROOT_LEVEL 0xc6
+#define SB_CHUNK_ROOT_LEVEL 0xc7
+#define SB_DEV_ITEM 0xc9 /* devid at 0, total_bytes at 8 */
+#define SB_LABEL 0x12b
+#define SB_METADATA_UUID 0x23b
+#define BTRFS_MAGIC 0x4d5f53665248425full /* "_BHRfS_M" */
+
+/* Root item (struct btrfs_root_item) after its inode item. */
+#define ROOT_GENERATION 160
+#define ROOT_DIRID 168
+#define ROOT_BYTENR 176
+#define ROOT_FLAGS 208
+#define ROOT_REFS 216
+#define ROOT_LEVEL 238
+#define ROOT_ITEM_MIN 239u
+#define ROOT_OTIME 339
+#define ROOT_ITEM_V2 439u
+/* Subvolumes one filesystem may show (their index is 16 bits). */
+#define BTRFS_MAX_SUBVOLS 65535u
+/* Steps up a directory chain to a subvolume's root. */
+#define BTRFS_MAX_PATH_STEPS 4096u
+#define BTRFS_PATH_MAX 4096u
+
+static const struct {
+	uint64_t bit;
+	const char *name;
+	bool ok;
+} btrfs_incompat[] = {
+	{ 1ull << 0, "mixed_backref", true },
+	{ 1ull << 1, "default_subvol", true },
+	{ 1ull << 2, "mixed_groups", true },
+	{ 1ull << 3, "compress_lzo", true },
+	{ 1ull << 4, "compress_zstd", true },
+	{ 1ull << 5, "big_metadata", true },
+	{ 1ull << 6, "extended_iref", true },
+	{ 1ull << 7, "raid56", true },
+	{ 1ull << 8, "skinny_metadata", true },
+	{ 1ull << 9, "no_holes", true },
+	{ 1ull << 10, "metadata_uuid", true },
+	{ 1ull << 11, "raid1c34", true },
+	{ 1ull << 12, "zoned", true },
+	{ 1ull << 13, "extent_tree_v2", false },
+	{ 1ull << 14, "raid_stripe_tree", false },
+	{ 1ull << 16, "simple_quota", true },
+};
+#define BTRFS_INCOMPAT_METADATA_UUID (1ull << 10)
+
+static const char *const btrfs_csum_names[] = { "crc32c", "xxhash64",
+						"sha256", "blake2b" };
+static const unsigned btrfs_csum_sizes[] = { 4, 8, 32, 32 };
+
+/* ---- subvolumes and inode numbers ---- */
+
+struct btrfs_subvol *vd_btrfs_sv_by_id(struct btrfs_fs *fs, uint64_t id)
+{
+	size_t lo = 0, hi = fs->nsv;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fs->sv[mid].id == id)
+			return &fs->sv[mid];
+		if (fs->sv[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int vd_btrfs_ino_split(struct btrfs_fs *fs, uint64_t ino,
+		       struct btrfs_subvol **sv_r, uint64_t *objectid_r)
+{
+	uint64_t idx = ino >> 48;
+
+	if (idx >= fs->nsv)
+		return -ENOENT;
+	*sv_r = &fs->sv[idx];
+	*objectid_r = ino & ((1ull << 48) - 1);
+	return 0;
+}
+
+int vd_btrfs_inode(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
+		   uint64_t objectid, uint8_t *item)
+{
+	struct btrfs_key k = { objectid, BTRFS_INODE_ITEM_KEY, 0 };
+	uint8_t *d;
+	uint32_t size;
+	int ret;
+
+	ret = vd_btrfs_lookup(fs, &sv->root, &k, &d, &size);
+	if (ret)
+		return ret;
+	if (size < BTRFS_INODE_ITEM_LEN) {
+		vd_log(VD_LOG_ERR, "%s: btrfs: subvolume %" PRIu64 " inode %"
+		       PRIu64 ": inode item of %" PRIu32 " bytes is too short",
+		       fs->name, sv->id, objectid, size);
+		free(d);
+		return -EIO;
+	}
+	memcpy(item, d, BTRFS_INODE_ITEM_LEN);
+	free(d);
+	return 0;
+}
+
+/* Whether subvolume child hangs in parent's directory dir under name
+ * (a ROOT_REF item says so, as the kernel's fixup_tree_root_location
+ * checks). */
+static bool btrfs_root_ref_ok(struct btrfs_fs *fs, uint64_t parent,
+			      uint64_t child, uint64_t dir, const char *name,
+			      size_t len)
+{
+	struct btrfs_key k = { parent, BTRFS_ROOT_REF_KEY, child };
+	uint8_t *d;
+	uint32_t size;
+	bool ok;
+
+	if (vd_btrfs_lookup(fs, &fs->tree_root, &k, &d, &size))
+		return false;
+	ok = size >= 18 && get_le64(d) == dir && get_le16(d + 16) == len &&
+	     size - 18 >= len && !memcmp(d + 18, name, len);
+	free(d);
+	return ok;
+}
+
+int vd_btrfs_resolve(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
+		     uint64_t dir, const struct btrfs_key *loc,
+		     const char *name, size_t len, uint64_t *ino_r)
+{
+	unsigned idx = (unsigned)(sv - fs->sv);
+
+	if (loc->type == BTRFS_INODE_ITEM_KEY) {
+		if (loc->objectid < BTRFS_FIRST_FREE_OBJECTID ||
+		    loc->objectid >= 1ull << 48)
+			goto bad;
+		*ino_r = vd_btrfs_ino(idx, loc->objectid);
+		return 0;
+	}
+	if (loc->type == BTRFS_ROOT_ITEM_KEY) {
+		struct btrfs_subvol *c = vd_btrfs_sv_by_id(fs, loc->objectid);
+
+		if (c && c != fs->sv &&
+		    btrfs_root_ref_ok(fs, sv->id, c->id, dir, name, len))
+			*ino_r = vd_btrfs_ino((unsigned)(c - fs->sv), c->dirid);
+		else
+			*ino_r = vd_btrfs_ino(idx,
+					      BTRFS_EMPTY_SUBVOL_DIR_OBJECTID);
+		return 0;
+	}
+bad:
+	vd_log(VD_LOG_ERR, "%s: btrfs: subvolume %" PRIu64 " directory %"
+	       PRIu64 ": entry %.*s leads to key (%" PRIu64 ", %u)", fs->name,
+	       sv->id, dir, (int)VD_MIN(len, 255u), name, loc->objectid,
+	       loc->type);
+	return -EIO;
+}
+
+/* ---- attributes ---- */
+
+static void btrfs_time(const uint8_t *p, struct timespec *t)
+{
+	uint32_t ns = get_le32(p + 8);
+
+	t->tv_sec = (time_t)get_le64(p);
+	t->tv_nsec = ns < 1000000000u ? (long)ns : 0;
+}
+
+static int btrfs_getattr(struct vd_fs *vfs, uint64_t ino,
+			 struct vd_fs_attr *a)
+{
+	struct btrfs_fs *fs = (struct btrfs_fs *)vfs;
+	struct btrfs_subvol *sv;
+	uint8_t it[BTRFS_INODE_ITEM_LEN];
+	uint64_t oid, rdev;
+	int ret;
+
+	if (vd_btrfs_ino_split(fs, ino, &sv, &oid))
+		return -ENOENT;
+	memset(a, 0, sizeof(*a));
+	a->ino = ino;
+	if (oid == BTRFS_EMPTY_SUBVOL_DIR_OBJECTID) {
+		/* As the kernel's new_simple_dir (its times are the
+		 * lookup's: ours are the subvolume's creation). */
+		a->mode = S_IFDIR | 0755;
+		a->nlink = 1;
+		a->atime = a->mtime = a->ctime = sv->otime;
+		return 0;
+	}
+	ret = vd_btrfs_inode(fs, sv, oid, it);
+	if (ret == -ENOENT) {
+		vd_log(VD_LOG_ERR, "%s: btrfs: subvolume %" PRIu64 " has no "
+		       "inode %" PRIu64, fs->name, sv->id, oid);
+		return -EIO;
+	}
+	if (ret)
+		return ret;
+	a->mode = get_le32(it + BTRFS_INODE_MODE);
+	a->nlink = get_le32(it + BTRFS_INODE_NLINK);
+	a->uid = get_le32(it + BTRFS_INODE_UID);
+	a->gid = get_le32(it + BTRFS_INODE_GID);
+	a->size = get_le64(it + BTRFS_INODE_SIZE_OFF);
+	/* btrfs_getattr: the bytes the inode holds, rounded up to whole
+	 * sectors. */
+	a->blocks = ((get_le64(it + BTRFS_INODE_NBYTES) + fs->sectorsize - 1) /
+		     fs->sectorsize * fs->sectorsize) >> 9;
+	btrfs_time(it + BTRFS_INODE_ATIME, &a->atime);
+	btrfs_time(it + BTRFS_INODE_MTIME, &a->mtime);
+	btrfs_time(it + BTRFS_INODE_CTIME, &a->ctime);
+	rdev = get_le64(it + BTRFS_INODE_RDEV);
+	/* The kernel's own dev_t: 12 bits of major above 20 of minor. */
+	if (S_ISCHR(a->mode) || S_ISBLK(a->mode))
+		a->rdev = makedev((unsigned)(rdev >> 20) & 0xfff,
+				  (unsigned)rdev & 0xfffff);
+	return 0;
+}
+
+/* ---- statfs, info ---- */
+
+static int btrfs_statfs(struct vd_fs *vfs, struct statvfs *st)
+{
+	struct btrfs_fs *fs = (struct btrfs_fs *)vfs;
+	uint64_t used = VD_MIN(fs->bytes_used, fs->total_bytes);
+
+	/* The superblock's totals; the kernel's btrfs_statfs weighs them by
+	 * the profiles of its space infos, which are not read here. */
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = fs->sectorsize;
+	st->f_frsize = fs->sectorsize;
+	st->f_blocks = fs->total_bytes / fs->sectorsize;
+	st->f_bfree = (fs->total_bytes - used) / fs->sectorsize;
+	st->f_bavail = st->f_bfree;
+	st->f_namemax = 255;
+	return 0;
+}
+
+static void btrfs_info(struct vd_fs *vfs, struct vd_fs_info *i)
+{
+	struct btrfs_fs *fs = (struct btrfs_fs *)vfs;
+
+	memset(i, 0, sizeof(*i));
+	snprintf(i->type, sizeof(i->type), "btrfs");
+	snprintf(i->label, sizeof(i->label), "%.*s",
+		 (int)sizeof(i->label) - 1, fs->label);
+	vd_uuid_str(fs->fsid, false, i->uuid);
+	i->block_size = fs->sectorsize;
+	i->needed_recovery = fs->log_tree;
+	i->generation = fs->generation;
+	i->nsubvols = fs->nsv ? fs->nsv - 1 : 0;
+	i->subvol = vd_btrfs_subvol_info;
+	i->default_subvol = fs->default_subvol;
+}
+
+int vd_btrfs_subvol_info(struct vd_fs *vfs, size_t n, struct vd_fs_subvol *s)
+{
+	struct btrfs_fs *fs = (struct btrfs_fs *)vfs;
+	const struct btrfs_subvol *sv;
+
+	if (n + 1 >= fs->nsv)
+		return -ENOENT;
+	sv = &fs->sv[n + 1];
+	memset(s, 0, sizeof(*s));
+	s->id = sv->id;
+	s->parent = sv->parent;
+	s->generation = sv->generation;
+	s->readonly = sv->flags & BTRFS_SUBVOL_RDONLY;
+	s->path = sv->path;
+	return 0;
+}
+
+/* ---- mount ---- */
+
+static int btrfs_probe(const struct vd_vol *v)
+{
+	uint8_t b[8];
+
+	if (v->len < BTRFS_SB_OFF + BTRFS_SB_LEN ||
+	    vd_vol_read(v, b, sizeof(b), BTRFS_SB_OFF + SB_MAGIC))
+		return 0;
+	return get_le64(b) == BTRFS_MAGIC;
+}
+
+static uint64_t btrfs_root_ino(struct vd_fs *vfs)
+{
+	struct btrfs_fs *fs = (struct btrfs_fs *)vfs;
+
+	return vd_btrfs_ino(0, fs->sv[0].dirid);
+}
+
+static void btrfs_free(struct btrfs_fs *fs)
+{
+	vd_btrfs_zcache_free(fs);
+	vd_btrfs_free_chunks(fs);
+	for (size_t i = 0; i < fs->nsv; i++)
+		free(fs->sv[i].path);
+	free(fs->sv);
+	free(fs->devs);
+	if (fs->cache)
+		vd_cache_free(fs->cache);
+	pthread_mutex_destroy(&fs->zlock);
+	free(fs);
+}
+
+static void btrfs_unmount(struct vd_fs *vfs)
+{
+	btrfs_free((struct btrfs_fs *)vfs);
+}
+
+/* Whether the superblock copy b (read at off) checks out: "" or why not. */
+static const char *btrfs_sb_bad(struct btrfs_fs *fs, const uint8_t *b,
+				uint64_t off)
+{
+	unsigned ct = get_le16(b + SB_CSUM_TYPE);
+	uint8_t sum[BTRFS_CSUM_SIZE];
+	struct btrfs_fs tmp;
+
+	if (get_le64(b + SB_MAGIC) != BTRFS_MAGIC)
+		return "bad magic";
+	if (get_le64(b + SB_BYTENR) != off)
+		return "names another offset";
+	if (ct >= VD_ARRAY_SIZE(btrfs_csum_names))
+		return "unknown checksum type";
+	tmp = *fs;
+	tmp.csum_type = ct;
+	vd_btrfs_csum(&tmp, b + BTRFS_CSUM_SIZE, BTRFS_SB_LEN - BTRFS_CSUM_SIZE,
+		      sum);
+	if (memcmp(sum, b, btrfs_csum_sizes[ct]))
+		return "fails its checksum";
+	return "";
+}
+
+/* The superblock into sb: the primary when good, else the newest good
+ * mirror. */
+static int btrfs_read_sb(struct btrfs_fs *fs, uint8_t *sb, struct vd_err *e)
+{
+	static const uint64_t offs[] = { BTRFS_SB_OFF, 64ull << 20,
+					 256ull << 30 };
+	const struct vd_vol *v = fs->base.vol;
+	uint8_t *b = malloc(BTRFS_SB_LEN);
+	const char *why = "unreadable";
+	uint64_t best = 0;
+	bool found = false;
+
+	if (!b)
+		return -ENOMEM;
+	for (unsigned i = 0; i < VD_ARRAY_SIZE(offs); i++) {
+		const char *w;
+
+		if (!vd_range_ok(offs[i], BTRFS_SB_LEN, v->len) ||
+		    vd_vol_read(v, b, BTRFS_SB_LEN, offs[i])) {
+			if (!i)
+				why = "unreadable";
+			continue;
+		}
+		w = btrfs_sb_bad(fs, b, offs[i]);
+		if (w[0]) {
+			if (!i)
+				why = w;
+			continue;
+		}
+		if (!found || get_le64(b + SB_GENERATION) > best) {
+			best = get_le64(b + SB_GENERATION);
+			memcpy(sb, b, BTRFS_SB_LEN);
+			found = true;
+		}
+		if (!i)
+			break;
+	}
+	free(b);
+	if (!found)
+		return vd_fail(e, -EUCLEAN, "%s: btrfs: superblock %s, and no "
+			       "mirror is good", fs->name, why);
+	if (get_le64(sb + SB_BYTENR) != BTRFS_SB_OFF)
+		vd_log(VD_LOG_WARN, "%s: btrfs: primary superblock %s: the "
+		       "mirror at %" PRIu64 " (generation %" PRIu64 ") is used",
+		       fs->name, why, get_le64(sb + SB_BYTENR), best);
+	return 0;
+}
+
+static int btrfs_parse_sb(struct btrfs_fs *fs, const uint8_t *sb,
+			  struct vd_err *e)
+{
+	const struct vd_vol *v = fs->base.vol;
+	uint64_t incompat = get_le64(sb + SB_INCOMPAT), rest;
+
+	fs->sectorsize = get_le32(sb + SB_SECTORSIZE);
+	fs->nodesize = get_le32(sb + SB_NODESIZE);
+	if (!vd_is_pow2(fs->sectorsize) || fs->sectorsize < 4096 ||
+	    fs->sectorsize > 65536 || !vd_is_pow2(fs->nodesize) ||
+	    fs->nodesize < fs->sectorsize || fs->nodesize > 65536)
+		return vd_fail(e, -EUCLEAN, "%s: btrfs: superblock sector size "
+			       "%u or node size %u is invalid", fs->name,
+			       fs->sectorsize, fs->nodesize);
+	rest = incompat;
+	for (unsigned i = 0; i < VD_ARRAY_SIZE(btrfs_incompat); i++) {
+		if (!(incompat & btrfs_incompat[i].bit))
+			continue;
+		if (!btrfs_incompat[i].ok)
+			return vd_fail(e, -ENOTSUP, "%s: btrfs: incompatible "
+				       "feature %s is not supported", fs->name,
+				       btrfs_incompat[i].name);
+		rest &= ~btrfs_incompat[i].bit;
+	}
+	if (rest)
+		return vd_fail(e, -ENOTSUP, "%s: btrfs: unknown incompatible "
+			       "features 0x%" PRIx64, fs->name, rest);
+	fs->incompat = incompat;
+	fs->csum_type = get_le16(sb + SB_CSUM_TYPE);
+	fs->csum_size = btrfs_csum_sizes[fs->csum_type];
+	fs->csum_name = btrfs_csum_names[fs->csum_type];
+	memcpy(fs->fsid, sb + SB_FSID, 16);
+	memcpy(fs->meta_uuid,
+	       sb + (incompat & BTRFS_INCOMPAT_METADATA_UUID ? SB_METADATA_UUID :
+							      SB_FSID), 16);
+	memcpy(fs->label, sb + SB_LABEL, 256);
+	fs->label[256] = '\0';
+	fs->generation = get_le64(sb + SB_GENERATION);
+	fs->total_bytes = get_le64(sb + SB_TOTAL_BYTES);
+	fs->bytes_used = get_le64(sb + SB_BYTES_USED);
+	fs->num_devices = get_le64(sb + SB_NUM_DEVICES);
+	fs->tree_root.bytenr = get_le64(sb + SB_ROOT);
+	fs->tree_root.level = sb[SB_ROOT_LEVEL];
+	fs->chunk_root.bytenr = get_le64(sb + SB_CHUNK_ROOT);
+	fs->chunk_root.level = sb[SB_CHUNK_ROOT_LEVEL];
+	if (fs->tree_root.level >= BTRFS_MAX_LEVEL ||
+	    fs->chunk_root.level >= BTRFS_MAX_LEVEL)
+		return vd_fail(e, -EUCLEAN, "%s: btrfs: superblock root levels "
+			       "%u and %u exceed 7", fs->name,
+			       fs->tree_root.level, fs->chunk_root.level);
+	if (!fs->num_devices || fs->num_devices > 1024)
+		return vd_fail(e, -EUCLEAN, "%s: btrfs: superblock says %" PRIu64
+			       " devices", fs->name, fs->num_devices);
+	fs->log_tree = get_le64(sb + SB_LOG_ROOT) != 0;
+	fs->devs = calloc(1, sizeof(*fs->devs));
+	if (!fs->devs)
+		return -ENOMEM;
+	fs->devs[0].devid = get_le64(sb + SB_DEV_ITEM);
+	fs->devs[0].vol = v;
+	fs->ndevs = 1;
+	return 0;
+}
+
+/* The root item of tree id: its root (the newest item of that id). */
+static int btrfs_root_item(struct btrfs_fs *fs, uint64_t id,
+			   struct btrfs_root *r)
+{
+	struct btrfs_path p;
+	struct btrfs_key k = { id, BTRFS_ROOT_ITEM_KEY, 0 };
+	const uint8_t *d;
+	uint32_t size;
+	int ret;
+
+	vd_btrfs_path_init(&p, fs);
+	ret = vd_btrfs_search(&p, &fs->tree_root, &k);
+	if (!ret) {
+		struct btrfs_key f;
+
+		vd_btrfs_item(&p, &f, &d, &size);
+		if (f.objectid != id || f.type != BTRFS_ROOT_ITEM_KEY ||
+		    size < ROOT_ITEM_MIN)
+			ret = -ENOENT;
+		else {
+			r->bytenr = get_le64(d + ROOT_BYTENR);
+			r->level = d[ROOT_LEVEL];
+		}
+	} else if (ret == 1) {
+		ret = -ENOENT;
+	}
+	vd_btrfs_path_free(&p);
+	return ret;
+}
+
+/* Every subvolume's root item, sorted by id (the root tree's order). */
+static int btrfs_load_subvols(struct btrfs_fs *fs, struct vd_err *e)
+{
+	struct btrfs_path p;
+	struct btrfs_key k = { BTRFS_FS_TREE_OBJECTID, BTRFS_ROOT_ITEM_KEY, 0 };
+	size_t cap = 0;
+	int ret;
+
+	vd_btrfs_path_init(&p, fs);
+	ret = vd_btrfs_search(&p, &fs->tree_root, &k);
+	/* Ends: keys strictly increase; at most BTRFS_MAX_SUBVOLS kept. */
+	while (!ret) {
+		const uint8_t *d;
+		uint32_t size;
+		struct btrfs_subvol *sv;
+
+		vd_btrfs_item(&p, &k, &d, &size);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type != BTRFS_ROOT_ITEM_KEY ||
+		    (k.objectid != BTRFS_FS_TREE_OBJECTID &&
+		     k.objectid < BTRFS_FIRST_FREE_OBJECTID) ||
+		    (fs->nsv && fs->sv[fs->nsv - 1].id == k.objectid))
+			goto next;
+		if (size < ROOT_ITEM_MIN) {
+			vd_log(VD_LOG_ERR, "%s: btrfs: root item of subvolume %"
+			       PRIu64 " is too short (%" PRIu32 " bytes): not "
+			       "shown", fs->name, k.objectid, size);
+			goto next;
+		}
+		/* A deleted subvolume waiting for cleanup. */
+		if (!get_le32(d + ROOT_REFS) &&
+		    k.objectid != BTRFS_FS_TREE_OBJECTID)
+			goto next;
+		if (fs->nsv == BTRFS_MAX_SUBVOLS) {
+			vd_log(VD_LOG_ERR, "%s: btrfs: more than %u subvolumes:"
+			       " the rest are not shown", fs->name,
+			       BTRFS_MAX_SUBVOLS);
+			break;
+		}
+		if (fs->nsv == cap) {
+			struct btrfs_subvol *n;
+
+			cap = cap ? 2 * cap : 16;
+			n = realloc(fs->sv, cap * sizeof(*n));
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			fs->sv = n;
+		}
+		sv = &fs->sv[fs->nsv++];
+		memset(sv, 0, sizeof(*sv));
+		sv->id = k.objectid;
+		sv->root.bytenr = get_le64(d + ROOT_BYTENR);
+		sv->root.level = d[ROOT_LEVEL];
+		sv->dirid = get_le64(d + ROOT_DIRID);
+		sv->generation = get_le64(d + ROOT_GENERATION);
+		sv->flags = get_le64(d + ROOT_FLAGS);
+		if (size >= ROOT_ITEM_V2)
+			btrfs_time(d + ROOT_OTIME, &sv->otime);
+		if (sv->dirid < BTRFS_FIRST_FREE_OBJECTID ||
+		    sv->dirid >= 1ull << 48) {
+			vd_log(VD_LOG_ERR, "%s: btrfs: subvolume %" PRIu64
+			       " has root directory %" PRIu64 ": not shown",
+			       fs->name, sv->id, sv->dirid);
+			fs->nsv--;
+		}
+next:
+		ret = vd_btrfs_next(&p);
+	}
+	vd_btrfs_path_free(&p);
+	if (ret < 0)
+		return vd_fail(e, ret, "%s: btrfs: the root tree is unreadable",
+			       fs->name);
+	if (!fs->nsv || fs->sv[0].id != BTRFS_FS_TREE_OBJECTID)
+		return vd_fail(e, -EUCLEAN, "%s: btrfs: the root tree holds no "
+			       "top-level subvolume (id 5)", fs->name);
+	return 0;
+}
+
+/* The path of directory dir inside subvolume sv, up to its root, into
+ * buf (ending with '/' unless empty). */
+static int btrfs_dir_path(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
+			  uint64_t dir, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	/* Ends: at most BTRFS_MAX_PATH_STEPS steps up. */
+	for (unsigned step = 0; dir != sv->dirid; step++) {
+		struct btrfs_path p;
+		struct btrfs_key k = { dir, BTRFS_INODE_REF_KEY, 0 };
+		const uint8_t *d;
+		uint32_t isize;
+		unsigned nl;
+		int ret;
+
+		if (step >= BTRFS_MAX_PATH_STEPS)
+			return -ELOOP;
+		vd_btrfs_path_init(&p, fs);
+		ret = vd_btrfs_search(&p, &sv->root, &k);
+		if (!ret) {
+			struct btrfs_key f;
+
+			vd_btrfs_item(&p, &f, &d, &isize);
+			nl = isize >= 10 ? get_le16(d + 8) : 0;
+			if (f.objectid != dir || f.type != BTRFS_INODE_REF_KEY ||
+			    !nl || isize - 10 < nl || len + nl + 1 >= size) {
+				ret = -EIO;
+			} else {
+				memmove(buf + nl + 1, buf, len + 1);
+				memcpy(buf, d + 10, nl);
+				buf[nl] = '/';
+				len += nl + 1;
+				dir = f.offset;
+			}
+		}
+		vd_btrfs_path_free(&p);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
+	}
+	return 0;
+}
+
+/* Parents and paths of the subvolumes (ROOT_BACKREF items). */
+static void btrfs_subvol_paths(struct btrfs_fs *fs)
+{
+	char *dbuf = malloc(BTRFS_PATH_MAX), *full = malloc(BTRFS_PATH_MAX);
+
+	if (!dbuf || !full)
+		goto out;
+	fs->sv[0].path = strdup("");
+	for (size_t i = 1; i < fs->nsv; i++) {
+		struct btrfs_subvol *sv = &fs->sv[i];
+		struct btrfs_path p;
+		struct btrfs_key k = { sv->id, BTRFS_ROOT_BACKREF_KEY, 0 };
+		const uint8_t *d;
+		uint32_t size;
+
+		vd_btrfs_path_init(&p, fs);
+		if (!vd_btrfs_search(&p, &fs->tree_root, &k)) {
+			vd_btrfs_item(&p, &k, &d, &size);
+			if (k.objectid == sv->id &&
+			    k.type == BTRFS_ROOT_BACKREF_KEY && size >= 18)
+				sv->parent = k.offset;
+		}
+		vd_btrfs_path_free(&p);
+	}
+	/* Paths, parents first: each pass names the subvolumes whose parent
+	 * has a path. Ends: at most nsv passes, each naming one or more. */
+	for (size_t pass = 0; pass < fs->nsv; pass++) {
+		bool more = false;
+
+		for (size_t i = 1; i < fs->nsv; i++) {
+			struct btrfs_subvol *sv = &fs->sv[i], *par;
+			struct btrfs_key k = { sv->id, BTRFS_ROOT_BACKREF_KEY,
+					       sv->parent };
+			uint8_t *d;
+			uint32_t size;
+			unsigned nl;
+
+			if (sv->path || !sv->parent)
+				continue;
+			par = vd_btrfs_sv_by_id(fs, sv->parent);
+			if (!par || !par->path)
+				continue;
+			if (vd_btrfs_lookup(fs, &fs->tree_root, &k, &d, &size))
+				continue;
+			nl = get_le16(d + 16);
+			if (size - 18 >= nl && nl &&
+			    !btrfs_dir_path(fs, par, get_le64(d), dbuf,
+					    BTRFS_PATH_MAX) &&
+			    snprintf(full, BTRFS_PATH_MAX, "%s%s%s%.*s",
+				     par->path, par->path[0] ? "/" : "", dbuf,
+				     (int)nl, (const char *)d + 18) <
+				    (int)BTRFS_PATH_MAX) {
+				sv->path = strdup(full);
+				more = true;
+			}
+			free(d);
+		}
+		if (!more)
+			break;
+	}
+out:
+	free(dbuf);
+	free(full);
+}
+
+/* The default subvolume: the root tree directory's entry "default". */
+static uint64_t btrfs_default_subvol(struct btrfs_fs *fs)
+{
+	struct btrfs_key k = { BTRFS_ROOT_TREE_DIR_OBJECTID, BTRFS_DIR_ITEM_KEY,
+			       vd_btrfs_name_hash("default", 7) };
+	uint8_t *d;
+	uint32_t size;
+	uint64_t id = BTRFS_FS_TREE_OBJECTID;
+
+	if (vd_btrfs_lookup(fs, &fs->tree_root, &k, &d, &size))
+		return id;
+	if (size >= BTRFS_DIR_ITEM_LEN + 7 && get_le16(d + 27) == 7 &&
+	    !memcmp(d + BTRFS_DIR_ITEM_LEN, "default", 7))
+		id = get_le64(d);
+	free(d);
+	return id;
+}
+
+static int btrfs_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
+		       struct vd_fs **fs_r, struct vd_err *e)
+{
+	struct btrfs_fs *fs = calloc(1, sizeof(*fs));
+	uint8_t *sb = malloc(BTRFS_SB_LEN);
+	int ret;
+
+	(void)o;
+	if (!fs || !sb) {
+		free(fs);
+		free(sb);
+		return -ENOMEM;
+	}
+	fs->base.ops = &vd_fs_btrfs;
+	fs->base.vol = v;
+	fs->name = v->name;
+	pthread_mutex_init(&fs->zlock, NULL);
+	ret = btrfs_read_sb(fs, sb, e);
+	if (!ret)
+		ret = btrfs_parse_sb(fs, sb, e);
+	if (ret)
+		goto fail;
+	/* 16 MiB of tree blocks: the top levels of every tree and the
+	 * leaves in use stay cached. */
+	fs->cache = vd_cache_new(16u << 20, 4096);
+	if (!fs->cache) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = vd_btrfs_load_chunks(fs, sb, e);
+	if (ret)
+		goto fail;
+	ret = btrfs_load_subvols(fs, e);
+	if (ret)
+		goto fail;
+	ret = btrfs_root_item(fs, BTRFS_CSUM_TREE_OBJECTID, &fs->csum_root);
+	if (ret && ret != -ENOENT) {
+		ret = vd_fail(e, ret, "%s: btrfs: the root tree is unreadable",
+			      fs->name);
+		goto fail;
+	}
+	fs->has_csum_root = !ret;
+	ret = 0;
+	btrfs_subvol_paths(fs);
+	fs->default_subvol = btrfs_default_subvol(fs);
+	if (fs->log_tree)
+		vd_log(VD_LOG_WARN, "%s: btrfs: a log tree is left to replay, "
+		       "which is not done: the files are shown as `mount -o "
+		       "ro,nologreplay` shows them", fs->name);
+	free(sb);
+	*fs_r = &fs->base;
+	return 0;
+fail:
+	free(sb);
+	btrfs_free(fs);
+	return ret;
+}
+
+const struct vd_fs_ops vd_fs_btrfs = {
+	.name = "btrfs",
+	.probe = btrfs_probe,
+	.mount = btrfs_mount,
+	.unmount = btrfs_unmount,
+	.root = btrfs_root_ino,
+	.lookup = vd_btrfs_lookup_name,
+	.getattr = btrfs_getattr,
+	.readdir = vd_btrfs_readdir,
+	.open = vd_btrfs_open,
+	.read = vd_btrfs_read,
+	.map = vd_btrfs_map,
+	.seek = vd_btrfs_seek,
+	.release = vd_btrfs_release,
+	.readlink = vd_btrfs_readlink,
+	.listxattr = vd_btrfs_listxattr,
+	.getxattr = vd_btrfs_getxattr,
+	.statfs = btrfs_statfs,
+	.info = btrfs_info,
+};
