@@ -202,6 +202,11 @@ struct btrfs_path {
 
 /* ---- btrfs-chunk.c ---- */
 
+/* Set only by the fuzz target (tests/fuzz/fuzz-btrfs.c): checksums are
+ * computed but their mismatches ignored, so that mutated inputs reach
+ * the parsers behind them. */
+extern bool vd_btrfs_fuzzing;
+
 /* The checksum of b[0, len) by the filesystem's algorithm, into out
  * (BTRFS_CSUM_SIZE bytes, zero padded). */
 void vd_btrfs_csum(const struct btrfs_fs *fs, const void *b, size_t len,
