@@ -107,6 +107,7 @@ static int tree_load(void *arg, uint64_t logical, void *buf, size_t size)
 	struct btrfs_fs *fs = arg;
 	unsigned copies = vd_btrfs_copies(fs, logical);
 	const char *why = "lies in no chunk";
+	bool bad = false; /* a copy was read and was bad */
 
 	(void)size;
 	if (logical % fs->sectorsize)
@@ -123,13 +124,16 @@ static int tree_load(void *arg, uint64_t logical, void *buf, size_t size)
 			}
 			if (ret) {
 				why = "is unreadable";
+				bad = true;
 				continue;
 			}
-			if (vd_btrfs_check_block(fs, buf, logical, &why))
+			if (vd_btrfs_check_block(fs, buf, logical, &why)) {
+				bad = true;
 				continue;
-			if (m)
+			}
+			if (bad)
 				vd_log(VD_LOG_WARN, "%s: btrfs: tree block at %"
-				       PRIu64 ": copy 1 is bad, copy %u used",
+				       PRIu64 ": a copy is bad, copy %u used",
 				       fs->name, logical, m + 1);
 			return 0;
 		}

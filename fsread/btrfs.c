@@ -22,6 +22,7 @@
 
 #include "common/util.h"
 #include "fsread/btrfs.h"
+#include "volumes/btrfs-asm.h"
 
 /* Superblock (struct btrfs_super_block), 4096 bytes at 64 KiB. */
 #define BTRFS_SB_OFF 65536u
@@ -472,6 +473,20 @@ static int btrfs_parse_sb(struct btrfs_fs *fs, const uint8_t *sb,
 		return vd_fail(e, -EUCLEAN, "%s: btrfs: superblock says %" PRIu64
 			       " devices", fs->name, fs->num_devices);
 	fs->log_tree = get_le64(sb + SB_LOG_ROOT) != 0;
+	if (!strcmp(v->ops->kind, VD_BTRFS_ASM_KIND) && v->desc) {
+		/* Assembled over several volumes (volumes/btrfs-asm.c). */
+		const struct vd_btrfs_devs *d = v->desc;
+
+		fs->devs = calloc(d->n ? d->n : 1, sizeof(*fs->devs));
+		if (!fs->devs)
+			return -ENOMEM;
+		for (unsigned i = 0; i < d->n; i++) {
+			fs->devs[i].devid = d->dev[i].devid;
+			fs->devs[i].vol = d->dev[i].vol;
+		}
+		fs->ndevs = d->n;
+		return 0;
+	}
 	fs->devs = calloc(1, sizeof(*fs->devs));
 	if (!fs->devs)
 		return -ENOMEM;

@@ -232,6 +232,38 @@ gen_dirty() {
 	}
 }
 
+# RAID1 data and metadata over two GPT partitions of one disk (assembled
+# by fsid), as qcow2; and the same disk with the second partition's entry
+# removed (a device missing).
+gen_raid1() {
+	local la lb rc=0
+	truncate -s $((200 * MIB)) a.img b.img || return 1
+	mkfs.btrfs -q -f -L pair -d raid1 -m raid1 a.img b.img || return 1
+	la=$(losetup -f --show a.img) || return 1
+	echo "$la" >>"$VD_LOOPS"
+	lb=$(losetup -f --show b.img) || return 1
+	echo "$lb" >>"$VD_LOOPS"
+	mkdir -p m && echo "$PWD/m" >>"$VD_MOUNTS"
+	timeout -k 5 60 mount -o "device=$lb" "$la" m || return 1
+	python3 "$MKTREE" --profile small --seed 51 m >/dev/null && textfile m/text $((5 * MIB)) 6 || rc=1
+	bt_unmount "$PWD/m" || return 1
+	vd_loop_detach "$la"
+	vd_loop_detach "$lb"
+	[ $rc -eq 0 ] || return 1
+	truncate -s $((420 * MIB)) disk.raw
+	sfdisk -q disk.raw <<-EOF || return 1
+		label: gpt
+		unit: sectors
+		start=2048, size=409600, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+		start=411648, size=409600, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+	EOF
+	place disk.raw a.img $((2048 * 512)) && place disk.raw b.img $((411648 * 512)) || return 1
+	qemu-img convert -O qcow2 disk.raw raid1.qcow2 || return 1
+	sfdisk -q --delete disk.raw 2 || return 1
+	qemu-img convert -O qcow2 disk.raw half.qcow2 || return 1
+	rm -f disk.raw a.img b.img
+}
+
 # ------------------------------------------------------------ checks
 
 # bt_treecmp A B — inside a test: A (the kernel) and B (vdmount) must
@@ -450,6 +482,55 @@ for i, l in enumerate(lines):
 	umount_ok "$MNT"
 }
 
+# kmount2 FILE OFF1 OFF2 LEN MNT — the kernel's mount of a two-device
+# btrfs whose devices are LEN bytes at OFF1 and OFF2 of FILE.
+kmount2() {
+	local dev2
+	dev2=$(T losetup -r -f --show -o "$3" --sizelimit "$4" "$1" 2>"$TD/.kmount.err") ||
+		die "losetup of $1 at $3+$4 failed: $(cat "$TD/.kmount.err")"
+	echo "$dev2" >>"$VD_LOOPS"
+	echo "$dev2" >"$5.dev2"
+	KMOUNT_OPTS=subvolid=5,device=$dev2 kmount "$1" "$2" "$4" "$5"
+}
+
+# Two partitions, one filesystem: btrfs-FSID/ shows it; the partitions
+# show no files of their own.
+t_raid1() {
+	local d oracle uuid
+	need_loop
+	d=$(img_or_die raid1) || exit 1
+	oracle=$(vd_oracle "$d/raid1.qcow2") || die "qemu-img convert failed"
+	MNT=$(vd_mnt m)
+	mount_ok "$MNT" "$d/raid1.qcow2" "$MNT"
+	ls -d "$MNT"/btrfs-*/ >/dev/null 2>&1 || die "no btrfs-FSID/ (ls: $(ls "$MNT" | tr '\n' ' '); $(head -c 300 "$TD/mount.err"))"
+	T test -e "$MNT/p1" && die "p1/ shown for a member of a two-device btrfs"
+	kmount2 "$oracle" $((2048 * 512)) $((411648 * 512)) $((409600 * 512)) "$TD/k"
+	uuid=$(T btrfs filesystem show "$TD/k" | sed -n 's/.*uuid: *\([0-9a-f-]*\).*/\1/p')
+	T test -d "$MNT/btrfs-$uuid" || die "no btrfs-$uuid/ (ls: $(ls "$MNT" | tr '\n' ' '))"
+	bt_treecmp "$TD/k" "$MNT/btrfs-$uuid"
+	kumount_ok "$TD/k"
+	vd_loop_detach "$(cat "$TD/k.dev2")"
+	umount_ok "$MNT"
+}
+
+# One device of the two: a notice names what is missing; RAID1 keeps
+# every byte on the one left (the kernel's ro,degraded mount agrees).
+t_raid1_half() {
+	local d oracle uuid
+	need_loop
+	d=$(img_or_die raid1) || exit 1
+	oracle=$(vd_oracle "$d/half.qcow2") || die "qemu-img convert failed"
+	MNT=$(vd_mnt m)
+	mount_ok "$MNT" "$d/half.qcow2" "$MNT"
+	grep -q '1 of its 2 devices are in the image' "$TD/mount.err" ||
+		die "no notice of the missing device: $(head -c 300 "$TD/mount.err")"
+	KMOUNT_OPTS=subvolid=5,degraded kmount "$oracle" $((2048 * 512)) $((409600 * 512)) "$TD/k"
+	uuid=$(T btrfs filesystem show "$TD/k" | sed -n 's/.*uuid: *\([0-9a-f-]*\).*/\1/p')
+	bt_treecmp "$TD/k" "$MNT/btrfs-$uuid"
+	kumount_ok "$TD/k"
+	umount_ok "$MNT"
+}
+
 # Under make check: the Fedora-like qcow2, the variants, the log tree,
 # superblocks, a bad data sector. The rest with VD_FULL=1.
 vd_test btrfs-fedora-qcow2-vs-kernel t_fedora
@@ -460,6 +541,8 @@ vd_test btrfs-blake2-dup-vs-kernel whole_vs_kernel variants blake2.img
 vd_test btrfs-log-tree-vs-nologreplay t_dirty
 vd_test btrfs-superblocks t_superblocks
 vd_test btrfs-bad-data-checksum t_bad_data
+vd_test btrfs-raid1-two-partitions-vs-kernel t_raid1
+vd_test btrfs-raid1-one-device-vs-degraded t_raid1_half
 if [ "${VD_FULL:-}" = 1 ]; then
 	for v in xxhash sha256 blake2 noholes; do
 		vd_test "btrfs-full-$v-vs-kernel" whole_vs_kernel full "$v.img"
