@@ -439,13 +439,12 @@ static int chunk_map(struct btrfs_fs *fs, const struct btrfs_chunk *c,
 	unsigned idx;
 
 	if (c->type & (BTRFS_BG_RAID5 | BTRFS_BG_RAID6)) {
-		if (!fs->reported_raid56) {
-			fs->reported_raid56 = true;
+		if (!__atomic_exchange_n(&fs->reported_raid56, true,
+					 __ATOMIC_RELAXED))
 			vd_log(VD_LOG_ERR, "%s: btrfs: %s chunks (at %" PRIu64
 			       " and maybe others) are not read: what they "
 			       "hold reads as EIO", fs->name,
 			       chunk_profile(c->type), c->logical);
-		}
 		return -EIO;
 	}
 	if (mirror >= chunk_copies(c))

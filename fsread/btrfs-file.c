@@ -26,6 +26,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/tls.h"
 #include "common/util.h"
 #include "fsread/btrfs.h"
 
@@ -251,19 +252,61 @@ static int unzlib(const uint8_t *in, size_t inlen, uint8_t *out, size_t ram,
 									  -EIO;
 }
 
+/* A zstd decoder per thread, made once (making one per extent costs
+ * more than decoding it). */
+struct btrfs_codec {
+	ZSTD_DCtx *zd;
+};
+
+static void codec_free(void *state)
+{
+	struct btrfs_codec *c = state;
+
+	ZSTD_freeDCtx(c->zd);
+	free(c);
+}
+
+static struct vd_tls codec_tls = VD_TLS_INIT(struct btrfs_codec, codec_free);
+
 static int unzstd(const uint8_t *in, size_t inlen, uint8_t *out, size_t ram,
 		  size_t *got_r)
 {
-	ZSTD_DCtx *z = ZSTD_createDCtx();
+	struct btrfs_codec *c = vd_tls_get(&codec_tls);
 	ZSTD_inBuffer ib = { in, inlen, 0 };
 	ZSTD_outBuffer ob = { out, ram, 0 };
+	ZSTD_DCtx *z;
 	int ret = 0;
 
-	if (!z)
+	if (!c)
 		return -ENOMEM;
-	/* btrfs writes frames with windows of at most 128 KiB: refuse the
-	 * huge windows a crafted frame could ask for. */
-	ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, 20);
+	if (!c->zd) {
+		c->zd = ZSTD_createDCtx();
+		if (!c->zd)
+			return -ENOMEM;
+		/* btrfs writes frames with windows of at most 128 KiB:
+		 * refuse the huge windows a crafted frame could ask for. */
+		ZSTD_DCtx_setParameter(c->zd, ZSTD_d_windowLogMax, 20);
+	}
+	z = c->zd;
+	ZSTD_DCtx_reset(z, ZSTD_reset_session_only);
+	/* The kernel pledges the frame's size: one call then, into out
+	 * directly (streaming goes through the context's own buffers). */
+	{
+		unsigned long long fs = ZSTD_getFrameContentSize(in, inlen);
+
+		if (fs != ZSTD_CONTENTSIZE_UNKNOWN &&
+		    fs != ZSTD_CONTENTSIZE_ERROR && fs <= ram) {
+			size_t r = ZSTD_decompressDCtx(z, out, ram, in, inlen);
+
+			if (!ZSTD_isError(r)) {
+				*got_r = r;
+				return 0;
+			}
+			/* Trailing bytes after the frame (padding): the
+			 * stream decoder stops at the frame's end. */
+			ZSTD_DCtx_reset(z, ZSTD_reset_session_only);
+		}
+	}
 	/* Ends: each pass consumes input or produces output, or stops. */
 	while (ob.pos < ob.size) {
 		size_t in0 = ib.pos, out0 = ob.pos;
@@ -277,7 +320,6 @@ static int unzstd(const uint8_t *in, size_t inlen, uint8_t *out, size_t ram,
 			break;
 	}
 	*got_r = ob.pos;
-	ZSTD_freeDCtx(z);
 	return ret;
 }
 

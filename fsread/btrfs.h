@@ -185,7 +185,7 @@ struct btrfs_fs {
 	pthread_mutex_t zlock;	/* guards zc */
 	struct btrfs_zent *zc;	/* decoded extents, most recent first */
 	unsigned nzc;
-	bool reported_raid56;
+	bool reported_raid56; /* atomic: the RAID5/6 notice was given */
 };
 
 /* A position in a tree: the blocks from the root down to a leaf, each a
