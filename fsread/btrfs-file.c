@@ -148,7 +148,8 @@ static int file_parse(struct btrfs_file *h, uint64_t off, const uint8_t *d,
 	if (!e->bytenr || e->type == EXT_PREALLOC)
 		return 1; /* a hole, or zeros */
 	if (!vd_range_ok(e->bytenr, e->disk_len, UINT64_MAX) ||
-	    e->bytenr % fs->sectorsize || !e->disk_len)
+	    e->bytenr % fs->sectorsize || !e->disk_len ||
+	    e->disk_len % fs->sectorsize)
 		return file_bad(h, off, "lies at a wrong address");
 	if (e->comp) {
 		if (e->disk_len > BTRFS_MAX_COMPRESSED ||
@@ -344,7 +345,7 @@ static int unlzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t ram,
 
 		if (ss - pos % ss < 4)
 			pos += ss - pos % ss;
-		if (total - pos < 4)
+		if (pos >= total || total - pos < 4)
 			break;
 		seg = get_le32(in + pos);
 		pos += 4;

@@ -695,8 +695,8 @@ static void btrfs_subvol_paths(struct btrfs_fs *fs)
 				continue;
 			if (vd_btrfs_lookup(fs, &fs->tree_root, &k, &d, &size))
 				continue;
-			nl = get_le16(d + 16);
-			if (size - 18 >= nl && nl &&
+			nl = size >= 18 ? get_le16(d + 16) : 0;
+			if (nl && size - 18 >= nl &&
 			    !btrfs_dir_path(fs, par, get_le64(d), dbuf,
 					    BTRFS_PATH_MAX) &&
 			    snprintf(full, BTRFS_PATH_MAX, "%s%s%s%.*s",
