@@ -9,7 +9,9 @@
 # of thousands of entries, hard links across directories). The oracle is
 # the kernel's read-only loop mount of the same bytes with subvolid=5 (and
 # nologreplay for a log tree); tests/treecmp.py compares every path,
-# attribute, xattr and byte.
+# attribute, xattr and byte. Also: RAID1 over two partitions (assembled
+# by fsid) against the kernel's two-device mount, one of them against its
+# ro,degraded mount, and RAID5 data refused with a notice.
 #
 # Where the kernel and a single FUSE mount cannot agree by design:
 #  - readdir's d_ino of a subvolume entry is, in the kernel, the
@@ -262,6 +264,38 @@ gen_raid1() {
 	sfdisk -q --delete disk.raw 2 || return 1
 	qemu-img convert -O qcow2 disk.raw half.qcow2 || return 1
 	rm -f disk.raw a.img b.img
+}
+
+# RAID5 data (RAID1C3 metadata) over three partitions: its data chunks
+# are not read.
+gen_raid5() {
+	local l rc=0 devs=() n
+	for n in 1 2 3; do
+		truncate -s $((128 * MIB)) "d$n.img" || return 1
+	done
+	mkfs.btrfs -q -f -d raid5 -m raid1c3 d1.img d2.img d3.img || return 1
+	for n in 1 2 3; do
+		l=$(losetup -f --show "d$n.img") || return 1
+		echo "$l" >>"$VD_LOOPS"
+		devs+=("$l")
+	done
+	mkdir -p m && echo "$PWD/m" >>"$VD_MOUNTS"
+	timeout -k 5 60 mount -o "device=${devs[1]},device=${devs[2]}" "${devs[0]}" m || return 1
+	{ echo small >m/inline.txt && textfile m/big.txt 300000 7; } || rc=1
+	bt_unmount "$PWD/m" || return 1
+	for l in "${devs[@]}"; do vd_loop_detach "$l"; done
+	[ $rc -eq 0 ] || return 1
+	truncate -s $((400 * MIB)) disk.raw
+	sfdisk -q disk.raw <<-EOF || return 1
+		label: gpt
+		unit: sectors
+		start=2048, size=262144, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+		start=264192, size=262144, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+		start=526336, size=262144, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+	EOF
+	place disk.raw d1.img $((2048 * 512)) && place disk.raw d2.img $((264192 * 512)) &&
+		place disk.raw d3.img $((526336 * 512)) || return 1
+	rm -f d1.img d2.img d3.img
 }
 
 # ------------------------------------------------------------ checks
@@ -531,6 +565,24 @@ t_raid1_half() {
 	umount_ok "$MNT"
 }
 
+# RAID5: the tree (metadata in RAID1C3) and inline data read; a file in
+# a RAID5 chunk fails with EIO, and a notice names the profile.
+t_raid5() {
+	local d b
+	d=$(img_or_die raid5) || exit 1
+	b=$(T "$VDTOOL" ls "$d/disk.raw" / 2>"$TD/ls.err" | grep '^btrfs-.*[^w]$') ||
+		die "no btrfs-FSID/: $(head -c 300 "$TD/ls.err")"
+	T "$VDTOOL" ls "$d/disk.raw" "/$b" >ls.out 2>"$TD/ls.err" || die "vdtool ls failed: $(head -c 300 "$TD/ls.err")"
+	grep -qx 'big.txt' ls.out || die "big.txt not listed: $(head -c 300 ls.out)"
+	T "$VDTOOL" cp "$d/disk.raw" "/$b/inline.txt" inline.out 2>"$TD/cp.err" ||
+		die "inline.txt: $(head -c 300 "$TD/cp.err")"
+	[ "$(cat inline.out)" = small ] || die "inline.txt holds $(head -c 100 inline.out)"
+	T "$VDTOOL" cp "$d/disk.raw" "/$b/big.txt" big.out 2>"$TD/cp.err" &&
+		die "a file in a RAID5 chunk copies"
+	grep -q 'RAID5 chunks (at [0-9]* and maybe others) are not read' "$TD/cp.err" ||
+		die "no notice naming RAID5: $(head -c 300 "$TD/cp.err")"
+}
+
 # Under make check: the Fedora-like qcow2, the variants, the log tree,
 # superblocks, a bad data sector. The rest with VD_FULL=1.
 vd_test btrfs-fedora-qcow2-vs-kernel t_fedora
@@ -543,6 +595,7 @@ vd_test btrfs-superblocks t_superblocks
 vd_test btrfs-bad-data-checksum t_bad_data
 vd_test btrfs-raid1-two-partitions-vs-kernel t_raid1
 vd_test btrfs-raid1-one-device-vs-degraded t_raid1_half
+vd_test btrfs-raid5-data-refused t_raid5
 if [ "${VD_FULL:-}" = 1 ]; then
 	for v in xxhash sha256 blake2 noholes; do
 		vd_test "btrfs-full-$v-vs-kernel" whole_vs_kernel full "$v.img"
