@@ -475,6 +475,25 @@ f.seek(65536 + 0xbc); f.write(v.to_bytes(8, "little"))' y.img
 
 # A data sector that fails its checksum: that file's read fails with EIO
 # and a log line; the other files read.
+# extent_of IMG NAME — the logical address of the first extent of the
+# file NAME (a name unique in the top level), from btrfs-progs' dump.
+extent_of() {
+	btrfs inspect-internal dump-tree -t 5 "$1" | python3 -c '
+import re, sys
+lines = sys.stdin.read().split("\n")
+ino = None
+for i, l in enumerate(lines):
+    m = re.search(r"item \d+ key \((\d+) INODE_REF (\d+)\)", l)
+    if m and i + 1 < len(lines) and lines[i + 1].strip().endswith("name: " + sys.argv[1]):
+        ino = m.group(1)
+for i, l in enumerate(lines):
+    if ino and re.search(r"key \(%s EXTENT_DATA 0\)" % ino, l):
+        for k in lines[i:i + 4]:
+            m = re.search(r"disk byte (\d+)", k)
+            if m:
+                print(m.group(1)); sys.exit()' "$2"
+}
+
 t_bad_data() {
 	local d logical phys
 	d=$(img_or_die variants) || exit 1
@@ -583,6 +602,25 @@ t_raid5() {
 		die "no notice naming RAID5: $(head -c 300 "$TD/cp.err")"
 }
 
+# DUP data: a sector bad in copy 1 is read from copy 2, with a log line.
+t_dup_data() {
+	local d logical phys
+	d=$(img_or_die variants) || exit 1
+	cp "$d/blake2.img" x.img
+	logical=$(extent_of x.img size_65537)
+	[ -n "$logical" ] || die "no extent found for files/size_65537"
+	phys=$(btrfs-map-logical -l "$logical" x.img 2>/dev/null | sed -n 's/^mirror 1 .*physical \([0-9]*\).*/\1/p' | head -n 1)
+	[ -n "$phys" ] || die "btrfs-map-logical gives no copy 1 for $logical"
+	btrfs-map-logical -l "$logical" x.img 2>/dev/null | grep -q '^mirror 2 ' || die "no copy 2 of $logical"
+	printf 'X' | dd of=x.img bs=1 seek=$((phys + 4100)) conv=notrunc status=none
+	T "$VDTOOL" cp x.img /fs/files/size_65537 got.out 2>"$TD/cp.err" ||
+		die "the file fails with copy 2 good: $(head -c 300 "$TD/cp.err")"
+	T "$VDTOOL" cp "$d/blake2.img" /fs/files/size_65537 want.out 2>/dev/null || die "the unpoked image fails"
+	cmp got.out want.out || die "the file read differs"
+	grep -q "data sector at $((logical + 4096)) (copy 1) fails its blake2b checksum" "$TD/cp.err" ||
+		die "no log line naming the sector: $(head -c 400 "$TD/cp.err")"
+}
+
 # Under make check: the Fedora-like qcow2, the variants, the log tree,
 # superblocks, a bad data sector. The rest with VD_FULL=1.
 vd_test btrfs-fedora-qcow2-vs-kernel t_fedora
@@ -593,6 +631,7 @@ vd_test btrfs-blake2-dup-vs-kernel whole_vs_kernel variants blake2.img
 vd_test btrfs-log-tree-vs-nologreplay t_dirty
 vd_test btrfs-superblocks t_superblocks
 vd_test btrfs-bad-data-checksum t_bad_data
+vd_test btrfs-dup-data-copy2 t_dup_data
 vd_test btrfs-raid1-two-partitions-vs-kernel t_raid1
 vd_test btrfs-raid1-one-device-vs-degraded t_raid1_half
 vd_test btrfs-raid5-data-refused t_raid5
