@@ -1,8 +1,9 @@
 /* btrfs driver internals, shared by btrfs.c (superblock, mount,
- * subvolumes, attributes, statfs, info, the ops table), btrfs-chunk.c
- * (checksums, the chunk map, logical reads), btrfs-tree.c (tree blocks
- * and searches), btrfs-dir.c (directories, lookups, xattrs) and
- * btrfs-file.c (file extents, compression, reads).
+ * attributes, statfs, info, the ops table), btrfs-chunk.c (checksums, the
+ * chunk map, logical reads), btrfs-tree.c (tree blocks and searches),
+ * btrfs-subvol.c (subvolumes, their paths, inode numbers), btrfs-dir.c
+ * (directories, lookups, xattrs) and btrfs-file.c (file extents,
+ * compression, reads).
  *
  * On-disk format: the kernel's include/uapi/linux/btrfs_tree.h and
  * fs/btrfs/accessors.h; every field is little-endian; items are read with
@@ -27,6 +28,7 @@
 #include <time.h>
 
 #include "common/cache.h"
+#include "common/util.h"
 #include "fsread/fs.h"
 
 /* Tree block header (struct btrfs_header): csum[32], fsid[16] at 32,
@@ -238,6 +240,7 @@ void vd_btrfs_free_chunks(struct btrfs_fs *fs);
 
 /* ---- btrfs-tree.c ---- */
 
+void vd_btrfs_key_read(const uint8_t *p, struct btrfs_key *k);
 int vd_btrfs_key_cmp(const struct btrfs_key *a, const struct btrfs_key *b);
 void vd_btrfs_path_init(struct btrfs_path *p, struct btrfs_fs *fs);
 void vd_btrfs_path_free(struct btrfs_path *p);
@@ -267,7 +270,23 @@ int vd_btrfs_check_block(const struct btrfs_fs *fs, const uint8_t *b,
 
 extern const struct vd_fs_ops vd_fs_btrfs;
 
-/* The subvolume of index idx / id; NULL when none. */
+/* A btrfs_timespec (u64 seconds, u32 nanoseconds) at p. */
+static inline void vd_btrfs_time(const uint8_t *p, struct timespec *t)
+{
+	uint32_t ns = get_le32(p + 8);
+
+	t->tv_sec = (time_t)get_le64(p);
+	t->tv_nsec = ns < 1000000000u ? (long)ns : 0;
+}
+
+/* The inode item of objectid in sv, copied (160 bytes): 0, -ENOENT (none:
+ * logged as corruption by callers that expect one), -EIO. */
+int vd_btrfs_inode(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
+		   uint64_t objectid, uint8_t *item);
+
+/* ---- btrfs-subvol.c ---- */
+
+/* The subvolume of id; NULL when none. */
 struct btrfs_subvol *vd_btrfs_sv_by_id(struct btrfs_fs *fs, uint64_t id);
 static inline uint64_t vd_btrfs_ino(unsigned idx, uint64_t objectid)
 {
@@ -276,17 +295,21 @@ static inline uint64_t vd_btrfs_ino(unsigned idx, uint64_t objectid)
 /* Split a driver inode number: -ENOENT when it names no subvolume. */
 int vd_btrfs_ino_split(struct btrfs_fs *fs, uint64_t ino,
 		       struct btrfs_subvol **sv_r, uint64_t *objectid_r);
-/* The inode item of objectid in sv, copied (160 bytes): 0, -ENOENT (none:
- * logged as corruption by callers that expect one), -EIO. */
-int vd_btrfs_inode(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
-		   uint64_t objectid, uint8_t *item);
 /* A driver inode number for where dir item location key loc in
  * subvolume sv (directory dir, entry name) leads; -EIO when nowhere. */
 int vd_btrfs_resolve(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
 		     uint64_t dir, const struct btrfs_key *loc,
 		     const char *name, size_t len, uint64_t *ino_r);
-void vd_btrfs_key_read(const uint8_t *p, struct btrfs_key *k);
+/* vdtool info's view of subvolume n (after the top level). */
 int vd_btrfs_subvol_info(struct vd_fs *fs, size_t n, struct vd_fs_subvol *s);
+/* Every subvolume's root item into fs->sv (sorted by id, sv[0] the top
+ * level): 0, or -errno with e filled. */
+int vd_btrfs_load_subvols(struct btrfs_fs *fs, struct vd_err *e);
+/* Each subvolume's parent and path from the top level (NULL when it
+ * cannot be made). */
+void vd_btrfs_subvol_paths(struct btrfs_fs *fs);
+/* The default subvolume's id (the root tree directory's "default"). */
+uint64_t vd_btrfs_default_subvol(struct btrfs_fs *fs);
 
 /* ---- btrfs-dir.c ---- */
 
