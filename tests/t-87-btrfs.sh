@@ -179,7 +179,7 @@ gen_fedora() {
 		btrfs -q subvolume create m/root && btrfs -q subvolume create m/home &&
 			mkdir -p m/home/user && echo 'hello from home' >m/home/user/notes.txt &&
 			python3 "$MKTREE" --profile small --seed 21 m/root >/dev/null &&
-			bt_extras m/root "${VD_FULL:+2}${VD_FULL:-1}" && bt_subvols m/root &&
+			bt_extras m/root "$([ "${VD_FULL:-}" = 1 ] && echo 2 || echo 1)" && bt_subvols m/root &&
 			mkdir -p m/root/var/lib && btrfs -q subvolume create m/root/var/lib/machines
 	} || rc=1
 	bt_unmount "$PWD/m" || return 1
