@@ -12,6 +12,8 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err libntfs-3g libcryptsetup libcrypto
+# btrfs: LZO extents, xxhash64 and BLAKE2b checksums.
+PKGS    += lzo2 libxxhash libb2
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -9,6 +9,7 @@ extern const struct vd_fs_ops vd_fs_ext;
 extern const struct vd_fs_ops vd_fs_vfat;
 extern const struct vd_fs_ops vd_fs_xfs;
 extern const struct vd_fs_ops vd_fs_ntfs;
+extern const struct vd_fs_ops vd_fs_btrfs;
 
 /* vfat.c: whether vfat can decode short names in code page cp. */
 bool vd_vfat_cp_supported(unsigned cp);
@@ -18,6 +19,7 @@ const struct vd_fs_ops *const vd_fs_drivers[] = {
 	&vd_fs_vfat,
 	&vd_fs_xfs,
 	&vd_fs_ntfs,
+	&vd_fs_btrfs,
 	NULL,
 };
 

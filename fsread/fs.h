@@ -42,6 +42,15 @@ struct vd_fs_opts {
 	unsigned codepage;
 };
 
+struct vd_fs;
+
+/* A btrfs subvolume or snapshot, as vdtool info lists it. */
+struct vd_fs_subvol {
+	uint64_t id, parent, generation;
+	bool readonly;
+	const char *path; /* from the top level; NULL: unreachable */
+};
+
 /* What a front end reports about a mounted filesystem (vdtool info). */
 struct vd_fs_info {
 	char type[16];	  /* "ext2", "ext3", "ext4", "vfat", "ntfs" */
@@ -53,6 +62,13 @@ struct vd_fs_info {
 	bool replayed;	      /* ... and was replayed in memory */
 	unsigned block_size;  /* bytes; 0 when not told (xfs tells) */
 	uint32_t cluster_size; /* ntfs: bytes per cluster; 0: not told */
+	/* btrfs: the superblock's generation, the subvolumes besides the
+	 * top level (subvol(fs, i, ...) for i < nsubvols) and the default
+	 * one's id; 0 and NULL elsewhere. */
+	uint64_t generation;
+	size_t nsubvols;
+	int (*subvol)(struct vd_fs *fs, size_t i, struct vd_fs_subvol *s_r);
+	uint64_t default_subvol;
 };
 
 /* Where some bytes of an open file lie (vd_fs_ops.map): len bytes of the

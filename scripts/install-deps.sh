@@ -11,7 +11,8 @@ lvm2 thin-provisioning-tools libvslvm-utils xfsprogs
 mtools dosfstools attr acl python3
 cryptsetup-bin libcryptsetup-dev libssl-dev
 ntfs-3g ntfs-3g-dev
-libwim15"
+libwim15
+btrfs-progs liblzo2-dev libxxhash-dev libb2-dev"
 
 missing=""
 for p in $PKGS; do

@@ -7,8 +7,8 @@ included): presence, file type, the readdir d_type and d_ino against
 lstat, mode, uid, gid, size, nlink, st_blocks, atime/mtime/ctime to the
 nanosecond, rdev of device nodes, symlink targets, xattrs of every
 namespace (system.posix_acl_* included), regular file contents, and
-hard-link grouping: paths that share an st_ino on one side must share it
-on the other (and only those). With --statfs, also the statvfs numbers of
+hard-link grouping: paths that share an (st_dev, st_ino) on one side must
+share it on the other (and only those). With --statfs, also the statvfs numbers of
 the two roots.
 
 It never follows a symlink and never opens anything but a regular file
@@ -152,7 +152,9 @@ class Cmp:
         for side, e, s in ((0, ea, sa), (1, eb, sb)):
             if e is None:
                 continue
-            self.ino[side][rel] = s.st_ino
+            # st_dev too: the kernel gives every btrfs subvolume its
+            # own, and numbers inodes per subvolume.
+            self.ino[side][rel] = (s.st_dev, s.st_ino)
             self.dirent(rel, "AB"[side], e, s)
         self.attrs(rel, ta, sa, sb)
         if ta == stat.S_IFLNK and self.on("symlink"):

@@ -81,6 +81,7 @@ struct info_fs {
 	struct vd_fs_info info;
 	uint64_t size, used, free;
 	const char *error;	/* recognised but not shown, or NULL */
+	struct vd_fs *fs;	/* shown: for info.subvol */
 };
 
 /* The filesystem of volume id. */
@@ -96,6 +97,7 @@ static void info_fs_gather_vol(struct vd_ns *ns, unsigned id,
 	if (!fs)
 		return;
 	f->shown = true;
+	f->fs = fs;
 	if (fs->ops->info)
 		fs->ops->info(fs, &f->info);
 	else
@@ -287,6 +289,28 @@ static void info_json_fs(struct vdt_json *j, const char *key,
 	}
 	vdt_json_bool(j, "journal-needed-recovery", f->info.needed_recovery);
 	vdt_json_bool(j, "journal-replayed", f->info.replayed);
+	if (f->info.subvol) {
+		struct vd_fs_subvol s;
+
+		vdt_json_u64(j, "generation", f->info.generation);
+		vdt_json_u64(j, "default-subvolume", f->info.default_subvol);
+		vdt_json_arr(j, "subvolumes");
+		for (size_t i = 0; i < f->info.nsubvols; i++) {
+			if (f->info.subvol(f->fs, i, &s))
+				continue;
+			vdt_json_obj(j, NULL);
+			vdt_json_u64(j, "id", s.id);
+			if (s.path)
+				vdt_json_str(j, "path", s.path);
+			else
+				vdt_json_null(j, "path");
+			vdt_json_u64(j, "parent", s.parent);
+			vdt_json_u64(j, "generation", s.generation);
+			vdt_json_bool(j, "read-only", s.readonly);
+			vdt_json_end_obj(j);
+		}
+		vdt_json_end_arr(j);
+	}
 	vdt_json_end_obj(j);
 }
 
@@ -506,6 +530,28 @@ static void info_text_layer(const struct vd_layer *l, unsigned depth)
 	vd_layer_info_free(&li);
 }
 
+/* btrfs: the generation, every subvolume, the default one. */
+static void info_text_subvols(const struct info_fs *f)
+{
+	struct vd_fs_subvol s;
+
+	printf("       generation %" PRIu64 "\n", f->info.generation);
+	for (size_t i = 0; i < f->info.nsubvols; i++) {
+		if (f->info.subvol(f->fs, i, &s))
+			continue;
+		printf("       subvolume %" PRIu64 " ", s.id);
+		if (s.path)
+			vdt_info_put(s.path);
+		else
+			printf("(unreachable)");
+		printf(", generation %" PRIu64 "%s\n", s.generation,
+		       s.readonly ? ", read-only" : "");
+	}
+	printf("       default subvolume %" PRIu64 "%s\n",
+	       f->info.default_subvol,
+	       f->info.default_subvol == 5 ? " (the top level)" : "");
+}
+
 static void info_text_fs(const char *name, const struct info_fs *f)
 {
 	char h1[32], h2[32];
@@ -547,6 +593,8 @@ static void info_text_fs(const char *name, const struct info_fs *f)
 		printf("       journal needed recovery: %s\n",
 		       f->info.replayed ? "replayed in memory" :
 					  "not replayed");
+	if (f->info.subvol)
+		info_text_subvols(f);
 }
 
 /* What a volume that shows no filesystem holds, or NULL. */

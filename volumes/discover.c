@@ -20,6 +20,7 @@
 extern const struct vd_scheme vd_scheme_parts;
 extern const struct vd_scheme vd_scheme_luks;
 extern const struct vd_assembler vd_lvm_assembler;
+extern const struct vd_assembler vd_btrfs_assembler;
 
 const struct vd_scheme *const vd_schemes[] = {
 	&vd_scheme_luks, /* its magic is sure; a table's signature less so */
@@ -29,6 +30,7 @@ const struct vd_scheme *const vd_schemes[] = {
 
 const struct vd_assembler *const vd_assemblers[] = {
 	&vd_lvm_assembler,
+	&vd_btrfs_assembler,
 	NULL,
 };
 

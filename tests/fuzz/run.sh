@@ -47,7 +47,7 @@ for t in $TARGETS; do
 done
 
 # ---------------------------------------------------------------- build
-PKGS="zlib libzstd libdeflate ext2fs com_err libntfs-3g libcryptsetup libcrypto"
+PKGS="zlib libzstd libdeflate ext2fs com_err libntfs-3g libcryptsetup libcrypto lzo2 libxxhash libb2"
 CF="-std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I$SRC $(pkg-config --cflags $PKGS)
     -pthread -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
     -fno-sanitize-recover=undefined"

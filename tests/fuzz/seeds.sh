@@ -486,6 +486,48 @@ for first in (0, 1):
 		qemu-img convert -O qcow2 -o cluster_size=4096 v4.img "$o/v4"
 }
 
+# ---------------------------------------------------------------- btrfs
+# Small btrfs filesystems (mkfs.btrfs, filled by the kernel's read-write
+# mount) as qcow2 images of 4 KiB clusters: see fuzz-btrfs.c. Subvolumes
+# and a snapshot, compressed files of each kind, inline, sparse and
+# prealloc'ed files, xattrs, links; checksum and profile variants; a log
+# tree (the image copied after an fsync).
+seeds_btrfs() {
+	local o=$OUT/btrfs m=$W/bm
+	mkdir -p "$o"
+	[ "$(id -u)" = 0 ] || return 1
+	mkb() {
+		local out=$1 rc c
+		shift
+		rm -f b.img
+		truncate -s "${SZ:-120M}" b.img && mkfs.btrfs -q -f "$@" b.img >/dev/null 2>&1 || return 1
+		mkdir -p "$m" && mount -o loop,commit=300 b.img "$m" || return 1
+		mkdir -p "$m/d/sub" "$m/many" && echo hello >"$m/hello.txt" &&
+			pattern "$m/d/file.txt" 3000 && pattern "$m/d/sub/more.bin" 70000 &&
+			for c in zlib lzo zstd; do
+				mkdir "$m/$c" && btrfs property set "$m/$c" compression $c &&
+					pattern "$m/$c/text" 300000 && pattern "$m/$c/small" 1500 || break
+			done &&
+			ln -s hello.txt "$m/link" && ln "$m/hello.txt" "$m/hard-link" &&
+			truncate -s 300K "$m/sparse" && fallocate -o 8192 -l 16384 "$m/sparse" &&
+			setfattr -n user.color -v blue "$m/hello.txt" &&
+			for i in $(seq 60); do : >"$m/many/a-fairly-long-name-$i"; done &&
+			btrfs -q subvolume create "$m/sv" && echo in-sv >"$m/sv/f" &&
+			btrfs -q subvolume snapshot -r "$m/sv" "$m/snap" && mkfifo "$m/fifo"
+		rc=$?
+		[ "$out" = dirty ] && [ $rc = 0 ] && sync && echo more >>"$m/hello.txt" &&
+			xfs_io -c fsync "$m/hello.txt" && cp b.img dirty.img
+		umount "$m" || return 1
+		[ "$out" = dirty ] && mv dirty.img b.img
+		[ $rc = 0 ] && qemu-img convert -O qcow2 -o cluster_size=4096 b.img "$o/$out"
+	}
+	mkb default
+	mkb xxhash-single --csum xxhash -m single
+	mkb sha256-holes --csum sha256 -O ^no-holes
+	SZ=256M mkb blake2-dup --csum blake2 -m dup -d dup
+	mkb dirty
+}
+
 # ---------------------------------------------------------------- ntfs
 # Volumes filled through ntfs-3g (root: a FUSE mount) with what the
 # driver reads: names, hard links, symlinks, streams, compressed and
@@ -728,11 +770,11 @@ seeds_luks() {
 }
 
 fail=0
-for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs ntfs lvm wof luks; do
+for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 qcow2w vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs ntfs lvm lvm-label lvm-text xpress lzx luks; do
+for d in qcow2 qcow2w vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

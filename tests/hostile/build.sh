@@ -504,6 +504,44 @@ for first in (0, 1):
 		grep -q '^agblocks=[1-9]' vars || return 1
 }
 
+# btrfs, 128 MiB, whole-disk: mkfs.btrfs (single metadata and data, so a
+# poked tree block has no second copy; DUP for the "btrfsdup" base),
+# filled through the kernel's read-write loop mount: hb_tree, many/ (400
+# entries: the fs tree is a node over leaves), z/zlib.txt (zlib
+# extents), link. vars (tests/btrfsfix.py, from btrfs-progs' dump):
+# fsroot, leaf0, leafn, chunkroot, zext (byte offsets), nodesize,
+# btrfsfix (the script that recomputes a block's crc32c after a poke).
+hb_btrfs() {
+	local m=$PWD/m rc
+	mkdir img tree
+	hb_tree tree
+	truncate -s $((128 * HB_MIB)) img/btrfs.img
+	mkfs.btrfs -q -f -m "$1" -d single img/btrfs.img >/dev/null 2>&1 || return 1
+	mkdir -p "$m"
+	echo "$m" >>"$VD_MOUNTS"
+	timeout -k 5 60 mount -o loop img/btrfs.img "$m" || return 1
+	cp -r tree/. "$m/" && mkdir "$m/many" "$m/z" &&
+		btrfs property set "$m/z" compression zlib &&
+		for i in $(seq 400); do : >"$m/many/entry-$i"; done &&
+		yes 'zlib text' | head -c 200000 >"$m/z/zlib.txt" && cp "$m/z/zlib.txt" tree/zlib.txt &&
+		ln -s hello.txt "$m/link"
+	rc=$?
+	timeout -k 5 60 umount "$m" || return 1
+	grep -vxF -- "$m" "$VD_MOUNTS" >"$VD_MOUNTS.new"
+	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
+	[ $rc -eq 0 ] || return 1
+	btrfs check --readonly img/btrfs.img >check.log 2>&1 || return 1
+	cp img/btrfs.img oracle.raw
+	{
+		echo image=btrfs.img
+		echo "btrfsfix=$VD_LIB_DIR/btrfsfix.py"
+		python3 "$VD_LIB_DIR/btrfsfix.py" vars img/btrfs.img
+	} >vars
+	grep -q "^zext=[1-9]" vars
+}
+gen_hb_btrfs() { hb_btrfs single; }
+gen_hb_btrfsdup() { hb_btrfs dup; }
+
 # NTFS: mkntfs (4 KiB clusters, 1 KiB MFT records), filled through
 # ntfs-3g's read-write mount with hb_tree and a folder big enough for an
 # index allocation. vars (from the boot sector and MFT records, found by
