@@ -12,18 +12,16 @@
 # validates it); the LVs' bytes written at the extents lvm2 reports, thin
 # volumes' through pool metadata written by thin_restore from a mapping
 # we choose. Oracles: each LV's source file for VG-LV.raw; the kernel's
-# ext4 mount of that file for VG-LV/ (tests/treecmp.py). The builders
+# ext4 or XFS mount of that file for VG-LV/ (tests/treecmp.py). The builders
 # are checked against lvm2's own reports (segment types, extents, the
 # missing PV), vslvminfo (libvslvm, a second reader of the metadata: the
 # Ubuntu and 200-LV images; it cannot read raid or mirror metadata) and
 # thin_dump/thin_check (the pool metadata read back from the disk
 # rebuilds every thin volume); qemu-img for the qcow2 chain.
 #
-# Until the volume layer and the LVM assembler land, only
-# lvm-builders-vs-lvm2-and-libvslvm and lvm-ext4-oracles pass.
-#
 # Cases: an Ubuntu-server-like disk (GPT: ESP, /boot, PV holding
-# ubuntu-vg/ubuntu-lv), also as a qcow2 chain and a VMDK; a VG over four
+# ubuntu-vg/ubuntu-lv), also as a qcow2 chain and a VMDK; a RHEL-like
+# one (XFS /boot, PV holding rhel/root on XFS and rhel/swap); a VG over four
 # PVs holding an LV spanning two, an LV in three out-of-order segments,
 # striped 2 and 3 ways, raid1, mirror, a thin pool with two thin volumes
 # and a snapshot, and a raid5 (unsupported: not shown, one notice); a VG
@@ -77,6 +75,41 @@ gen_ubuntu() {
 	qemu-img convert -f raw -O vmdk -o subformat=monolithicSparse disk.raw ubuntu.vmdk || return 1
 	[ "$(qemu-img info --output=json top.qcow2 | grep -c backing-filename\")" -ge 1 ] || return 1
 	rm -rf esp esp.img
+}
+
+# RHEL's server layout: GPT, p1 ESP (FAT), p2 /boot (XFS), p3 a PV
+# holding rhel with root (XFS, filled by the kernel) and swap. Oracles:
+# root.img, xboot.img (the kernel's XFS mounts them).
+gen_rhel() {
+	local tree
+	tree=$(vd_img tree) || return 1
+	for f in root:64 xboot:32; do
+		truncate -s "$((${f#*:} * MIB))" "${f%%:*}.img"
+		# Small test filesystems: mkfs.xfs wants 300 MB unless it
+		# runs under xfstests' variables (as t-91-xfs does).
+		TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f "${f%%:*}.img" || return 1
+		lvm_kmount_rw "${f%%:*}.img" "${f%%:*}.mnt" || return 1
+		# The tree but its devices (XFS refuses bigdev_b's numbers).
+		tar -C "$tree/tree" --xattrs --sparse --exclude=./special -cf - . |
+			tar -C "${f%%:*}.mnt" --xattrs -xf - &&
+			printf 'rhel-%s\n' "${f%%:*}" >"${f%%:*}.mnt/tag" || { lvm_kumount "${f%%:*}.mnt"; return 1; }
+		lvm_kumount "${f%%:*}.mnt" || return 1
+	done
+	truncate -s $((8 * MIB)) esp.img
+	mkfs.vfat -n ESP esp.img >/dev/null || return 1
+	lvm_gpt disk.raw 120 8:esp 32:linux 76:lvm || return 1
+	lvm_place disk.raw esp.img "$(lvm_part_off disk.raw 1)" || return 1
+	lvm_place disk.raw xboot.img "$(lvm_part_off disk.raw 2)" || return 1
+	lvm_attach disk.raw || return 1
+	lvmc pvcreate "${LDEV}p3" || return 1
+	lvmc vgcreate rhel "${LDEV}p3" || return 1
+	lvc -n swap -L 8m rhel || return 1
+	lvc -n root -L 64m rhel || return 1
+	truncate -s $((8 * MIB)) swap.img && mkswap -q swap.img >/dev/null || return 1
+	mlvm put rhel root=root.img swap=swap.img || return 1
+	lvm_detach || return 1
+	qemu-img convert -f raw -O qcow2 disk.raw rhel.qcow2 || return 1
+	rm -f esp.img disk.raw
 }
 
 # One VG, data-vg, over four PVs (p1..p4, 64 MiB each, 1 MiB extents):
@@ -539,6 +572,18 @@ MULTI_FS="span my-frag st2 r1 thin1 snap1"
 
 # Visible LVs shown, hidden sub-LVs, the pool and the raid5 not; one
 # notice naming raid5.
+# XFS on an LV and on a partition beside it, against the kernel's XFS.
+t_rhel() {
+	mount_lvm rhel rhel.qcow2
+	check_root "$MNT" rhel-root rhel-swap -- rhel-root
+	check_raw "$MNT" rhel-root "$IMGDIR/root.img"
+	check_raw "$MNT" rhel-swap "$IMGDIR/swap.img"
+	check_tree "$MNT" rhel-root "$IMGDIR/root.img"
+	check_tree "$MNT" p2 "$IMGDIR/xboot.img"
+	[ "$(cat "$MNT/rhel-root/tag")" = rhel-root ] || die "rhel-root/tag is wrong"
+	umount_ok "$MNT"
+}
+
 t_multi_root() {
 	local n raws=() dirs=()
 	mount_lvm multi multi.qcow2
@@ -673,6 +718,7 @@ vd_test lvm-ubuntu-vdtool t_ubuntu_vdtool
 vd_test lvm-ubuntu-info t_ubuntu_info
 vd_test lvm-ubuntu-qcow2-chain t_ubuntu_chain
 vd_test lvm-ubuntu-vmdk t_ubuntu_vmdk
+vd_test lvm-rhel-xfs-vs-kernel t_rhel
 vd_test lvm-multi-root t_multi_root
 for lv in $MULTI_RAW; do
 	vd_test "lvm-multi-$lv" t_multi_lv "$lv"

@@ -240,7 +240,7 @@ place() {
 # bigtime, sparse inodes, finobt) with the tree and the extras; p2 a v4.
 # As qcow2, and a qcow2 child over it (a chain).
 gen_gpt() {
-	mkxfs p1.img $((200 * MIB)) small 1 "${VD_FULL:+2}${VD_FULL:-1}" || return 1
+	mkxfs p1.img $((200 * MIB)) small 1 "$([ "${VD_FULL:-}" = 1 ] && echo 2 || echo 1)" || return 1
 	mkv4 p2.img $((64 * MIB)) || return 1
 	truncate -s $((280 * MIB)) disk.raw
 	sfdisk -q disk.raw <<-EOF || return 1
