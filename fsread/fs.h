@@ -40,6 +40,11 @@ struct vd_fs_opts {
 	gid_t gid;
 	/* Code page of vfat short names (0: 437, the kernel's default). */
 	unsigned codepage;
+	/* Where the filesystem's root is shown (an absolute path, as a
+	 * mount point is), put in front of absolute link targets that
+	 * name the volume itself (NTFS junctions, as ntfs-3g puts its
+	 * mount point); NULL or "": the root is "/". Copied at mount. */
+	const char *link_root;
 };
 
 struct vd_fs;

@@ -91,22 +91,20 @@ enum nt_rp vd_ntfs_rp_kind(uint32_t tag)
 	return NT_RP_OTHER;
 }
 
-/* The mount point ntfs-3g would put in front of absolute targets. We are
- * not told where the tree is shown, so absolute targets are given from
- * the filesystem's root ("/dir/target"). */
-static const char nt_mnt_point[] = "";
-
 /* The target of a symlink-like reparse point as ntfs-3g gives it: the
  * translation, or the "unsupported" text when there is none. *t_r is
  * malloc'ed. Under the lock. */
-static int nt_rp_target(ntfs_inode *ni, char **t_r)
+static int nt_rp_target(struct nt_fs *x, ntfs_inode *ni, char **t_r)
 {
 	uint32_t tag = vd_ntfs_reparse_tag(ni);
 	char *t = NULL;
 
 	if (vd_ntfs_rp_kind(tag) == NT_RP_LINK) {
 		errno = 0;
-		t = ntfs_make_symlink(ni, nt_mnt_point);
+		/* Absolute targets on this volume get the place the
+		 * tree is shown in front, as ntfs-3g puts its mount point
+		 * (vdmount gives it; elsewhere it is "/"). */
+		t = ntfs_make_symlink(ni, x->link_root);
 		if (!t && errno != EOPNOTSUPP)
 			return errno == ENOMEM ? -ENOMEM : -EIO;
 	}
@@ -162,7 +160,7 @@ int vd_ntfs_stat(struct nt_fs *x, ntfs_inode *ni, struct vd_fs_attr *a)
 		if (kind == NT_RP_LINK) {
 			char *t = NULL;
 
-			ret = nt_rp_target(ni, &t);
+			ret = nt_rp_target(x, ni, &t);
 			if (ret)
 				return ret;
 			a->size = strlen(t);
@@ -496,7 +494,7 @@ int vd_ntfs_readlink(struct vd_fs *fs, uint64_t ino, char *buf,
 	if (!ni)
 		goto out;
 	if (ni->flags & FILE_ATTR_REPARSE_POINT) {
-		ret = vd_ntfs_wof_is(ni) ? -EINVAL : nt_rp_target(ni, &t);
+		ret = vd_ntfs_wof_is(ni) ? -EINVAL : nt_rp_target(x, ni, &t);
 	} else if (ni->flags & FILE_ATTR_SYSTEM) {
 		s64 len = 0;
 		uint8_t *b = nt_read_small(ni, NT_INTX_MAGIC_LEN +

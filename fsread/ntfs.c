@@ -411,6 +411,7 @@ static void nt_unmount(struct vd_fs *fs)
 	else if (x->dev)
 		ntfs_device_free(x->dev);
 	free(x->dev_priv);
+	free(x->link_root);
 	pthread_mutex_destroy(&x->lock);
 	free(x);
 }
@@ -466,6 +467,11 @@ static int nt_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	x->name = v->name;
 	x->uid = o->uid;
 	x->gid = o->gid;
+	x->link_root = strdup(o->link_root ? o->link_root : "");
+	if (!x->link_root) {
+		free(x);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&x->lock, NULL);
 	ret = nt_check_boot(v, &serial, &x->cluster, &x->clusters, e);
 	if (ret)

@@ -42,6 +42,7 @@ struct nt_fs {
 	uint64_t clusters;    /* clusters in the volume */
 	unsigned read_budget; /* device reads left, 0: no limit (lock) */
 	struct statvfs st;    /* fixed at mount */
+	char *link_root;      /* vd_fs_opts.link_root, "" for "/" */
 	struct vd_fs_info info;
 };
 

@@ -489,6 +489,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 	}
 
 	io.disk_only = m.root_is_disk;
+	io.mountpoint = mnt;
 	/* Passphrases: the key files, and on a terminal what is typed for
 	 * whatever stays locked (asked now, before the daemon detaches).
 	 * Wiped once the image is open: the volume keys live on in the

@@ -20,6 +20,7 @@ int vd_image_open(const char *path, const struct vd_image_opts *o,
 		.raw_gid = getgid(),
 		.raw_mode = 0444,
 		.keys = o->open.keys,
+		.mountpoint = o->mountpoint,
 	};
 	struct stat st;
 	int ret;

@@ -19,6 +19,9 @@ struct vd_image_opts {
 	long uid, gid;
 	unsigned codepage; /* vfat short names (0: 437) */
 	bool disk_only;	   /* disk.raw only: no volumes, no files */
+	/* The mount point (absolute), for absolute link targets; NULL
+	 * where the tree is not mounted (vdtool). */
+	const char *mountpoint;
 };
 
 struct vd_image {

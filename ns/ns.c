@@ -234,7 +234,8 @@ static uint64_t ns_fs_root(struct vd_ns *ns, struct ns_vol *v)
 /* Mount what the volume holds, if anything: a filesystem the drivers do
  * not recognise is no error (swap, an empty partition); one they
  * recognise but cannot mount is reported and left out. */
-static void ns_mount_vol(const struct vd_ns *ns, struct ns_vol *v)
+static void ns_mount_vol(const struct vd_ns *ns, struct ns_vol *v,
+			 const char *dir)
 {
 	struct vd_fs_opts fo = {
 		.uid = ns->o.uid,
@@ -242,9 +243,17 @@ static void ns_mount_vol(const struct vd_ns *ns, struct ns_vol *v)
 		.codepage = ns->o.codepage,
 	};
 	struct vd_err e = { "" };
+	char *root = NULL;
 	int ret;
 
+	/* The folder the filesystem is shown as, under the mount point. */
+	if (ns->o.mountpoint &&
+	    asprintf(&root, "%s/%s", strcmp(ns->o.mountpoint, "/") ?
+					     ns->o.mountpoint : "", dir) < 0)
+		root = NULL;
+	fo.link_root = root;
 	ret = vd_fs_mount(v->vol, &fo, &v->fs, &e);
+	free(root);
 	if (ret)
 		v->fs = NULL;
 	if (ret && ret != -ENODEV) {
@@ -295,7 +304,7 @@ static int ns_build(struct vd_ns *ns, const char *name)
 		 * disk only when nothing at all was looked for in it. */
 		if (v->vol->role == VD_VOL_RAW && !v->vol->hidden &&
 		    !(ns->o.no_partitions && i == 0))
-			ns_mount_vol(ns, v);
+			ns_mount_vol(ns, v, i ? v->vol->label : "fs");
 	}
 	for (unsigned i = 0; i < ns->n_vols; i++) {
 		struct ns_vol *v = &ns->vols[i];

@@ -53,6 +53,10 @@ struct vd_ns_opts {
 	mode_t raw_mode;
 	/* Passphrases for LUKS volumes (not owned), or NULL. */
 	struct vd_keys *keys;
+	/* Where the tree is shown (vdmount's mount point, absolute), for
+	 * absolute link targets (struct vd_fs_opts link_root); NULL: a
+	 * front end with no place (vdtool), "/" stands for each root. */
+	const char *mountpoint;
 };
 
 /* Never fails on a bad table or filesystem (those are logged and left

@@ -234,8 +234,8 @@ oumount() {
 }
 
 # Junctions and absolute symlinks: ntfs-3g puts its own mount point in
-# front of the target; we put the root of the filesystem ("/"), not
-# knowing where the tree is shown. Compared apart (after the prefix).
+# front of the target, vdmount the folder the filesystem is shown as
+# (MNT/pN): compared apart, each after its own prefix.
 ABS_LINKS="nt/links/junction nt/links/rp_abs"
 
 treecmp() {
@@ -252,8 +252,8 @@ treecmp() {
 		local ta tb
 		ta=$(readlink "$a/$x")
 		tb=$(readlink "$b/$x")
-		[ "${ta#"$a"}" = "$tb" ] ||
-			die "$x: ntfs-3g says '$ta' (under $a), we say '$tb'"
+		[ "$(realpath -s "$b")${ta#"$a"}" = "$tb" ] ||
+			die "$x: ntfs-3g says '$ta' (under $a), we say '$tb' (under $b)"
 	done
 	tail -n 1 "$TD/treecmp.out"
 }
