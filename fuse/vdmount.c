@@ -273,15 +273,21 @@ static const char *fuse_log_caught(void)
 }
 
 /* Mount options for the session: ours appended after the user's, so
- * read-only wins over a "rw" from fstab (unless --rw or --overlay); mount(8) shows the image as the
- * source; other users, when allowed in, get the modes shown. */
+ * read-only wins over a "rw" from fstab (unless --rw or --overlay);
+ * mount(8) shows the image's absolute path as the source (a relative one
+ * would name another file from another folder: mkfs.btrfs, for one,
+ * then takes that file for a mounted one); other users, when allowed in,
+ * get the modes shown. */
 static int add_mount_opts(struct vd_cli *c, struct fuse_args *args)
 {
-	char *mopts = NULL, *fsname = NULL;
+	char *mopts = NULL, *fsname = NULL, *abs = realpath(c->image, NULL);
 	int ret = -1;
 
-	if (asprintf(&fsname, "fsname=%s", c->image) < 0)
+	ret = asprintf(&fsname, "fsname=%s", abs ? abs : c->image);
+	free(abs);
+	if (ret < 0)
 		return -1;
+	ret = -1;
 	if (!fuse_opt_add_opt(&mopts, c->rw || c->overlay ? "rw" : "ro") &&
 	    !fuse_opt_add_opt(&mopts, VD_FUSE_MAX_READ_OPT) &&
 	    !fuse_opt_add_opt(&mopts, "subtype=vdmount") &&
