@@ -229,6 +229,9 @@ targets() {
 		rep "LUKS2 partition's luks-UUID.raw against the plaintext pN.raw" lpart "$cache" vd-plain
 		rep "LUKS2 partition's luks-UUID.raw against libcrypto's one-core AES-XTS rate, the ceiling" lpart "$cache" aes-xts
 		rep "LUKS2 opening, mount to first stat of luks-UUID.raw, against cryptsetup open --test-passphrase" lopen "$cache" cryptsetup
+		tgt "btrfs: 1 GiB guest file from p1/, ≥ 1× kernel btrfs on loop over qcowmount" bbig "$cache" btrfs-qcow 1 btrfs-raw
+		tgt "btrfs: 1 GiB zstd-compressed file from p1/, ≥ 1.5× kernel btrfs on loop over qcowmount" bzbig "$cache" btrfs-qcow 1.5 btrfs-raw
+		tgt "btrfs: find over the tree, within 2× of kernel btrfs on loop over the raw partition" bfind "$cache" btrfs-raw 0.5
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue

@@ -16,6 +16,8 @@
 #          VG-LV/big.bin), mount of a VG of 200 LVs to first stat
 #   luks   encrypted qcow2 read whole (--key-file), a LUKS2 partition against
 #          its plaintext, opening against cryptsetup open --test-passphrase
+#   btrfs  the 1 GiB file, a 1 GiB zstd-compressed file and find over the
+#          tree in btrfs, against the kernel's btrfs
 # and, from every mount of every case, each daemon's peak RSS.
 #
 # Tools take turns (round-robin, VDBENCH_RUNS rounds) so drift on the
@@ -29,7 +31,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -64,7 +66,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -86,11 +88,13 @@ RESULTS=$HERE/results
 . "$HERE/case-lvm.sh"
 # shellcheck source=bench/case-luks.sh
 . "$HERE/case-luks.sh"
+# shellcheck source=bench/case-btrfs.sh
+. "$HERE/case-btrfs.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -156,6 +160,9 @@ fi
 [ "$(id -u)" = 0 ] || for t in xfs-qcow xfs-raw; do MISSING[$t]="losetup and mount need root"; done
 grep -qw xfs /proc/filesystems || for t in xfs-qcow xfs-raw; do MISSING[$t]="this kernel has no XFS"; done
 [ -z "${MISSING[qsd]:-}" ] || MISSING[ext4-qsd]=${MISSING[qsd]}
+[ -z "${MISSING[qcowmount]:-}" ] || MISSING[btrfs-qcow]=${MISSING[qcowmount]}
+[ "$(id -u)" = 0 ] || for t in btrfs-qcow btrfs-raw; do MISSING[$t]="losetup and mount need root"; done
+grep -qw btrfs /proc/filesystems || for t in btrfs-qcow btrfs-raw; do MISSING[$t]="this kernel has no btrfs"; done
 have_tool() { [ -z "${MISSING[$1]:-}" ]; }
 
 case " $CACHES " in *" cold "*)
@@ -184,6 +191,7 @@ for c in $CASES; do
 	ntfs) groups+=(ntfs) ;;
 	lvm) groups+=(gpt lvm) ;;
 	luks) groups+=(luks) ;;
+	btrfs) groups+=(btrfs) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
