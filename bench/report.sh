@@ -232,6 +232,10 @@ targets() {
 		tgt "btrfs: 1 GiB guest file from p1/, ≥ 1× kernel btrfs on loop over qcowmount" bbig "$cache" btrfs-qcow 1 btrfs-raw
 		tgt "btrfs: 1 GiB zstd-compressed file from p1/, ≥ 1.5× kernel btrfs on loop over qcowmount" bzbig "$cache" btrfs-qcow 1.5 btrfs-raw
 		tgt "btrfs: find over the tree, within 2× of kernel btrfs on loop over the raw partition" bfind "$cache" btrfs-raw 0.5
+		tgt "overlay: sequential 1 MiB writes to disk.raw, ≥ 1.5× qemu-storage-daemon's writable export" wseq "$cache" qsd 1.5
+		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "1 job, $cache" qsd 1.5
+		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
+		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue

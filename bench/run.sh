@@ -18,6 +18,8 @@
 #          its plaintext, opening against cryptsetup open --test-passphrase
 #   btrfs  the 1 GiB file, a 1 GiB zstd-compressed file and find over the
 #          tree in btrfs, against the kernel's btrfs
+#   write  sequential 1 MiB and random 4 KiB writes through an overlay, and
+#          creating + mounting it, against qemu-storage-daemon's writable export
 # and, from every mount of every case, each daemon's peak RSS.
 #
 # Tools take turns (round-robin, VDBENCH_RUNS rounds) so drift on the
@@ -31,7 +33,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -66,7 +68,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -90,11 +92,13 @@ RESULTS=$HERE/results
 . "$HERE/case-luks.sh"
 # shellcheck source=bench/case-btrfs.sh
 . "$HERE/case-btrfs.sh"
+# shellcheck source=bench/case-write.sh
+. "$HERE/case-write.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -192,6 +196,7 @@ for c in $CASES; do
 	lvm) groups+=(gpt lvm) ;;
 	luks) groups+=(luks) ;;
 	btrfs) groups+=(btrfs) ;;
+	write) groups+=(write) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
