@@ -75,10 +75,12 @@ w_fio() {
 	span=$((W_SEQ / jobs))
 	# (--do_verify=0 on the verifying run would verify nothing)
 	if [ "$mode" = verify ]; then opts=(--verify_only); else opts=(--do_verify=0); fi
-	out=$(T fio --name=wrand --filename="$f" --rw=randwrite --bs=4k \
+	# in $SCR, with no verify state saved: fio writes one file per job
+	# into its folder otherwise
+	out=$(cd "$SCR" && T fio --name=wrand --filename="$f" --rw=randwrite --bs=4k \
 		--ioengine=psync --direct=1 --invalidate=0 --fallocate=none \
 		--numjobs="$jobs" --group_reporting --size="$span" --offset_increment="$span" \
-		--io_size=$((W_FIO_IO / jobs)) --randseed=23 --verify=crc32c \
+		--io_size=$((W_FIO_IO / jobs)) --randseed=23 --verify=crc32c --verify_state_save=0 \
 		"${opts[@]}" --output-format=terse --terse-version=3 2>&1) || {
 		REASON="fio ${opts[*]} failed: $(printf '%s\n' "$out" | grep -m1 -i -e verify -e error)"
 		return 1
