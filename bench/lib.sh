@@ -140,6 +140,16 @@ vsize() {
 	echo "${VSIZE_OF[$1]}"
 }
 
+# Extra options for the next fuse_mount calls (empty by default): VD_ARGS,
+# vdmount's options (--key-file=..., --overlay=...); QSD_OBJ,
+# qemu-storage-daemon's --object (a secret); QSD_FMT_OPTS, options of its
+# format node (",encrypt.key-secret=s"); QSD_WRITABLE=on for a writable
+# export.
+VD_ARGS=()
+QSD_OBJ=()
+QSD_FMT_OPTS=
+QSD_WRITABLE=off
+
 # fuse_mount TOOL IMG [FMT]
 fuse_mount() {
 	local tool=$1 img=$2 fmt=${3:-qcow2} err i want
@@ -149,10 +159,10 @@ fuse_mount() {
 		: >"$MNT"
 		want=$(vsize "$img")
 		FUSE_MOUNTS+=("$MNT")
-		qemu-storage-daemon \
+		qemu-storage-daemon "${QSD_OBJ[@]}" \
 			--blockdev "driver=file,node-name=f,filename=$img,cache.direct=off" \
-			--blockdev "driver=$(qsd_driver "$fmt"),node-name=q,file=f" \
-			--export "type=fuse,id=e,node-name=q,mountpoint=$MNT,writable=off" \
+			--blockdev "driver=$(qsd_driver "$fmt"),node-name=q,file=f$QSD_FMT_OPTS" \
+			--export "type=fuse,id=e,node-name=q,mountpoint=$MNT,writable=$QSD_WRITABLE" \
 			>"$SCR/qsd.log" 2>&1 &
 		DPID=$!
 		QSD_PIDS+=("$DPID")
@@ -175,7 +185,7 @@ fuse_mount() {
 	mkdir -p "$MNT"
 	FUSE_MOUNTS+=("$MNT")
 	case $tool in
-	vdmount) err=$(T "$VDMOUNT" "$img" "$MNT" 2>&1) && FLAT=$MNT/disk.raw ;;
+	vdmount) err=$(T "$VDMOUNT" "${VD_ARGS[@]}" "$img" "$MNT" 2>&1) && FLAT=$MNT/disk.raw ;;
 	qcowmount) err=$(T qcowmount "$img" "$MNT" 2>&1) && FLAT=$MNT/qcow1 ;;
 	vmdkmount) err=$(T vmdkmount "$img" "$MNT" 2>&1) && FLAT=$MNT/vmdk1 ;;
 	vhdimount) err=$(T vhdimount "$img" "$MNT" 2>&1) && FLAT=$MNT/vhdi1 ;;
@@ -196,7 +206,7 @@ fuse_mount() {
 	# The daemon is the process whose command line is exactly the one
 	# we ran (all these daemonise and keep their argv).
 	case $tool in
-	vdmount) DPID=$(pgrep -xf "$VDMOUNT $img $MNT" | head -n1) ;;
+	vdmount) DPID=$(pgrep -xf "$VDMOUNT${VD_ARGS[*]:+ ${VD_ARGS[*]}} $img $MNT" | head -n1) ;;
 	fuse2fs) DPID=$(pgrep -xf "fuse2fs -o ro,fakeroot $img $MNT" | head -n1) ;;
 	*) DPID=$(pgrep -xf "$tool $img $MNT" | head -n1) ;;
 	esac

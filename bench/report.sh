@@ -167,6 +167,17 @@ tgt() {
 	echo "- $verdict — $text ($r): vdmount ${v:-—} $u, $(label "$peer") ${p:-—} $u, ratio ${rt:-—} (target ≥ $min)${ceil:+; ceiling: $(label "$lim") ${ceil}× $(label "$peer")}"
 }
 
+# rep TEXT CASE ROW PEER: a figure with no target, reported beside its peer
+rep() {
+	local text=$1 c=$2 r=$3 peer=$4 v p rt u
+	u=${C_UNIT[$c]:-}
+	[ -n "$u" ] || return 0
+	v=$(med_of "$c" "$r" vdmount "$(prec "$u")")
+	p=$(med_of "$c" "$r" "$peer" "$(prec "$u")")
+	rt=$(ratio "$c" "$r" "$peer")
+	echo "- reported — $text ($r): vdmount ${v:-—} $u, $(label "$peer") ${p:-—} $u, ratio ${rt:-—}"
+}
+
 # tabs TEXT CASE ROW LIMIT: vdmount's own figure under an absolute limit
 tabs_() {
 	local text=$1 c=$2 r=$3 limit=$4 v verdict
@@ -213,6 +224,18 @@ targets() {
 		tgt "linear LV's VG-LV.raw read whole, ≥ 0.9× pN.raw with the same bytes" lvseq "$cache" vd-part 0.9
 		tgt "1 GiB guest file in VG-LV/, ≥ 0.9× the same file in pN/" lvbig "$cache" vd-part 0.9
 		tabs_ "mount of a VG of 200 LVs to first stat" lvstart "$cache" 100
+		tgt "encrypted qcow2 (LUKS) disk.raw seq read, ≥ 2× qemu-storage-daemon" lqcow "qcow2-luks, $cache" qsd 2 raw
+		tgt "encrypted qcow2 (LUKS) disk.raw seq read, ≥ 1× qemu-img convert to null-co" lqcow "qcow2-luks, $cache" qemu-convert 1 raw
+		rep "LUKS2 partition's luks-UUID.raw against the plaintext pN.raw" lpart "$cache" vd-plain
+		rep "LUKS2 partition's luks-UUID.raw against libcrypto's one-core AES-XTS rate, the ceiling" lpart "$cache" aes-xts
+		rep "LUKS2 opening, mount to first stat of luks-UUID.raw, against cryptsetup open --test-passphrase" lopen "$cache" cryptsetup
+		tgt "btrfs: 1 GiB guest file from p1/, ≥ 1× kernel btrfs on loop over qcowmount" bbig "$cache" btrfs-qcow 1 btrfs-raw
+		tgt "btrfs: 1 GiB zstd-compressed file from p1/, ≥ 1.5× kernel btrfs on loop over qcowmount" bzbig "$cache" btrfs-qcow 1.5 btrfs-raw
+		tgt "btrfs: find over the tree, within 2× of kernel btrfs on loop over the raw partition" bfind "$cache" btrfs-raw 0.5
+		tgt "overlay: sequential 1 MiB writes to disk.raw, ≥ 1.5× qemu-storage-daemon's writable export" wseq "$cache" qsd 1.5
+		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "1 job, $cache" qsd 1.5
+		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
+		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue

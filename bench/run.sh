@@ -14,6 +14,12 @@
 #   start  exec to first stat: 1 TiB image, 20-deep chain, GPT+ext4 disk
 #   lvm    a linear LV against the partition with the same bytes (VG-LV.raw,
 #          VG-LV/big.bin), mount of a VG of 200 LVs to first stat
+#   luks   encrypted qcow2 read whole (--key-file), a LUKS2 partition against
+#          its plaintext, opening against cryptsetup open --test-passphrase
+#   btrfs  the 1 GiB file, a 1 GiB zstd-compressed file and find over the
+#          tree in btrfs, against the kernel's btrfs
+#   write  sequential 1 MiB and random 4 KiB writes through an overlay, and
+#          creating + mounting it, against qemu-storage-daemon's writable export
 # and, from every mount of every case, each daemon's peak RSS.
 #
 # Tools take turns (round-robin, VDBENCH_RUNS rounds) so drift on the
@@ -27,7 +33,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -62,7 +68,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -82,11 +88,17 @@ RESULTS=$HERE/results
 . "$HERE/case-ntfs.sh"
 # shellcheck source=bench/case-lvm.sh
 . "$HERE/case-lvm.sh"
+# shellcheck source=bench/case-luks.sh
+. "$HERE/case-luks.sh"
+# shellcheck source=bench/case-btrfs.sh
+. "$HERE/case-btrfs.sh"
+# shellcheck source=bench/case-write.sh
+. "$HERE/case-write.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -152,6 +164,9 @@ fi
 [ "$(id -u)" = 0 ] || for t in xfs-qcow xfs-raw; do MISSING[$t]="losetup and mount need root"; done
 grep -qw xfs /proc/filesystems || for t in xfs-qcow xfs-raw; do MISSING[$t]="this kernel has no XFS"; done
 [ -z "${MISSING[qsd]:-}" ] || MISSING[ext4-qsd]=${MISSING[qsd]}
+[ -z "${MISSING[qcowmount]:-}" ] || MISSING[btrfs-qcow]=${MISSING[qcowmount]}
+[ "$(id -u)" = 0 ] || for t in btrfs-qcow btrfs-raw; do MISSING[$t]="losetup and mount need root"; done
+grep -qw btrfs /proc/filesystems || for t in btrfs-qcow btrfs-raw; do MISSING[$t]="this kernel has no btrfs"; done
 have_tool() { [ -z "${MISSING[$1]:-}" ]; }
 
 case " $CACHES " in *" cold "*)
@@ -179,6 +194,9 @@ for c in $CASES; do
 	start) groups+=(tb1 chain gpt) ;;
 	ntfs) groups+=(ntfs) ;;
 	lvm) groups+=(gpt lvm) ;;
+	luks) groups+=(luks) ;;
+	btrfs) groups+=(btrfs) ;;
+	write) groups+=(write) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
