@@ -214,24 +214,28 @@ gen_full() {
 }
 
 # A log tree: files written and fsync'ed, the image copied before the
-# transaction commits (commit=300), as if the machine lost power.
+# transaction commits (commit=300), as if the machine lost power. A
+# sync(2) by anything else on the machine in between commits the
+# transaction and leaves no log tree: then again, up to five times.
 gen_dirty() {
-	local rc
-	mkbt base.img $((160 * MIB)) none 0 0 || return 1
-	bt_rw base.img m commit=300 || return 1
-	mkdir -p m/d && textfile m/d/committed 50000 5 && sync &&
-		head -c 300000 /dev/urandom >m/d/logged && echo appended >>m/d/committed &&
-		xfs_io -c fsync m/d/logged && xfs_io -c fsync m/d/committed &&
-		cp --sparse=always base.img dirty.img
-	rc=$?
-	bt_unmount "$PWD/m" || return 1
-	[ $rc -eq 0 ] || return 1
-	rm -f base.img
-	btrfs inspect-internal dump-super dirty.img | grep -Eq '^log_root[[:space:]]+[1-9]' || {
-		btrfs inspect-internal dump-super dirty.img | grep log_root
-		echo "no log tree in dirty.img"
-		return 1
-	}
+	local rc i
+	for i in 1 2 3 4 5; do
+		rm -f base.img dirty.img
+		mkbt base.img $((160 * MIB)) none 0 0 || return 1
+		bt_rw base.img m commit=300 || return 1
+		mkdir -p m/d && textfile m/d/committed 50000 5 && sync -f m &&
+			head -c 300000 /dev/urandom >m/d/logged && echo appended >>m/d/committed &&
+			xfs_io -c fsync m/d/logged && xfs_io -c fsync m/d/committed &&
+			cp --sparse=always base.img dirty.img
+		rc=$?
+		bt_unmount "$PWD/m" || return 1
+		[ $rc -eq 0 ] || return 1
+		rm -f base.img
+		btrfs inspect-internal dump-super dirty.img | grep -Eq '^log_root[[:space:]]+[1-9]' &&
+			return 0
+		echo "attempt $i: no log tree in dirty.img; again"
+	done
+	return 1
 }
 
 # RAID1 data and metadata over two GPT partitions of one disk (assembled
