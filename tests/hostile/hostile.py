@@ -61,6 +61,7 @@ blank lines; '#' starts a comment. Directives, one per line:
   expect absent PATH  PATH does not exist in the mount
   expect link PATH TARGET   readlink of the guest symlink PATH gives TARGET
   expect linkeio PATH       readlink of PATH fails with EIO
+  expect linklen PATH N     readlink of PATH gives N bytes
   expect warn TEXT    vdmount's stderr at mount time contains TEXT
 Strings may be quoted with "..."; in MSG and TEXT, %D is the case's image
 folder, %S the secret file's path and %C the case's folder (which holds
@@ -396,7 +397,7 @@ def prepare(out, baseroot, paths):
                                         % (where, r.stdout.decode(errors="replace").strip()))
                 words = ["same", words[1], 0, q, None]
             elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "lsnames", "absent",
-                              "link", "linkeio"):
+                              "link", "linkeio", "linklen"):
                 raise CaseError("%s: unknown expectation %s" % (where, kind))
             exp.append(words)
         refuse = [e for e in exp if e[0] == "refuse"]
@@ -543,6 +544,13 @@ def check_one(info, e, mnt, eios, bad):
             got = os.readlink(os.path.join(mnt, e[1]))
             if got != e[2]:
                 bad.append("%s: readlink gives %r, expected %r" % (e[1], got[:200], e[2]))
+        elif kind == "linklen":
+            try:
+                got = os.readlink(os.path.join(mnt, e[1]))
+                if len(got) != int(e[2]):
+                    bad.append("%s: readlink gives %d bytes, expected %s" % (e[1], len(got), e[2]))
+            except OSError as x:
+                bad.append("%s: %s; expected %s bytes" % (e[1], x, e[2]))
         elif kind == "linkeio":
             try:
                 got = os.readlink(os.path.join(mnt, e[1]))
