@@ -26,6 +26,7 @@
 #   VD_VERBOSE print each test's duration
 #   VD_TIMEOUT seconds allowed to one command (default 60)
 #   VD_FULL    1: run the slow, exhaustive cases too (make check-full)
+#   VD_SAN     the folder of the sanitizers' reports (default $VD_WORK/san)
 
 set -u
 umask 022
@@ -48,6 +49,10 @@ if [ -z "${VD_WORK:-}" ]; then
 	VD_OWN_WORK=1
 fi
 export VD_WORK
+# Where the sanitizers write their reports (tests/run.sh gives each script
+# a folder of its own and sets ASAN_OPTIONS and UBSAN_OPTIONS to match).
+: "${VD_SAN:=$VD_WORK/san}"
+export VD_SAN
 
 # Seconds for one command that reads through a mount or runs a tool.
 VD_TIMEOUT=${VD_TIMEOUT:-60}
@@ -143,7 +148,7 @@ vd_test() {
 	# Name the test during which a sanitizer report appeared (tests/run.sh
 	# counts and prints the reports themselves after the script).
 	local f
-	for f in "$VD_WORK"/san/*; do
+	for f in "$VD_SAN"/*; do
 		[ -e "$f" ] || continue
 		grep -qxF -- "$f" "$VD_T/.san-seen" 2>/dev/null && continue
 		echo "$f" >>"$VD_T/.san-seen"
@@ -156,6 +161,13 @@ vd_test() {
 skip_test() {
 	echo "$*" >"$TD/.skip"
 	exit 0
+}
+
+# vd_useradd NAME — make the unprivileged user NAME unless it exists;
+# scripts running side by side (and other runs) make it once.
+vd_useradd() {
+	flock /tmp/.vdtest-useradd.lock sh -c \
+		'id -u "$1" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$1" >/dev/null 2>&1' _ "$1"
 }
 
 # ---------------------------------------------------------------- mounts
@@ -353,15 +365,24 @@ vd_img() {
 	else
 		key=$VD_SCRIPT.$1
 	fi
-	local d=$VD_WORK/img/$key
+	local d=$VD_WORK/img/$key lk rc=0
 	if [ ! -e "$d/.ok" ]; then
-		rm -rf "$d"
-		mkdir -p "$d"
-		if ! (cd "$d" && "gen_$1" "$d") >"$d/.gen.log" 2>&1; then
-			echo "vd_img: gen_$1 failed: $(tail -n 5 "$d/.gen.log" | tr '\n' ' ')" >&2
-			return 1
+		# Scripts run side by side (tests/run.sh): one builds, the
+		# others wait for it.
+		exec {lk}>"$VD_WORK/img/.$key.lock"
+		flock "$lk"
+		if [ ! -e "$d/.ok" ]; then
+			rm -rf "$d"
+			mkdir -p "$d"
+			if (exec {lk}>&- && cd "$d" && "gen_$1" "$d") >"$d/.gen.log" 2>&1; then
+				touch "$d/.ok"
+			else
+				echo "vd_img: gen_$1 failed: $(tail -n 5 "$d/.gen.log" | tr '\n' ' ')" >&2
+				rc=1
+			fi
 		fi
-		touch "$d/.ok"
+		exec {lk}>&-
+		[ $rc = 0 ] || return 1
 	fi
 	echo "$d"
 }
@@ -480,13 +501,19 @@ vd_oracle() {
 	shift
 	local key
 	key=$(printf '%s\n' "$img" "$@" "$(stat -c '%s %Y' "$img")" | md5sum | cut -c1-16)
-	local out=$VD_WORK/oracle/$key.raw
+	local out=$VD_WORK/oracle/$key.raw tmp
 	if [ ! -e "$out" ]; then
+		tmp=$out.$BASHPID.tmp
 		# From the image's folder: qemu opens a relative external data
 		# file name from the working folder.
 		(cd "$(dirname "$img")" &&
-			timeout -k 5 300 qemu-img convert -O raw "$@" "$img" "$out.tmp") >&2 || return 1
-		mv "$out.tmp" "$out"
+			timeout -k 5 300 qemu-img convert -O raw "$@" "$img" "$tmp") >&2 || {
+			rm -f "$tmp"
+			return 1
+		}
+		# another script may have made the same one meanwhile: the
+		# same bytes
+		mv "$tmp" "$out"
 	fi
 	echo "$out"
 }

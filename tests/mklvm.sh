@@ -66,7 +66,7 @@ lvm_attach() {
 
 # lvm_detach — flush and detach LDEV (its partitions go with it).
 lvm_detach() {
-	sync
+	sync "$LDEV"
 	blockdev --flushbufs "$LDEV" 2>/dev/null
 	losetup -d "$LDEV" || return 1
 	grep -vxF -- "$LDEV" "$VD_LOOPS" >"$VD_LOOPS.new"
@@ -124,7 +124,7 @@ lvm_ext_change() {
 			head -c 5000 /dev/urandom >"$new.mnt/files/size_4097" &&
 			rm -f "$new.mnt/files/size_65537" &&
 			mv "$new.mnt/files/size_1025" "$new.mnt/changed/moved" &&
-			sync
+			sync -f "$new.mnt"
 	} || rc=1
 	lvm_kumount "$new.mnt" || return 1
 	[ $rc -eq 0 ] || return 1

@@ -21,10 +21,7 @@ as_user() {
 need_user() {
 	[ "$(id -u)" = 0 ] || skip_test "not root: cannot create or switch to user $VD_USER"
 	command -v setpriv >/dev/null || skip_test "setpriv missing"
-	if ! id -u "$VD_USER" >/dev/null 2>&1; then
-		useradd -M -s /usr/sbin/nologin "$VD_USER" >/dev/null 2>&1 ||
-			skip_test "useradd $VD_USER failed"
-	fi
+	vd_useradd "$VD_USER" || skip_test "useradd $VD_USER failed"
 }
 
 # A GPT disk with one ext4 partition holding /secret (0600, root) and

@@ -88,7 +88,7 @@ bt_extras() {
 		textfile "$m/$c/small_inline" 1800 2 || return 1
 		head -c $((300 * 1024)) /dev/urandom >"$m/$c/random" || return 1
 		textfile "$m/$c/patched" $((1 * MIB)) 3 || return 1
-		sync
+		sync -f "$m"
 		printf 'patch in the middle' | dd of="$m/$c/patched" bs=1 seek=200000 conv=notrunc status=none || return 1
 	done
 	# Inline files, of every size around the inline limit.

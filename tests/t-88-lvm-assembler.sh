@@ -121,7 +121,7 @@ gen_lvm_types() {
 			lvs "${c[@]}" -a --noheadings -o lv_name,segtype >lvs.txt
 	) </dev/null
 	rc=$?
-	sync
+	sync "$l1" "$l2"
 	vd_loop_detach "$l1"
 	vd_loop_detach "$l2"
 	[ $rc = 0 ] || return 1

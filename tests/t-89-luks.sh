@@ -317,7 +317,7 @@ PY
 	ls "$TD"/asan-daemon.* >/dev/null 2>&1 || die "no ASan report from the daemon"
 	vd_umount "$m" 2>/dev/null
 	for f in out.txt mount-pty.txt "$TD/mount.err" "$TD/mount.out" \
-		"$TD"/asan-daemon.* "$VD_WORK"/san/*; do
+		"$TD"/asan-daemon.* "$VD_SAN"/*; do
 		[ -e "$f" ] || continue
 		grep -qF "$K3" "$f" && die "the passphrase is in $f"
 	done

@@ -259,8 +259,7 @@ t_user_owner() {
 	local u=vdtest m uid gid bin
 	[ "$(id -u)" = 0 ] || skip_test "not root: cannot switch to user $u"
 	command -v setpriv >/dev/null || skip_test "setpriv missing"
-	id -u "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u" >/dev/null 2>&1 ||
-		skip_test "useradd $u failed"
+	vd_useradd "$u" || skip_test "useradd $u failed"
 	[ -u "$(command -v fusermount3)" ] || skip_test "fusermount3 is not setuid root"
 	uid=$(id -u "$u")
 	gid=$(id -g "$u")

@@ -4,7 +4,7 @@
 # tiny hostile images that once crashed, hung or leaked) and over a fresh
 # seed corpus made by tests/fuzz/seeds.sh with real tools. Fails on a
 # non-zero exit, a timeout, or a sanitizer report (tests/run.sh counts
-# the reports ASan and UBSan write to $VD_WORK/san).
+# the reports ASan and UBSan write to $VD_SAN).
 . "$(dirname "$0")/lib.sh"
 
 FUZZ_BIN=$BUILD/asan/fuzz
