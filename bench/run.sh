@@ -38,6 +38,8 @@
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
 #   VDBENCH_CACHE   cache states (default: "warm cold"; quick: "warm")
+#   VDBENCH_SEQ_IMAGES  the images of *seq* (default: "qcow2 vmdk vhd vdi vhdx";
+#                   quick: "qcow2")
 #   VDBENCH_QUICK=1 quick defaults for the above, only the qcow2 image in
 #                   *seq*, and the checks of each tool's output on a sample
 #   VDBENCH_CP_DEST where cp -a copies to: tmpfs (default, a private one) or disk
@@ -68,6 +70,7 @@ else
 	SEQ_IMAGES="qcow2 vmdk vhd vdi vhdx"
 	VERIFY_BYTES=
 fi
+SEQ_IMAGES=${VDBENCH_SEQ_IMAGES:-$SEQ_IMAGES}
 CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
