@@ -30,6 +30,7 @@ declare -A SPEC=(
 	[text]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER zlib zstd src=/usr"
 	[chain]="v2 vsize=$C_VSIZE chunks=$C_CHUNKS depth=$C_DEPTH cluster=$CLUSTER"
 	[tb1]="v2 vsize=1T writes=8x512K"
+	[vx64]="v1 vsize=64T writes=8x512K"
 	[vdi]="v1 from=rand.raw format=vdi-dynamic"
 	[vhdx]="v1 from=rand vhdx=dynamic"
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
@@ -41,6 +42,7 @@ declare -A FILES_OF=(
 	[text]="text.raw zlib.qcow2"
 	[chain]="chain.raw chain-$C_DEPTH.qcow2"
 	[tb1]="tb1.qcow2"
+	[vx64]="vx64.vhdx"
 	[vdi]="rand.vdi"
 	[vhdx]="rand.vhdx"
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
@@ -151,6 +153,16 @@ img_tb1() {
 		cmds+=(-c "write -q -P $((k + 1)) $((k * 128 + 3))G 512k")
 	done
 	qemu-io -f qcow2 "${cmds[@]}" "$WORK/tb1.qcow2" >/dev/null
+}
+
+img_vx64() {
+	local cmds=() k
+	say "  vx64.vhdx: 64 TiB virtual (VHDX's largest), 8 writes of 512 KiB spread over it"
+	qemu-img create -q -f vhdx "$WORK/vx64.vhdx" 64T
+	for ((k = 0; k < 8; k++)); do
+		cmds+=(-c "write -q -P $((k + 1)) $((k * 8 + 3))T 512k")
+	done
+	qemu-io -f vhdx "${cmds[@]}" "$WORK/vx64.vhdx" >/dev/null
 }
 
 # The tree: $G_FILES files in 20 x 25 folders of 40 (and a symlink in

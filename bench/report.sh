@@ -221,6 +221,7 @@ targets() {
 		tgt "XFS: find over the tree, within 2× of kernel XFS on loop over the raw partition" xfind "$cache" xfs-raw 0.5
 		tabs_ "mount of the 1 TiB image to first stat" start "tb1, $cache" 50
 		tabs_ "mount of the 20-deep chain to first stat" start "chain20, $cache" 50
+		tabs_ "mount of a 64 TiB VHDX to first stat" start "vx64, $cache" 50
 		tgt "linear LV's VG-LV.raw read whole, ≥ 0.9× pN.raw with the same bytes" lvseq "$cache" vd-part 0.9
 		tgt "1 GiB guest file in VG-LV/, ≥ 0.9× the same file in pN/" lvbig "$cache" vd-part 0.9
 		tabs_ "mount of a VG of 200 LVs to first stat" lvstart "$cache" 100

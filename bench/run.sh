@@ -194,7 +194,7 @@ for c in $CASES; do
 	comp) groups+=(text) ;;
 	files) groups+=(gpt) ;;
 	xfs) groups+=(xgpt) ;;
-	start) groups+=(tb1 chain gpt) ;;
+	start) groups+=(tb1 chain gpt vx64) ;;
 	ntfs) groups+=(ntfs) ;;
 	lvm) groups+=(gpt lvm) ;;
 	luks) groups+=(luks) ;;
