@@ -5,7 +5,9 @@
  * little-endian, plain64 all 64 bits little-endian, plain64be big-endian
  * in the IV's last 8 bytes, essiv:HASH the unit number (plain64)
  * encrypted in ECB with HASH(key) as the key, null all zeros; the rest
- * of the IV is zeros. XTS with a key size libcrypto has no XTS for
+ * of the IV is zeros. CTR counts blocks from the IV, big-endian over
+ * all 16 bytes (as the kernel's ctr() and nettle's, which qemu uses).
+ * XTS with a key size libcrypto has no XTS for
  * (aes-192, which qemu accepts) is built on that cipher's ECB: IEEE
  * 1619's tweak, multiplied by x in GF(2^128) per block. */
 #include <errno.h>
@@ -89,13 +91,18 @@ static int cipher_parse_iv(struct vd_cipher *c, const char *cname,
 	const EVP_MD *md;
 	char hash[32];
 
-	if (!strcmp(ivgen, "plain"))
+	/* A hash after the generators that take none ("plain64:sha256",
+	 * which qemu writes when given ivgen-hash-alg) is ignored, as
+	 * dm-crypt and qemu ignore it. */
+	size_t base = colon ? (size_t)(colon - ivgen) : strlen(ivgen);
+
+	if (base == 5 && !strncmp(ivgen, "plain", 5))
 		c->iv = IV_PLAIN;
-	else if (!strcmp(ivgen, "plain64"))
+	else if (base == 7 && !strncmp(ivgen, "plain64", 7))
 		c->iv = IV_PLAIN64;
-	else if (!strcmp(ivgen, "plain64be"))
+	else if (base == 9 && !strncmp(ivgen, "plain64be", 9))
 		c->iv = IV_PLAIN64BE;
-	else if (!strcmp(ivgen, "null"))
+	else if (base == 4 && !strncmp(ivgen, "null", 4))
 		c->iv = IV_NULL;
 	else if (!strncmp(ivgen, "essiv:", 6) && colon &&
 		 strlen(colon + 1) < sizeof(hash))
@@ -177,7 +184,8 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 					16))
 				c->tweak = NULL;
 		}
-	} else if (!strcmp(chain, "cbc") || !strcmp(chain, "ecb")) {
+	} else if (!strcmp(chain, "cbc") || !strcmp(chain, "ecb") ||
+		   !strcmp(chain, "ctr")) {
 		c->chain = CHAIN_EVP;
 		c->data = cipher_ctx(cname, (unsigned)key_len * 8, chain, key,
 				     key_len, 0);
@@ -190,11 +198,11 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 	c->iv_len = c->chain == CHAIN_XTS_ECB ? 16 :
 		    (unsigned)EVP_CIPHER_CTX_iv_length(c->data);
 	if (!strcmp(chain, "ecb")) {
+		/* ECB has no IV: an IV generator named with it ("ecb-plain64",
+		 * as qemu-img writes) is ignored, as dm-crypt ignores it
+		 * ("Selected cipher does not support IVs") and qemu does
+		 * (an IV length of 0). */
 		c->iv = IV_NONE;
-		if (dash && strcmp(dash + 1, "null")) {
-			snprintf(why, why_len, "ECB takes no IV (%s)", mode);
-			goto fail;
-		}
 	} else if (!dash) {
 		snprintf(why, why_len, "mode %s names no IV generator", mode);
 		goto fail;

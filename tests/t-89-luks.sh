@@ -16,7 +16,10 @@
 # ext4); a wrong key and no key (the mount goes on, one notice); a LUKS1
 # slot whose iterations exceed the cap; vdtool info without a key; the
 # prompt under a pseudo-terminal, and no prompt without one; the
-# passphrase in no output and no sanitizer log.
+# passphrase in no output and no sanitizer log; LUKS1 written by qemu's
+# luks driver with aes-192-xts (read: cryptsetup cannot make it here, as
+# its cipher check needs device-mapper) and serpent-256-xts (refused by
+# name, the mount going on).
 . "$(dirname "$0")/lib.sh"
 . "$VD_LIB_DIR/mklvm.sh"
 
@@ -96,6 +99,26 @@ gen_luks() {
 	cryptsetup reencrypt -q --encrypt --init-only --type luks2 \
 		--reduce-device-size 32M --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 		--key-file K0 ri.luks
+}
+
+# LUKS1 made by qemu's luks driver, the data encrypted by qemu from
+# plain.img: aes-192-xts (libcrypto has no AES-192-XTS: the data is read
+# by XTS over its ECB, the key slot by our own LUKS1 code, libcryptsetup's
+# OpenSSL backend having no such cipher either) and serpent-256-xts
+# (refused by name). Creation retried (qemu's PBKDF timing).
+gen_qluks() {
+	local L c i
+	L=$(vd_img luks) || return 1
+	for c in aes-192:q192 serpent-256:qserp; do
+		for i in 1 2 3 4 5; do
+			qemu-img convert -f raw -O luks --object secret,id=s,file="$L/K0" \
+				-o key-secret=s,iter-time=10,cipher-alg=${c%%:*},cipher-mode=xts \
+				"$L/plain.img" "${c#*:}.luks" && break
+			rm -f "${c#*:}.luks"
+		done
+		[ -e "${c#*:}.luks" ] || return 1
+		cryptsetup luksUUID "${c#*:}.luks" >"${c#*:}.uuid" || return 1
+	done
 }
 
 # Ubuntu's encrypted layout: GPT with p1 ESP (FAT), p2 /boot (ext4), p3
@@ -360,6 +383,40 @@ t_unfinished() {
 		die "vdtool info does not say it"
 }
 
+t_qemu_aes192() {
+	D=$(img_or_die luks) || exit 1
+	local Q u
+	Q=$(img_or_die qluks) || exit 1
+	u=$(cat "$Q/q192.uuid")
+	vt info "$Q/q192.luks" 2>/dev/null | grep -q "disk: LUKS1, UUID $u, cipher aes-xts-plain64, 384-bit key" ||
+		die "info: $(vt info "$Q/q192.luks" 2>&1)"
+	vt cat --key-file="$D/KW" --key-file="$D/K0" "$Q/q192.luks" "/luks-$u.raw" >v.raw 2>err.txt ||
+		die "vdtool cat: $(cat err.txt)"
+	cmp v.raw "$D/plain.img" || die "differs from the plaintext qemu encrypted"
+	vt cat --key-file="$D/K0" "$Q/q192.luks" "/luks-$u/sub/blob" | cmp - "$D/tree/sub/blob" ||
+		die "blob"
+	vt ls --key-file="$D/KW" "$Q/q192.luks" / >ls.txt 2>err.txt
+	grep -q "no key slot of .*q192.luks (LUKS1 $u) opens with the given keys" err.txt ||
+		die "wrong key: $(cat err.txt)"
+}
+
+# A cipher libcrypto lacks, in a guest: the mount goes on, the volume is
+# its ciphertext, one notice names the cipher.
+t_qemu_serpent() {
+	D=$(img_or_die luks) || exit 1
+	local Q m
+	Q=$(img_or_die qluks) || exit 1
+	m=$(vd_mnt s)
+	mount_ok "$m" --key-file="$D/K0" "$Q/qserp.luks" "$m"
+	[ "$(ls "$m")" = disk.raw ] || die "tree: $(ls "$m" | tr '\n' ' ')"
+	grep -q "qserp.luks: cipher serpent-xts-plain64 with a 512-bit key is not in libcrypto" "$TD/mount.err" ||
+		die "notice: $(cat "$TD/mount.err")"
+	[ "$(grep -c . "$TD/mount.err")" -eq 1 ] || die "not one line: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+}
+
+vd_test luks1-qemu-aes192-xts t_qemu_aes192
+vd_test luks1-qemu-serpent-refused t_qemu_serpent
 vd_test luks2-unfinished-reencryption-refused t_unfinished
 vd_test luks2-lvm-ubuntu-layout-and-luks-in-lv t_ubuntu
 vd_test luks2-partition-qcow2 t_partition
