@@ -20,6 +20,7 @@
 
 #include "common/cipher.h"
 #include "common/pool.h"
+#include "common/util.h"
 
 enum cipher_chain { CHAIN_EVP, CHAIN_XTS_ECB };
 enum cipher_iv { IV_NULL, IV_PLAIN, IV_PLAIN64, IV_PLAIN64BE, IV_ESSIV,
@@ -260,40 +261,59 @@ static int cipher_iv(const struct vd_cipher *c, EVP_CIPHER_CTX *essiv,
 	return 0;
 }
 
-/* GF(2^128) multiplication by x, little-endian (IEEE 1619). */
-static void xts_mul_x(uint8_t *t)
+/* GF(2^128) multiplication by x of the tweak lo | hi << 64, held as
+ * IEEE 1619 holds it: little-endian. */
+static void xts_mul_x(uint64_t *lo, uint64_t *hi)
 {
-	unsigned carry = 0;
+	uint64_t carry = *hi >> 63;
 
-	for (unsigned i = 0; i < 16; i++) {
-		unsigned nc = t[i] >> 7;
+	*hi = *hi << 1 | *lo >> 63;
+	*lo = *lo << 1 ^ (carry ? 0x87 : 0);
+}
 
-		t[i] = (uint8_t)(t[i] << 1 | carry);
-		carry = nc;
+static void xts_put_le64(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	memcpy(p, &v, 8);
+}
+
+/* p ^= t over n bytes (a multiple of 8), a word at a time. */
+static void xts_xor(uint8_t *p, const uint8_t *t, size_t n)
+{
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t a, b;
+
+		memcpy(&a, p + i, 8);
+		memcpy(&b, t + i, 8);
+		a ^= b;
+		memcpy(p + i, &a, 8);
 	}
-	if (carry)
-		t[0] ^= 0x87;
 }
 
 static int cipher_xts_ecb(const struct vd_cipher *c, EVP_CIPHER_CTX *data,
 			  EVP_CIPHER_CTX *tweak, uint8_t *p,
 			  const uint8_t *iv, uint8_t *tbuf)
 {
+	size_t n = c->sector_size;
+	uint64_t lo, hi;
 	uint8_t t[16];
 	int outl;
 
 	if (EVP_EncryptUpdate(tweak, t, &outl, iv, 16) != 1)
 		return -EIO;
-	for (unsigned b = 0; b < c->sector_size; b += 16) {
-		memcpy(tbuf + b, t, 16);
-		xts_mul_x(t);
+	lo = get_le64(t);
+	hi = get_le64(t + 8);
+	for (size_t b = 0; b < n; b += 16) {
+		xts_put_le64(tbuf + b, lo);
+		xts_put_le64(tbuf + b + 8, hi);
+		xts_mul_x(&lo, &hi);
 	}
-	for (unsigned i = 0; i < c->sector_size; i++)
-		p[i] ^= tbuf[i];
-	if (EVP_DecryptUpdate(data, p, &outl, p, (int)c->sector_size) != 1)
+	xts_xor(p, tbuf, n);
+	if (EVP_DecryptUpdate(data, p, &outl, p, (int)n) != 1)
 		return -EIO;
-	for (unsigned i = 0; i < c->sector_size; i++)
-		p[i] ^= tbuf[i];
+	xts_xor(p, tbuf, n);
 	return 0;
 }
 
