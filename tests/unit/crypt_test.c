@@ -94,14 +94,15 @@ static void test_ctr(void)
 	char why[200];
 	int outl;
 
-	CHECK("ctr: made", !vd_cipher_new("aes", "ctr-plain64", key, 16, 512, &c,
-					   why, sizeof(why)));
+	CHECK("ctr: made", !vd_cipher_new("aes", "ctr-plain64", key, 16, 512,
+					   &c, why, sizeof(why)));
 	if (!c || !x)
 		return;
 	for (unsigned u = 0; u < 2; u++) {
 		iv[0] = (uint8_t)(5 + u);
 		EVP_DecryptInit_ex(x, EVP_aes_128_ctr(), NULL, key, iv);
-		EVP_DecryptUpdate(x, want + 512 * u, &outl, want + 512 * u, 512);
+		EVP_DecryptUpdate(x, want + 512 * u, &outl, want + 512 * u,
+				  512);
 	}
 	CHECK("ctr: two units", !vd_cipher_decrypt(c, buf, sizeof(buf), 5) &&
 				       !memcmp(buf, want, sizeof(buf)));
