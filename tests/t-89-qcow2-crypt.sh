@@ -129,6 +129,8 @@ t_matrix() {
 	*)
 		cmp v.raw m.raw || die "differs from qemu-img: $(cat v.err)" ;;
 	esac
+	# Passed: the 32 MiB files go (VD_FULL runs 120 of these).
+	rm -f src.raw m.raw v.raw m.qcow2
 }
 
 # A compressed cluster in an encrypted image (the L2 entry of guest
@@ -165,12 +167,10 @@ vd_test qcow2-aes-legacy t_aes
 vd_test qcow2-crypt-refusals t_refusals
 vd_test qcow2-crypt-chains t_chains
 vd_test qcow2-luks-aes128-cbc-essiv t_matrix aes-128 cbc essiv sha256
-vd_test qcow2-luks-aes192-xts t_matrix aes-192 xts plain64
 vd_test qcow2-luks-aes192-xts-essiv-sha512 t_matrix aes-192 xts essiv sha256 sha512
 vd_test qcow2-luks-aes256-cbc-plain t_matrix aes-256 cbc plain
 vd_test qcow2-luks-aes256-xts-plain64-ivhash t_matrix aes-256 xts plain64 sha256
 vd_test qcow2-luks-aes128-ctr t_matrix aes-128 ctr plain64
-vd_test qcow2-luks-aes256-ecb t_matrix aes-256 ecb plain64
 vd_test qcow2-luks-serpent-refused t_matrix serpent-256 xts plain64
 if [ "${VD_FULL:-}" = 1 ]; then
 	# Every cipher-alg, cipher-mode and ivgen-alg qemu-img 7.2 takes
