@@ -329,9 +329,16 @@ int vd_luks_load(vd_luks_read_fn rd, void *arg, uint64_t size,
 	}
 	ret = crypt_load(l->cd, CRYPT_LUKS, NULL);
 	if (ret < 0) {
-		ret = vd_fail(e, -EUCLEAN, "%s: the LUKS%u header is invalid "
-			      "(libcryptsetup: %s)", name, head[7],
-			      strerror(-ret));
+		char why[160];
+
+		/* A hash libcryptsetup refuses is named, not "invalid". */
+		if (head[7] == 1 && vd_luks1_hash_check(head, why,
+							sizeof(why)))
+			ret = vd_fail(e, -ENOTSUP, "%s: %s", name, why);
+		else
+			ret = vd_fail(e, -EUCLEAN, "%s: the LUKS%u header is "
+				      "invalid (libcryptsetup: %s)", name,
+				      head[7], strerror(-ret));
 		goto fail;
 	}
 	luks_describe(l);

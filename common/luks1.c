@@ -50,6 +50,25 @@ int vd_luks1_slot_area(const uint8_t *hdr, unsigned slot, uint64_t *off_r,
 	return 0;
 }
 
+int vd_luks1_hash_check(const uint8_t *hdr, char *why, size_t why_len)
+{
+	const char *hname = luks1_str(hdr + 72);
+	const EVP_MD *md = hname ? EVP_get_digestbyname(hname) : NULL;
+
+	if (!md) {
+		snprintf(why, why_len, "LUKS1 hash \"%.31s\" is not in "
+			 "libcrypto", hname ? hname : "");
+		return -ENOTSUP;
+	}
+	if (EVP_MD_get_size(md) < (int)LUKS1_DIGEST_LEN) {
+		snprintf(why, why_len, "LUKS1 hash %s (a %d-byte digest) is "
+			 "not supported: libcryptsetup needs %u bytes or more",
+			 hname, EVP_MD_get_size(md), LUKS1_DIGEST_LEN);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 /* The AF diffusion H of the spec (2.3): each digest-sized piece i of
  * buf (the last one maybe shorter) replaced by the first bytes of
  * HASH(i as big-endian u32 || piece). */

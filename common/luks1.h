@@ -32,6 +32,12 @@
 int vd_luks1_slot_area(const uint8_t *hdr, unsigned slot, uint64_t *off_r,
 		       uint64_t *len_r, char *why, size_t why_len);
 
+/* Whether libcryptsetup can take the header's hash (offset 72): 0, or
+ * -ENOTSUP with why filled when libcrypto lacks it or its digest is
+ * shorter than the 20-byte LUKS1 digest (md5, which qemu-img accepts as
+ * hash-alg and cryptsetup refuses). */
+int vd_luks1_hash_check(const uint8_t *hdr, char *why, size_t why_len);
+
 /* Opens slot with passphrase pass: km is its key material (km_len, as
  * vd_luks1_slot_area says). 1 with the volume key in vk (the header's
  * key_bytes, at most vk_cap) and *vk_len_r; 0 when the passphrase does
