@@ -5,7 +5,9 @@
  * little-endian, plain64 all 64 bits little-endian, plain64be big-endian
  * in the IV's last 8 bytes, essiv:HASH the unit number (plain64)
  * encrypted in ECB with HASH(key) as the key, null all zeros; the rest
- * of the IV is zeros. XTS with a key size libcrypto has no XTS for
+ * of the IV is zeros. CTR counts blocks from the IV, big-endian over
+ * all 16 bytes (as the kernel's ctr() and nettle's, which qemu uses).
+ * XTS with a key size libcrypto has no XTS for
  * (aes-192, which qemu accepts) is built on that cipher's ECB: IEEE
  * 1619's tweak, multiplied by x in GF(2^128) per block. */
 #include <errno.h>
@@ -18,6 +20,7 @@
 
 #include "common/cipher.h"
 #include "common/pool.h"
+#include "common/util.h"
 
 enum cipher_chain { CHAIN_EVP, CHAIN_XTS_ECB };
 enum cipher_iv { IV_NULL, IV_PLAIN, IV_PLAIN64, IV_PLAIN64BE, IV_ESSIV,
@@ -89,13 +92,18 @@ static int cipher_parse_iv(struct vd_cipher *c, const char *cname,
 	const EVP_MD *md;
 	char hash[32];
 
-	if (!strcmp(ivgen, "plain"))
+	/* A hash after the generators that take none ("plain64:sha256",
+	 * which qemu writes when given ivgen-hash-alg) is ignored, as
+	 * dm-crypt and qemu ignore it. */
+	size_t base = colon ? (size_t)(colon - ivgen) : strlen(ivgen);
+
+	if (base == 5 && !strncmp(ivgen, "plain", 5))
 		c->iv = IV_PLAIN;
-	else if (!strcmp(ivgen, "plain64"))
+	else if (base == 7 && !strncmp(ivgen, "plain64", 7))
 		c->iv = IV_PLAIN64;
-	else if (!strcmp(ivgen, "plain64be"))
+	else if (base == 9 && !strncmp(ivgen, "plain64be", 9))
 		c->iv = IV_PLAIN64BE;
-	else if (!strcmp(ivgen, "null"))
+	else if (base == 4 && !strncmp(ivgen, "null", 4))
 		c->iv = IV_NULL;
 	else if (!strncmp(ivgen, "essiv:", 6) && colon &&
 		 strlen(colon + 1) < sizeof(hash))
@@ -177,7 +185,8 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 					16))
 				c->tweak = NULL;
 		}
-	} else if (!strcmp(chain, "cbc") || !strcmp(chain, "ecb")) {
+	} else if (!strcmp(chain, "cbc") || !strcmp(chain, "ecb") ||
+		   !strcmp(chain, "ctr")) {
 		c->chain = CHAIN_EVP;
 		c->data = cipher_ctx(cname, (unsigned)key_len * 8, chain, key,
 				     key_len, 0);
@@ -190,11 +199,11 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 	c->iv_len = c->chain == CHAIN_XTS_ECB ? 16 :
 		    (unsigned)EVP_CIPHER_CTX_iv_length(c->data);
 	if (!strcmp(chain, "ecb")) {
+		/* ECB has no IV: an IV generator named with it ("ecb-plain64",
+		 * as qemu-img writes) is ignored, as dm-crypt ignores it
+		 * ("Selected cipher does not support IVs") and qemu does
+		 * (an IV length of 0). */
 		c->iv = IV_NONE;
-		if (dash && strcmp(dash + 1, "null")) {
-			snprintf(why, why_len, "ECB takes no IV (%s)", mode);
-			goto fail;
-		}
 	} else if (!dash) {
 		snprintf(why, why_len, "mode %s names no IV generator", mode);
 		goto fail;
@@ -252,40 +261,59 @@ static int cipher_iv(const struct vd_cipher *c, EVP_CIPHER_CTX *essiv,
 	return 0;
 }
 
-/* GF(2^128) multiplication by x, little-endian (IEEE 1619). */
-static void xts_mul_x(uint8_t *t)
+/* GF(2^128) multiplication by x of the tweak lo | hi << 64, held as
+ * IEEE 1619 holds it: little-endian. */
+static void xts_mul_x(uint64_t *lo, uint64_t *hi)
 {
-	unsigned carry = 0;
+	uint64_t carry = *hi >> 63;
 
-	for (unsigned i = 0; i < 16; i++) {
-		unsigned nc = t[i] >> 7;
+	*hi = *hi << 1 | *lo >> 63;
+	*lo = *lo << 1 ^ (carry ? 0x87 : 0);
+}
 
-		t[i] = (uint8_t)(t[i] << 1 | carry);
-		carry = nc;
+static void xts_put_le64(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	memcpy(p, &v, 8);
+}
+
+/* p ^= t over n bytes (a multiple of 8), a word at a time. */
+static void xts_xor(uint8_t *p, const uint8_t *t, size_t n)
+{
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t a, b;
+
+		memcpy(&a, p + i, 8);
+		memcpy(&b, t + i, 8);
+		a ^= b;
+		memcpy(p + i, &a, 8);
 	}
-	if (carry)
-		t[0] ^= 0x87;
 }
 
 static int cipher_xts_ecb(const struct vd_cipher *c, EVP_CIPHER_CTX *data,
 			  EVP_CIPHER_CTX *tweak, uint8_t *p,
 			  const uint8_t *iv, uint8_t *tbuf)
 {
+	size_t n = c->sector_size;
+	uint64_t lo, hi;
 	uint8_t t[16];
 	int outl;
 
 	if (EVP_EncryptUpdate(tweak, t, &outl, iv, 16) != 1)
 		return -EIO;
-	for (unsigned b = 0; b < c->sector_size; b += 16) {
-		memcpy(tbuf + b, t, 16);
-		xts_mul_x(t);
+	lo = get_le64(t);
+	hi = get_le64(t + 8);
+	for (size_t b = 0; b < n; b += 16) {
+		xts_put_le64(tbuf + b, lo);
+		xts_put_le64(tbuf + b + 8, hi);
+		xts_mul_x(&lo, &hi);
 	}
-	for (unsigned i = 0; i < c->sector_size; i++)
-		p[i] ^= tbuf[i];
-	if (EVP_DecryptUpdate(data, p, &outl, p, (int)c->sector_size) != 1)
+	xts_xor(p, tbuf, n);
+	if (EVP_DecryptUpdate(data, p, &outl, p, (int)n) != 1)
 		return -EIO;
-	for (unsigned i = 0; i < c->sector_size; i++)
-		p[i] ^= tbuf[i];
+	xts_xor(p, tbuf, n);
 	return 0;
 }
 

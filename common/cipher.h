@@ -15,9 +15,11 @@
 struct vd_cipher;
 
 /* cipher: "aes", "camellia", ...; mode: CHAIN[-IVGEN[:HASH]] with CHAIN
- * xts, cbc or ecb and IVGEN plain, plain64, plain64be, essiv:HASH or
- * null. key: key_len bytes (both XTS keys for xts). 0, -ENOMEM, or
- * -ENOTSUP with why filled (names the cipher, never key bytes). */
+ * xts, cbc, ctr or ecb and IVGEN plain, plain64, plain64be, essiv:HASH
+ * or null (a HASH after the others, and any IVGEN after ecb, is
+ * ignored, as dm-crypt and qemu ignore them). key: key_len bytes (both
+ * XTS keys for xts). 0, -ENOMEM, or -ENOTSUP with why filled (names the
+ * cipher, never key bytes). */
 int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 		  size_t key_len, unsigned sector_size,
 		  struct vd_cipher **c_r, char *why, size_t why_len);

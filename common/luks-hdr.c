@@ -18,6 +18,7 @@
 
 #include "common/cipher.h"
 #include "common/luks-hdr.h"
+#include "common/luks1.h"
 #include "common/util.h"
 
 #define LUKS1_HDR_LEN 592u
@@ -28,6 +29,11 @@
 struct vd_luks {
 	struct crypt_device *cd;
 	int other_err; /* a key slot failed otherwise than by a wrong key */
+	char other_why[200]; /* what our own LUKS1 code said of it */
+	/* LUKS1 key slots are opened by our own code (common/luks1.h):
+	 * libcryptsetup could not run the header's cipher. */
+	bool own;
+	uint8_t hdr1[VD_LUKS1_HDR_LEN]; /* LUKS1: the header */
 	int fd; /* the memfd libcryptsetup reads */
 	vd_luks_read_fn rd;
 	void *arg;
@@ -277,6 +283,7 @@ int vd_luks_load(vd_luks_read_fn rd, void *arg, uint64_t size,
 	l->size = size;
 	l->name = strdup(name);
 	l->info.version = head[7];
+	memcpy(l->hdr1, head, sizeof(l->hdr1));
 	if (!l->name) {
 		ret = -ENOMEM;
 		goto fail;
@@ -322,9 +329,16 @@ int vd_luks_load(vd_luks_read_fn rd, void *arg, uint64_t size,
 	}
 	ret = crypt_load(l->cd, CRYPT_LUKS, NULL);
 	if (ret < 0) {
-		ret = vd_fail(e, -EUCLEAN, "%s: the LUKS%u header is invalid "
-			      "(libcryptsetup: %s)", name, head[7],
-			      strerror(-ret));
+		char why[160];
+
+		/* A hash libcryptsetup refuses is named, not "invalid". */
+		if (head[7] == 1 && vd_luks1_hash_check(head, why,
+							sizeof(why)))
+			ret = vd_fail(e, -ENOTSUP, "%s: %s", name, why);
+		else
+			ret = vd_fail(e, -EUCLEAN, "%s: the LUKS%u header is "
+				      "invalid (libcryptsetup: %s)", name,
+				      head[7], strerror(-ret));
 		goto fail;
 	}
 	luks_describe(l);
@@ -362,6 +376,42 @@ static bool luks_slot_ok(const struct vd_luks_slot *sl)
 	       sl->threads <= VD_KDF_MAX_THREADS;
 }
 
+/* LUKS1 slot num opened by our own code: 1 (vk, *vk_len filled), 0 (a
+ * wrong key), or -errno with l->other_why filled. */
+static int luks1_try(struct vd_luks *l, int num, const uint8_t *key,
+		     size_t key_len, uint8_t *vk, size_t *vk_len)
+{
+	uint64_t off, len;
+	uint8_t *km;
+	int ret;
+
+	ret = vd_luks1_slot_area(l->hdr1, (unsigned)num, &off, &len,
+				 l->other_why, sizeof(l->other_why));
+	if (ret)
+		return ret;
+	if (!vd_range_ok(off, len, l->size)) {
+		snprintf(l->other_why, sizeof(l->other_why), "LUKS1 key slot "
+			 "%d (%llu bytes at %llu) lies past the end (%llu "
+			 "bytes)", num, (unsigned long long)len,
+			 (unsigned long long)off, (unsigned long long)l->size);
+		return -EUCLEAN;
+	}
+	km = malloc((size_t)len);
+	if (!km)
+		return -ENOMEM;
+	ret = l->rd(l->arg, km, (size_t)len, off);
+	if (ret)
+		snprintf(l->other_why, sizeof(l->other_why), "cannot read "
+			 "LUKS1 key slot %d: %s", num, strerror(-ret));
+	else
+		ret = vd_luks1_slot_open(l->hdr1, (unsigned)num, km,
+					 (size_t)len, key, key_len, vk, *vk_len,
+					 vk_len, l->other_why,
+					 sizeof(l->other_why));
+	free(km);
+	return ret;
+}
+
 /* Key i against every usable slot: the slot number, or -1. */
 static int luks_try(struct vd_luks *l, const uint8_t *key, size_t key_len,
 		    uint8_t *vk, size_t *vk_len, struct vd_err *e)
@@ -370,9 +420,18 @@ static int luks_try(struct vd_luks *l, const uint8_t *key, size_t key_len,
 		const struct vd_luks_slot *sl = &l->info.slot[s];
 		uint64_t off, len;
 		size_t n = *vk_len;
+		int r;
 
 		if (!luks_slot_ok(sl))
 			continue;
+		if (l->own) {
+			r = luks1_try(l, sl->num, key, key_len, vk, vk_len);
+			if (r > 0)
+				return sl->num;
+			if (r < 0)
+				l->other_err = r;
+			continue;
+		}
 		if (!l->copied[s]) {
 			if (crypt_keyslot_area(l->cd, sl->num, &off, &len) < 0 ||
 			    len > VD_LUKS_MAX_SLOT_AREA)
@@ -381,16 +440,30 @@ static int luks_try(struct vd_luks *l, const uint8_t *key, size_t key_len,
 				continue;
 			l->copied[s] = true;
 		}
-		int r = crypt_volume_key_get(l->cd, sl->num, (char *)vk, &n,
-					     (const char *)key, key_len);
-
+		r = crypt_volume_key_get(l->cd, sl->num, (char *)vk, &n,
+					 (const char *)key, key_len);
 		if (r >= 0) {
 			*vk_len = n;
 			return sl->num;
 		}
-		/* -EPERM: a wrong passphrase; anything else (a cipher
-		 * libcryptsetup's backend lacks) is said. */
-		if (r != -EPERM)
+		/* -EPERM: a wrong passphrase. Anything else is a cipher or
+		 * IV spelling libcryptsetup's backend lacks: a LUKS1 slot
+		 * is then opened by our own code (luks1.h), this one and
+		 * every later one; a LUKS2 slot's failure is said. */
+		if (r == -EPERM)
+			continue;
+		if (l->info.version != 1) {
+			l->other_err = r;
+			continue;
+		}
+		vd_log(VD_LOG_DEBUG, "%s: libcryptsetup cannot open LUKS1 key "
+		       "slot %d (%s): opening it ourselves", l->name, sl->num,
+		       strerror(-r));
+		l->own = true;
+		r = luks1_try(l, sl->num, key, key_len, vk, vk_len);
+		if (r > 0)
+			return sl->num;
+		if (r < 0)
 			l->other_err = r;
 	}
 	return -1;
@@ -452,7 +525,13 @@ int vd_luks_unlock(struct vd_luks *l, struct vd_keys *k, const char *what,
 		slot = luks_try(l, key, kl, vk, &vk_len, e);
 	}
 	if (slot < 0) {
-		if (l->other_err)
+		if (l->other_err && l->other_why[0])
+			ret = vd_fail(e, l->other_err == -ENOMEM ? -ENOMEM :
+				      -ENOTSUP, "%s: cannot open a key slot of "
+				      "%s-%s (LUKS%u %s): %s", l->name,
+				      i->cipher, i->mode, i->version, i->uuid,
+				      l->other_why);
+		else if (l->other_err)
 			ret = vd_fail(e, -ENOTSUP, "%s: libcryptsetup cannot "
 				      "open a key slot of %s-%s (LUKS%u %s): %s",
 				      l->name, i->cipher, i->mode, i->version,

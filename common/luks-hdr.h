@@ -5,7 +5,10 @@
  * is given a sparse memfd holding only the header and, before a key slot
  * is tried, that slot's key material; it reaches it as /proc/self/fd/N
  * and needs no block device and no device-mapper. libcryptsetup does the
- * LUKS logic (header checks, PBKDF2 and Argon2, AF merging, the digest);
+ * LUKS logic (header checks, PBKDF2 and Argon2, AF merging, the digest),
+ * but for LUKS1 key slots whose cipher its crypto backend cannot run
+ * (aes-192-xts, qemu's "xts-plain64:sha256"): those are opened by our
+ * own code, common/luks1.h, with common/cipher.c's ciphers;
  * this file checks, before any of it runs, what it could not bound: the
  * header area's size, and the cost of every key derivation (see
  * VD_KDF_MAX_*: beyond them a header is refused, named, and never tried).

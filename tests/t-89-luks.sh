@@ -16,7 +16,10 @@
 # ext4); a wrong key and no key (the mount goes on, one notice); a LUKS1
 # slot whose iterations exceed the cap; vdtool info without a key; the
 # prompt under a pseudo-terminal, and no prompt without one; the
-# passphrase in no output and no sanitizer log.
+# passphrase in no output and no sanitizer log; LUKS1 written by qemu's
+# luks driver with aes-192-xts (read: cryptsetup cannot make it here, as
+# its cipher check needs device-mapper) and serpent-256-xts (refused by
+# name, the mount going on).
 . "$(dirname "$0")/lib.sh"
 . "$VD_LIB_DIR/mklvm.sh"
 
@@ -96,6 +99,83 @@ gen_luks() {
 	cryptsetup reencrypt -q --encrypt --init-only --type luks2 \
 		--reduce-device-size 32M --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 		--key-file K0 ri.luks
+}
+
+# one_gpt OUT FILE — a raw GPT disk OUT whose p1 holds FILE's bytes.
+one_gpt() {
+	local mib=$((($(stat -c %s "$2") + MIB - 1) / MIB))
+	lvm_gpt "$1" $((mib + 2)) "$mib:linux" || return 1
+	lvm_place "$1" "$2" "$(lvm_part_off "$1" 1)"
+}
+
+# luks2_json FILE PYTHON-EXPR — rewrite the JSON area of both LUKS2
+# header copies of FILE as the expression makes it of j (the parsed
+# JSON), each copy's SHA-256 checksum (LUKS2 spec 1.1, section 2:
+# hdr_size at 8, the checksum at 448 over hdr_size bytes with it
+# zeroed) made right, so that libcryptsetup loads it.
+luks2_json() {
+	/usr/bin/python3 - "$@" <<'PY'
+import hashlib, json, struct, sys
+f, expr = sys.argv[1], sys.argv[2]
+d = bytearray(open(f, "rb").read())
+hs = struct.unpack(">Q", d[8:16])[0]
+j = json.loads(bytes(d[4096:hs]).rstrip(b"\0"))
+exec(expr)
+nj = json.dumps(j, separators=(",", ":")).encode()
+assert len(nj) < hs - 4096
+for at in (0, hs):
+    a = bytearray(hs)
+    a[:4096] = d[at:at + 4096]
+    a[4096:4096 + len(nj)] = nj
+    a[448:512] = bytes(64)
+    a[448:480] = hashlib.sha256(a).digest()
+    d[at:at + hs] = a
+open(f, "r+b").write(d)
+PY
+}
+
+# The LUKS2 variants vdmount does not read, each in p1 of a GPT disk:
+# integrity protection (cryptsetup luksFormat --integrity needs
+# device-mapper to format dm-integrity, so the JSON of a LUKS2 header
+# is given an "integrity" object, as --integrity hmac-sha256 writes it),
+# an unfinished re-encryption (ri.luks), and the data of a LUKS2 volume
+# whose header is detached (reencrypt --encrypt --header: the header in
+# its own file, dh.hdr, the data partition holds ciphertext only).
+gen_variants() {
+	local L
+	L=$(vd_img luks) || return 1
+	cp "$L"/K0 . || return 1
+	cp "$L/s4k.luks" int.luks || return 1
+	luks2_json int.luks 'j["segments"]["0"]["integrity"] = {"type": "hmac(sha256)", "journal_encryption": "none", "journal_integrity": "none"}' || return 1
+	cryptsetup luksDump int.luks | grep -q "integrity: hmac(sha256)" || return 1
+	one_gpt int.raw int.luks || return 1
+	one_gpt ri.raw "$L/ri.luks" || return 1
+	cp "$L/plain.img" dh.data
+	cryptsetup reencrypt -q --encrypt --type luks2 --header dh.hdr \
+		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file K0 dh.data || return 1
+	cmp -s dh.data "$L/plain.img" && return 1
+	one_gpt dh.raw dh.data || return 1
+	rm -f int.luks dh.data
+}
+
+# LUKS1 made by qemu's luks driver, the data encrypted by qemu from
+# plain.img: aes-192-xts (libcrypto has no AES-192-XTS: the data is read
+# by XTS over its ECB, the key slot by our own LUKS1 code, libcryptsetup's
+# OpenSSL backend having no such cipher either) and serpent-256-xts
+# (refused by name). Creation retried (qemu's PBKDF timing).
+gen_qluks() {
+	local L c i
+	L=$(vd_img luks) || return 1
+	for c in aes-192:q192 serpent-256:qserp; do
+		for i in 1 2 3 4 5; do
+			qemu-img convert -f raw -O luks --object secret,id=s,file="$L/K0" \
+				-o key-secret=s,iter-time=10,cipher-alg=${c%%:*},cipher-mode=xts \
+				"$L/plain.img" "${c#*:}.luks" && break
+			rm -f "${c#*:}.luks"
+		done
+		[ -e "${c#*:}.luks" ] || return 1
+		cryptsetup luksUUID "${c#*:}.luks" >"${c#*:}.uuid" || return 1
+	done
 }
 
 # Ubuntu's encrypted layout: GPT with p1 ESP (FAT), p2 /boot (ext4), p3
@@ -360,6 +440,91 @@ t_unfinished() {
 		die "vdtool info does not say it"
 }
 
+t_qemu_aes192() {
+	D=$(img_or_die luks) || exit 1
+	local Q u
+	Q=$(img_or_die qluks) || exit 1
+	u=$(cat "$Q/q192.uuid")
+	vt info "$Q/q192.luks" 2>/dev/null | grep -q "disk: LUKS1, UUID $u, cipher aes-xts-plain64, 384-bit key" ||
+		die "info: $(vt info "$Q/q192.luks" 2>&1)"
+	vt cat --key-file="$D/KW" --key-file="$D/K0" "$Q/q192.luks" "/luks-$u.raw" >v.raw 2>err.txt ||
+		die "vdtool cat: $(cat err.txt)"
+	cmp v.raw "$D/plain.img" || die "differs from the plaintext qemu encrypted"
+	vt cat --key-file="$D/K0" "$Q/q192.luks" "/luks-$u/sub/blob" | cmp - "$D/tree/sub/blob" ||
+		die "blob"
+	vt ls --key-file="$D/KW" "$Q/q192.luks" / >ls.txt 2>err.txt
+	grep -q "no key slot of .*q192.luks (LUKS1 $u) opens with the given keys" err.txt ||
+		die "wrong key: $(cat err.txt)"
+}
+
+# A cipher libcrypto lacks, in a guest: the mount goes on, the volume is
+# its ciphertext, one notice names the cipher.
+t_qemu_serpent() {
+	D=$(img_or_die luks) || exit 1
+	local Q m
+	Q=$(img_or_die qluks) || exit 1
+	m=$(vd_mnt s)
+	mount_ok "$m" --key-file="$D/K0" "$Q/qserp.luks" "$m"
+	[ "$(ls "$m")" = disk.raw ] || die "tree: $(ls "$m" | tr '\n' ' ')"
+	grep -q "qserp.luks: cipher serpent-xts-plain64 with a 512-bit key is not in libcrypto" "$TD/mount.err" ||
+		die "notice: $(cat "$TD/mount.err")"
+	[ "$(grep -c . "$TD/mount.err")" -eq 1 ] || die "not one line: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+}
+
+# variant NAME REASON — p1 of NAME.raw: the mount goes on, p1 is its
+# ciphertext, one notice names REASON, vdtool info says it.
+variant() {
+	local m
+	m=$(vd_mnt "$1")
+	mount_ok "$m" --key-file="$D/K0" "$V/$1.raw" "$m"
+	[ "$(ls "$m" | tr '\n' ' ')" = "disk.raw p1.raw " ] || die "tree: $(ls "$m" | tr '\n' ' ')"
+	grep -q "p1: $2" "$TD/mount.err" || die "notice: $(cat "$TD/mount.err")"
+	[ "$(grep -c . "$TD/mount.err")" -eq 1 ] || die "not one line: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+	vt info "$V/$1.raw" >info.txt 2>/dev/null || die "vdtool info"
+	grep -q "^    unsupported: $2" info.txt || die "info: $(cat info.txt)"
+}
+
+t_integrity() {
+	D=$(img_or_die luks) || exit 1
+	V=$(img_or_die variants) || exit 1
+	variant int "integrity protection (hmac(sha256)) is not supported"
+}
+
+t_reencrypt_partition() {
+	D=$(img_or_die luks) || exit 1
+	V=$(img_or_die variants) || exit 1
+	variant ri "an unfinished re-encryption is not supported"
+}
+
+# A detached header: the data partition holds ciphertext and nothing
+# is found there; the header file alone is described by vdtool info and
+# named in the one notice of a mount.
+t_detached() {
+	D=$(img_or_die luks) || exit 1
+	V=$(img_or_die variants) || exit 1
+	local m
+	m=$(vd_mnt d)
+	mount_ok "$m" --key-file="$D/K0" "$V/dh.raw" "$m"
+	[ "$(ls "$m" | tr '\n' ' ')" = "disk.raw p1.raw " ] || die "tree: $(ls "$m" | tr '\n' ' ')"
+	[ -s "$TD/mount.err" ] && die "a notice for plain ciphertext: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+	vt info "$V/dh.hdr" >info.txt 2>/dev/null || die "vdtool info"
+	grep -q "disk: LUKS2, UUID $(cryptsetup luksUUID "$V/dh.hdr")" info.txt || die "info: $(cat info.txt)"
+	grep -q "^    unsupported: a detached header" info.txt || die "info: $(cat info.txt)"
+	mount_ok "$m" --key-file="$D/K0" "$V/dh.hdr" "$m"
+	[ "$(ls "$m")" = disk.raw ] || die "tree: $(ls "$m" | tr '\n' ' ')"
+	grep -q "dh.hdr: a detached header" "$TD/mount.err" || die "notice: $(cat "$TD/mount.err")"
+	[ "$(grep -c . "$TD/mount.err")" -eq 1 ] || die "not one line: $(cat "$TD/mount.err")"
+	umount_ok "$m"
+}
+
+vd_test luks1-qemu-aes192-xts t_qemu_aes192
+vd_test luks1-qemu-serpent-refused t_qemu_serpent
+vd_test luks2-integrity-refused t_integrity
+vd_test luks2-unfinished-reencryption-partition t_reencrypt_partition
+vd_test luks2-detached-header t_detached
 vd_test luks2-unfinished-reencryption-refused t_unfinished
 vd_test luks2-lvm-ubuntu-layout-and-luks-in-lv t_ubuntu
 vd_test luks2-partition-qcow2 t_partition

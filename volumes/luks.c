@@ -146,8 +146,8 @@ static int luks_open(struct vd_volset *s, struct vd_vol *v, struct vd_err *e)
 	 * header records an offset nobody uses). */
 	if (!i->data_off && !i->unsupported[0])
 		snprintf(v->luks->unsupported, sizeof(v->luks->unsupported),
-			 "a detached header (data offset 0) is not "
-			 "supported");
+			 "a detached header (data offset 0: the data lies "
+			 "on another device) is not supported");
 	else if (i->data_off >= v->len && !i->unsupported[0])
 		snprintf(v->luks->unsupported, sizeof(v->luks->unsupported),
 			 "the data offset %llu lies at or past the end (%llu "

@@ -2,7 +2,8 @@
  * LUKS2 header size and the KDF-cost scan of the JSON area) and then
  * libcryptsetup's loading of the header from our memfd, describing it,
  * and, when every key slot is cheap, unlocking it with the key "fuzz"
- * and decrypting a few sectors (common/luks-hdr.c, common/cipher.c).
+ * and decrypting a few sectors (common/luks-hdr.c, common/cipher.c);
+ * for LUKS1, also our own key-slot opening (common/luks1.c).
  * Both LUKS2 header checksums are made right after mutation
  * (luks_fix), so mutated JSON reaches libcryptsetup's parser. The
  * input is the start of a LUKS device (seeds: cryptsetup luksFormat
@@ -13,6 +14,7 @@
 #include "common/cipher.h"
 #include "common/keys.h"
 #include "common/luks-hdr.h"
+#include "common/luks1.h"
 #include "common/sha.h"
 #include "common/util.h"
 #include "tests/fuzz/fuzz.h"
@@ -58,6 +60,30 @@ static void luks_fix(uint8_t *d, size_t n)
 	}
 }
 
+/* LUKS1: our own key-slot opening (common/luks1.c) on every slot whose
+ * key derivation is cheap, whatever libcryptsetup thinks of the header. */
+static void luks1_own(const uint8_t *d, size_t n)
+{
+	uint8_t vk[256];
+	size_t vk_len;
+	char why[200];
+
+	if (n < VD_LUKS1_HDR_LEN || memcmp(d, "LUKS\xba\xbe\0\x01", 8) ||
+	    get_be32(d + 164) > 2000)
+		return;
+	for (unsigned s = 0; s < VD_LUKS1_SLOTS; s++) {
+		uint64_t off, len;
+
+		if (vd_luks1_slot_area(d, s, &off, &len, why, sizeof(why)) ||
+		    !vd_range_ok(off, len, n) ||
+		    get_be32(d + 208 + 48 * s + 4) > 2000)
+			continue;
+		vd_luks1_slot_open(d, s, d + off, (size_t)len,
+				   (const uint8_t *)"fuzz", 4, vk, sizeof(vk),
+				   &vk_len, why, sizeof(why));
+	}
+}
+
 static int luks_one(const uint8_t *in, size_t size)
 {
 	uint8_t *data = malloc(size ? size : 1);
@@ -73,6 +99,7 @@ static int luks_one(const uint8_t *in, size_t size)
 		abort();
 	memcpy(data, in, size);
 	luks_fix(data, size);
+	luks1_own(data, size);
 	vd_luks2_json_check((const char *)data, size, "fuzz", &e);
 	if (vd_luks_load(luks_rd, &b, size, "fuzz", &l, &e)) {
 		free(data);

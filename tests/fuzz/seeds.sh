@@ -744,7 +744,7 @@ seeds_qcow2w() {
 
 # LUKS headers by cryptsetup (small metadata and key-slot areas, cheap
 # KDFs, so the fuzzer reaches the unlock): LUKS2 with PBKDF2 and argon2id
-# slots, LUKS1 aes-cbc-essiv; and an encrypted qcow2 (qemu's LUKS1
+# slots, LUKS1 aes-cbc-essiv, qemu's LUKS1 aes-192-xts; and an encrypted qcow2 (qemu's LUKS1
 # header inside) for the qcow2 target.
 seeds_luks() {
 	local o=$OUT/luks
@@ -761,6 +761,11 @@ seeds_luks() {
 	cryptsetup luksFormat -q --type luks1 --cipher aes-cbc-essiv:sha256 \
 		--key-size 256 --pbkdf-force-iterations 1000 --key-file key l1.img &&
 		head -c $((2 * MIB + 4 * KIB)) l1.img >"$o/luks1"
+	# qemu's LUKS1 with aes-192-xts: libcryptsetup cannot open its slot
+	# here, our own code (common/luks1.c) does.
+	qemu-img create -q -f luks --object secret,id=s,file=key \
+		-o key-secret=s,iter-time=10,cipher-alg=aes-192,cipher-mode=xts \
+		l1x.img 2M && head -c $((2 * MIB)) l1x.img >"$o/luks1-aes192xts"
 	for i in 1 2 3; do
 		qemu-img create -q -f qcow2 --object secret,id=s,file=key \
 			-o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 \

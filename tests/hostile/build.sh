@@ -720,6 +720,21 @@ gen_hb_luks2() {
 	echo image=disk.img >vars
 }
 
+# The same with an Argon2id slot (4 passes, 64 KiB, 1 thread): the JSON
+# holds "time":4, "memory":64 and "cpus":1 for the cap cases.
+gen_hb_luks2argon() {
+	mkdir img
+	printf 'hostile key' >img/K
+	truncate -s "$HB_SIZE" img/disk.img
+	cryptsetup luksFormat -q --type luks2 --luks2-metadata-size 16k \
+		--luks2-keyslots-size 1m --pbkdf argon2id --pbkdf-force-iterations 4 \
+		--pbkdf-memory 64 --pbkdf-parallel 1 \
+		--uuid 89000000-0000-4000-8000-000000000003 --key-file img/K \
+		img/disk.img || return 1
+	cp img/disk.img oracle.raw
+	echo image=disk.img >vars
+}
+
 # A LUKS-encrypted qcow2 (qemu-img: the LUKS1 header inside the image,
 # encrypt.iter-time=10; creation retried, qemu's PBKDF timing fails now
 # and then), key in img/K; oracle by qemu-img with the secret.
