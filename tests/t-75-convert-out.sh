@@ -26,7 +26,14 @@ gen_conv() {
 	scatter qcow2 top.qcow2 $((24 * MiB + 4096)) 2 || return 1
 	# A raw input that is not a multiple of the cluster sizes.
 	head -c $((3 * MiB + 1536)) seed.raw >odd.raw
-	rm -f seed.raw
+	# A GPT disk whose second partition holds data (sfdisk writes the
+	# table; the partition's bytes, cut out by dd, are the oracle).
+	truncate -s $((40 * MiB)) gpt.raw
+	printf 'label: gpt\nstart=2048, size=20480\nstart=22528, size=36864\n' | sfdisk -q gpt.raw || return 1
+	dd if=seed.raw of=gpt.raw bs=512 seek=$((22528 + 100)) count=6000 conv=notrunc status=none || return 1
+	qemu-img convert -O qcow2 gpt.raw gpt.qcow2 || return 1
+	dd if=gpt.raw of=p2.raw bs=512 skip=22528 count=36864 status=none || return 1
+	rm -f seed.raw gpt.raw
 }
 
 # info_field IMG KEY — a top-level field of qemu-img info --output=json.
@@ -153,19 +160,25 @@ t_force() {
 	[ "$(ls -A | grep -c 'exists\.qcow2.')" = 0 ] || die "left behind: $(ls -A | tr '\n' ' ')"
 }
 
-# SIGINT and SIGKILL while converting: a 256 MiB input of random data,
-# compressed, takes seconds; the convert is stopped at once, then
+# SIGINT, SIGKILL and SIGTERM while converting: a 256 MiB input of
+# random data, compressed, takes seconds. Once the convert has its
+# output open (a file of out/ among its descriptors) it is stopped, then
 # signalled. If it had ended already the test says so and is skipped.
 t_interrupt() {
-	local sig pid
+	local sig pid i
+	# Job control: a background job whose SIGINT is not ignored.
+	set -m
 	mkdir -p in out
 	head -c $((256 * MiB)) /dev/urandom >in/big.raw
 	for sig in INT KILL TERM; do
 		"$VDTOOL" convert -q -O qcow2 -c in/big.raw out/big.qcow2 2>/dev/null &
 		pid=$!
+		for i in $(seq 200); do
+			ls -l /proc/$pid/fd 2>/dev/null | grep -q "$PWD/out/" && break
+			sleep 0.05
+		done
 		kill -STOP $pid 2>/dev/null
-		sleep 0.2
-		if ! kill -0 $pid 2>/dev/null; then
+		if ! kill -0 $pid 2>/dev/null || [ -e out/big.qcow2 ]; then
 			wait $pid
 			echo "the convert ended before SIG$sig" >"$TD/.skip"
 			return 0
@@ -250,6 +263,19 @@ t_ova() {
 	cmp_files back.raw "$(vd_oracle "$d/top.qcow2")"
 }
 
+# --path: one volume of the tree (a partition) rather than the disk.
+t_path() {
+	local d
+	d=$(img_or_die conv)
+	must vdt convert -O qcow2 --path=/p2.raw "$d/gpt.qcow2" p2.qcow2 >/dev/null
+	good_qcow2 p2.qcow2 "$d/p2.raw"
+	must vdt convert -O vpc --path=/p2.raw "$d/gpt.qcow2" p2.vhd >/dev/null
+	T qemu-img compare "$d/p2.raw" p2.vhd >cmp.txt 2>&1 || die "p2.vhd: $(cat cmp.txt)"
+	vdt convert -O qcow2 --path=/p9.raw "$d/gpt.qcow2" p9.qcow2 2>p9.err
+	[ $? = 1 ] || die "a missing path: exit not 1"
+	[ ! -e p9.qcow2 ] || die "a missing path left an output"
+}
+
 [ -x "$VDTOOL" ] || { fail convert "$VDTOOL is missing; build with make check-build"; exit 0; }
 vd_test convert-qcow2 t_qcow2_plain
 vd_test convert-qcow2-compressed t_qcow2_compressed
@@ -258,6 +284,7 @@ vd_test convert-qcow2-backing t_qcow2_backing
 vd_test convert-vmdk t_vmdk
 vd_test convert-vpc t_vpc
 vd_test convert-ova t_ova
+vd_test convert-path t_path
 vd_test convert-force t_force
 vd_test convert-interrupt t_interrupt
 vd_finish

@@ -43,8 +43,15 @@ static void out_arm(const char *path)
 	snprintf(out_sig_path, sizeof(out_sig_path), "%s", path ? path : "");
 	out_sig_armed = 1;
 	sigemptyset(&sa.sa_mask);
-	for (unsigned i = 0; i < VD_ARRAY_SIZE(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
+	/* A signal ignored when we started (nohup, a background job)
+	 * stays ignored. */
+	for (unsigned i = 0; i < VD_ARRAY_SIZE(sigs); i++) {
+		struct sigaction old;
+
+		if (!sigaction(sigs[i], NULL, &old) &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 static void out_disarm(void)

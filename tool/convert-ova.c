@@ -297,7 +297,7 @@ int conv_ova(const struct conv_args *a)
 {
 	struct conv_out out = { .fd = -1 };
 	struct ova_tar t = { .fd = -1 };
-	uint64_t size = vd_disk_size(a->disk), rsize = (size + 511) & ~511ULL;
+	uint64_t size = a->src->size, rsize = (size + 511) & ~511ULL;
 	char *tmp = strdup(a->out), *stem = NULL, *disk = NULL, *ovfn = NULL;
 	char *mfn = NULL, *ovf = NULL, *mf = NULL, dhex[65], ohex[65];
 	struct stat st;

@@ -36,7 +36,8 @@ struct cp_slot {
 };
 
 struct cp {
-	struct vd_disk *in, *base;
+	const struct conv_src *in;
+	struct vd_disk *base;
 	const struct conv_sink *s;
 	uint64_t size, base_size, unit, n_units, per_unit;
 	unsigned nslot;
@@ -82,14 +83,14 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 		bool data;
 
 		*err_off = off + pos;
-		ret = vd_disk_status(p->in, off + pos, len - pos, &data, &run);
+		ret = conv_src_status(p->in, off + pos, len - pos, &data, &run);
 		if (!ret && (!run || run > len - pos))
 			ret = -EIO;
 		if (ret)
 			return ret;
 		if (data) {
-			ret = vd_disk_read(p->in, s->buf + pos, (size_t)run,
-					   off + pos);
+			ret = conv_src_read(p->in, s->buf + pos, (size_t)run,
+					    off + pos);
 			if (ret)
 				return ret;
 			for (uint64_t i = pos / bs; i <= (pos + run - 1) / bs;
@@ -183,7 +184,57 @@ static void *cp_worker(void *arg)
 	return NULL;
 }
 
-int conv_pipe_run(struct vd_disk *in, struct vd_disk *base,
+int conv_src_status(const struct conv_src *s, uint64_t off, uint64_t len,
+		    bool *data_r, uint64_t *run_r)
+{
+	uint64_t next;
+	int ret;
+
+	if (s->disk)
+		return vd_disk_status(s->disk, off, len, data_r, run_r);
+	/* A file: the next data from off (a hole up to it), else the next
+	 * hole (data up to it); past the end, or unknown, data. */
+	ret = vd_ns_seek(s->file, off, true, &next);
+	if (ret == -ENXIO) {
+		*data_r = false;
+		*run_r = len;
+		return 0;
+	}
+	if (!ret && next > off) {
+		*data_r = false;
+		*run_r = VD_MIN(next - off, len);
+		return 0;
+	}
+	ret = vd_ns_seek(s->file, off, false, &next);
+	*data_r = true;
+	*run_r = !ret && next > off ? VD_MIN(next - off, len) : len;
+	return 0;
+}
+
+int conv_src_read(const struct conv_src *s, void *buf, size_t len,
+		  uint64_t off)
+{
+	size_t got, done = 0;
+	int ret;
+
+	if (s->disk)
+		return vd_disk_read(s->disk, buf, len, off);
+	/* Ends: each pass reads more, or stops at the end of the file. */
+	while (done < len) {
+		ret = vd_ns_read(s->file, (uint8_t *)buf + done, len - done,
+				 off + done, &got);
+		if (ret)
+			return ret;
+		if (!got) {
+			memset((uint8_t *)buf + done, 0, len - done);
+			break;
+		}
+		done += got;
+	}
+	return 0;
+}
+
+int conv_pipe_run(const struct conv_src *in, struct vd_disk *base,
 		  const struct conv_sink *sink, struct vdt_progress *prog,
 		  uint64_t *err_off_r, bool *err_write_r)
 {
@@ -195,7 +246,7 @@ int conv_pipe_run(struct vd_disk *in, struct vd_disk *base,
 	unsigned started = 0;
 	int ret = 0;
 
-	p.size = vd_disk_size(in);
+	p.size = in->size;
 	p.base_size = base ? vd_disk_size(base) : 0;
 	p.unit = VD_MAX((uint64_t)CP_UNIT, sink->block);
 	p.per_unit = p.unit / sink->block;

@@ -100,7 +100,7 @@ int conv_qcow2(const struct conv_args *a)
 	}
 	if (a->backing && cq_open_base(a, &base, &qo.backing_fmt))
 		return VDT_EXIT_FAIL;
-	qo.size = vd_disk_size(a->disk);
+	qo.size = a->src->size;
 	qo.cluster_bits = (unsigned)__builtin_ctzll(cs);
 	qo.codec = a->compress ? a->codec : VD_CODEC_NONE;
 	if (qo.codec == VD_CODEC_NONE && a->codec == VD_CODEC_ZSTD &&
@@ -120,7 +120,7 @@ int conv_qcow2(const struct conv_args *a)
 	sink.put = cq_put;
 	sink.ctx = &c;
 	vdt_progress_init(&prog, a->quiet, qo.size);
-	ret = conv_pipe_run(a->disk, base, &sink, &prog, &err_off, &err_write);
+	ret = conv_pipe_run(a->src, base, &sink, &prog, &err_off, &err_write);
 	vdt_progress_end(&prog);
 	if (!ret) {
 		err_write = true;

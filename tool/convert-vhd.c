@@ -24,7 +24,7 @@ int conv_vpc(const struct conv_args *a)
 	struct vd_err e = { "" };
 	struct vdt_progress prog;
 	struct conv_sink sink = { 0 };
-	uint64_t size = vd_disk_size(a->disk), err_off = 0;
+	uint64_t size = a->src->size, err_off = 0;
 	bool err_write = false;
 	int ret, status = VDT_EXIT_FAIL;
 
@@ -55,7 +55,7 @@ int conv_vpc(const struct conv_args *a)
 	sink.put = cv_put;
 	sink.ctx = w;
 	vdt_progress_init(&prog, a->quiet, size);
-	ret = conv_pipe_run(a->disk, NULL, &sink, &prog, &err_off, &err_write);
+	ret = conv_pipe_run(a->src, NULL, &sink, &prog, &err_off, &err_write);
 	vdt_progress_end(&prog);
 	if (!ret) {
 		err_write = true;

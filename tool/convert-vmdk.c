@@ -63,8 +63,8 @@ int conv_vmdk_sparse(const struct conv_args *a, int fd, const char *name,
 	sink.comp_cap = VD_VMDK_GRAIN + 4096;
 	sink.put = cvm_put;
 	sink.ctx = &c;
-	vdt_progress_init(&prog, a->quiet, vd_disk_size(a->disk));
-	ret = conv_pipe_run(a->disk, NULL, &sink, &prog, &err_off, &err_write);
+	vdt_progress_init(&prog, a->quiet, a->src->size);
+	ret = conv_pipe_run(a->src, NULL, &sink, &prog, &err_off, &err_write);
 	vdt_progress_end(&prog);
 	if (!ret) {
 		err_write = true;
@@ -124,8 +124,8 @@ static int cvm_flat(const struct conv_args *a, uint64_t size)
 		vdt_error("%s: %s", ext_path, strerror(errno));
 		goto out;
 	}
-	vdt_progress_init(&prog, a->quiet, vd_disk_size(a->disk));
-	ret = conv_pipe_run(a->disk, NULL, &sink, &prog, &err_off, &err_write);
+	vdt_progress_init(&prog, a->quiet, a->src->size);
+	ret = conv_pipe_run(a->src, NULL, &sink, &prog, &err_off, &err_write);
 	vdt_progress_end(&prog);
 	if (!ret)
 		ret = vdt_pwrite_all(desc.fd, d, (size_t)len, 0);
@@ -154,7 +154,7 @@ out:
 int conv_vmdk(const struct conv_args *a)
 {
 	const char *sub = a->subformat ? a->subformat : "monolithicSparse";
-	uint64_t size = vd_disk_size(a->disk), rsize = (size + 511) & ~511ULL;
+	uint64_t size = a->src->size, rsize = (size + 511) & ~511ULL;
 	struct conv_out out = { .fd = -1 };
 	char *tmp;
 	int status = VDT_EXIT_FAIL;

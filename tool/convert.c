@@ -219,6 +219,9 @@ static void conv_usage(FILE *f)
 "               relative to OUT's folder, as it is recorded)\n"
 "  -f, --force  replace an existing OUT (other than raw OUT is never\n"
 "               replaced otherwise; it appears only when complete)\n"
+"  --path=PATH  image formats: convert this file of IMAGE's tree instead\n"
+"               of the whole disk: a volume (/p2.raw, /VG-LV.raw) or a\n"
+"               guest file, as a mount shows it\n"
 "  -q, --quiet  no progress bar (it is drawn only on a terminal)\n"
 "\n%s", vdt_common_help);
 }
@@ -313,6 +316,7 @@ int vdt_convert(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "path", required_argument, NULL, VDT_OPT_FIRST_FREE },
 		VDT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -320,7 +324,8 @@ int vdt_convert(int argc, char **argv)
 	struct vd_image img = { 0 };
 	struct conv cv = { .fd = -1 };
 	struct conv_args a = { .fmt = "raw", .codec = VD_CODEC_ZSTD };
-	const char *out;
+	struct conv_src src = { 0 };
+	const char *out, *path = NULL;
 	bool quiet = false, to_stdout, regular;
 	struct stat st;
 	int opt, ret, status = VDT_EXIT_FAIL;
@@ -344,6 +349,7 @@ int vdt_convert(int argc, char **argv)
 		case 'f': a.force = true; continue;
 		case 'c': a.compress = true; continue;
 		case 'B': a.backing = optarg; continue;
+		case VDT_OPT_FIRST_FREE: path = optarg; continue;
 		case 'o':
 			if (conv_opts(&a, optarg)) {
 				vdt_common_free(&c);
@@ -395,7 +401,8 @@ int vdt_convert(int argc, char **argv)
 			vdt_common_free(&c);
 			return VDT_EXIT_USAGE;
 		}
-		if (vdt_open_disk(&c, argv[optind], &img))
+		if (path ? vdt_open(&c, argv[optind], &img) :
+			   vdt_open_disk(&c, argv[optind], &img))
 			goto out;
 		if (!stat(argv[optind + 1], &st) &&
 		    conv_is_input(img.disk, &st)) {
@@ -403,8 +410,26 @@ int vdt_convert(int argc, char **argv)
 				  argv[optind + 1]);
 			goto out;
 		}
+		src.disk = img.disk;
+		src.size = vd_disk_size(img.disk);
+		if (path) {
+			uint64_t ino;
+			struct vd_fs_attr at;
+
+			ret = vdt_resolve(img.ns, path, true, &ino);
+			if (!ret)
+				ret = vd_ns_getattr(img.ns, ino, &at);
+			if (!ret)
+				ret = vd_ns_open_file(img.ns, ino, &src.file);
+			if (ret) {
+				vdt_error("%s: %s", path, strerror(-ret));
+				goto out;
+			}
+			src.disk = NULL;
+			src.size = at.size;
+		}
 		a.in_path = argv[optind];
-		a.disk = img.disk;
+		a.src = &src;
 		a.out = argv[optind + 1];
 		a.quiet = quiet;
 		a.common = &c;
@@ -412,11 +437,14 @@ int vdt_convert(int argc, char **argv)
 			 !strcmp(a.fmt, "vmdk")	 ? conv_vmdk(&a) :
 			 !strcmp(a.fmt, "vpc")	 ? conv_vpc(&a) :
 						   conv_ova(&a);
+		if (src.file)
+			vd_ns_release(src.file);
 		goto out;
 	}
 	if (a.compress || a.backing || a.subformat || a.cluster_size ||
-	    a.prealloc_metadata || a.codec_given) {
-		vdt_error("raw output takes no -c, -B or -o options");
+	    a.prealloc_metadata || a.codec_given || path) {
+		vdt_error("raw output takes no -c, -B, -o or --path (vdtool "
+			  "cat writes one file of the tree)");
 		vdt_common_free(&c);
 		return VDT_EXIT_USAGE;
 	}

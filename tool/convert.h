@@ -36,10 +36,23 @@ struct conv_sink {
 	void *ctx;
 };
 
-/* Run the pipe: disk in (and base, the image a -B output is over, or
- * NULL) into s. 0 or -errno; on failure *err_off_r is the disk offset
+/* What is converted: the disk of an image, or one file of its tree
+ * (--path: a volume such as /p2.raw, or a guest file). Thread-safe. */
+struct conv_src {
+	uint64_t size;
+	struct vd_disk *disk;	  /* the disk, or NULL */
+	struct vd_ns_file *file;  /* else this file of the tree */
+};
+/* As vd_disk_status and vd_disk_read, for either kind of source. */
+int conv_src_status(const struct conv_src *s, uint64_t off, uint64_t len,
+		    bool *data_r, uint64_t *run_r);
+int conv_src_read(const struct conv_src *s, void *buf, size_t len,
+		  uint64_t off);
+
+/* Run the pipe: in (and base, the image a -B output is over, or NULL)
+ * into s. 0 or -errno; on failure *err_off_r is the offset in the input
  * and *err_write_r whether writing (not reading) failed. */
-int conv_pipe_run(struct vd_disk *in, struct vd_disk *base,
+int conv_pipe_run(const struct conv_src *in, struct vd_disk *base,
 		  const struct conv_sink *s, struct vdt_progress *prog,
 		  uint64_t *err_off_r, bool *err_write_r);
 
@@ -63,7 +76,7 @@ void conv_out_abort(struct conv_out *o);
 /* The options of one conversion (convert.c fills them). */
 struct conv_args {
 	const char *in_path;
-	struct vd_disk *disk;
+	const struct conv_src *src;
 	const char *out;
 	const char *fmt;	  /* qcow2, vmdk, vpc, ova */
 	bool compress;		  /* -c */
@@ -83,7 +96,7 @@ int conv_qcow2(const struct conv_args *a);
 int conv_vpc(const struct conv_args *a);
 int conv_vmdk(const struct conv_args *a);
 int conv_ova(const struct conv_args *a);
-/* A monolithicSparse or streamOptimized VMDK of size bytes of a->disk
+/* A monolithicSparse or streamOptimized VMDK of size bytes of a->src
  * into fd, its descriptor naming the extent name: 0 or -1 (reported). */
 int conv_vmdk_sparse(const struct conv_args *a, int fd, const char *name,
 		     bool stream, uint64_t size);
