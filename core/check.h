@@ -42,5 +42,10 @@ int vd_vdi_check(const char *path, FILE *msgs, struct vd_check *r,
 		 struct vd_err *e);
 int vd_vhd_check(const char *path, FILE *msgs, struct vd_check *r,
 		 struct vd_err *e);
+/* A VMDK sparse extent (monolithicSparse, streamOptimized): grain
+ * tables and grains past the end, grains named twice. -ENOTSUP for a
+ * descriptor file. */
+int vd_vmdk_check(const char *path, FILE *msgs, struct vd_check *r,
+		  struct vd_err *e);
 
 #endif

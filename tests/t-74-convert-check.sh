@@ -38,6 +38,7 @@ gen_chk() {
 	qemu-img create -q -f qcow2 empty.qcow2 1G || return 1
 	qemu-img convert -O vdi seed.raw t.vdi || return 1
 	qemu-img convert -O vpc seed.raw t.vhd || return 1
+	qemu-img convert -O vmdk seed.raw t.vmdk || return 1
 	rm -f seed.raw
 }
 
@@ -234,10 +235,11 @@ rd() { /usr/bin/python3 -c 'import struct,sys; f=open(sys.argv[2],"rb"); f.seek(
 poke_le32() { poke "$1" "$2" $(printf '%08x' "$3" | sed 's/\(..\)\(..\)\(..\)\(..\)/\4 \3 \2 \1/'); }
 poke_be32() { poke "$1" "$2" $(printf '%08x' "$3" | sed 's/../& /g'); }
 
-# VDI against qemu-img check (it checks the block map too); VHD, which
-# qemu-img does not check, against the exit codes documented.
+# VDI and VMDK against qemu-img check (it checks their tables too); VHD,
+# which qemu-img does not check, and what only vdtool finds, against the
+# exit codes documented.
 t_tables() {
-	local d bm rc bat
+	local d bm rc bat gt
 	d=$(img_or_die chk)
 	same_verdict "$d/t.vdi"
 	bm=$(rd le32 "$d/t.vdi" $((0x154)))
@@ -264,6 +266,26 @@ t_tables() {
 	rc=$?
 	[ $rc = 2 ] || die "a VHD block past the end: exit $rc"
 	grep -q "past the end" past.err || die "message: $(cat past.err)"
+	# VMDK: a grain past the end (qemu-img check finds it too, and exits
+	# 1: its check stops there with EINVAL; ours says corrupt, 2), a
+	# grain named twice (only vdtool finds it).
+	same_verdict "$d/t.vmdk"
+	gt=$(($(rd le32 "$d/t.vmdk" $(($(rd le32 "$d/t.vmdk" 56) * 512))) * 512))
+	[ "$(rd le32 "$d/t.vmdk" "$gt")" -gt 1 ] || die "the VMDK's first grain is not stored"
+	cp "$d/t.vmdk" gpast.vmdk
+	poke_le32 gpast.vmdk "$gt" 40000000
+	T qemu-img check gpast.vmdk >/dev/null 2>q.err
+	[ $? != 0 ] && grep -q "points after EOF" q.err || die "qemu-img check does not see the grain past the end"
+	vdt check gpast.vmdk >/dev/null 2>gpast.err
+	rc=$?
+	[ $rc = 2 ] || die "a VMDK grain past the end: exit $rc"
+	grep -q "past the end" gpast.err || die "message: $(cat gpast.err)"
+	cp "$d/t.vmdk" gdup.vmdk
+	poke_le32 gdup.vmdk $((gt + 4)) "$(rd le32 gdup.vmdk "$gt")"
+	vdt check gdup.vmdk >/dev/null 2>gdup.err
+	rc=$?
+	[ $rc = 2 ] || die "a VMDK grain named twice: exit $rc"
+	grep -q "overlaps grain" gdup.err || die "message: $(cat gdup.err)"
 }
 
 [ -x "$VDTOOL" ] || { fail check "$VDTOOL is missing; build with make check-build"; exit 0; }

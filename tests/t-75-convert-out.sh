@@ -203,6 +203,7 @@ t_vmdk() {
 		[ "$(info_field vi.json format-specific.data.create-type)" = $sub ] ||
 			die "create type $(info_field vi.json format-specific.data.create-type), asked $sub"
 		T qemu-img compare "$d/top.qcow2" v.vmdk >cmp.txt 2>&1 || die "$sub: qemu-img compare: $(cat cmp.txt)"
+		vdt check v.vmdk >/dev/null 2>&1 || [ $sub = monolithicFlat ] || die "$sub: vdtool check: exit $?"
 		# Our reader too.
 		must vdt convert v.vmdk back.raw >/dev/null
 		cmp_files back.raw "$(vd_oracle "$d/top.qcow2")"

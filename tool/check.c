@@ -150,6 +150,8 @@ static int chk_one(const char *path, const char *fmt, bool json, bool quiet,
 		ret = vd_vdi_check(path, stderr, &r, &e);
 	} else if (!strcmp(fmt, "vpc")) {
 		ret = vd_vhd_check(path, stderr, &r, &e);
+	} else if (!strcmp(fmt, "vmdk")) {
+		ret = vd_vmdk_check(path, stderr, &r, &e);
 	} else {
 		vdt_error("%s: this image format (%s) does not support checks",
 			  path, fmt);
@@ -157,7 +159,7 @@ static int chk_one(const char *path, const char *fmt, bool json, bool quiet,
 	}
 	if (ret) {
 		vdt_error("%s", e.msg);
-		return CHK_FAILED;
+		return ret == -ENOTSUP ? CHK_NOT_SUPPORTED : CHK_FAILED;
 	}
 	if (!quiet) {
 		if (json) {
@@ -197,8 +199,9 @@ static void chk_usage(FILE *f)
 "usage: vdtool check [options] IMAGE\n"
 "Check IMAGE's metadata as `qemu-img check` does (qcow2: refcounts, leaked\n"
 "clusters, L1/L2 entries outside the file, overlapping metadata,\n"
-"compressed clusters, copied flags; VDI and VHD: block tables naming\n"
-"blocks past the end or twice). Read-only: nothing is repaired.\n"
+"compressed clusters, copied flags; VDI, VHD and VMDK sparse extents:\n"
+"tables naming blocks past the end or twice). Read-only: nothing is\n"
+"repaired.\n"
 "\n"
 "  --output=human|json  the report's shape, as qemu-img's (default human)\n"
 "  --backing-chain      check every layer of IMAGE's chain, top first\n"

@@ -240,7 +240,9 @@ int conv_pipe_run(const struct conv_src *in, struct vd_disk *base,
 {
 	struct cp p = { .in = in, .base = base, .s = sink };
 	pthread_t th[CP_MAX_THREADS];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/* Two workers per core: while one waits for the input's reads
+	 * the other compresses. */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN) * 2;
 	unsigned n = ncpu < 1 ? 1 : ncpu > CP_MAX_THREADS ? CP_MAX_THREADS :
 							     (unsigned)ncpu;
 	unsigned started = 0;
