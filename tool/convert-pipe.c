@@ -75,7 +75,6 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 	uint64_t nb = (len + bs - 1) / bs, pos;
 	int ret;
 
-	memset(s->buf, 0, (size_t)p->unit);
 	memset(s->has, 0, (size_t)p->per_unit * sizeof(*s->has));
 	/* Ends: each pass moves pos forward (a run of 0 is an error). */
 	for (pos = 0; pos < len;) {
@@ -88,6 +87,18 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 			ret = -EIO;
 		if (ret)
 			return ret;
+		/* A unit that is one hole (most of a sparse disk): no bytes
+		 * to clear, every block a hole. */
+		if (!data && !pos && run == len && !p->base) {
+			for (uint64_t i = 0; i < nb; i++) {
+				s->b[i].kind = CONV_HOLE;
+				s->b[i].len = (uint32_t)bs;
+				s->b[i].data = s->buf;
+			}
+			return 0;
+		}
+		if (!pos)
+			memset(s->buf, 0, (size_t)p->unit);
 		if (data) {
 			ret = conv_src_read(p->in, s->buf + pos, (size_t)run,
 					    off + pos);
