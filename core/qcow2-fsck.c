@@ -72,6 +72,7 @@ struct fsck {
 	uint64_t crypt_off, crypt_len;
 	uint32_t nb_snap;
 	uint64_t snap_off;
+	unsigned version;
 	uint16_t *refs;	    /* references counted per host cluster */
 	uint64_t nb;	    /* clusters of refs in use (grows by one at most) */
 	uint64_t nb_file;   /* clusters of the file */
@@ -372,6 +373,12 @@ static int fsck_snapshots(struct fsck *f)
 			return -EUCLEAN;
 		pos += 40 + extra + id_len + name_len;
 		pos = (pos + 7) & ~7ULL;
+		/* Version 3 entries carry at least 16 bytes of extra data
+		 * (the large VM state size and the disk size). */
+		if (f->version >= 3 && extra < 16) {
+			FMSG(f, "ERROR snapshot table entry %u is incomplete", i);
+			f->r->corruptions++;
+		}
 		if (l1_off & (f->cs - 1)) {
 			FMSG(f, "ERROR snapshot %u l1_offset=%#llx: L1 table is "
 			     "not cluster aligned; snapshot table entry "
@@ -518,6 +525,7 @@ static int fsck_header(struct fsck *f, struct vd_err *e)
 	if (f->fsize < 72 || get_be32(h) != QCOW2_MAGIC)
 		return FSCK_FAIL(-EINVAL, "not a qcow2 image (no magic)");
 	version = get_be32(h + 4);
+	f->version = version;
 	if (version != 2 && version != 3)
 		return FSCK_FAIL(-ENOTSUP, "version %u is not supported",
 				 version);
