@@ -47,5 +47,9 @@ int vd_vhd_check(const char *path, FILE *msgs, struct vd_check *r,
  * descriptor file. */
 int vd_vmdk_check(const char *path, FILE *msgs, struct vd_check *r,
 		  struct vd_err *e);
+/* A VHDX's BAT (vhdx-check.c): blocks past the end, over the other
+ * regions, overlapping, reserved states. The image must open. */
+int vd_vhdx_check(const char *path, FILE *msgs, struct vd_check *r,
+		  struct vd_err *e);
 
 #endif

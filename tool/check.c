@@ -152,6 +152,8 @@ static int chk_one(const char *path, const char *fmt, bool json, bool quiet,
 		ret = vd_vhd_check(path, stderr, &r, &e);
 	} else if (!strcmp(fmt, "vmdk")) {
 		ret = vd_vmdk_check(path, stderr, &r, &e);
+	} else if (!strcmp(fmt, "vhdx")) {
+		ret = vd_vhdx_check(path, stderr, &r, &e);
 	} else {
 		vdt_error("%s: this image format (%s) does not support checks",
 			  path, fmt);
@@ -199,7 +201,7 @@ static void chk_usage(FILE *f)
 "usage: vdtool check [options] IMAGE\n"
 "Check IMAGE's metadata as `qemu-img check` does (qcow2: refcounts, leaked\n"
 "clusters, L1/L2 entries outside the file, overlapping metadata,\n"
-"compressed clusters, copied flags; VDI, VHD and VMDK sparse extents:\n"
+"compressed clusters, copied flags; VDI, VHD, VHDX, VMDK sparse extents:\n"
 "tables naming blocks past the end or twice). Read-only: nothing is\n"
 "repaired.\n"
 "\n"
