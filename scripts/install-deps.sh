@@ -12,7 +12,8 @@ mtools dosfstools attr acl python3
 cryptsetup-bin libcryptsetup-dev libssl-dev
 ntfs-3g ntfs-3g-dev
 libwim15
-btrfs-progs liblzo2-dev libxxhash-dev libb2-dev"
+btrfs-progs liblzo2-dev libxxhash-dev libb2-dev
+libxml2-utils"
 
 missing=""
 for p in $PKGS; do

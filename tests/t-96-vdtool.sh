@@ -400,8 +400,8 @@ t_convert() {
 	must vdt convert "$c/dyn.vhd" long.raw >/dev/null
 	cmp_files long.raw "$(vd_oracle "$c/dyn.vhd")"
 	# Refusals: another format (usage, 2), the image itself as OUT (1).
-	vdt convert -O qcow2 "$c/zlib.qcow2" x.qcow2 2>f.err
-	[ $? = 2 ] || die "-O qcow2: exit not 2"
+	vdt convert -O qed "$c/zlib.qcow2" x.qed 2>f.err
+	[ $? = 2 ] || die "-O qed: exit not 2"
 	grep -q "not supported" f.err || die "message: $(cat f.err)"
 	cp "$s/top.qcow2" self.qcow2
 	cp "$s/base.qcow2" base.qcow2

@@ -84,10 +84,26 @@ checked() {
 	T stat "$m" >/dev/null || die "$who: the mount no longer answers"
 }
 
+# checkrun IMG WANT — vdtool check of a case's image ends, with exit
+# WANT ("qemu": the exit code qemu-img check gives the same image).
+checkrun() {
+	local img=$1 want=$2 rc
+	if [ "$want" = qemu ]; then
+		T qemu-img check "$img" >/dev/null 2>&1
+		want=$?
+	fi
+	T "$VDTOOL" check "$img" >"$TD/vcheck.out" 2>&1
+	rc=$?
+	[ "$rc" = 124 ] || [ "$rc" = 137 ] && die "vdtool check timed out"
+	[ "$rc" = "$want" ] || die "vdtool check: exit $rc, expected $want: $(tail -n 3 "$TD/vcheck.out" | tr '\n' '|')"
+}
+
 t_case() {
 	local name=$1 c=$HB_CASES/$1 m img rc w
 	[ -f "$c/case.json" ] || die "not prepared: its base image failed to build (see above)"
 	img=$(cat "$c/image")
+	[ -s "$c/check" ] && checkrun "$img" "$(cat "$c/check")"
+	[ -s "$c/checkonly" ] && return 0
 	local opts=()
 	[ -s "$c/opts" ] && mapfile -t opts <"$c/opts"
 	m=$(vd_mnt m)

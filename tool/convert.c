@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "tool/vdtool.h"
+#include "tool/convert.h"
 
 /* One read; one worker's share at a time. */
 #define CONV_CHUNK (1u << 20)
@@ -190,15 +190,111 @@ static int conv_stream(struct conv *cv)
 static void conv_usage(FILE *f)
 {
 	fprintf(f,
-"usage: vdtool convert [-O raw] [-q] [options] IMAGE OUT\n"
-"Write IMAGE's virtual disk (its whole backing chain read as one) to OUT\n"
-"as a raw file, byte for byte what `qemu-img convert -O raw` writes.\n"
-"A regular OUT is created or truncated and written sparse; OUT '-'\n"
-"writes every byte to standard output.\n"
+"usage: vdtool convert [-O FMT] [-c] [-o OPTS] [-B BACKING] [-f] [-q]\n"
+"                      [options] IMAGE OUT\n"
+"Write IMAGE's virtual disk (its whole backing chain read as one) to OUT.\n"
+"IMAGE may be any image vdmount reads, or any readable file or block\n"
+"device (read as raw).\n"
 "\n"
-"  -O FMT       the output format: only raw\n"
+"  -O FMT       the output format:\n"
+"                 raw    (default) byte for byte what `qemu-img convert\n"
+"                        -O raw` writes; a regular OUT is created or\n"
+"                        truncated and written sparse; OUT '-' writes\n"
+"                        every byte to standard output\n"
+"                 qcow2  version 3; -o cluster_size=N (default 64k),\n"
+"                        compression_type=zstd|zlib, preallocation=\n"
+"                        metadata; -c compresses (zstd by default)\n"
+"                 vmdk   -o subformat=monolithicSparse (default),\n"
+"                        streamOptimized or monolithicFlat (OUT is the\n"
+"                        descriptor, OUT-flat.vmdk the data)\n"
+"                 vpc    VHD; -o subformat=dynamic (default) or fixed\n"
+"                        (its size rounded up to 1 MiB, as Azure\n"
+"                        requires, and said so)\n"
+"                 ova    an OVF 1.0 descriptor, a SHA-256 manifest and a\n"
+"                        streamOptimized disk, in that order, in a tar\n"
+"  -c           qcow2: compress the data clusters\n"
+"  -o OPTS      format options, NAME=VALUE separated by commas\n"
+"  -B BACKING   qcow2: an image OUT is to be written over: only clusters\n"
+"               that differ from BACKING are stored (a relative name is\n"
+"               relative to OUT's folder, as it is recorded)\n"
+"  -f, --force  replace an existing OUT (other than raw OUT is never\n"
+"               replaced otherwise; it appears only when complete)\n"
+"  --path=PATH  image formats: convert this file of IMAGE's tree instead\n"
+"               of the whole disk: a volume (/p2.raw, /VG-LV.raw) or a\n"
+"               guest file, as a mount shows it\n"
 "  -q, --quiet  no progress bar (it is drawn only on a terminal)\n"
 "\n%s", vdt_common_help);
+}
+
+/* A size with an optional k/M/G suffix (powers of 1024). */
+static int conv_size(const char *s, uint64_t *v_r)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end)
+		return -1;
+	*v_r = v;
+	return 0;
+}
+
+/* -o NAME=VALUE,... into a. */
+static int conv_opts(struct conv_args *a, char *s)
+{
+	char *save = NULL;
+
+	for (char *kv = strtok_r(s, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+
+		if (!v) {
+			vdt_error("-o %s: expected NAME=VALUE", kv);
+			return -1;
+		}
+		*v++ = '\0';
+		if (!strcmp(kv, "compression_type")) {
+			if (!strcmp(v, "zlib"))
+				a->codec = VD_CODEC_DEFLATE;
+			else if (!strcmp(v, "zstd"))
+				a->codec = VD_CODEC_ZSTD;
+			else {
+				vdt_error("compression_type must be zlib or "
+					  "zstd, not '%s'", v);
+				return -1;
+			}
+			a->codec_given = true;
+		} else if (!strcmp(kv, "cluster_size")) {
+			if (conv_size(v, &a->cluster_size)) {
+				vdt_error("bad cluster_size '%s'", v);
+				return -1;
+			}
+		} else if (!strcmp(kv, "preallocation")) {
+			if (!strcmp(v, "metadata"))
+				a->prealloc_metadata = true;
+			else if (strcmp(v, "off")) {
+				vdt_error("preallocation must be off or "
+					  "metadata, not '%s'", v);
+				return -1;
+			}
+		} else if (!strcmp(kv, "subformat")) {
+			a->subformat = v;
+		} else {
+			vdt_error("-o %s: unknown option", kv);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Whether OUT names a file of the image's chain (writing it would
@@ -219,29 +315,47 @@ int vdt_convert(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "path", required_argument, NULL, VDT_OPT_FIRST_FREE },
 		VDT_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct vdt_common c = { .io = { .uid = -1, .gid = -1 } };
 	struct vd_image img = { 0 };
 	struct conv cv = { .fd = -1 };
-	const char *out;
+	struct conv_args a = { .fmt = "raw", .codec = VD_CODEC_ZSTD };
+	struct conv_src src = { 0 };
+	const char *out, *path = NULL;
 	bool quiet = false, to_stdout, regular;
 	struct stat st;
 	int opt, ret, status = VDT_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "O:q" VDT_COMMON_SHORTOPTS, lo,
-				  NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "O:qfco:B:" VDT_COMMON_SHORTOPTS,
+				  lo, NULL)) != -1) {
 		switch (opt) {
 		case 'O':
-			if (strcmp(optarg, "raw")) {
+			if (strcmp(optarg, "raw") && strcmp(optarg, "qcow2") &&
+			    strcmp(optarg, "vmdk") && strcmp(optarg, "vpc") &&
+			    strcmp(optarg, "ova")) {
 				vdt_error("output format '%s' is not "
-					  "supported (only raw)", optarg);
+					  "supported (raw, qcow2, vmdk, vpc, "
+					  "ova)", optarg);
+				vdt_common_free(&c);
+				return VDT_EXIT_USAGE;
+			}
+			a.fmt = optarg;
+			continue;
+		case 'q': quiet = true; continue;
+		case 'f': a.force = true; continue;
+		case 'c': a.compress = true; continue;
+		case 'B': a.backing = optarg; continue;
+		case VDT_OPT_FIRST_FREE: path = optarg; continue;
+		case 'o':
+			if (conv_opts(&a, optarg)) {
 				vdt_common_free(&c);
 				return VDT_EXIT_USAGE;
 			}
 			continue;
-		case 'q': quiet = true; continue;
 		case 'h':
 			conv_usage(stdout);
 			vdt_common_free(&c);
@@ -262,6 +376,75 @@ int vdt_convert(int argc, char **argv)
 			  argc == optind    ? "no IMAGE given" :
 					      "no OUT given");
 		fprintf(stderr, "Try 'vdtool convert --help'.\n");
+		vdt_common_free(&c);
+		return VDT_EXIT_USAGE;
+	}
+	if (strcmp(a.fmt, "raw")) {
+		bool bad_c = a.compress && strcmp(a.fmt, "qcow2");
+		bool bad_b = a.backing && strcmp(a.fmt, "qcow2");
+
+		if (bad_c || bad_b || !strcmp(argv[optind + 1], "-")) {
+			vdt_error(bad_c ? "-c: %s output is not compressed" :
+				  bad_b ? "-B: %s output has no backing file" :
+					  "%s output cannot go to standard "
+					  "output", a.fmt);
+			vdt_common_free(&c);
+			return VDT_EXIT_USAGE;
+		}
+		if ((strcmp(a.fmt, "qcow2") && (a.cluster_size ||
+						a.prealloc_metadata ||
+						a.codec_given)) ||
+		    (a.subformat && (!strcmp(a.fmt, "qcow2") ||
+				     !strcmp(a.fmt, "ova")))) {
+			vdt_error("-o: an option %s output does not take",
+				  a.fmt);
+			vdt_common_free(&c);
+			return VDT_EXIT_USAGE;
+		}
+		if (path ? vdt_open(&c, argv[optind], &img) :
+			   vdt_open_disk(&c, argv[optind], &img))
+			goto out;
+		if (!stat(argv[optind + 1], &st) &&
+		    conv_is_input(img.disk, &st)) {
+			vdt_error("%s: is a file of the image being read",
+				  argv[optind + 1]);
+			goto out;
+		}
+		src.disk = img.disk;
+		src.size = vd_disk_size(img.disk);
+		if (path) {
+			uint64_t ino;
+			struct vd_fs_attr at;
+
+			ret = vdt_resolve(img.ns, path, true, &ino);
+			if (!ret)
+				ret = vd_ns_getattr(img.ns, ino, &at);
+			if (!ret)
+				ret = vd_ns_open_file(img.ns, ino, &src.file);
+			if (ret) {
+				vdt_error("%s: %s", path, strerror(-ret));
+				goto out;
+			}
+			src.disk = NULL;
+			src.size = at.size;
+		}
+		a.in_path = argv[optind];
+		a.src = &src;
+		a.out = argv[optind + 1];
+		a.quiet = quiet;
+		a.common = &c;
+		status = !strcmp(a.fmt, "qcow2") ? conv_qcow2(&a) :
+			 !strcmp(a.fmt, "vmdk")	 ? conv_vmdk(&a) :
+			 !strcmp(a.fmt, "vpc")	 ? conv_vpc(&a) :
+						   conv_ova(&a);
+		if (src.file)
+			vd_ns_release(src.file);
+		goto out;
+	}
+	if (a.compress || a.backing || a.subformat || a.cluster_size ||
+	    a.prealloc_metadata || a.codec_given || path) {
+		vdt_error("raw output takes no -c, -B, -o or --path (vdtool "
+			  "cat writes one file of the tree)");
 		vdt_common_free(&c);
 		return VDT_EXIT_USAGE;
 	}

@@ -742,6 +742,11 @@ seeds_qcow2w() {
 	mkdir -p "$OUT/qcow2w" && cp "$OUT"/qcow2/* "$OUT/qcow2w/"
 }
 
+# The qcow2 seeds, checked (vdtool check).
+seeds_qcow2check() {
+	mkdir -p "$OUT/qcow2check" && cp "$OUT"/qcow2/* "$OUT/qcow2check/"
+}
+
 # LUKS headers by cryptsetup (small metadata and key-slot areas, cheap
 # KDFs, so the fuzzer reaches the unlock): LUKS2 with PBKDF2 and argon2id
 # slots, LUKS1 aes-cbc-essiv, qemu's LUKS1 aes-192-xts; and an encrypted qcow2 (qemu's LUKS1
@@ -775,11 +780,11 @@ seeds_luks() {
 }
 
 fail=0
-for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks; do
+for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks qcow2check; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 qcow2w vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks; do
+for d in qcow2 qcow2w qcow2check vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1

@@ -396,12 +396,16 @@ def prepare(out, baseroot, paths):
                         raise CaseError("%s: qemu-img convert of the poked image failed: %s"
                                         % (where, r.stdout.decode(errors="replace").strip()))
                 words = ["same", words[1], 0, q, None]
+            elif kind == "check":
+                if len(words) != 2 or not (words[1] == "qemu" or words[1].isdigit()):
+                    raise CaseError("%s: expect check takes an exit code or qemu" % where)
             elif kind not in ("refuse", "ls", "fileeio", "filesame", "warn", "lseio", "lsnames", "absent",
                               "link", "linkeio", "linklen"):
                 raise CaseError("%s: unknown expectation %s" % (where, kind))
             exp.append(words)
         refuse = [e for e in exp if e[0] == "refuse"]
-        if refuse and len(exp) != 1:
+        checks = [e for e in exp if e[0] == "check"]
+        if refuse and len(exp) - len(checks) != 1:
             raise CaseError("%s: refuse excludes other expectations" % c["where"])
         info = {"name": c["name"], "where": c["where"], "image": os.path.join(imgdir, image),
                 "opts": [fill(o) for o in c["opts"]], "secret": (fill(c["secret"]) if isinstance(c["secret"], str) else secret)
@@ -416,6 +420,10 @@ def prepare(out, baseroot, paths):
         put("opts", "".join(o + "\n" for o in info["opts"]))
         put("secret", info["secret"])
         put("warn", "".join(e[1] + "\n" for e in exp if e[0] == "warn"))
+        # vdtool check's expected exit code ("qemu": qemu-img check's);
+        # a case with nothing else is not mounted.
+        put("check", checks[0][1] if checks else "")
+        put("checkonly", "1" if checks and len(checks) == len(exp) else "")
         if refuse:
             put("refuse", refuse[0][1])
         with open(os.path.join(cdir, "case.json"), "w") as f:
@@ -450,6 +458,8 @@ def check(cdir, mnt):
         if e[0] == "eio":
             eios.setdefault(e[1], []).append((e[2], e[3]))
     for e in info["expect"]:
+        if e[0] == "check":
+            continue
         try:
             check_one(info, e, mnt, eios, bad)
         except OSError as x:
