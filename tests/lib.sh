@@ -242,10 +242,22 @@ vd_umount() {
 	return $rc
 }
 
-vd_loop_detach() {
-	timeout -k 2 20 losetup -d "$1" 2>/dev/null
+# vd_loop_forget DEV — DEV, detached already, is no longer this script's.
+vd_loop_forget() {
 	grep -vxF -- "$1" "$VD_LOOPS" >"$VD_LOOPS.new"
 	mv "$VD_LOOPS.new" "$VD_LOOPS"
+}
+
+# vd_loop_detach DEV — detach a loop device this script made. Only while
+# its backing file is still one of this run's: once detached, the name
+# may be another script's (scripts run side by side, and other runs).
+vd_loop_detach() {
+	local b
+	b=$(cat "/sys/block/${1#/dev/}/loop/backing_file" 2>/dev/null)
+	case $b in
+	"$VD_WORK"/*) timeout -k 2 20 losetup -d "$1" 2>/dev/null ;;
+	esac
+	vd_loop_forget "$1"
 }
 
 # Detach every loop device and unmount every mount this script made.

@@ -69,8 +69,7 @@ lvm_detach() {
 	sync "$LDEV"
 	blockdev --flushbufs "$LDEV" 2>/dev/null
 	losetup -d "$LDEV" || return 1
-	grep -vxF -- "$LDEV" "$VD_LOOPS" >"$VD_LOOPS.new"
-	mv "$VD_LOOPS.new" "$VD_LOOPS"
+	vd_loop_forget "$LDEV"
 	LDEV=
 }
 

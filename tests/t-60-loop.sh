@@ -22,6 +22,7 @@ t_loop() {
 	T dd if="$dev" of="$TD/direct" bs=65536 iflag=direct status=none || die "direct read failed"
 	cmp "$TD/direct" "$o" >/dev/null || die "direct read of the loop device differs"
 	T losetup -d "$dev" || die "losetup -d failed"
+	vd_loop_forget "$dev"
 	vd_loop_detach "$dev"
 	umount_ok "$m"
 }

@@ -72,7 +72,7 @@ table_json() {
 	echo "$dev" >>"$VD_LOOPS"
 	sfdisk --json "$dev" >"$disk.json"
 	rc=$?
-	losetup -d "$dev"
+	vd_loop_detach "$dev"
 	return $rc
 }
 
@@ -175,7 +175,7 @@ gen_gpt4k() {
 		start=8448, size=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="four k two"
 	EOF
 	rc=$?
-	losetup -d "$dev"
+	vd_loop_detach "$dev"
 	[ $rc -eq 0 ] || return 1
 	place disk.raw p1.img $((256 * 4096)) || return 1
 	place disk.raw p2.img $((8448 * 4096)) || return 1
@@ -219,7 +219,7 @@ gen_dirty() {
 		echo "$PWD/m" >>"$VD_MOUNTS"
 		# A long commit interval: only our sync commits, and nothing is
 		# checkpointed before we copy.
-		timeout -k 5 60 mount -o commit=300 "$dev" m || { losetup -d "$dev"; return 1; }
+		timeout -k 5 60 mount -o commit=300 "$dev" m || { vd_loop_detach "$dev"; return 1; }
 		dirty_writes m
 		rc=$?
 		# fsync commits the running transaction (everything above) to
@@ -229,7 +229,7 @@ gen_dirty() {
 		[ $rc -eq 0 ] && python3 -c 'import os, sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' m/dirty/small &&
 			cp --sparse=always base.img dirty.img
 		kumount "$PWD/m"
-		losetup -d "$dev"
+		vd_loop_detach "$dev"
 		[ $rc -eq 0 ] || return 1
 		# The copy must need recovery, and its metadata at home must
 		# still lack what the journal holds.
@@ -248,7 +248,7 @@ gen_dirty() {
 	timeout -k 5 60 mount -o ro "$dev" m
 	rc=$?
 	[ $rc -eq 0 ] && kumount "$PWD/m"
-	losetup -d "$dev"
+	vd_loop_detach "$dev"
 	[ $rc -eq 0 ] || return 1
 	dumpe2fs -h rec.img 2>/dev/null | grep -q needs_recovery &&
 		{ echo "kernel did not recover rec.img"; return 1; }
