@@ -95,16 +95,19 @@ $(SAN)/%.o: %.c
 -include $(LIB_OBJS:.o=.d) $(FUSE_OBJS:.o=.d) $(SAN_LIB_OBJS:.o=.d) $(SAN_FUSE_OBJS:.o=.d)
 -include $(VDT_OBJS:.o=.d) $(SAN_VDT_OBJS:.o=.d)
 
+# The sub-makes below compile on every core (BUILD_JOBS=1 for one).
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 # Prerequisites first (pkg-config must see the libraries before the
 # compile flags are computed), then a sub-make does the building.
 check: deps
-	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) check-build
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # Scripts run their slow, exhaustive cases only when VD_FULL=1; the
 # long stress mode goes with them.
 check-full: deps
-	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) check-build
 	@BUILD=$(BUILD) VD_FULL=1 VD_STRESS=long bash tests/run.sh
 
 check-build: $(BUILD)/vdmount $(SAN)/vdmount $(BUILD)/vdtool $(SAN)/vdtool \
@@ -117,11 +120,11 @@ fuzz:
 	@BUILD=$(BUILD) bash tests/fuzz/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all
 	@BUILD=$(BUILD) sh scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all
 	@BUILD=$(BUILD) bash bench/run.sh
 
 install: $(BUILD)/vdmount $(BUILD)/vdtool
