@@ -365,6 +365,7 @@ static const struct {
 	{ "cp", vdt_cp, "copy files and directories out of the tree" },
 	{ "convert", vdt_convert, "write the flat disk as a sparse raw file" },
 	{ "verify", vdt_verify, "check an OVA's manifest digests" },
+	{ "copy-in", vdt_copy_in, "copy host files into an ext filesystem (writable)" },
 };
 
 static void usage(FILE *out)

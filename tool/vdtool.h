@@ -161,5 +161,6 @@ int vdt_cat(int argc, char **argv);
 int vdt_cp(int argc, char **argv);
 int vdt_convert(int argc, char **argv);
 int vdt_verify(int argc, char **argv);
+int vdt_copy_in(int argc, char **argv);
 
 #endif
