@@ -353,6 +353,44 @@ os.close(fd)' "$TD/want" "$M/p3/synced" "$M/p3/unsynced" || die "writes failed"
 	cmp "$TD/got" "$TD/want" || die "the fsynced file's bytes are not there"
 }
 
+# SIGTERM without an fsync: the daemon flushes and leaves the child and
+# the guest filesystem clean, the writes there.
+t_sigterm() {
+	local pid
+	setup
+	echo data >"$M/p3/t.txt" && mkdir "$M/p3/dir" || die "writes failed"
+	pid=$(vd_daemon_pids "$M")
+	[ -n "$pid" ] || die "no daemon"
+	kill -TERM $pid
+	finish
+	part_out 3
+	[ "$(T debugfs -R "cat /t.txt" "$TD/p3.out" 2>/dev/null)" = data ] ||
+		die "t.txt is not in the filesystem after SIGTERM"
+}
+
+# A journal that needs recovery is not replayed into the child: that
+# filesystem stays read-only in a writable mount, with one warning.
+gen_dirty() {
+	truncate -s $((16 * MIB)) fs.img
+	mkfs.ext4 -q -F -b 4096 fs.img || return 1
+	debugfs -w -R "feature needs_recovery" fs.img || return 1
+	dumpe2fs -h fs.img 2>/dev/null | grep -q needs_recovery || return 1
+	qemu-img convert -O qcow2 fs.img dirty.qcow2
+}
+
+t_dirty_journal() {
+	local d m
+	d=$(img_or_die dirty) || exit 1
+	cp "$d/dirty.qcow2" "$TD/" || die "copy failed"
+	m=$(vd_mnt m)
+	mount_ok "$m" --overlay="$TD/c.qcow2" "$TD/dirty.qcow2" "$m"
+	grep -q "journal needs recovery; its files stay read-only" "$TD/mount.err" ||
+		die "no warning: $(cat "$TD/mount.err")"
+	T touch "$m/fs/x" 2>"$TD/e" && die "a file was made"
+	grep -q "Read-only file system" "$TD/e" || die "touch: $(cat "$TD/e")"
+	umount_ok "$m"
+}
+
 # vdtool copy-in: the same write calls without FUSE. -p keeps modes,
 # owners, times, xattrs and hard links (the kernel's view of the result
 # against the host tree); --parents makes the folders; a guest symlink
@@ -407,5 +445,7 @@ vd_test fsx t_fsx
 vd_test errors t_errors
 vd_test enospc t_enospc
 vd_test crash t_crash
+vd_test sigterm t_sigterm
+vd_test dirty_journal t_dirty_journal
 vd_test copy_in t_copy_in
 vd_finish
