@@ -21,6 +21,7 @@
  * Inline-data files (EXT4_INLINE_DATA_FL) are copied at open, whole (at
  * most 60 bytes plus one xattr value). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,6 +726,65 @@ int vd_ext_write(struct vd_fs_file *ff, const void *buf, size_t len,
 	}
 	if (!ret)
 		*put_r = done;
+out:
+	pthread_mutex_unlock(&x->lock);
+	return ret;
+}
+
+/* As the kernel's ext4_fallocate: extent-mapped files only (EOPNOTSUPP
+ * for the others), the blocks allocated as unwritten extents (reading
+ * as zeros), the size raised unless FALLOC_FL_KEEP_SIZE. */
+int vd_ext_fallocate(struct vd_fs_file *ff, int mode, uint64_t off,
+		     uint64_t len)
+{
+	struct ext_file *f = (struct ext_file *)ff;
+	struct ext_fs *x = f->x;
+	struct ext2_inode_large in;
+	struct timespec now;
+	uint64_t bs = x->bs, start, end;
+	errcode_t err;
+	int ret;
+
+	if (!f->rw)
+		return -EROFS;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	if (!len)
+		return -EINVAL;
+	if (off >= (bs << 32) || len > (bs << 32) - off)
+		return -EFBIG;
+	pthread_mutex_lock(&x->lock);
+	ret = vd_ext_begin(x);
+	if (!ret)
+		ret = vd_ext_read_inode(x, f->ino, &in);
+	if (ret)
+		goto out;
+	if (!(in.i_flags & EXT4_EXTENTS_FL)) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	start = off / bs;
+	end = (off + len + bs - 1) / bs;
+	/* The extent handle writes the tree's root into in (and the
+	 * inode): in stays current. */
+	err = ext2fs_fallocate(x->fs, EXT2_FALLOCATE_FORCE_UNINIT,
+			       (ext2_ino_t)f->ino, EXT2_INODE(&in), ~0ULL,
+			       start, end - start);
+	if (err) {
+		ret = vd_ext_werr(x, f->ino, "fallocate", err);
+		goto out;
+	}
+	vd_ext_now(&now);
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > EXT2_I_SIZE(&in)) {
+		err = ext2fs_inode_size_set(x->fs, EXT2_INODE(&in), off + len);
+		if (err) {
+			ret = vd_ext_werr(x, f->ino, "fallocate", err);
+			goto out;
+		}
+		VD_EXT_TIME_PUT(&in, mtime, now);
+	}
+	VD_EXT_TIME_PUT(&in, ctime, now);
+	ret = vd_ext_write_inode(x, f->ino, &in);
 out:
 	pthread_mutex_unlock(&x->lock);
 	return ret;

@@ -984,6 +984,7 @@ const struct vd_fs_ops vd_fs_ext = {
 	.rename = vd_ext_rename,
 	.setattr = vd_ext_setattr,
 	.write = vd_ext_write,
+	.fallocate = vd_ext_fallocate,
 	.setxattr = ext_setxattr,
 	.removexattr = ext_removexattr,
 	.sync = vd_ext_sync,

@@ -153,6 +153,8 @@ int vd_ext_map_file(struct vd_fs_file *f, uint64_t off, size_t len,
 void vd_ext_release(struct vd_fs_file *f);
 int vd_ext_write(struct vd_fs_file *f, const void *buf, size_t len,
 		 uint64_t off, size_t *put_r);
+int vd_ext_fallocate(struct vd_fs_file *f, int mode, uint64_t off,
+		     uint64_t len);
 /* Set the size of regular file ino (lock held, vd_ext_begin done). */
 int vd_ext_truncate(struct ext_fs *x, uint64_t ino, uint64_t size);
 

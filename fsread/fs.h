@@ -214,6 +214,10 @@ struct vd_fs_ops {
 	 * was written, else -ENOSPC). */
 	int (*write)(struct vd_fs_file *f, const void *buf, size_t len,
 		     uint64_t off, size_t *put_r);
+	/* fallocate(2) of an open regular file: mode 0 or
+	 * FALLOC_FL_KEEP_SIZE (others: -EOPNOTSUPP). */
+	int (*fallocate)(struct vd_fs_file *f, int mode, uint64_t off,
+			 uint64_t len);
 	/* flags: XATTR_CREATE, XATTR_REPLACE as setxattr(2). */
 	int (*setxattr)(struct vd_fs *fs, uint64_t ino, const char *name,
 			const void *value, size_t size, int flags);

@@ -1032,6 +1032,20 @@ static void vd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, -vd_ns_removexattr(m->ns, ns_ino_of(m, ino), name));
 }
 
+static void vd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct tree_file *tf = (struct tree_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -vd_ns_fallocate(tf->f, mode, (uint64_t)off,
+					     (uint64_t)len));
+}
+
 static void vd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
@@ -1085,6 +1099,7 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.flush = vd_flush,
 	.fsync = vd_fsync,
 	.fsyncdir = vd_fsyncdir,
+	.fallocate = vd_fallocate,
 	.release = vd_release,
 	.lseek = vd_lseek,
 	.opendir = vd_opendir,

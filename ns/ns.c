@@ -906,6 +906,21 @@ int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
 	return ret;
 }
 
+int vd_ns_fallocate(struct vd_ns_file *f, int mode, uint64_t off,
+		    uint64_t len)
+{
+	struct vd_fs *fs;
+
+	if (f->kind != NS_FS)
+		return -EOPNOTSUPP;
+	fs = f->ff->fs;
+	if (!fs->writable)
+		return -EROFS;
+	if (!fs->ops->fallocate)
+		return -EOPNOTSUPP;
+	return fs->ops->fallocate(f->ff, mode, off, len);
+}
+
 bool vd_ns_writable(const struct vd_ns *ns)
 {
 	return vd_disk_writable(ns->disk);

@@ -131,6 +131,10 @@ bool vd_ns_file_is_raw(const struct vd_ns_file *f);
  * fills up. */
 int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
 		uint64_t off, size_t *put_r);
+/* fallocate(2) of a guest file (vd_fs_ops.fallocate); raw files, and
+ * filesystems without it: -EOPNOTSUPP (-EROFS when read-only). */
+int vd_ns_fallocate(struct vd_ns_file *f, int mode, uint64_t off,
+		    uint64_t len);
 bool vd_ns_writable(const struct vd_ns *ns);
 /* Make every write that returned durable: the guest filesystems'
  * changes, then the disk. */

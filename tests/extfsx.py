@@ -236,8 +236,11 @@ class Fsx:
     def settimes(self):
         """Every path's times from its name, on both sides."""
         for root in (self.a, self.b):
+            # In name order on both sides (the kernel lists a folder in
+            # hash order): the names of one inode get the last one's.
             for d, dirs, files in os.walk(root):
-                for n in dirs + files:
+                dirs.sort()
+                for n in sorted(dirs + files):
                     p = os.path.join(d, n)
                     rel = os.path.relpath(p, root)
                     h = int(hashlib.sha256(os.fsencode(rel)).hexdigest()[:12],

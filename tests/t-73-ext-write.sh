@@ -28,28 +28,30 @@ declare -A PSIZE=([1]=40 [2]=8 [3]=16 [4]=16)
 
 # -------------------------------------------------------------- images
 
-# A loop device over FILE, read-write, recorded for the cleanup.
-loop_rw() {
-	local dev
-	dev=$(timeout -k 5 60 losetup -f --show "$1") || return 1
-	echo "$dev" >>"$VD_LOOPS"
-	echo "$dev"
+# mount_rw FILE MNT — the kernel's read-write loop mount of FILE
+# (recorded for the cleanup; the loop device goes with the unmount). A
+# loop device being set up by another process at the same moment can
+# make one attempt fail: three tries.
+mount_rw() {
+	local i
+	mkdir -p "$2"
+	echo "$2" >>"$VD_MOUNTS"
+	for i in 1 2 3; do
+		timeout -k 5 60 mount -o loop "$1" "$2" && return 0
+		sleep 1
+	done
+	return 1
 }
 
 gen_disk() {
-	local dev
 	python3 "$MKTREE" --profile small --seed 73 src || return 1
 	truncate -s $((PSIZE[1] * MIB)) p1.img
 	mkfs.ext4 -q -F -E root_owner=0:0 -b 4096 -I 256 -d src p1.img || return 1
 	# mkfs -d keeps whole seconds: the kernel sets the times.
-	mkdir -p k
-	dev=$(loop_rw p1.img) || return 1
-	echo "$PWD/k" >>"$VD_MOUNTS"
-	timeout -k 5 60 mount "$dev" k || return 1
+	mount_rw p1.img "$PWD/k" || return 1
 	python3 "$MKTREE" --profile small --times-only --seed 73 k
 	local rc=$?
 	timeout -k 5 60 umount k || return 1
-	losetup -d "$dev"
 	[ $rc -eq 0 ] || return 1
 	e2fsck -fn p1.img || return 1
 	truncate -s $((PSIZE[2] * MIB)) p2.img
@@ -106,14 +108,10 @@ setup() {
 # ref_mount N — the model: the kernel's read-write mount of a copy of
 # partition N's image, at $TD/refN.
 ref_mount() {
-	local n=$1 dev
+	local n=$1
 	need_loop
 	cp --sparse=always "$D/p$n.img" "$TD/ref$n.img" || die "copy failed"
-	mkdir -p "$TD/ref$n"
-	dev=$(loop_rw "$TD/ref$n.img") || die "losetup failed"
-	echo "$dev" >"$TD/ref$n.dev"
-	echo "$TD/ref$n" >>"$VD_MOUNTS"
-	T mount "$dev" "$TD/ref$n" || die "kernel mount of the model failed"
+	mount_rw "$TD/ref$n.img" "$TD/ref$n" || die "kernel mount of the model failed"
 }
 
 # finish — unmount; the child is clean for qemu-img, the base unchanged,
@@ -181,13 +179,14 @@ op_special() { mkfifo "$1/fifo2" && mknod "$1/cdev" c 1 3 && mknod "$1/bdev" b 3
 op_cp_a() { cp -a "$D/host" "$1/copied"; }
 op_rm_tree() { rm -rf "$1/newdir/sub"; }
 op_unlink() { rm "$1/rb"; }
+op_falloc() { fallocate -l 300000 "$1/fa" && fallocate -n -o 1048576 -l 65536 "$1/fa" && echo x >>"$1/fa"; }
 op_append_dd() { dd if="$D/host/a/b/rand.bin" of="$1/newdir/hard.txt" bs=4096 seek=3 conv=notrunc status=none; }
 
 # The operations above, in order, on $A and $B.
 write_ops() {
 	local op
 	for op in create copy truncate mkdir link symlink rename \
-		rename_over chmod xattr special cp_a append_dd touch \
+		rename_over chmod xattr special cp_a falloc append_dd touch \
 		rm_tree unlink; do
 		both "$op" "op_$op"
 	done
