@@ -196,6 +196,9 @@ int vd_ext_dir_empty(struct ext_fs *x, uint64_t dir,
 
 /* ---- ext-write.c: changes, in a writable mount ---- */
 
+/* The kernel's EXT4_LINK_MAX. */
+#define EXT_LINK_MAX 65000u
+
 int vd_ext_mknod(struct vd_fs *fs, uint64_t dir, const char *name,
 		 mode_t mode, dev_t rdev, const struct vd_fs_cred *c,
 		 uint64_t *ino_r);
@@ -237,6 +240,28 @@ void vd_ext_time_put(struct ext2_inode_large *in, __u32 *base, __u32 *extra,
 #define VD_EXT_TIME_PUT(in, f, ts)                                          \
 	vd_ext_time_put((in), &(in)->i_##f, &(in)->i_##f##_extra,           \
 			offsetof(struct ext2_inode_large, i_##f##_extra), (ts))
+/* Helpers of the changes (lock held), shared with ext-unlink.c: a
+ * name's checks (-ENOENT empty, -ENAMETOOLONG, -EINVAL with '/'); "."
+ * or ".."; directory dir read for a change (-ENOTDIR, -ENOENT when
+ * removed, -ENOKEY when encrypted); an entry added (the directory grown
+ * when full), removed, or pointed at another inode (".." too); a
+ * directory's mtime and ctime now and its link count up or down; one
+ * link of ino (inode in) gone, the inode freed with its last unless
+ * open; an inode freed. */
+int vd_ext_name_ok(const char *name);
+bool vd_ext_is_dot(const char *name);
+int vd_ext_dir_for_change(struct ext_fs *x, uint64_t dir,
+			  struct ext2_inode_large *din);
+int vd_ext_add_entry(struct ext_fs *x, uint64_t dir, const char *name,
+		     uint64_t ino, mode_t mode);
+int vd_ext_del_entry(struct ext_fs *x, uint64_t dir, const char *name,
+		     uint64_t ino);
+int vd_ext_set_entry(struct ext_fs *x, uint64_t dir, const char *name,
+		     uint64_t ino, mode_t mode);
+int vd_ext_dir_changed(struct ext_fs *x, uint64_t dir, int links);
+int vd_ext_drop_link(struct ext_fs *x, uint64_t ino,
+		     struct ext2_inode_large *in);
+int vd_ext_inode_free(struct ext_fs *x, uint64_t ino);
 /* Write inode ino whole (lock held): 0 or -errno (logged). */
 int vd_ext_write_inode(struct ext_fs *x, uint64_t ino,
 		       struct ext2_inode_large *in);
