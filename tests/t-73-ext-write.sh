@@ -131,7 +131,7 @@ finish() {
 part_out() {
 	local n=$1
 	dd if="$TD/out.raw" of="$TD/p$n.out" bs=1M skip="${PSTART[$n]}" \
-		count="${PSIZE[$n]}" status=none || die "dd failed"
+		count="${PSIZE[$n]}" conv=sparse status=none || die "dd failed"
 	T e2fsck -fn "$TD/p$n.out" >"$TD/fsck$n.out" 2>&1 ||
 		die "e2fsck -fn of p$n: $(tail -n 6 "$TD/fsck$n.out" | tr '\n' '|')"
 }
@@ -145,6 +145,13 @@ same_as_model() {
 		--exclude lost+found "$TD/ref$n" "$TD/k$n" >"$TD/treecmp$n.out" 2>&1 ||
 		die "p$n differs from the model: $(head -n 6 "$TD/treecmp$n.out" | tr '\n' '|')"
 	kumount_ok "$TD/k$n"
+}
+
+# tidy — at the end of a test that passed: its images go (a failed test
+# keeps them to look at; a mounted one lives on until the cleanup).
+tidy() {
+	rm -f "$TD"/*.raw "$TD"/*.img "$TD"/*.out "$TD"/*.qcow2 "$TD/src" \
+		"$TD/want" "$TD/got"
 }
 
 # both WHAT CMD... — run CMD (a function of the folder, given as its first
@@ -228,6 +235,7 @@ t_ext4_ext3() {
 		part_out "$n"
 		same_as_model "$n"
 	done
+	tidy
 }
 
 # ext2 (1 KiB blocks, block maps, no journal) and an fsx-like random
@@ -241,6 +249,7 @@ t_ext2() {
 	finish
 	part_out 3
 	same_as_model 3
+	tidy
 }
 
 t_fsx() {
@@ -263,6 +272,7 @@ t_fsx() {
 		part_out "$n"
 		same_as_model "$n"
 	done
+	tidy
 }
 
 # The kernel's errors; other filesystems and a read-only mount: EROFS.
@@ -304,6 +314,7 @@ t_errors() {
 		umount_ok "$m"
 	}
 	umount_ok_ro
+	tidy
 }
 
 # A full filesystem: ENOSPC, the daemon stays up, e2fsck finds it clean.
@@ -316,6 +327,7 @@ t_enospc() {
 	echo after >"$M/p3/after" || die "no write after the filesystem was freed"
 	finish
 	part_out 3
+	tidy
 }
 
 # SIGKILL after an fsync: the child opens in qemu-img without
@@ -344,13 +356,14 @@ os.close(fd)' "$TD/want" "$M/p3/synced" "$M/p3/unsynced" || die "writes failed"
 	echo "$out" | grep -qi corrupt && die "qemu-img check: $out"
 	T qemu-img convert -O raw "$TD/child.qcow2" "$TD/out.raw" || die "convert failed"
 	dd if="$TD/out.raw" of="$TD/p3.out" bs=1M skip="${PSTART[3]}" \
-		count="${PSIZE[3]}" status=none || die "dd failed"
+		count="${PSIZE[3]}" conv=sparse status=none || die "dd failed"
 	T e2fsck -fy "$TD/p3.out" >"$TD/fsck.out" 2>&1
 	rc=$?
 	[ $rc -le 1 ] || die "e2fsck -fy (exit $rc): $(tail -n 5 "$TD/fsck.out" | tr '\n' '|')"
 	T e2fsck -fn "$TD/p3.out" >"$TD/fsck2.out" 2>&1 || die "not clean after e2fsck -fy"
 	T debugfs -R "dump /synced $TD/got" "$TD/p3.out" >/dev/null 2>&1
 	cmp "$TD/got" "$TD/want" || die "the fsynced file's bytes are not there"
+	tidy
 }
 
 # Writers in parallel (the daemon's threads serialise them on the
@@ -376,6 +389,7 @@ t_parallel() {
 		cmp "$TD/src" "$TD/k1/par/f$i" || die "f$i differs in the kernel's mount"
 	done
 	kumount_ok "$TD/k1"
+	tidy
 }
 
 # SIGTERM without an fsync: the daemon flushes and leaves the child and
@@ -391,6 +405,7 @@ t_sigterm() {
 	part_out 3
 	[ "$(T debugfs -R "cat /t.txt" "$TD/p3.out" 2>/dev/null)" = data ] ||
 		die "t.txt is not in the filesystem after SIGTERM"
+	tidy
 }
 
 # A journal that needs recovery is not replayed into the child: that
@@ -414,6 +429,7 @@ t_dirty_journal() {
 	T touch "$m/fs/x" 2>"$TD/e" && die "a file was made"
 	grep -q "Read-only file system" "$TD/e" || die "touch: $(cat "$TD/e")"
 	umount_ok "$m"
+	tidy
 }
 
 # vdtool copy-in: the same write calls without FUSE. -p keeps modes,
@@ -462,6 +478,7 @@ t_copy_in() {
 	[ -L "$TD/k4/trap/sub" ] || die "the guest symlink is gone"
 	[ -e "$TD/k4/escaped" ] && die "a file was written through the guest symlink"
 	kumount_ok "$TD/k4"
+	tidy
 }
 
 vd_test ext4_ext3 t_ext4_ext3
