@@ -117,6 +117,9 @@ int vd_ext_begin(struct ext_fs *x)
 
 	if (x->werr || x->dirtied)
 		return x->werr;
+	x->werr = vd_ext_open_rw(x);
+	if (x->werr)
+		return x->werr;
 	/* As the kernel's read-write mount: "not clean" until the
 	 * unmount, so that e2fsck checks the filesystem after a crash. */
 	x->fs->super->s_state &= (__u16)~EXT2_VALID_FS;

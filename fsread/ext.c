@@ -829,20 +829,14 @@ static int ext_check_super(const struct vd_vol *v, struct vd_err *e)
 	return 0;
 }
 
-static int ext_open_fs(struct ext_fs *x, const char *name, bool rw,
-		       struct vd_err *e)
+static int ext_open_fs(struct ext_fs *x, const char *name, struct vd_err *e)
 {
 	const struct vd_vol *v = x->base.vol;
 	errcode_t err;
 	int ret;
 
-	err = ext2fs_open2(name, NULL, EXT2_FLAG_64BITS |
-			   (rw ? EXT2_FLAG_RW : 0), 0, 0,
+	err = ext2fs_open2(name, NULL, EXT2_FLAG_64BITS, 0, 0,
 			   vd_ext_io_manager, &x->fs);
-	if (!err && rw)
-		err = ext2fs_read_bitmaps(x->fs);
-	if (err && x->fs)
-		ext2fs_close_free(&x->fs);
 	if (!err)
 		return 0;
 	x->fs = NULL;
@@ -857,44 +851,60 @@ static int ext_open_fs(struct ext_fs *x, const char *name, bool rw,
 		       v->name, error_message(err));
 }
 
-/* A writable mount: reopen read-write, the io_manager writing to the
- * volume. A journal that needs recovery is not replayed into the volume
- * (the in-memory replay stays, and with it a read-only filesystem), nor
- * is a filesystem with features libext2fs cannot write: each says so
- * once and stays read-only, in a mount whose other files are writable. */
-static int ext_open_rw(struct ext_fs *x, const char *name)
+/* A writable mount: changes are allowed unless the journal needs
+ * recovery (it is not replayed into the volume: the in-memory replay
+ * stays, and with it a read-only filesystem) or the filesystem has
+ * read-only-compatible features libext2fs cannot write; each says so
+ * once, in a mount whose other files stay writable. libext2fs is
+ * reopened read-write only before the first change (vd_ext_open_rw):
+ * a mount that only reads does not read the bitmaps. */
+static void ext_allow_writes(struct ext_fs *x)
 {
 	const struct vd_vol *v = x->base.vol;
-	struct vd_err e = { "" };
-	int ret;
+	__u32 ro = x->fs->super->s_feature_ro_compat &
+		   ~EXT2_LIB_FEATURE_RO_COMPAT_SUPP;
 
-	if (x->needed_recovery) {
+	if (x->needed_recovery)
 		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery; its "
 		       "files stay read-only (replay it first: e2fsck, or a "
 		       "kernel mount of the disk)", v->name);
-		return 0;
+	else if (ro)
+		vd_log(VD_LOG_WARN, "%s: ext: read-only compatible features "
+		       "0x%x cannot be written; its files stay read-only",
+		       v->name, ro);
+	else
+		x->base.writable = true;
+}
+
+int vd_ext_open_rw(struct ext_fs *x)
+{
+	ext2_filsys rw = NULL;
+	errcode_t err;
+
+	/* A second handle, read-write: the first stays until this one
+	 * has opened, so a failure leaves the mount reading as before. */
+	vd_ext_io_set_volume_writes(x->io);
+	err = ext2fs_open2(x->ioname, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_RW, 0,
+			   0, vd_ext_io_manager, &rw);
+	if (!err)
+		err = ext2fs_read_bitmaps(rw);
+	if (err) {
+		if (rw)
+			ext2fs_close_free(&rw);
+		vd_log(VD_LOG_ERR, "%s: ext: cannot open for writing: %s; its "
+		       "files stay read-only", x->name, error_message(err));
+		return -EROFS;
 	}
 	ext2fs_close_free(&x->fs);
-	vd_ext_io_set_volume_writes(x->io);
-	ret = ext_open_fs(x, name, true, &e);
-	if (!ret) {
-		x->base.writable = true;
-		return 0;
-	}
-	vd_log(VD_LOG_WARN, "%s; its files stay read-only", e.msg);
-	/* Back to reading, as before. */
-	e.msg[0] = '\0';
-	ret = ext_open_fs(x, name, false, &e);
-	if (ret)
-		vd_log(VD_LOG_ERR, "%s", e.msg);
-	return ret;
+	x->fs = rw;
+	return 0;
 }
 
 static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		     struct vd_fs **fs_r, struct vd_err *e)
 {
 	struct ext_fs *x = calloc(1, sizeof(*x));
-	char name[32];
+	char *name;
 	struct vd_err je;
 	int ret;
 
@@ -909,10 +919,11 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	ret = ext_check_super(v, e);
 	if (ret)
 		goto fail;
-	ret = vd_ext_io_new(v, &x->io, name, sizeof(name));
+	name = x->ioname;
+	ret = vd_ext_io_new(v, &x->io, name, sizeof(x->ioname));
 	if (ret)
 		goto fail;
-	ret = ext_open_fs(x, name, false, e);
+	ret = ext_open_fs(x, name, e);
 	if (ret)
 		goto fail;
 	if (ext2fs_has_feature_journal_needs_recovery(x->fs->super)) {
@@ -932,7 +943,7 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 			/* Then the fast commits, on their own handle;
 			 * a failure leaves the journal's replay. */
 			vd_ext_fc_replay(x->io, name, x->replay, v->name);
-			ret = ext_open_fs(x, name, false, e);
+			ret = ext_open_fs(x, name, e);
 			if (ret)
 				goto fail;
 		}
@@ -941,11 +952,8 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		ext2fs_clear_feature_journal_needs_recovery(x->fs->super);
 		ret = 0;
 	}
-	if (o->writable) {
-		ret = ext_open_rw(x, name);
-		if (ret)
-			goto fail;
-	}
+	if (o->writable)
+		ext_allow_writes(x);
 	x->bs = x->fs->blocksize;
 	x->blocks = ext2fs_blocks_count(x->fs->super);
 	ext_statfs_init(x);

@@ -103,6 +103,7 @@ struct ext_fs {
 	struct ext_open *opens;
 	bool dirtied;
 	int werr;
+	char ioname[32]; /* the io_manager's name of the volume */
 };
 
 /* Read inode ino whole (its extra fields included) into a zeroed large
@@ -216,7 +217,11 @@ int vd_ext_rename(struct vd_fs *fs, uint64_t dir, const char *name,
 int vd_ext_setattr(struct vd_fs *fs, uint64_t ino,
 		   const struct vd_fs_setattr *s);
 int vd_ext_sync(struct vd_fs *fs);
-/* Before the first change: mark the superblock not clean, as the
+/* Reopen libext2fs read-write (lock held): 0, or -EROFS (logged) and
+ * the read-only handle kept. */
+int vd_ext_open_rw(struct ext_fs *x);
+/* Before the first change: libext2fs reopened read-write
+ * (vd_ext_open_rw) and the superblock marked not clean, as the
  * kernel does at a read-write mount. 0, or the error that stops every
  * change (the volume cannot be written). Lock held. */
 int vd_ext_begin(struct ext_fs *x);
