@@ -488,6 +488,17 @@ int vd_ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
 		      uint64_t *ino_r)
 {
 	struct ext_fs *x = (struct ext_fs *)fs;
+	int ret;
+
+	pthread_mutex_lock(&x->lock);
+	ret = vd_ext_lookup_locked(x, dir, name, ino_r);
+	pthread_mutex_unlock(&x->lock);
+	return ret;
+}
+
+int vd_ext_lookup_locked(struct ext_fs *x, uint64_t dir, const char *name,
+			 uint64_t *ino_r)
+{
 	struct ext_find f = { x, name, strlen(name), false, 0 };
 	struct ext2_inode_large in;
 	struct ext_dcache *c = NULL;
@@ -497,7 +508,6 @@ int vd_ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
 
 	if (!f.len || f.len > EXT_NAME_MAX)
 		return f.len ? -ENAMETOOLONG : -ENOENT;
-	pthread_mutex_lock(&x->lock);
 	ret = ext_dir_inode(x, dir, &in);
 	if (ret)
 		goto out;
@@ -549,8 +559,45 @@ int vd_ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
 	if (!ret)
 		*ino_r = f.ino;
 out:
-	pthread_mutex_unlock(&x->lock);
 	return ret;
+}
+
+void vd_ext_dcache_drop(struct ext_fs *x, uint64_t dir)
+{
+	for (struct ext_dcache **pp = &x->dcache; *pp; pp = &(*pp)->next) {
+		struct ext_dcache *c = *pp;
+
+		if (c->ino == dir) {
+			*pp = c->next;
+			x->dcache_bytes -= c->bytes;
+			ext_dcache_free(c);
+			return;
+		}
+	}
+}
+
+static int ext_not_dots(void *arg, const struct ext_dent *d)
+{
+	bool *empty = arg;
+
+	if ((d->len == 1 && d->name[0] == '.') ||
+	    (d->len == 2 && d->name[0] == '.' && d->name[1] == '.'))
+		return 0;
+	*empty = false;
+	return 1;
+}
+
+int vd_ext_dir_empty(struct ext_fs *x, uint64_t dir,
+		     struct ext2_inode_large *in, bool *empty_r)
+{
+	struct ext_win *w = NULL;
+	uint64_t pos = 0;
+	int ret;
+
+	*empty_r = true;
+	ret = ext_dir_walk(x, dir, in, &pos, &w, false, ext_not_dots, empty_r);
+	free(w);
+	return ret < 0 ? ret : 0;
 }
 
 void vd_ext_dcache_clear(struct ext_fs *x)

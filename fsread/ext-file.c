@@ -21,6 +21,7 @@
  * Inline-data files (EXT4_INLINE_DATA_FL) are copied at open, whole (at
  * most 60 bytes plus one xattr value). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,10 @@ struct ext_file {
 	struct ext2_inode_large inode; /* as read at open, to map windows */
 	pthread_mutex_t lock; /* guards win and every window's refs */
 	struct ext_win *win;  /* the last window mapped */
+	/* A writable mount: the file may change under the handle, so
+	 * nothing is kept; every read goes through libext2fs under the
+	 * filesystem's lock (vd_ext_opened counts the handle). */
+	bool rw;
 };
 
 /* ---- building windows ---- */
@@ -429,7 +434,11 @@ int vd_ext_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r)
 	}
 	f->size = EXT2_I_SIZE(&f->inode);
 	f->nblocks = f->size / x->bs + (f->size % x->bs != 0);
-	if (f->inode.i_flags & EXT4_INLINE_DATA_FL) {
+	if (x->base.writable) {
+		ret = vd_ext_opened(x, ino);
+		if (!ret)
+			f->rw = true;
+	} else if (f->inode.i_flags & EXT4_INLINE_DATA_FL) {
 		size_t len = 0;
 
 		err = ext2fs_inline_data_size(x->fs, (ext2_ino_t)ino, &len);
@@ -472,6 +481,11 @@ void vd_ext_release(struct vd_fs_file *ff)
 
 	if (!f)
 		return;
+	if (f->rw) {
+		pthread_mutex_lock(&f->x->lock);
+		vd_ext_closed(f->x, f->ino);
+		pthread_mutex_unlock(&f->x->lock);
+	}
 	/* No read runs on a released handle: f->win holds the only
 	 * reference left. */
 	free(f->win);
@@ -563,13 +577,216 @@ int vd_ext_map_file(struct vd_fs_file *ff, uint64_t off, size_t len,
 
 	*n_r = 0;
 	*got_r = 0;
-	if (f->inline_data || f->x->replay)
+	if (f->inline_data || f->x->replay || f->rw)
 		return -EOPNOTSUPP;
 	if (off >= f->size || !len || !max)
 		return 0;
 	ret = ext_pieces(f, off, VD_MIN(len, f->size - off), p, max, n_r,
 			 &got);
 	*got_r = (size_t)got;
+	return ret;
+}
+
+/* A read in a writable mount: through libext2fs, under the lock, from
+ * the file as it is now. */
+static int ext_rw_read(struct ext_file *f, void *buf, size_t len,
+		       uint64_t off, size_t *got_r)
+{
+	struct ext_fs *x = f->x;
+	ext2_file_t h;
+	__u64 size = 0;
+	size_t done = 0;
+	errcode_t err;
+
+	pthread_mutex_lock(&x->lock);
+	err = ext2fs_file_open(x->fs, (ext2_ino_t)f->ino, 0, &h);
+	if (err)
+		goto out;
+	err = ext2fs_file_get_lsize(h, &size);
+	if (!err && off < size) {
+		len = (size_t)VD_MIN((uint64_t)len, size - off);
+		err = ext2fs_file_llseek(h, off, EXT2_SEEK_SET, NULL);
+		/* Ends: every pass reads at least a byte, or stops. */
+		while (!err && done < len) {
+			unsigned got = 0;
+
+			err = ext2fs_file_read(h, (uint8_t *)buf + done,
+					       (unsigned)VD_MIN(len - done,
+								1u << 30),
+					       &got);
+			if (!got)
+				break;
+			done += got;
+		}
+		if (!err && done < len)
+			err = EXT2_ET_SHORT_READ;
+	}
+	ext2fs_file_close(h);
+out:
+	pthread_mutex_unlock(&x->lock);
+	if (err)
+		return vd_ext_io_err(x, f->ino, "read", err);
+	*got_r = done;
+	return 0;
+}
+
+/* A write that failed (a full filesystem) is undone where it extended
+ * the file: the blocks it added past the old end are freed and the old
+ * size is back, so the inode stays as e2fsck wants it. */
+static void ext_write_undo(struct ext_fs *x, uint64_t ino, uint64_t size)
+{
+	struct ext2_inode_large in;
+	uint64_t from = size / x->bs + (size % x->bs != 0);
+	errcode_t err;
+
+	if (vd_ext_read_inode(x, ino, &in))
+		return;
+	err = ext2fs_punch(x->fs, (ext2_ino_t)ino, EXT2_INODE(&in), NULL, from,
+			   ~0ULL);
+	if (!err)
+		err = ext2fs_inode_size_set(x->fs, EXT2_INODE(&in), size);
+	if (err)
+		vd_ext_io_err(x, ino, "undoing a failed write", err);
+	else
+		vd_ext_write_inode(x, ino, &in);
+}
+
+int vd_ext_write(struct vd_fs_file *ff, const void *buf, size_t len,
+		 uint64_t off, size_t *put_r)
+{
+	struct ext_file *f = (struct ext_file *)ff;
+	struct ext_fs *x = f->x;
+	struct ext2_inode_large in;
+	struct timespec now;
+	ext2_file_t h;
+	__u64 size = 0, orig = 0;
+	size_t done = 0;
+	errcode_t err, err2;
+	int ret;
+
+	*put_r = 0;
+	if (!f->rw)
+		return -EROFS;
+	if (!len)
+		return 0;
+	/* ext4's largest file: 2^32 blocks (the kernel's s_maxbytes for
+	 * extents; a block-mapped file runs out of blocks before). */
+	if (off >= ((uint64_t)x->bs << 32) ||
+	    len > ((uint64_t)x->bs << 32) - off)
+		return -EFBIG;
+	pthread_mutex_lock(&x->lock);
+	ret = vd_ext_begin(x);
+	if (ret)
+		goto out;
+	err = ext2fs_file_open(x->fs, (ext2_ino_t)f->ino, EXT2_FILE_WRITE, &h);
+	if (err) {
+		ret = vd_ext_werr(x, f->ino, "write", err);
+		goto out;
+	}
+	err = ext2fs_file_get_lsize(h, &orig);
+	if (!err)
+		err = ext2fs_file_llseek(h, off, EXT2_SEEK_SET, NULL);
+	/* Ends: every pass writes at least a byte, or stops. */
+	while (!err && done < len) {
+		unsigned got = 0;
+
+		err = ext2fs_file_write(h, (const uint8_t *)buf + done,
+					(unsigned)VD_MIN(len - done, 1u << 30),
+					&got);
+		done += got;
+		if (!got)
+			break;
+	}
+	if (!err && done < len)
+		err = EXT2_ET_SHORT_WRITE;
+	/* The last block is written by the flush, which a full
+	 * filesystem may refuse. */
+	if (!err)
+		err = ext2fs_file_flush(h);
+	if (!err && !(err = ext2fs_file_get_lsize(h, &size)) &&
+	    off + done > size)
+		err = ext2fs_file_set_size2(h, off + done);
+	err2 = ext2fs_file_close(h);
+	if (!err)
+		err = err2;
+	if (err) {
+		/* All or nothing: what the write added is taken back. */
+		ret = vd_ext_werr(x, f->ino, "write", err);
+		if (off + len > orig)
+			ext_write_undo(x, f->ino, orig);
+		goto out;
+	}
+	/* As the kernel's file_update_time: the contents changed. */
+	ret = vd_ext_read_inode(x, f->ino, &in);
+	if (!ret) {
+		vd_ext_now(&now);
+		VD_EXT_TIME_PUT(&in, mtime, now);
+		VD_EXT_TIME_PUT(&in, ctime, now);
+		ret = vd_ext_write_inode(x, f->ino, &in);
+	}
+	if (!ret)
+		*put_r = done;
+out:
+	pthread_mutex_unlock(&x->lock);
+	return ret;
+}
+
+/* As the kernel's ext4_fallocate: extent-mapped files only (EOPNOTSUPP
+ * for the others), the blocks allocated as unwritten extents (reading
+ * as zeros), the size raised unless FALLOC_FL_KEEP_SIZE. */
+int vd_ext_fallocate(struct vd_fs_file *ff, int mode, uint64_t off,
+		     uint64_t len)
+{
+	struct ext_file *f = (struct ext_file *)ff;
+	struct ext_fs *x = f->x;
+	struct ext2_inode_large in;
+	struct timespec now;
+	uint64_t bs = x->bs, start, end;
+	errcode_t err;
+	int ret;
+
+	if (!f->rw)
+		return -EROFS;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	if (!len)
+		return -EINVAL;
+	if (off >= (bs << 32) || len > (bs << 32) - off)
+		return -EFBIG;
+	pthread_mutex_lock(&x->lock);
+	ret = vd_ext_begin(x);
+	if (!ret)
+		ret = vd_ext_read_inode(x, f->ino, &in);
+	if (ret)
+		goto out;
+	if (!(in.i_flags & EXT4_EXTENTS_FL)) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	start = off / bs;
+	end = (off + len + bs - 1) / bs;
+	/* The extent handle writes the tree's root into in (and the
+	 * inode): in stays current. */
+	err = ext2fs_fallocate(x->fs, EXT2_FALLOCATE_FORCE_UNINIT,
+			       (ext2_ino_t)f->ino, EXT2_INODE(&in), ~0ULL,
+			       start, end - start);
+	if (err) {
+		ret = vd_ext_werr(x, f->ino, "fallocate", err);
+		goto out;
+	}
+	vd_ext_now(&now);
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > EXT2_I_SIZE(&in)) {
+		err = ext2fs_inode_size_set(x->fs, EXT2_INODE(&in), off + len);
+		if (err) {
+			ret = vd_ext_werr(x, f->ino, "fallocate", err);
+			goto out;
+		}
+		VD_EXT_TIME_PUT(&in, mtime, now);
+	}
+	VD_EXT_TIME_PUT(&in, ctime, now);
+	ret = vd_ext_write_inode(x, f->ino, &in);
+out:
+	pthread_mutex_unlock(&x->lock);
 	return ret;
 }
 
@@ -582,6 +799,8 @@ int vd_ext_read(struct vd_fs_file *ff, void *buf, size_t len, uint64_t off,
 	int ret = 0;
 
 	*got_r = 0;
+	if (f->rw)
+		return len ? ext_rw_read(f, buf, len, off, got_r) : 0;
 	if (off >= f->size || !len)
 		return 0;
 	len = (size_t)VD_MIN(len, f->size - off);
@@ -634,6 +853,22 @@ int vd_ext_seek(struct vd_fs_file *ff, uint64_t off, bool want_data,
 	uint64_t bs = f->x->bs, lblk;
 	int ret;
 
+	if (f->rw) {
+		/* All data: the file may change under the handle. */
+		struct ext2_inode_large in;
+		uint64_t size;
+
+		pthread_mutex_lock(&f->x->lock);
+		ret = vd_ext_read_inode(f->x, f->ino, &in);
+		pthread_mutex_unlock(&f->x->lock);
+		if (ret)
+			return ret;
+		size = EXT2_I_SIZE(&in);
+		if (off >= size)
+			return -ENXIO;
+		*off_r = want_data ? off : size;
+		return 0;
+	}
 	if (off >= f->size)
 		return -ENXIO;
 	if (f->inline_data) {

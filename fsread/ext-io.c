@@ -5,9 +5,10 @@
  * libext2fs gives an io_manager only a name string, so each volume is
  * registered under a generated name "vdext:<serial>" and open looks the
  * serial up in a registry; a name that is not exactly one of ours is
- * refused. Writes fail (the mount is read-only), but for those of the
+ * refused. Writes fail in a read-only mount, but for those of the
  * fast-commit replay while the mount opens, which go to the overlay's
- * memory.
+ * memory; in a writable mount (whose journal was clean: no overlay) they
+ * go to the volume, and so down to the qcow2 child, never to a base.
  *
  * A channel is used only under its filesystem's lock (libext2fs calls),
  * but vd_ext_io_read is also called by file reads in parallel: it uses
@@ -27,6 +28,7 @@ struct ext_io {
 	struct vd_ext_replay *replay; /* set before channels use it */
 	unsigned replay_bs;
 	bool writable; /* the fast-commit replay is writing */
+	bool volume_writes; /* a writable mount: writes go to vol */
 	struct ext_io *next; /* registry list, guarded by ext_io_lock */
 };
 
@@ -79,6 +81,11 @@ void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
 void vd_ext_io_set_writable(struct ext_io *io, bool on)
 {
 	io->writable = on;
+}
+
+void vd_ext_io_set_volume_writes(struct ext_io *io)
+{
+	io->volume_writes = true;
 }
 
 /* The registered volume named name, or NULL. The name must be exactly
@@ -142,7 +149,7 @@ static errcode_t ext_io_open(const char *name, int flags, io_channel *ch_r)
 
 	if (!io)
 		return EXT2_ET_BAD_DEVICE_NAME;
-	if ((flags & IO_FLAG_RW) && !io->writable)
+	if ((flags & IO_FLAG_RW) && !io->writable && !io->volume_writes)
 		return EXT2_ET_RO_FILSYS;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
@@ -219,6 +226,19 @@ static errcode_t ext_io_write(struct ext_io *io, const void *buf,
 	uint8_t *tmp;
 	int ret = 0;
 
+	if (io->volume_writes) {
+		/* Straight down: libext2fs keeps no cache of its own here,
+		 * so nothing can go stale. A failure keeps its errno (the
+		 * host disk full is ENOSPC for the writer too). */
+		if (!vd_range_ok(off, len, io->vol->len) || len > SIZE_MAX)
+			return EXT2_ET_SHORT_WRITE;
+		ret = vd_vol_write(io->vol, buf, (size_t)len, off);
+		if (ret)
+			vd_log(VD_LOG_ERR, "%s: ext: write of %" PRIu64 " bytes "
+			       "at %" PRIu64 " failed: %s", io->vol->name, len,
+			       off, strerror(-ret));
+		return ret ? (errcode_t)-ret : 0;
+	}
 	if (!io->writable || !io->replay || !bs)
 		return EXT2_ET_RO_FILSYS;
 	if (!vd_range_ok(off, len, io->vol->len))

@@ -30,6 +30,7 @@
 
 #include <et/com_err.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
 #include "common/util.h"
 #include "fsread/ext.h"
@@ -494,6 +495,162 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	return ret;
 }
 
+/* An access ACL in the POSIX xattr format (ext_acl_to_xattr's output):
+ * the permission bits it gives (the mask's for the group when it has
+ * one), and whether the mode says all of it (only the owner, group and
+ * other entries), as the kernel's posix_acl_equiv_mode. -EINVAL when
+ * malformed. */
+static int ext_acl_mode(const uint8_t *v, size_t len, mode_t *perm_r,
+			bool *equiv_r)
+{
+	unsigned user = 0, group = 0, other = 0, mask = 0;
+	bool has_mask = false, named = false;
+
+	if (len < 4 || (len - 4) % 8 || get_le32(v) != EXT_ACL_XATTR_VERSION)
+		return -EINVAL;
+	for (size_t off = 4; off < len; off += 8) {
+		unsigned perm = get_le16(v + off + 2) & 7;
+
+		switch (get_le16(v + off)) {
+		case 0x01:
+			user = perm;
+			break;
+		case 0x04:
+			group = perm;
+			break;
+		case 0x10:
+			mask = perm;
+			has_mask = true;
+			break;
+		case 0x20:
+			other = perm;
+			break;
+		case 0x02:
+		case 0x08:
+			named = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	*perm_r = (mode_t)(user << 6 | (has_mask ? mask : group) << 3 | other);
+	*equiv_r = !has_mask && !named;
+	return 0;
+}
+
+/* Changes, in a writable mount. Values go to libext2fs as given (ACLs
+ * in the POSIX xattr format, which it turns into ext4's own); only the
+ * namespaces the kernel lets a user set. An access ACL sets the mode's
+ * permission bits, and one the mode says all of is not stored, as the
+ * kernel's ext4_set_acl does (FUSE hands ACLs to us as xattrs). */
+static int ext_setxattr(struct vd_fs *fs, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags)
+{
+	struct ext_fs *x = (struct ext_fs *)fs;
+	struct ext2_xattr_handle *h;
+	struct ext2_inode_large in;
+	struct timespec now;
+	void *old = NULL;
+	size_t old_len = 0;
+	bool acl = !strcmp(name, "system.posix_acl_access"), equiv = false;
+	mode_t perm = 0;
+	errcode_t err;
+	int ret;
+
+	if (!ext_xattr_visible(name))
+		return -EOPNOTSUPP;
+	if (strlen(name) > 255)
+		return -ERANGE;
+	if (size > 65536)
+		return -E2BIG;
+	if (acl) {
+		ret = ext_acl_mode(value, size, &perm, &equiv);
+		if (ret)
+			return ret;
+	}
+	pthread_mutex_lock(&x->lock);
+	ret = vd_ext_begin(x);
+	if (!ret)
+		ret = ext_xattr_open(x, ino, &h);
+	if (ret)
+		goto out;
+	err = ext2fs_xattr_get(h, name, &old, &old_len);
+	ext2fs_free_mem(&old);
+	if (err && err != EXT2_ET_EA_KEY_NOT_FOUND)
+		ret = vd_ext_werr(x, ino, "xattr", err);
+	else if (!err && (flags & XATTR_CREATE))
+		ret = -EEXIST;
+	else if (err && (flags & XATTR_REPLACE))
+		ret = -ENODATA;
+	if (!ret) {
+		/* Values are converted now: the raw flag was for reads. */
+		unsigned none = 0;
+
+		err = ext2fs_xattrs_flags(h, &none, NULL);
+		if (!err && equiv && old_len)
+			err = ext2fs_xattr_remove(h, name);
+		else if (!err && !equiv)
+			err = ext2fs_xattr_set(h, name, value, size);
+		if (err)
+			ret = vd_ext_werr(x, ino, "xattr", err);
+	}
+	err = ext2fs_xattrs_close(&h);
+	if (!ret && err)
+		ret = vd_ext_werr(x, ino, "xattr", err);
+	if (!ret)
+		ret = vd_ext_read_inode(x, ino, &in);
+	if (!ret) {
+		vd_ext_now(&now);
+		VD_EXT_TIME_PUT(&in, ctime, now);
+		if (acl)
+			in.i_mode = (__u16)((in.i_mode & ~0777) | perm);
+		ret = vd_ext_write_inode(x, ino, &in);
+	}
+out:
+	pthread_mutex_unlock(&x->lock);
+	return ret;
+}
+
+static int ext_removexattr(struct vd_fs *fs, uint64_t ino, const char *name)
+{
+	struct ext_fs *x = (struct ext_fs *)fs;
+	struct ext2_xattr_handle *h;
+	struct ext2_inode_large in;
+	struct timespec now;
+	void *old = NULL;
+	size_t old_len = 0;
+	errcode_t err;
+	int ret;
+
+	if (!ext_xattr_visible(name))
+		return -ENODATA;
+	pthread_mutex_lock(&x->lock);
+	ret = vd_ext_begin(x);
+	if (!ret)
+		ret = ext_xattr_open(x, ino, &h);
+	if (ret)
+		goto out;
+	err = ext2fs_xattr_get(h, name, &old, &old_len);
+	ext2fs_free_mem(&old);
+	if (!err)
+		err = ext2fs_xattr_remove(h, name);
+	if (err)
+		ret = vd_ext_werr(x, ino, "xattr", err);
+	err = ext2fs_xattrs_close(&h);
+	if (!ret && err)
+		ret = vd_ext_werr(x, ino, "xattr", err);
+	if (!ret)
+		ret = vd_ext_read_inode(x, ino, &in);
+	if (!ret) {
+		vd_ext_now(&now);
+		VD_EXT_TIME_PUT(&in, ctime, now);
+		ret = vd_ext_write_inode(x, ino, &in);
+	}
+out:
+	pthread_mutex_unlock(&x->lock);
+	return ret;
+}
+
 /* ---- statfs ---- */
 
 /* Blocks the kernel counts as filesystem overhead (ext4_calculate_overhead
@@ -555,13 +712,28 @@ static void ext_statfs_init(struct ext_fs *x)
 	st->f_ffree = st->f_favail = free_i;
 	fsid = get_le64(sb->s_uuid) ^ get_le64(sb->s_uuid + 8);
 	st->f_fsid = (unsigned long)fsid;
-	st->f_flag = ST_RDONLY;
+	st->f_flag = x->base.writable ? 0 : ST_RDONLY;
 	st->f_namemax = EXT_NAME_MAX;
 }
 
 static int ext_statfs(struct vd_fs *fs, struct statvfs *st_r)
 {
-	*st_r = ((struct ext_fs *)fs)->st;
+	struct ext_fs *x = (struct ext_fs *)fs;
+	uint64_t free_c, resv, ratio;
+
+	*st_r = x->st;
+	if (!x->base.writable)
+		return 0;
+	/* The free counts as they are now (libext2fs keeps the
+	 * superblock's up to date); the reserve as at mount. */
+	pthread_mutex_lock(&x->lock);
+	ratio = EXT2FS_CLUSTER_RATIO(x->fs);
+	free_c = ext2fs_free_blocks_count(x->fs->super) / ratio * ratio;
+	st_r->f_ffree = st_r->f_favail = x->fs->super->s_free_inodes_count;
+	pthread_mutex_unlock(&x->lock);
+	resv = x->st.f_bfree - x->st.f_bavail;
+	st_r->f_bfree = free_c;
+	st_r->f_bavail = free_c > resv ? free_c - resv : 0;
 	return 0;
 }
 
@@ -618,6 +790,8 @@ static void ext_unmount(struct vd_fs *fs)
 	if (!x)
 		return;
 	vd_ext_dcache_clear(x);
+	if (x->fs && x->base.writable)
+		vd_ext_end(x);
 	if (x->fs)
 		ext2fs_close_free(&x->fs);
 	vd_ext_io_free(x->io);
@@ -677,15 +851,64 @@ static int ext_open_fs(struct ext_fs *x, const char *name, struct vd_err *e)
 		       v->name, error_message(err));
 }
 
+/* A writable mount: changes are allowed unless the journal needs
+ * recovery (it is not replayed into the volume: the in-memory replay
+ * stays, and with it a read-only filesystem) or the filesystem has
+ * read-only-compatible features libext2fs cannot write; each says so
+ * once, in a mount whose other files stay writable. libext2fs is
+ * reopened read-write only before the first change (vd_ext_open_rw):
+ * a mount that only reads does not read the bitmaps. */
+static void ext_allow_writes(struct ext_fs *x)
+{
+	const struct vd_vol *v = x->base.vol;
+	__u32 ro = x->fs->super->s_feature_ro_compat &
+		   ~EXT2_LIB_FEATURE_RO_COMPAT_SUPP;
+
+	if (x->needed_recovery)
+		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery; its "
+		       "files stay read-only (replay it first: e2fsck, or a "
+		       "kernel mount of the disk)", v->name);
+	else if (ro)
+		vd_log(VD_LOG_WARN, "%s: ext: read-only compatible features "
+		       "0x%x cannot be written; its files stay read-only",
+		       v->name, ro);
+	else
+		x->base.writable = true;
+}
+
+int vd_ext_open_rw(struct ext_fs *x)
+{
+	ext2_filsys rw = NULL;
+	errcode_t err;
+
+	/* A second handle, read-write: the first stays until this one
+	 * has opened, so a failure leaves the mount reading as before. */
+	vd_ext_io_set_volume_writes(x->io);
+	err = ext2fs_open2(x->ioname, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_RW, 0,
+			   0, vd_ext_io_manager, &rw);
+	if (!err)
+		err = ext2fs_read_bitmaps(rw);
+	if (err) {
+		if (rw)
+			ext2fs_close_free(&rw);
+		vd_log(VD_LOG_ERR, "%s: ext: cannot open for writing: %s; its "
+		       "files stay read-only", x->name, error_message(err));
+		return -EROFS;
+	}
+	ext2fs_close_free(&x->fs);
+	x->fs = rw;
+	return 0;
+}
+
 static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		     struct vd_fs **fs_r, struct vd_err *e)
 {
 	struct ext_fs *x = calloc(1, sizeof(*x));
-	char name[32];
+	char *name;
 	struct vd_err je;
 	int ret;
 
-	(void)o; /* ext stores owners; no code pages */
+	/* ext stores owners; no code pages. */
 	if (!x)
 		return -ENOMEM;
 	initialize_ext2_error_table();
@@ -696,7 +919,8 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	ret = ext_check_super(v, e);
 	if (ret)
 		goto fail;
-	ret = vd_ext_io_new(v, &x->io, name, sizeof(name));
+	name = x->ioname;
+	ret = vd_ext_io_new(v, &x->io, name, sizeof(x->ioname));
 	if (ret)
 		goto fail;
 	ret = ext_open_fs(x, name, e);
@@ -728,6 +952,8 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		ext2fs_clear_feature_journal_needs_recovery(x->fs->super);
 		ret = 0;
 	}
+	if (o->writable)
+		ext_allow_writes(x);
 	x->bs = x->fs->blocksize;
 	x->blocks = ext2fs_blocks_count(x->fs->super);
 	ext_statfs_init(x);
@@ -757,4 +983,17 @@ const struct vd_fs_ops vd_fs_ext = {
 	.getxattr = ext_getxattr,
 	.statfs = ext_statfs,
 	.info = ext_info,
+	.mknod = vd_ext_mknod,
+	.mkdir = vd_ext_mkdir,
+	.symlink = vd_ext_symlink,
+	.link = vd_ext_link,
+	.unlink = vd_ext_unlink,
+	.rmdir = vd_ext_rmdir,
+	.rename = vd_ext_rename,
+	.setattr = vd_ext_setattr,
+	.write = vd_ext_write,
+	.fallocate = vd_ext_fallocate,
+	.setxattr = ext_setxattr,
+	.removexattr = ext_removexattr,
+	.sync = vd_ext_sync,
 };

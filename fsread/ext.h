@@ -12,7 +12,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <ext2fs/ext2fs.h>
 
@@ -50,6 +52,10 @@ void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
  * the overlay's memory (vd_ext_replay_put): the fast-commit replay only,
  * while the mount opens. */
 void vd_ext_io_set_writable(struct ext_io *io, bool on);
+/* From now on channels may be opened read-write and their writes go to
+ * the volume (a writable mount whose journal is clean): never together
+ * with a replay overlay. */
+void vd_ext_io_set_volume_writes(struct ext_io *io);
 /* len bytes at byte off of the volume, with the journal overlay applied.
  * Thread-safe, takes no filesystem lock. 0 or -EIO. */
 int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
@@ -73,6 +79,7 @@ int vd_ext_fc_replay(struct ext_io *io, const char *io_name,
 extern const struct vd_fs_ops vd_fs_ext;
 
 struct ext_dcache;
+struct ext_open;
 
 struct ext_fs {
 	struct vd_fs base;     /* first: the generic part */
@@ -87,6 +94,16 @@ struct ext_fs {
 	size_t dcache_bytes;	   /* their memory (lock) */
 	struct statvfs st;	   /* fixed at mount */
 	bool needed_recovery;	   /* the journal was dirty at mount */
+	/* Writable mounts (base.writable): the inodes open through
+	 * vd_ext_open with their counts, and those whose last link went
+	 * while open (freed at the last release); whether the superblock
+	 * was marked "not clean" by the first change (set clean again at
+	 * unmount), and the error that stopped writing, if any. All
+	 * guarded by lock. */
+	struct ext_open *opens;
+	bool dirtied;
+	int werr;
+	char ioname[32]; /* the io_manager's name of the volume */
 };
 
 /* Read inode ino whole (its extra fields included) into a zeroed large
@@ -135,6 +152,12 @@ int vd_ext_map_file(struct vd_fs_file *f, uint64_t off, size_t len,
 		    struct vd_fs_piece *p, unsigned max, unsigned *n_r,
 		    size_t *got_r);
 void vd_ext_release(struct vd_fs_file *f);
+int vd_ext_write(struct vd_fs_file *f, const void *buf, size_t len,
+		 uint64_t off, size_t *put_r);
+int vd_ext_fallocate(struct vd_fs_file *f, int mode, uint64_t off,
+		     uint64_t len);
+/* Set the size of regular file ino (lock held, vd_ext_begin done). */
+int vd_ext_truncate(struct ext_fs *x, uint64_t ino, uint64_t size);
 
 /* ---- ext.c ---- */
 
@@ -161,5 +184,91 @@ int vd_ext_lookup(struct vd_fs *fs, uint64_t dir, const char *name,
 		  uint64_t *ino_r);
 /* Free the lookup tables (at unmount). */
 void vd_ext_dcache_clear(struct ext_fs *x);
+/* As vd_ext_lookup, with x->lock held. */
+int vd_ext_lookup_locked(struct ext_fs *x, uint64_t dir, const char *name,
+			 uint64_t *ino_r);
+/* Forget directory dir's lookup table (its entries changed); lock
+ * held. */
+void vd_ext_dcache_drop(struct ext_fs *x, uint64_t dir);
+/* Whether directory dir (inode in) holds nothing but "." and ".."; lock
+ * held. */
+int vd_ext_dir_empty(struct ext_fs *x, uint64_t dir,
+		     struct ext2_inode_large *in, bool *empty_r);
+
+/* ---- ext-write.c: changes, in a writable mount ---- */
+
+/* The kernel's EXT4_LINK_MAX. */
+#define EXT_LINK_MAX 65000u
+
+int vd_ext_mknod(struct vd_fs *fs, uint64_t dir, const char *name,
+		 mode_t mode, dev_t rdev, const struct vd_fs_cred *c,
+		 uint64_t *ino_r);
+int vd_ext_mkdir(struct vd_fs *fs, uint64_t dir, const char *name,
+		 mode_t mode, const struct vd_fs_cred *c, uint64_t *ino_r);
+int vd_ext_symlink(struct vd_fs *fs, uint64_t dir, const char *name,
+		   const char *target, const struct vd_fs_cred *c,
+		   uint64_t *ino_r);
+int vd_ext_link(struct vd_fs *fs, uint64_t ino, uint64_t dir,
+		const char *name);
+int vd_ext_unlink(struct vd_fs *fs, uint64_t dir, const char *name);
+int vd_ext_rmdir(struct vd_fs *fs, uint64_t dir, const char *name);
+int vd_ext_rename(struct vd_fs *fs, uint64_t dir, const char *name,
+		  uint64_t newdir, const char *newname, unsigned flags);
+int vd_ext_setattr(struct vd_fs *fs, uint64_t ino,
+		   const struct vd_fs_setattr *s);
+int vd_ext_sync(struct vd_fs *fs);
+/* Reopen libext2fs read-write (lock held): 0, or -EROFS (logged) and
+ * the read-only handle kept. */
+int vd_ext_open_rw(struct ext_fs *x);
+/* Before the first change: libext2fs reopened read-write
+ * (vd_ext_open_rw) and the superblock marked not clean, as the
+ * kernel does at a read-write mount. 0, or the error that stops every
+ * change (the volume cannot be written). Lock held. */
+int vd_ext_begin(struct ext_fs *x);
+/* At unmount: free the orphans left, mark the superblock clean again
+ * when vd_ext_begin marked it. Lock held (or no other thread). */
+void vd_ext_end(struct ext_fs *x);
+/* An inode was opened / released through vd_ext_open (lock held): the
+ * last release of one whose last link went frees it. */
+int vd_ext_opened(struct ext_fs *x, uint64_t ino);
+void vd_ext_closed(struct ext_fs *x, uint64_t ino);
+/* libext2fs's error from a change as a negative errno: -ENOSPC for a
+ * full filesystem, -EFBIG, ...; damage is logged (naming ino and what)
+ * and gives -EIO. */
+int vd_ext_werr(struct ext_fs *x, uint64_t ino, const char *what,
+		errcode_t err);
+/* The current time, and ts stored in an inode's time field and its
+ * _extra (at extra_off) as the kernel's ext4_encode_extra_time. */
+void vd_ext_now(struct timespec *ts);
+void vd_ext_time_put(struct ext2_inode_large *in, __u32 *base, __u32 *extra,
+		     size_t extra_off, struct timespec ts);
+#define VD_EXT_TIME_PUT(in, f, ts)                                          \
+	vd_ext_time_put((in), &(in)->i_##f, &(in)->i_##f##_extra,           \
+			offsetof(struct ext2_inode_large, i_##f##_extra), (ts))
+/* Helpers of the changes (lock held), shared with ext-unlink.c: a
+ * name's checks (-ENOENT empty, -ENAMETOOLONG, -EINVAL with '/'); "."
+ * or ".."; directory dir read for a change (-ENOTDIR, -ENOENT when
+ * removed, -ENOKEY when encrypted); an entry added (the directory grown
+ * when full), removed, or pointed at another inode (".." too); a
+ * directory's mtime and ctime now and its link count up or down; one
+ * link of ino (inode in) gone, the inode freed with its last unless
+ * open; an inode freed. */
+int vd_ext_name_ok(const char *name);
+bool vd_ext_is_dot(const char *name);
+int vd_ext_dir_for_change(struct ext_fs *x, uint64_t dir,
+			  struct ext2_inode_large *din);
+int vd_ext_add_entry(struct ext_fs *x, uint64_t dir, const char *name,
+		     uint64_t ino, mode_t mode);
+int vd_ext_del_entry(struct ext_fs *x, uint64_t dir, const char *name,
+		     uint64_t ino);
+int vd_ext_set_entry(struct ext_fs *x, uint64_t dir, const char *name,
+		     uint64_t ino, mode_t mode);
+int vd_ext_dir_changed(struct ext_fs *x, uint64_t dir, int links);
+int vd_ext_drop_link(struct ext_fs *x, uint64_t ino,
+		     struct ext2_inode_large *in);
+int vd_ext_inode_free(struct ext_fs *x, uint64_t ino);
+/* Write inode ino whole (lock held): 0 or -errno (logged). */
+int vd_ext_write_inode(struct ext_fs *x, uint64_t ino,
+		       struct ext2_inode_large *in);
 
 #endif

@@ -45,7 +45,44 @@ struct vd_fs_opts {
 	 * name the volume itself (NTFS junctions, as ntfs-3g puts its
 	 * mount point); NULL or "": the root is "/". Copied at mount. */
 	const char *link_root;
+	/* The volume may be written (a writable mount): a driver with
+	 * write ops then opens the filesystem for writing and sets
+	 * struct vd_fs.writable; the others ignore it (EROFS). */
+	bool writable;
 };
+
+/* What vd_fs_ops.setattr changes (VD_FS_SET_* bits in valid). */
+enum {
+	VD_FS_SET_MODE = 1 << 0,      /* permission bits of mode */
+	VD_FS_SET_UID = 1 << 1,
+	VD_FS_SET_GID = 1 << 2,
+	VD_FS_SET_SIZE = 1 << 3,      /* truncate or extend */
+	VD_FS_SET_ATIME = 1 << 4,     /* to atime */
+	VD_FS_SET_MTIME = 1 << 5,     /* to mtime */
+	VD_FS_SET_ATIME_NOW = 1 << 6, /* to the current time */
+	VD_FS_SET_MTIME_NOW = 1 << 7,
+};
+
+struct vd_fs_setattr {
+	unsigned valid;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime, mtime;
+};
+
+/* Who makes a new inode: its owner and group, as the kernel's
+ * inode_init_owner takes them (a set-group-ID directory gives its
+ * group instead). */
+struct vd_fs_cred {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* vd_fs_ops.rename flags: the values of renameat2(2). */
+#define VD_FS_RENAME_NOREPLACE 1u
+#define VD_FS_RENAME_EXCHANGE 2u
 
 struct vd_fs;
 
@@ -147,12 +184,55 @@ struct vd_fs_ops {
 			void *buf, size_t size, size_t *len_r);
 	int (*statfs)(struct vd_fs *fs, struct statvfs *st_r);
 	void (*info)(struct vd_fs *fs, struct vd_fs_info *i_r);
+
+	/* ---- writing: NULL in drivers that only read. Called only on a
+	 * filesystem mounted writable (struct vd_fs.writable). Each
+	 * returns 0 or -errno with the kernel's meaning: -EEXIST,
+	 * -ENOENT, -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENAMETOOLONG, -EMLINK,
+	 * -ENOSPC when the filesystem is full, -EIO for damage (logged).
+	 * New inodes' numbers come back in *ino_r. */
+	/* A regular file, device node, fifo or socket (mode's type). */
+	int (*mknod)(struct vd_fs *fs, uint64_t dir, const char *name,
+		     mode_t mode, dev_t rdev, const struct vd_fs_cred *c,
+		     uint64_t *ino_r);
+	int (*mkdir)(struct vd_fs *fs, uint64_t dir, const char *name,
+		     mode_t mode, const struct vd_fs_cred *c, uint64_t *ino_r);
+	int (*symlink)(struct vd_fs *fs, uint64_t dir, const char *name,
+		       const char *target, const struct vd_fs_cred *c,
+		       uint64_t *ino_r);
+	int (*link)(struct vd_fs *fs, uint64_t ino, uint64_t dir,
+		    const char *name);
+	int (*unlink)(struct vd_fs *fs, uint64_t dir, const char *name);
+	int (*rmdir)(struct vd_fs *fs, uint64_t dir, const char *name);
+	/* flags: VD_FS_RENAME_*; -EINVAL for what the driver cannot do. */
+	int (*rename)(struct vd_fs *fs, uint64_t dir, const char *name,
+		      uint64_t newdir, const char *newname, unsigned flags);
+	int (*setattr)(struct vd_fs *fs, uint64_t ino,
+		       const struct vd_fs_setattr *s);
+	/* len bytes at off into an open regular file; *put_r < len only
+	 * when the filesystem filled up (then 0 is returned if any byte
+	 * was written, else -ENOSPC). */
+	int (*write)(struct vd_fs_file *f, const void *buf, size_t len,
+		     uint64_t off, size_t *put_r);
+	/* fallocate(2) of an open regular file: mode 0 or
+	 * FALLOC_FL_KEEP_SIZE (others: -EOPNOTSUPP). */
+	int (*fallocate)(struct vd_fs_file *f, int mode, uint64_t off,
+			 uint64_t len);
+	/* flags: XATTR_CREATE, XATTR_REPLACE as setxattr(2). */
+	int (*setxattr)(struct vd_fs *fs, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags);
+	int (*removexattr)(struct vd_fs *fs, uint64_t ino, const char *name);
+	/* Put everything written so far on the volume (the caller then
+	 * flushes the disk). */
+	int (*sync)(struct vd_fs *fs);
 };
 
 /* Every mounted filesystem begins with this (drivers embed it first). */
 struct vd_fs {
 	const struct vd_fs_ops *ops;
 	const struct vd_vol *vol;
+	/* Mounted for writing: the write ops may be called. */
+	bool writable;
 };
 struct vd_fs_file {
 	struct vd_fs *fs;

@@ -4,9 +4,12 @@
  *
  * FUSE inode numbers are the namespace's numbers, computed and never
  * stored, so lookups need no table and forget has nothing to do.
- * Everything is read-only and the image does not change under the mount,
- * so entries, attributes and directory listings are cached for a long
- * time and page-cache contents are kept across opens. */
+ * The image does not change under a read-only mount, so entries,
+ * attributes and directory listings are cached for a long time and
+ * page-cache contents are kept across opens. In a writable mount the raw
+ * files' bytes change, and so do the files of guest filesystems that can
+ * be written (ext2/3/4): those are cached only briefly (TREE_RW_TIMEOUT).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -127,6 +130,23 @@ static uint64_t ns_ino_of(struct vd_mount *m, fuse_ino_t ino)
 	return ino;
 }
 
+/* Whether ino is a guest file or folder of a writable mount: it may
+ * change, so the kernel keeps what it was told only briefly (changes all
+ * come through this mount, and the kernel drops what each one makes
+ * stale; the short timeout is for what it cannot know, such as a link
+ * count changed through another name). */
+static bool tree_changing(struct vd_mount *m, uint64_t nino)
+{
+	return vd_ns_writable(m->ns) && (nino >> VD_NS_VOL_SHIFT);
+}
+
+#define TREE_RW_TIMEOUT 1.0
+
+static double tree_timeout(struct vd_mount *m, uint64_t nino)
+{
+	return tree_changing(m, nino) ? TREE_RW_TIMEOUT : VD_TIMEOUT;
+}
+
 static void to_stat(const struct vd_fs_attr *a, fuse_ino_t ino,
 		    struct stat *st)
 {
@@ -192,8 +212,9 @@ static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	ret = vd_ns_lookup(m->ns, parent, name, &ino);
 	if (ret == -ENOENT) {
-		/* Negative entries may be cached too: the tree is fixed. */
-		e.entry_timeout = VD_TIMEOUT;
+		/* Negative entries may be cached too: the tree is fixed,
+		 * or changes only through this mount. */
+		e.entry_timeout = tree_timeout(m, parent);
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -204,8 +225,34 @@ static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	e.ino = ino;
-	e.attr_timeout = e.entry_timeout = VD_TIMEOUT;
+	e.attr_timeout = e.entry_timeout = tree_timeout(m, ino);
 	fuse_reply_entry(req, &e);
+}
+
+/* The reply to a call that made the entry ino: as a lookup's. */
+static void tree_reply_new(fuse_req_t req, struct vd_mount *m, int ret,
+			   uint64_t ino)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	if (!ret)
+		ret = fill_attr(m, ino, &e.attr);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	e.ino = ino;
+	e.attr_timeout = e.entry_timeout = tree_timeout(m, ino);
+	fuse_reply_entry(req, &e);
+}
+
+/* Who is asking: the owner of what the call makes. */
+static struct vd_fs_cred tree_cred(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	return (struct vd_fs_cred){ c->uid, c->gid };
 }
 
 static void vd_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -219,7 +266,58 @@ static void vd_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
-		fuse_reply_attr(req, &st, VD_TIMEOUT);
+		fuse_reply_attr(req, &st,
+				tree_timeout(mount_of(req),
+					     ns_ino_of(mount_of(req), ino)));
+}
+
+/* setattr of a guest file or folder of a writable mount. */
+static void tree_setattr_guest(fuse_req_t req, struct vd_mount *m,
+			       uint64_t nino, struct stat *attr, int to_set)
+{
+	struct vd_fs_setattr s = { 0 };
+	struct stat st;
+	int ret;
+
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		s.valid |= VD_FS_SET_MODE;
+		s.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		s.valid |= VD_FS_SET_UID;
+		s.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		s.valid |= VD_FS_SET_GID;
+		s.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		s.valid |= VD_FS_SET_SIZE;
+		s.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		s.valid |= VD_FS_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		s.valid |= VD_FS_SET_ATIME;
+		s.atime = attr->st_atim;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		s.valid |= VD_FS_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		s.valid |= VD_FS_SET_MTIME;
+		s.mtime = attr->st_mtim;
+	}
+	ret = vd_ns_setattr(m->ns, nino, &s);
+	if (!ret)
+		ret = fill_attr(m, nino, &st);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, TREE_RW_TIMEOUT);
 }
 
 /* Nothing changes but, in a writable mount, the bytes of the raw files:
@@ -233,6 +331,10 @@ static void vd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int ret;
 
 	(void)fi;
+	if (vd_ns_writable(m->ns) && vd_ns_can_change(m->ns, ns_ino_of(m, ino))) {
+		tree_setattr_guest(req, m, ns_ino_of(m, ino), attr, to_set);
+		return;
+	}
 	if (!vd_ns_writable(m->ns) || (ns_ino_of(m, ino) >> VD_NS_VOL_SHIFT)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -265,17 +367,21 @@ static void tree_file_free(struct tree_file *tf)
 	free(tf);
 }
 
-static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void tree_open(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi, const struct fuse_entry_param *e)
 {
 	struct vd_mount *m = mount_of(req);
 	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC;
+	uint64_t nino = ns_ino_of(m, ino);
+	bool guest = vd_ns_writable(m->ns) && vd_ns_can_change(m->ns, nino);
 	struct tree_file *tf;
 	int ret;
 
-	/* Only the raw files of a writable mount open for writing; the
-	 * size of those is fixed (O_TRUNC: EPERM). */
-	if (wr && (!vd_ns_writable(m->ns) ||
-		   (ns_ino_of(m, ino) >> VD_NS_VOL_SHIFT))) {
+	/* The raw files of a writable mount open for writing, their size
+	 * fixed (O_TRUNC: EPERM); and guest files on filesystems that can
+	 * be written. */
+	if (wr && !guest && (!vd_ns_writable(m->ns) ||
+			     (nino >> VD_NS_VOL_SHIFT))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -284,11 +390,16 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = vd_ns_open_file(m->ns, ns_ino_of(m, ino), &tf->f);
-	if (!ret && wr && !vd_ns_file_is_raw(tf->f))
+	ret = vd_ns_open_file(m->ns, nino, &tf->f);
+	if (!ret && wr && !guest && !vd_ns_file_is_raw(tf->f))
 		ret = -EROFS;
-	else if (!ret && wr && fi->flags & O_TRUNC)
+	else if (!ret && wr && !guest && fi->flags & O_TRUNC)
 		ret = -EPERM;
+	else if (!ret && guest && fi->flags & O_TRUNC) {
+		struct vd_fs_setattr s = { .valid = VD_FS_SET_SIZE };
+
+		ret = vd_ns_setattr(m->ns, nino, &s);
+	}
 	if (ret) {
 		if (tf->f)
 			vd_ns_release(tf->f);
@@ -311,14 +422,22 @@ static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	tree_files = tf;
 	pthread_mutex_unlock(&tree_files_lock);
 	fi->fh = (uintptr_t)tf;
-	fi->keep_cache = 1;
+	/* What the page cache holds stays true unless the file can change
+	 * (then the kernel's own writes keep it true while it is open). */
+	fi->keep_cache = !guest;
 	/* disk.raw and pN.raw bypass the page cache: the host file is
 	 * cached already, and a reply spliced from it lands straight in
 	 * the reader's buffer (one copy, as a read of the host file). */
 	if (vd_ns_file_is_raw(tf->f))
 		fi->direct_io = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if ((e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) ==
+	    -ENOENT)
 		tree_file_free(tf); /* the opener was interrupted */
+}
+
+static void vd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	tree_open(req, ino, fi, NULL);
 }
 
 static void vd_release(fuse_req_t req, fuse_ino_t ino,
@@ -504,19 +623,24 @@ static void vd_write_buf(fuse_req_t req, fuse_ino_t ino,
 static void vd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct vd_mount *m = mount_of(req);
+
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, -vd_ns_flush(mount_of(req)->ns));
+	fuse_reply_err(req, -vd_ns_fsync(m->ns, ns_ino_of(m, ino)));
 }
 
+/* The close of a raw file open for writing syncs it; a guest file's
+ * close does not (as a kernel filesystem's: fsync does). */
 static void vd_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
 	struct tree_file *tf = (struct tree_file *)(uintptr_t)fi->fh;
+	struct vd_mount *m = mount_of(req);
 
-	(void)ino;
-	fuse_reply_err(req, tf->writer ? -vd_ns_flush(mount_of(req)->ns) : 0);
+	fuse_reply_err(req, tf->writer && vd_ns_file_is_raw(tf->f) ?
+				    -vd_ns_fsync(m->ns, ns_ino_of(m, ino)) :
+				    0);
 }
 
 static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -560,8 +684,10 @@ static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	if (!tree_changing(m, ns_ino_of(m, ino))) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	fuse_reply_open(req, fi);
 }
 
@@ -682,7 +808,8 @@ static void vd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			if (fill_attr(m, b.ents[i].ino, &e.attr))
 				break; /* the kernel asks again from here */
 			e.ino = b.ents[i].ino;
-			e.attr_timeout = e.entry_timeout = VD_TIMEOUT;
+			e.attr_timeout = e.entry_timeout =
+				tree_timeout(m, b.ents[i].ino);
 		} else {
 			e.attr.st_ino = b.ents[i].ino;
 			e.attr.st_mode = S_IFDIR;
@@ -781,74 +908,148 @@ static void vd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct vd_mount *m = mount_of(req);
 	uint64_t nino = ns_ino_of(m, ino);
 	bool raw_file = nino != VD_NS_ROOT && !(nino >> VD_NS_VOL_SHIFT);
+	bool can = vd_ns_writable(m->ns) &&
+		   (raw_file || vd_ns_can_change(m->ns, nino));
 
-	fuse_reply_err(req, mask & W_OK && !(vd_ns_writable(m->ns) &&
-					     raw_file) ? EROFS : 0);
+	fuse_reply_err(req, mask & W_OK && !can ? EROFS : 0);
 }
 
-/* The tree's names never change, in a writable mount too (only the
- * bytes of the raw files do): every call that would make, remove or
- * rename an entry, or change an extended attribute, gets EROFS. */
+/* Entries of guest filesystems that can be written (ext2/3/4 in a
+ * writable mount) are made, removed and renamed there; the tree's own
+ * names (the root, disk.raw, pN.raw, pN/) never change, and other
+ * filesystems stay read-only: EROFS (ns.c decides). */
 static void vd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	(void)parent, (void)name, (void)mode, (void)rdev;
-	fuse_reply_err(req, EROFS);
+	struct vd_mount *m = mount_of(req);
+	struct vd_fs_cred c = tree_cred(req);
+	uint64_t ino = 0;
+	int ret;
+
+	ret = vd_ns_mknod(m->ns, ns_ino_of(m, parent), name, mode, rdev, &c,
+			  &ino);
+	tree_reply_new(req, m, ret, ino);
 }
 
 static void vd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	(void)parent, (void)name, (void)mode;
-	fuse_reply_err(req, EROFS);
-}
+	struct vd_mount *m = mount_of(req);
+	struct vd_fs_cred c = tree_cred(req);
+	uint64_t ino = 0;
+	int ret;
 
-static void vd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent, (void)name;
-	fuse_reply_err(req, EROFS);
+	ret = vd_ns_mkdir(m->ns, ns_ino_of(m, parent), name, mode, &c, &ino);
+	tree_reply_new(req, m, ret, ino);
 }
 
 static void vd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
-	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, EROFS);
+	struct vd_mount *m = mount_of(req);
+	struct vd_fs_cred c = tree_cred(req);
+	uint64_t ino = 0;
+	int ret;
+
+	ret = vd_ns_symlink(m->ns, ns_ino_of(m, parent), name, link, &c, &ino);
+	tree_reply_new(req, m, ret, ino);
+}
+
+static void vd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct vd_mount *m = mount_of(req);
+	int ret;
+
+	ret = vd_ns_link(m->ns, ns_ino_of(m, ino), ns_ino_of(m, newparent),
+			 newname);
+	tree_reply_new(req, m, ret, ns_ino_of(m, ino));
+}
+
+static void vd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct vd_mount *m = mount_of(req);
+
+	fuse_reply_err(req, -vd_ns_unlink(m->ns, ns_ino_of(m, parent), name));
+}
+
+static void vd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct vd_mount *m = mount_of(req);
+
+	fuse_reply_err(req, -vd_ns_rmdir(m->ns, ns_ino_of(m, parent), name));
 }
 
 static void vd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	fuse_reply_err(req, EROFS);
-}
+	struct vd_mount *m = mount_of(req);
 
-static void vd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		    const char *newname)
-{
-	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -vd_ns_rename(m->ns, ns_ino_of(m, parent), name,
+					  ns_ino_of(m, newparent), newname,
+					  flags));
 }
 
 static void vd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	(void)parent, (void)name, (void)mode, (void)fi;
-	fuse_reply_err(req, EROFS);
+	struct vd_mount *m = mount_of(req);
+	struct vd_fs_cred c = tree_cred(req);
+	struct fuse_entry_param e;
+	uint64_t ino = 0;
+	int ret;
+
+	ret = vd_ns_mknod(m->ns, ns_ino_of(m, parent), name,
+			  S_IFREG | (mode & 07777), 0, &c, &ino);
+	memset(&e, 0, sizeof(e));
+	if (!ret)
+		ret = fill_attr(m, ino, &e.attr);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	e.ino = ino;
+	e.attr_timeout = e.entry_timeout = tree_timeout(m, ino);
+	/* New and empty: O_TRUNC has nothing to do. */
+	fi->flags &= ~O_TRUNC;
+	tree_open(req, ino, fi, &e);
 }
 
 static void vd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	fuse_reply_err(req, EROFS);
+	struct vd_mount *m = mount_of(req);
+
+	fuse_reply_err(req, -vd_ns_setxattr(m->ns, ns_ino_of(m, ino), name,
+					    value, size, flags));
 }
 
 static void vd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	(void)ino, (void)name;
-	fuse_reply_err(req, EROFS);
+	struct vd_mount *m = mount_of(req);
+
+	fuse_reply_err(req, -vd_ns_removexattr(m->ns, ns_ino_of(m, ino), name));
+}
+
+static void vd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct tree_file *tf = (struct tree_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -vd_ns_fallocate(tf->f, mode, (uint64_t)off,
+					     (uint64_t)len));
+}
+
+static void vd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	vd_fsync(req, ino, datasync, fi);
 }
 
 /* What the kernel is asked for: replies spliced from host files, in
@@ -897,6 +1098,8 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.write_buf = vd_write_buf,
 	.flush = vd_flush,
 	.fsync = vd_fsync,
+	.fsyncdir = vd_fsyncdir,
+	.fallocate = vd_fallocate,
 	.release = vd_release,
 	.lseek = vd_lseek,
 	.opendir = vd_opendir,
@@ -909,7 +1112,7 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.mknod = vd_mknod,
 	.mkdir = vd_mkdir,
 	.unlink = vd_unlink,
-	.rmdir = vd_unlink,
+	.rmdir = vd_rmdir,
 	.symlink = vd_symlink,
 	.rename = vd_rename,
 	.link = vd_link,

@@ -241,6 +241,7 @@ static void ns_mount_vol(const struct vd_ns *ns, struct ns_vol *v,
 		.uid = ns->o.uid,
 		.gid = ns->o.gid,
 		.codepage = ns->o.codepage,
+		.writable = vd_disk_writable(ns->disk),
 	};
 	struct vd_err e = { "" };
 	char *root = NULL;
@@ -886,8 +887,13 @@ int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
 	int ret;
 
 	*put_r = 0;
-	if (f->kind == NS_FS)
-		return -EROFS;
+	if (f->kind == NS_FS) {
+		struct vd_fs *fs = f->ff->fs;
+
+		if (!fs->writable || !fs->ops->write)
+			return -EROFS;
+		return fs->ops->write(f->ff, buf, len, off, put_r);
+	}
 	if (!len)
 		return 0;
 	/* As a block device: nothing past the end. */
@@ -900,12 +906,239 @@ int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
 	return ret;
 }
 
+int vd_ns_fallocate(struct vd_ns_file *f, int mode, uint64_t off,
+		    uint64_t len)
+{
+	struct vd_fs *fs;
+
+	if (f->kind != NS_FS)
+		return -EOPNOTSUPP;
+	fs = f->ff->fs;
+	if (!fs->writable)
+		return -EROFS;
+	if (!fs->ops->fallocate)
+		return -EOPNOTSUPP;
+	return fs->ops->fallocate(f->ff, mode, off, len);
+}
+
 bool vd_ns_writable(const struct vd_ns *ns)
 {
 	return vd_disk_writable(ns->disk);
 }
 
+/* The filesystem's changes made durable, then the disk's. */
+static int ns_sync_fs(struct vd_ns *ns, struct ns_vol *v)
+{
+	int ret = 0;
+
+	if (v && v->fs && v->fs->writable && v->fs->ops->sync)
+		ret = v->fs->ops->sync(v->fs);
+	(void)ns;
+	return ret;
+}
+
 int vd_ns_flush(struct vd_ns *ns)
 {
+	int ret = 0, r;
+
+	for (unsigned i = 0; i < ns->n_vols; i++) {
+		r = ns_sync_fs(ns, &ns->vols[i]);
+		if (r && !ret)
+			ret = r;
+	}
+	r = vd_disk_flush(ns->disk);
+	return ret ? ret : r;
+}
+
+int vd_ns_fsync(struct vd_ns *ns, uint64_t ino)
+{
+	uint64_t fs_ino;
+	int ret;
+
+	if (!vd_disk_writable(ns->disk))
+		return 0;
+	ret = ns_sync_fs(ns, ns_fs_vol(ns, ino, &fs_ino));
+	if (ret)
+		return ret;
 	return vd_disk_flush(ns->disk);
+}
+
+/* ---- changes to guest trees */
+
+/* The filesystem ino lies on, when it may be changed: -EROFS for the
+ * synthetic entries and for filesystems mounted read-only. */
+static int ns_wvol(struct vd_ns *ns, uint64_t ino, struct ns_vol **v_r,
+		   uint64_t *fs_ino_r)
+{
+	struct ns_vol *v = ns_fs_vol(ns, ino, fs_ino_r);
+
+	if (!v)
+		return ns_vol_of(ino) ? -ENOENT : -EROFS;
+	if (!v->fs->writable)
+		return -EROFS;
+	*v_r = v;
+	return 0;
+}
+
+bool vd_ns_can_change(struct vd_ns *ns, uint64_t ino)
+{
+	struct ns_vol *v;
+	uint64_t fs_ino;
+
+	return !ns_wvol(ns, ino, &v, &fs_ino);
+}
+
+/* The namespace number of a new inode of v. */
+static int ns_new_ino(struct vd_ns *ns, struct ns_vol *v, uint64_t got,
+		      uint64_t *ino_r)
+{
+	uint64_t local;
+
+	if (ns_local_in(ns, v, got, &local))
+		return -EIO;
+	*ino_r = ns_ino(ns_volnum(v), local);
+	return 0;
+}
+
+#define NS_WOP(v, op) ((v)->fs->ops->op ? 0 : -EROFS)
+
+int vd_ns_mknod(struct vd_ns *ns, uint64_t dir, const char *name,
+		mode_t mode, dev_t rdev, const struct vd_fs_cred *c,
+		uint64_t *ino_r)
+{
+	struct ns_vol *v;
+	uint64_t fs_dir, got;
+	int ret = ns_wvol(ns, dir, &v, &fs_dir);
+
+	if (!ret)
+		ret = NS_WOP(v, mknod);
+	if (!ret)
+		ret = v->fs->ops->mknod(v->fs, fs_dir, name, mode, rdev, c,
+					&got);
+	return ret ? ret : ns_new_ino(ns, v, got, ino_r);
+}
+
+int vd_ns_mkdir(struct vd_ns *ns, uint64_t dir, const char *name,
+		mode_t mode, const struct vd_fs_cred *c, uint64_t *ino_r)
+{
+	struct ns_vol *v;
+	uint64_t fs_dir, got;
+	int ret = ns_wvol(ns, dir, &v, &fs_dir);
+
+	if (!ret)
+		ret = NS_WOP(v, mkdir);
+	if (!ret)
+		ret = v->fs->ops->mkdir(v->fs, fs_dir, name, mode, c, &got);
+	return ret ? ret : ns_new_ino(ns, v, got, ino_r);
+}
+
+int vd_ns_symlink(struct vd_ns *ns, uint64_t dir, const char *name,
+		  const char *target, const struct vd_fs_cred *c,
+		  uint64_t *ino_r)
+{
+	struct ns_vol *v;
+	uint64_t fs_dir, got;
+	int ret = ns_wvol(ns, dir, &v, &fs_dir);
+
+	if (!ret)
+		ret = NS_WOP(v, symlink);
+	if (!ret)
+		ret = v->fs->ops->symlink(v->fs, fs_dir, name, target, c, &got);
+	return ret ? ret : ns_new_ino(ns, v, got, ino_r);
+}
+
+int vd_ns_link(struct vd_ns *ns, uint64_t ino, uint64_t dir,
+	       const char *name)
+{
+	struct ns_vol *v, *dv;
+	uint64_t fs_ino, fs_dir;
+	int ret = ns_wvol(ns, ino, &v, &fs_ino);
+
+	if (!ret)
+		ret = ns_wvol(ns, dir, &dv, &fs_dir);
+	if (ret == -EROFS && ns_vol_of(ino) != ns_vol_of(dir))
+		ret = -EXDEV;
+	if (!ret && dv != v)
+		ret = -EXDEV;
+	if (!ret)
+		ret = NS_WOP(v, link);
+	return ret ? ret : v->fs->ops->link(v->fs, fs_ino, fs_dir, name);
+}
+
+int vd_ns_unlink(struct vd_ns *ns, uint64_t dir, const char *name)
+{
+	struct ns_vol *v;
+	uint64_t fs_dir;
+	int ret = ns_wvol(ns, dir, &v, &fs_dir);
+
+	if (!ret)
+		ret = NS_WOP(v, unlink);
+	return ret ? ret : v->fs->ops->unlink(v->fs, fs_dir, name);
+}
+
+int vd_ns_rmdir(struct vd_ns *ns, uint64_t dir, const char *name)
+{
+	struct ns_vol *v;
+	uint64_t fs_dir;
+	int ret = ns_wvol(ns, dir, &v, &fs_dir);
+
+	if (!ret)
+		ret = NS_WOP(v, rmdir);
+	return ret ? ret : v->fs->ops->rmdir(v->fs, fs_dir, name);
+}
+
+int vd_ns_rename(struct vd_ns *ns, uint64_t dir, const char *name,
+		 uint64_t newdir, const char *newname, unsigned flags)
+{
+	struct ns_vol *v, *nv;
+	uint64_t fs_dir, fs_newdir;
+	int ret = ns_wvol(ns, dir, &v, &fs_dir);
+
+	if (!ret)
+		ret = ns_wvol(ns, newdir, &nv, &fs_newdir);
+	if (ret == -EROFS && ns_vol_of(dir) != ns_vol_of(newdir) &&
+	    ns_vol_of(dir) && ns_vol_of(newdir))
+		ret = -EXDEV;
+	if (!ret && nv != v)
+		ret = -EXDEV;
+	if (!ret)
+		ret = NS_WOP(v, rename);
+	return ret ? ret : v->fs->ops->rename(v->fs, fs_dir, name, fs_newdir,
+					      newname, flags);
+}
+
+int vd_ns_setattr(struct vd_ns *ns, uint64_t ino,
+		  const struct vd_fs_setattr *s)
+{
+	struct ns_vol *v;
+	uint64_t fs_ino;
+	int ret = ns_wvol(ns, ino, &v, &fs_ino);
+
+	if (!ret)
+		ret = NS_WOP(v, setattr);
+	return ret ? ret : v->fs->ops->setattr(v->fs, fs_ino, s);
+}
+
+int vd_ns_setxattr(struct vd_ns *ns, uint64_t ino, const char *name,
+		   const void *value, size_t size, int flags)
+{
+	struct ns_vol *v;
+	uint64_t fs_ino;
+	int ret = ns_wvol(ns, ino, &v, &fs_ino);
+
+	if (!ret)
+		ret = NS_WOP(v, setxattr);
+	return ret ? ret : v->fs->ops->setxattr(v->fs, fs_ino, name, value,
+						size, flags);
+}
+
+int vd_ns_removexattr(struct vd_ns *ns, uint64_t ino, const char *name)
+{
+	struct ns_vol *v;
+	uint64_t fs_ino;
+	int ret = ns_wvol(ns, ino, &v, &fs_ino);
+
+	if (!ret)
+		ret = NS_WOP(v, removexattr);
+	return ret ? ret : v->fs->ops->removexattr(v->fs, fs_ino, name);
 }

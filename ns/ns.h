@@ -124,13 +124,49 @@ void vd_ns_release(struct vd_ns_file *f);
 /* True for disk.raw and the volume files, false for guest files. */
 bool vd_ns_file_is_raw(const struct vd_ns_file *f);
 
-/* Writing, when the disk was opened writable: raw files only (guest
- * files: -EROFS). Up to len bytes at off, *put_r of them written: fewer
- * only at the end of the file; -ENOSPC at or past it. */
+/* Writing, when the disk was opened writable: the raw files, and the
+ * files of filesystems that can be written (ext2/3/4; others: -EROFS).
+ * Up to len bytes at off, *put_r of them written: fewer only at the end
+ * of a raw file (-ENOSPC at or past it) or when a guest filesystem
+ * fills up. */
 int vd_ns_write(struct vd_ns_file *f, const void *buf, size_t len,
 		uint64_t off, size_t *put_r);
+/* fallocate(2) of a guest file (vd_fs_ops.fallocate); raw files, and
+ * filesystems without it: -EOPNOTSUPP (-EROFS when read-only). */
+int vd_ns_fallocate(struct vd_ns_file *f, int mode, uint64_t off,
+		    uint64_t len);
 bool vd_ns_writable(const struct vd_ns *ns);
-/* Make every write that returned durable. */
+/* Make every write that returned durable: the guest filesystems'
+ * changes, then the disk. */
 int vd_ns_flush(struct vd_ns *ns);
+/* fsync of ino: its filesystem's changes (if any), then the disk. */
+int vd_ns_fsync(struct vd_ns *ns, uint64_t ino);
+
+/* Changes to the tree of a guest filesystem mounted writable (struct
+ * vd_fs.writable); -EROFS for the synthetic entries, in a read-only
+ * mount and on filesystems that cannot be written. dir and ino are
+ * namespace numbers; a new entry's number comes back in *ino_r. A link
+ * or rename between two filesystems: -EXDEV. Otherwise as the
+ * vd_fs_ops of the same names. */
+bool vd_ns_can_change(struct vd_ns *ns, uint64_t ino);
+int vd_ns_mknod(struct vd_ns *ns, uint64_t dir, const char *name,
+		mode_t mode, dev_t rdev, const struct vd_fs_cred *c,
+		uint64_t *ino_r);
+int vd_ns_mkdir(struct vd_ns *ns, uint64_t dir, const char *name,
+		mode_t mode, const struct vd_fs_cred *c, uint64_t *ino_r);
+int vd_ns_symlink(struct vd_ns *ns, uint64_t dir, const char *name,
+		  const char *target, const struct vd_fs_cred *c,
+		  uint64_t *ino_r);
+int vd_ns_link(struct vd_ns *ns, uint64_t ino, uint64_t dir,
+	       const char *name);
+int vd_ns_unlink(struct vd_ns *ns, uint64_t dir, const char *name);
+int vd_ns_rmdir(struct vd_ns *ns, uint64_t dir, const char *name);
+int vd_ns_rename(struct vd_ns *ns, uint64_t dir, const char *name,
+		 uint64_t newdir, const char *newname, unsigned flags);
+int vd_ns_setattr(struct vd_ns *ns, uint64_t ino,
+		  const struct vd_fs_setattr *s);
+int vd_ns_setxattr(struct vd_ns *ns, uint64_t ino, const char *name,
+		   const void *value, size_t size, int flags);
+int vd_ns_removexattr(struct vd_ns *ns, uint64_t ino, const char *name);
 
 #endif

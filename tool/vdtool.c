@@ -366,6 +366,7 @@ static const struct {
 	{ "convert", vdt_convert, "write the flat disk as a sparse raw file" },
 	{ "verify", vdt_verify, "check an OVA's manifest digests" },
 	{ "check", vdt_check, "check an image's metadata as qemu-img check does" },
+	{ "copy-in", vdt_copy_in, "copy host files into an ext filesystem (writable)" },
 };
 
 static void usage(FILE *out)

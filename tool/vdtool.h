@@ -162,5 +162,6 @@ int vdt_cp(int argc, char **argv);
 int vdt_convert(int argc, char **argv);
 int vdt_verify(int argc, char **argv);
 int vdt_check(int argc, char **argv);
+int vdt_copy_in(int argc, char **argv);
 
 #endif
