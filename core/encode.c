@@ -12,6 +12,7 @@
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
+#include <unistd.h>
 
 #include "core/writer.h"
 
@@ -88,4 +89,23 @@ long vd_encode(struct vd_encoder *enc, enum vd_codec codec, const void *in,
 	default:
 		return -EINVAL;
 	}
+}
+
+int vd_out_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	/* Ends: each pass writes at least one byte or returns. */
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

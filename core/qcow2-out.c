@@ -52,33 +52,13 @@ struct vd_qcow2_out {
 	uint64_t refs_cap;
 };
 
-static int qo_pwrite(struct vd_qcow2_out *w, const void *buf, size_t len,
-		     uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	/* Ends: each pass writes at least one byte or returns. */
-	while (len) {
-		ssize_t n = pwrite(w->fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int qo_flush(struct vd_qcow2_out *w)
 {
 	int ret;
 
 	if (!w->stage_len)
 		return 0;
-	ret = qo_pwrite(w, w->stage, w->stage_len, w->end - w->stage_len);
+	ret = vd_out_pwrite(w->fd, w->stage, w->stage_len, w->end - w->stage_len);
 	w->stage_len = 0;
 	return ret;
 }
@@ -91,7 +71,7 @@ static int qo_append(struct vd_qcow2_out *w, const void *buf, size_t n)
 	if (buf && n >= VD_QO_STAGE / 2) {
 		ret = qo_flush(w);
 		if (!ret)
-			ret = qo_pwrite(w, buf, n, w->end);
+			ret = vd_out_pwrite(w->fd, buf, n, w->end);
 		if (!ret)
 			w->end += n;
 		return ret;
@@ -395,7 +375,7 @@ int vd_qcow2_out_finish(struct vd_qcow2_out *w)
 		put_be32(h + 16, (uint32_t)n);
 		memcpy(h + pos, w->backing, n);
 	}
-	ret = qo_pwrite(w, h, (size_t)w->cs, 0);
+	ret = vd_out_pwrite(w->fd, h, (size_t)w->cs, 0);
 	free(h);
 	/* Clusters given as holes at the end still belong to the file. */
 	if (!ret && ftruncate(w->fd, (off_t)w->end))

@@ -39,25 +39,6 @@ struct vd_vhd_out {
 	uint8_t bitmap[VHD_SECTOR];
 };
 
-static int vo_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	/* Ends: each pass writes at least one byte or returns. */
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The spec's checksum: the one's complement of the sum of the bytes,
  * with the checksum field counted as zero. */
 static uint32_t vo_checksum(const uint8_t *p, size_t n, size_t field)
@@ -182,14 +163,14 @@ int vd_vhd_out_block(struct vd_vhd_out *w, uint64_t idx, const void *buf)
 	if (idx >= w->n_blocks)
 		return -EINVAL;
 	if (w->fixed)
-		return vo_pwrite(w->fd, buf,
+		return vd_out_pwrite(w->fd, buf,
 				 (size_t)VD_MIN((uint64_t)VD_VHD_BLOCK,
 						w->size - off), off);
 	if (w->bat[idx] != UINT32_MAX || w->end / VHD_SECTOR > UINT32_MAX)
 		return -EINVAL;
-	ret = vo_pwrite(w->fd, w->bitmap, VHD_SECTOR, w->end);
+	ret = vd_out_pwrite(w->fd, w->bitmap, VHD_SECTOR, w->end);
 	if (!ret)
-		ret = vo_pwrite(w->fd, buf, VD_VHD_BLOCK, w->end + VHD_SECTOR);
+		ret = vd_out_pwrite(w->fd, buf, VD_VHD_BLOCK, w->end + VHD_SECTOR);
 	if (ret)
 		return ret;
 	w->bat[idx] = (uint32_t)(w->end / VHD_SECTOR);
@@ -203,7 +184,7 @@ int vd_vhd_out_finish(struct vd_vhd_out *w)
 	int ret;
 
 	if (w->fixed) {
-		ret = vo_pwrite(w->fd, w->footer, VHD_SECTOR, w->size);
+		ret = vd_out_pwrite(w->fd, w->footer, VHD_SECTOR, w->size);
 		if (!ret && ftruncate(w->fd, (off_t)(w->size + VHD_SECTOR)))
 			ret = -errno;
 		goto sync;
@@ -222,14 +203,14 @@ int vd_vhd_out_finish(struct vd_vhd_out *w)
 	memset(bat, 0xff, (size_t)w->bat_bytes);
 	for (uint32_t i = 0; i < w->n_blocks; i++)
 		put_be32(bat + (size_t)i * 4, w->bat[i]);
-	ret = vo_pwrite(w->fd, bat, (size_t)w->bat_bytes, 1536);
+	ret = vd_out_pwrite(w->fd, bat, (size_t)w->bat_bytes, 1536);
 	free(bat);
 	if (!ret)
-		ret = vo_pwrite(w->fd, h, sizeof(h), VHD_SECTOR);
+		ret = vd_out_pwrite(w->fd, h, sizeof(h), VHD_SECTOR);
 	if (!ret)
-		ret = vo_pwrite(w->fd, w->footer, VHD_SECTOR, 0);
+		ret = vd_out_pwrite(w->fd, w->footer, VHD_SECTOR, 0);
 	if (!ret)
-		ret = vo_pwrite(w->fd, w->footer, VHD_SECTOR, w->end);
+		ret = vd_out_pwrite(w->fd, w->footer, VHD_SECTOR, w->end);
 sync:
 	if (!ret && fdatasync(w->fd))
 		ret = -errno;

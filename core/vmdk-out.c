@@ -59,25 +59,6 @@ struct vd_vmdk_out {
 	uint8_t header[VO_SECTOR];
 };
 
-static int vo_write(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	/* Ends: each pass writes at least one byte or returns. */
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void put_le32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
@@ -98,7 +79,7 @@ static int vo_flush(struct vd_vmdk_out *w)
 
 	if (!w->stage_len)
 		return 0;
-	ret = vo_write(w->fd, w->stage, w->stage_len, w->end - w->stage_len);
+	ret = vd_out_pwrite(w->fd, w->stage, w->stage_len, w->end - w->stage_len);
 	w->stage_len = 0;
 	return ret;
 }
@@ -271,7 +252,7 @@ int vd_vmdk_out_grain(struct vd_vmdk_out *w, uint64_t g, const void *buf)
 	    w->end / VO_SECTOR > UINT32_MAX - VO_GRAIN_SECTORS)
 		return -EINVAL;
 	w->next_g = g + 1;
-	ret = vo_write(w->fd, buf, VD_VMDK_GRAIN, w->end);
+	ret = vd_out_pwrite(w->fd, buf, VD_VMDK_GRAIN, w->end);
 	if (ret)
 		return ret;
 	w->gtab[g] = (uint32_t)(w->end / VO_SECTOR);
@@ -389,7 +370,7 @@ int vd_vmdk_out_finish(struct vd_vmdk_out *w)
 	}
 	memcpy(meta, w->header, VO_SECTOR);
 	memcpy(meta + VO_SECTOR, w->desc, strlen(w->desc));
-	ret = vo_write(w->fd, meta, mlen, 0);
+	ret = vd_out_pwrite(w->fd, meta, mlen, 0);
 	free(meta);
 	if (!ret && !w->stream && ftruncate(w->fd, (off_t)w->end))
 		ret = -errno;

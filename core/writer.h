@@ -17,6 +17,10 @@
 
 #include "common/log.h"
 
+/* Write all len bytes of buf at off of fd (retrying short writes and
+ * EINTR): 0 or -errno. Every output writer's one way to the file. */
+int vd_out_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+
 /* Codecs of compressed clusters and grains. */
 enum vd_codec {
 	VD_CODEC_NONE = -1,
