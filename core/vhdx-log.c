@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/util.h"
 #include "core/vhdx.h"
 
@@ -66,40 +67,14 @@
 
 /* ------------------------------------------------------------ CRC-32C */
 
-static uint32_t vhdx_crc_table[256];
-
-static void vhdx_crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		vhdx_crc_table[i] = c;
-	}
-}
-
-/* Castagnoli, reflected; crc is the running value (start with ~0, end
- * with ~). */
-uint32_t vd_vhdx_crc32c(uint32_t crc, const void *p, size_t len)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	const uint8_t *b = p;
-
-	pthread_once(&once, vhdx_crc_init);
-	while (len--)
-		crc = vhdx_crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
 uint32_t vd_vhdx_sum(const uint8_t *p, size_t len, size_t skip)
 {
 	static const uint8_t zero[4];
 	uint32_t c = ~0u;
 
-	c = vd_vhdx_crc32c(c, p, skip);
-	c = vd_vhdx_crc32c(c, zero, 4);
-	c = vd_vhdx_crc32c(c, p + skip + 4, len - skip - 4);
+	c = vd_crc32c(c, p, skip);
+	c = vd_crc32c(c, zero, 4);
+	c = vd_crc32c(c, p + skip + 4, len - skip - 4);
 	return ~c;
 }
 
@@ -321,11 +296,11 @@ static bool vhdx_entry_ok(const struct vhdx_log *g, uint32_t s,
 		return false;
 	/* Checksum: the header sector with its checksum field read as
 	 * zero, then every other sector. */
-	c = vd_vhdx_crc32c(~0u, h, LE_CHECKSUM);
-	c = vd_vhdx_crc32c(c, "\0\0\0\0", 4);
-	c = vd_vhdx_crc32c(c, h + 8, VHDX_LOG_SECTOR - 8);
+	c = vd_crc32c(~0u, h, LE_CHECKSUM);
+	c = vd_crc32c(c, "\0\0\0\0", 4);
+	c = vd_crc32c(c, h + 8, VHDX_LOG_SECTOR - 8);
 	for (uint32_t i = 1; i < n; i++)
-		c = vd_vhdx_crc32c(c, vhdx_sec(g, (uint64_t)s + i),
+		c = vd_crc32c(c, vhdx_sec(g, (uint64_t)s + i),
 				   VHDX_LOG_SECTOR);
 	if (~c != get_le32(h + LE_CHECKSUM))
 		return false;

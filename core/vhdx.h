@@ -68,7 +68,6 @@ struct vhdx {
 	unsigned replayed;	     /* log entries replayed */
 };
 
-uint32_t vd_vhdx_crc32c(uint32_t crc, const void *p, size_t len);
 /* CRC-32C of len bytes with the 4 bytes at skip read as zero, as every
  * VHDX checksum is computed. */
 uint32_t vd_vhdx_sum(const uint8_t *p, size_t len, size_t skip);

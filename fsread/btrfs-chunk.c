@@ -24,6 +24,7 @@
 #include <xxhash.h>
 
 #include "common/sha.h"
+#include "common/crc32c.h"
 #include "common/util.h"
 #include "fsread/btrfs.h"
 
@@ -41,48 +42,9 @@
 
 bool vd_btrfs_fuzzing;
 
-static uint32_t crc_tab[8][256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc_tab[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^
-					crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
-/* Slicing by 8: data checksums are computed over every byte read. */
-uint32_t vd_btrfs_crc32c(uint32_t c, const void *b, size_t n)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	const uint8_t *p = b;
-
-	pthread_once(&once, crc_init);
-	while (n >= 8) {
-		uint32_t lo = c ^ get_le32(p), hi = get_le32(p + 4);
-
-		c = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		    crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
-		    crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
-		    crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		c = crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c;
-}
-
 uint32_t vd_btrfs_name_hash(const char *name, size_t len)
 {
-	return vd_btrfs_crc32c(~1u, name, len);
+	return vd_crc32c(~1u, name, len);
 }
 
 void vd_btrfs_csum(const struct btrfs_fs *fs, const void *b, size_t len,
@@ -91,7 +53,7 @@ void vd_btrfs_csum(const struct btrfs_fs *fs, const void *b, size_t len,
 	memset(out, 0, BTRFS_CSUM_SIZE);
 	switch (fs->csum_type) {
 	case 0: { /* crc32c, stored inverted as the kernel's crc32c_final */
-		uint32_t c = ~vd_btrfs_crc32c(0xffffffffu, b, len);
+		uint32_t c = ~vd_crc32c(0xffffffffu, b, len);
 
 		out[0] = (uint8_t)c;
 		out[1] = (uint8_t)(c >> 8);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "common/crc32c.h"
 #include "common/util.h"
 #include "fsread/xfs.h"
 
@@ -128,38 +129,16 @@ static const struct {
 
 /* ---- CRC32c ---- */
 
-static uint32_t xfs_crc_table[256];
-
-static void xfs_crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		xfs_crc_table[i] = c;
-	}
-}
-
-static uint32_t xfs_crc(uint32_t c, const uint8_t *p, size_t n)
-{
-	while (n--)
-		c = xfs_crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c;
-}
-
 bool vd_xfs_crc_ok(const uint8_t *b, size_t len, size_t crcoff)
 {
 	static const uint8_t zero[4];
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	uint32_t c = 0xffffffffu;
 
 	if (crcoff + 4 > len)
 		return false;
-	pthread_once(&once, xfs_crc_init);
-	c = xfs_crc(c, b, crcoff);
-	c = xfs_crc(c, zero, 4);
-	c = xfs_crc(c, b + crcoff + 4, len - crcoff - 4);
+	c = vd_crc32c(c, b, crcoff);
+	c = vd_crc32c(c, zero, 4);
+	c = vd_crc32c(c, b + crcoff + 4, len - crcoff - 4);
 	return ~c == get_le32(b + crcoff);
 }
 

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "common/util.h"
 #include "volumes/lvm-internal.h"
 #include "volumes/vol.h"
@@ -68,29 +69,10 @@ struct lvm_thin_pool {
 	struct thin_slot slot[THIN_CACHE_SLOTS];
 };
 
-static uint32_t crc32c_table[256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
-
-static void crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0x82f63b78u ^ (c >> 1) : c >> 1;
-		crc32c_table[i] = c;
-	}
-}
-
 /* dm_bm_checksum: CRC-32C from ~0 with no final inversion, xor x. */
 static uint32_t thin_csum(const uint8_t *p, size_t n, uint32_t x)
 {
-	uint32_t crc = 0xffffffffu;
-
-	pthread_once(&crc32c_once, crc32c_init);
-	for (size_t i = 0; i < n; i++)
-		crc = crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return crc ^ x;
+	return vd_crc32c(0xffffffffu, p, n) ^ x;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)

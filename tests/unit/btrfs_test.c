@@ -3,6 +3,7 @@
  * (each case pokes one field of a valid block, its checksum redone). */
 #include "tests/unit/unit.h"
 
+#include "common/crc32c.h"
 #include "common/util.h"
 #include "fsread/btrfs.h"
 
@@ -39,10 +40,16 @@ static void test_csums(void)
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 131 + 7);
 	for (size_t n = 0; n < sizeof(buf); n += 37)
-		CHECK("crc32c slicing vs bytewise",
-		      vd_btrfs_crc32c(0x12345678u, buf + 3, n - (n ? 3 : 0)) ==
+	{
+		CHECK("crc32c vs bytewise",
+		      vd_crc32c(0x12345678u, buf + 3, n - (n ? 3 : 0)) ==
 			      crc_bytewise(0x12345678u, buf + 3,
 					   n - (n ? 3 : 0)));
+		CHECK("crc32c slicing vs bytewise",
+		      vd_crc32c_sw(0x12345678u, buf + 3, n - (n ? 3 : 0)) ==
+			      crc_bytewise(0x12345678u, buf + 3,
+					   n - (n ? 3 : 0)));
+	}
 	/* The dir item hash of the kernel's btrfs_name_hash: crc32c seeded
 	 * with ~1, not inverted (the key offset of "default" in the root
 	 * tree directory, as btrfs-progs' dump prints it). */
