@@ -11,7 +11,10 @@
  * Compressed extents (zlib, LZO in btrfs' own framing, zstd) are decoded
  * whole, at most 128 KiB each, and kept in a small cache of decoded
  * extents (zlock), so a sequential read decodes each once; decoding runs
- * outside the lock, on whichever thread asks. Output shorter than the
+ * outside the lock. The compressed extents one read covers (a 1 MiB
+ * request covers eight) are decoded together on the helper pool
+ * (common/pool.h), so a single reader uses every core, as compressed
+ * qcow2 clusters are. Output shorter than the
  * extent reads as zeros past its end, as the kernel fills it; longer
  * output is cut.
  *
@@ -26,6 +29,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/pool.h"
 #include "common/tls.h"
 #include "common/util.h"
 #include "fsread/btrfs.h"
@@ -53,6 +57,8 @@
 #define BTRFS_MAX_EXTENTS (1u << 22)
 /* Decoded extents kept. */
 #define BTRFS_ZCACHE 32u
+/* Compressed extents one read gathers before decoding them together. */
+#define BTRFS_ZJOBS 16u
 /* Bytes read from the volume per pass. */
 #define BTRFS_READ_CHUNK (1u << 20)
 #define BTRFS_SYMLINK_MAX 4095u
@@ -254,9 +260,11 @@ static int unzlib(const uint8_t *in, size_t inlen, uint8_t *out, size_t ram,
 }
 
 /* A zstd decoder per thread, made once (making one per extent costs
- * more than decoding it). */
+ * more than decoding it), and the thread's buffer for an extent's
+ * compressed bytes (BTRFS_MAX_COMPRESSED). */
 struct btrfs_codec {
 	ZSTD_DCtx *zd;
+	uint8_t *raw;
 };
 
 static void codec_free(void *state)
@@ -264,6 +272,7 @@ static void codec_free(void *state)
 	struct btrfs_codec *c = state;
 
 	ZSTD_freeDCtx(c->zd);
+	free(c->raw);
 	free(c);
 }
 
@@ -389,6 +398,32 @@ static int decode(struct btrfs_fs *fs, uint8_t comp, const uint8_t *in,
 
 static const char *const comp_names[] = { "none", "zlib", "lzo", "zstd" };
 
+/* The calling thread's buffer for compressed bytes, or NULL. */
+static uint8_t *codec_raw(void)
+{
+	struct btrfs_codec *c = vd_tls_get(&codec_tls);
+
+	if (c && !c->raw)
+		c->raw = malloc(BTRFS_MAX_COMPRESSED);
+	return c ? c->raw : NULL;
+}
+
+/* Every decoded-extent buffer has this size (the decoders may write a
+ * sector past ram). */
+static size_t zbuf_size(const struct btrfs_fs *fs)
+{
+	return BTRFS_MAX_COMPRESSED + fs->sectorsize;
+}
+
+/* Caller holds zlock. Keep buffer b for reuse, or free it. */
+static void zbuf_put(struct btrfs_fs *fs, uint8_t *b)
+{
+	if (fs->nzspare < BTRFS_ZSPARE)
+		fs->zspare[fs->nzspare++] = b;
+	else
+		free(b);
+}
+
 /* Copy n bytes at at of e's decoded bytes into buf. */
 static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 		 uint64_t at, void *buf, size_t n)
@@ -415,9 +450,17 @@ static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 			return 0;
 		}
 	}
+	dec = fs->nzspare ? fs->zspare[--fs->nzspare] : NULL;
 	pthread_mutex_unlock(&fs->zlock);
-	raw = malloc(e->disk_len);
-	dec = malloc(e->ram + fs->sectorsize);
+	/* Checked when the extent was listed: both at most 128 KiB. */
+	if (e->disk_len > BTRFS_MAX_COMPRESSED ||
+	    e->ram > BTRFS_MAX_COMPRESSED) {
+		ret = -EIO;
+		goto out;
+	}
+	raw = codec_raw();
+	if (!dec)
+		dec = malloc(zbuf_size(fs));
 	if (!raw || !dec) {
 		ret = -ENOMEM;
 		goto out;
@@ -439,7 +482,7 @@ static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 		fs->zc = calloc(BTRFS_ZCACHE, sizeof(*fs->zc));
 	if (fs->zc) {
 		if (fs->nzc == BTRFS_ZCACHE)
-			free(fs->zc[--fs->nzc].data);
+			zbuf_put(fs, fs->zc[--fs->nzc].data);
 		memmove(&fs->zc[1], &fs->zc[0], fs->nzc * sizeof(*fs->zc));
 		fs->zc[0] = (struct btrfs_zent){ e->bytenr, e->disk_len,
 						 e->comp, (uint32_t)e->ram,
@@ -449,8 +492,11 @@ static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 	}
 	pthread_mutex_unlock(&fs->zlock);
 out:
-	free(raw);
-	free(dec);
+	if (dec) {
+		pthread_mutex_lock(&fs->zlock);
+		zbuf_put(fs, dec);
+		pthread_mutex_unlock(&fs->zlock);
+	}
 	return ret;
 }
 
@@ -458,6 +504,9 @@ void vd_btrfs_zcache_free(struct btrfs_fs *fs)
 {
 	for (unsigned i = 0; i < fs->nzc; i++)
 		free(fs->zc[i].data);
+	for (unsigned i = 0; i < fs->nzspare; i++)
+		free(fs->zspare[i]);
+	fs->nzspare = 0;
 	free(fs->zc);
 	fs->zc = NULL;
 	fs->nzc = 0;
@@ -534,11 +583,46 @@ static int pread_plain(struct btrfs_file *h, uint64_t logical, uint8_t *buf,
 	return ret;
 }
 
+/* A compressed piece of a read: n decoded bytes of e from at, into o. */
+struct btrfs_zjob {
+	const struct btrfs_ext *e;
+	uint64_t at;
+	uint8_t *o;
+	size_t n;
+};
+
+struct btrfs_zjobs {
+	struct btrfs_file *h;
+	struct btrfs_zjob j[BTRFS_ZJOBS];
+	unsigned n;
+};
+
+static int zjob_run(void *arg, unsigned i)
+{
+	struct btrfs_zjobs *z = arg;
+	struct btrfs_zjob *j = &z->j[i];
+
+	return zread(z->h, j->e, j->at, j->o, j->n);
+}
+
+/* Decode the gathered compressed pieces, in parallel. */
+static int zjobs_flush(struct btrfs_zjobs *z)
+{
+	unsigned n = z->n;
+
+	z->n = 0;
+	if (n == 1)
+		return zjob_run(z, 0);
+	return n ? vd_pool_run(n, zjob_run, z) : 0;
+}
+
 static int file_read(struct btrfs_file *h, void *buf, size_t len,
 		     uint64_t off, size_t *got_r)
 {
+	struct btrfs_zjobs z;
 	uint8_t *out = buf;
 	uint64_t pos, end;
+	int ret;
 
 	*got_r = 0;
 	if (off >= h->size || !len)
@@ -546,13 +630,15 @@ static int file_read(struct btrfs_file *h, void *buf, size_t len,
 	len = (size_t)VD_MIN(len, h->size - off);
 	pos = off;
 	end = off + len;
+	z.h = h;
+	z.n = 0;
 	/* Ends: each pass covers at least one byte of [pos, end). */
 	while (pos < end) {
 		uint64_t next, n, at;
 		const struct btrfs_ext *e = ext_find(h, pos, &next);
 		uint8_t *o = out + (pos - off);
-		int ret = 0;
 
+		ret = 0;
 		if (!e) {
 			n = VD_MIN(end, next) - pos;
 			memset(o, 0, n);
@@ -564,7 +650,9 @@ static int file_read(struct btrfs_file *h, void *buf, size_t len,
 		if (e->type == EXT_INLINE) {
 			ret = iread(h, e, at, o, n);
 		} else if (e->comp) {
-			ret = zread(h, e, at, o, n);
+			z.j[z.n++] = (struct btrfs_zjob){ e, at, o, (size_t)n };
+			if (z.n == BTRFS_ZJOBS)
+				ret = zjobs_flush(&z);
 		} else {
 			n = VD_MIN(n, (uint64_t)BTRFS_READ_CHUNK);
 			ret = pread_plain(h, e->bytenr + at, o, n);
@@ -573,6 +661,9 @@ static int file_read(struct btrfs_file *h, void *buf, size_t len,
 			return ret;
 		pos += n;
 	}
+	ret = zjobs_flush(&z);
+	if (ret)
+		return ret;
 	*got_r = len;
 	return 0;
 }

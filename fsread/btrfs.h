@@ -115,6 +115,8 @@
 /* The largest extent the kernel compresses (BTRFS_MAX_UNCOMPRESSED),
  * and the largest compressed one it writes. */
 #define BTRFS_MAX_COMPRESSED (128u * 1024)
+/* Decoded-extent buffers kept for reuse. */
+#define BTRFS_ZSPARE 16u
 
 struct btrfs_key {
 	uint64_t objectid;
@@ -187,6 +189,10 @@ struct btrfs_fs {
 	pthread_mutex_t zlock;	/* guards zc */
 	struct btrfs_zent *zc;	/* decoded extents, most recent first */
 	unsigned nzc;
+	/* Buffers for decoded extents, kept for reuse (all of one size, so
+	 * that a read does not map and unmap 128 KiB each time). */
+	uint8_t *zspare[BTRFS_ZSPARE];
+	unsigned nzspare;
 	bool reported_raid56; /* atomic: the RAID5/6 notice was given */
 };
 
@@ -215,8 +221,6 @@ void vd_btrfs_csum(const struct btrfs_fs *fs, const void *b, size_t len,
 		   uint8_t *out);
 /* The kernel's name hash (crc32c seeded with ~1). */
 uint32_t vd_btrfs_name_hash(const char *name, size_t len);
-/* crc32c over b, as the kernel's crc32c(seed, ...). */
-uint32_t vd_btrfs_crc32c(uint32_t seed, const void *b, size_t len);
 /* Read the system chunk array of the superblock sb, then the chunk tree. */
 int vd_btrfs_load_chunks(struct btrfs_fs *fs, const uint8_t *sb,
 			 struct vd_err *e);
