@@ -11,16 +11,26 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err libntfs-3g libcryptsetup libcrypto
-# btrfs: LZO extents, xxhash64 and BLAKE2b checksums.
-PKGS    += lzo2 libxxhash libb2
+PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err
+# Loaded on first use, not linked (common/lazy.h): encryption, NTFS, and
+# btrfs' LZO extents, xxhash64 and BLAKE2b checksums.
+LAZY_PKGS := libcryptsetup libcrypto libntfs-3g lzo2 libxxhash libb2
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The soname of library FILE (without .so) of pkg-config package PKG, as
+# the linker would have recorded it; the unversioned name if not found.
+soname = $(or $(shell objdump -p "$$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2).so" 2>/dev/null | awk '/SONAME/ {print $$2}'),$(2).so)
+LAZY_DEFS := -DVD_SONAME_CRYPTSETUP='"$(call soname,libcryptsetup,libcryptsetup)"' \
+	     -DVD_SONAME_CRYPTO='"$(call soname,libcrypto,libcrypto)"' \
+	     -DVD_SONAME_NTFS3G='"$(call soname,libntfs-3g,libntfs-3g)"' \
+	     -DVD_SONAME_LZO2='"$(call soname,lzo2,liblzo2)"' \
+	     -DVD_SONAME_XXHASH='"$(call soname,libxxhash,libxxhash)"' \
+	     -DVD_SONAME_B2='"$(call soname,libb2,libb2)"'
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARN) -pthread -I. -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := -std=gnu11 $(WARN) -pthread -I. -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(PKG_CFLAGS) $(LAZY_DEFS) $(CFLAGS)
 SAN_FLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	      -fno-omit-frame-pointer
 LDLIBS   := $(PKG_LIBS) -pthread

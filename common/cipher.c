@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "common/cipher.h"
+#include "common/lazy.h"
 #include "common/pool.h"
 #include "common/util.h"
 
@@ -146,6 +147,10 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 
 	*c_r = NULL;
 	why[0] = 0;
+	if (vd_lazy_need(&vd_lazy_crypto)) {
+		snprintf(why, why_len, "libcrypto cannot be loaded");
+		return -ENOSYS;
+	}
 	if (clen >= sizeof(chain) || strlen(cipher) >= sizeof(cname) ||
 	    !key_len || key_len > 256 || sector_size < 16 ||
 	    sector_size > 65536 || sector_size % 16) {

@@ -18,6 +18,7 @@
 
 #include "common/cipher.h"
 #include "common/luks-hdr.h"
+#include "common/lazy.h"
 #include "common/luks1.h"
 #include "common/util.h"
 
@@ -320,6 +321,12 @@ int vd_luks_load(vd_luks_read_fn rd, void *arg, uint64_t size,
 			goto fail;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", l->fd);
+	ret = vd_lazy_need(&vd_lazy_cryptsetup);
+	if (ret) {
+		ret = vd_fail(e, ret, "%s: the LUKS header needs libcryptsetup, "
+			      "which cannot be loaded", name);
+		goto fail;
+	}
 	crypt_metadata_locking(NULL, 0);
 	ret = crypt_init(&l->cd, path);
 	if (ret < 0) {

@@ -8,6 +8,7 @@
 
 #include "common/cipher.h"
 #include "common/keys.h"
+#include "common/lazy.h"
 #include "common/luks-hdr.h"
 #include "common/luks1.h"
 #include "common/util.h"
@@ -53,8 +54,13 @@ int vd_luks1_slot_area(const uint8_t *hdr, unsigned slot, uint64_t *off_r,
 int vd_luks1_hash_check(const uint8_t *hdr, char *why, size_t why_len)
 {
 	const char *hname = luks1_str(hdr + 72);
-	const EVP_MD *md = hname ? EVP_get_digestbyname(hname) : NULL;
+	const EVP_MD *md;
 
+	if (vd_lazy_need(&vd_lazy_crypto)) {
+		snprintf(why, why_len, "libcrypto cannot be loaded");
+		return -ENOSYS;
+	}
+	md = hname ? EVP_get_digestbyname(hname) : NULL;
 	if (!md) {
 		snprintf(why, why_len, "LUKS1 hash \"%.31s\" is not in "
 			 "libcrypto", hname ? hname : "");

@@ -29,6 +29,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/lazy.h"
 #include "common/pool.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -342,6 +343,8 @@ static int unlzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t ram,
 	size_t total, pos = 4, done = 0;
 
 	*got_r = 0;
+	if (vd_lazy_need(&vd_lazy_lzo2))
+		return -EIO;
 	if (inlen < 4)
 		return -EIO;
 	total = get_le32(in);

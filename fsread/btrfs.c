@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "common/lazy.h"
 #include "common/util.h"
 #include "fsread/btrfs.h"
 #include "volumes/btrfs-asm.h"
@@ -334,6 +335,11 @@ static int btrfs_parse_sb(struct btrfs_fs *fs, const uint8_t *sb,
 	fs->csum_type = get_le16(sb + SB_CSUM_TYPE);
 	fs->csum_size = btrfs_csum_sizes[fs->csum_type];
 	fs->csum_name = btrfs_csum_names[fs->csum_type];
+	if ((fs->csum_type == 1 && vd_lazy_need(&vd_lazy_xxhash)) ||
+	    (fs->csum_type == 3 && vd_lazy_need(&vd_lazy_b2)))
+		return vd_fail(e, -ENOSYS, "%s: btrfs: its %s checksums need a "
+			       "library that cannot be loaded", fs->name,
+			       fs->csum_name);
 	memcpy(fs->fsid, sb + SB_FSID, 16);
 	memcpy(fs->meta_uuid,
 	       sb + (incompat & BTRFS_INCOMPAT_METADATA_UUID ? SB_METADATA_UUID :

@@ -143,7 +143,7 @@ int vd_ntfs_open(struct vd_fs *fs, uint64_t ino, struct vd_fs_file **f_r)
 		goto close;
 	}
 	errno = 0;
-	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	na = ntfs_attr_open(ni, AT_DATA, VD_AT_UNNAMED, 0);
 	if (!na) {
 		/* No unnamed $DATA: an empty file, as ntfs-3g reads it. */
 		ret = errno == ENOENT ? 0 : -EIO;
@@ -297,7 +297,7 @@ static int nt_lib_read(struct nt_file *f, void *buf, size_t len,
 	if (!ni)
 		goto out;
 	ret = -EIO;
-	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	na = ntfs_attr_open(ni, AT_DATA, VD_AT_UNNAMED, 0);
 	if (na) {
 		/* The size may not have changed under a read-only mount,
 		 * but a damaged record read twice must not overrun buf. */

@@ -122,7 +122,7 @@ static int nt_rp_target(struct nt_fs *x, ntfs_inode *ni, char **t_r)
 /* A file's unnamed $DATA read whole (at most max bytes), or NULL. */
 static uint8_t *nt_read_small(ntfs_inode *ni, s64 max, s64 *len_r)
 {
-	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, VD_AT_UNNAMED, 0);
 	uint8_t *b = NULL;
 
 	if (!na)
@@ -189,7 +189,8 @@ int vd_ntfs_stat(struct nt_fs *x, ntfs_inode *ni, struct vd_fs_attr *a)
 		}
 	} else if (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) {
 		a->mode = S_IFDIR | 0777;
-		na = ntfs_attr_open(ni, AT_INDEX_ALLOCATION, NTFS_INDEX_I30, 4);
+		na = ntfs_attr_open(ni, AT_INDEX_ALLOCATION, VD_NTFS_INDEX_I30,
+				    4);
 		if (na) {
 			a->size = (uint64_t)na->data_size;
 			a->blocks = (uint64_t)na->allocated_size >> 9;
@@ -204,7 +205,7 @@ int vd_ntfs_stat(struct nt_fs *x, ntfs_inode *ni, struct vd_fs_attr *a)
 		a->size = (uint64_t)ni->data_size;
 		a->blocks = ((uint64_t)ni->allocated_size + 511) >> 9;
 		if (ni->flags & FILE_ATTR_SYSTEM) {
-			na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+			na = ntfs_attr_open(ni, AT_DATA, VD_AT_UNNAMED, 0);
 			if (!na) {
 				/* ntfs-3g leaves owner and mode bits unset
 				 * for a system file with no data. */

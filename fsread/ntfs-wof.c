@@ -89,7 +89,7 @@ static int nt_wof_format(ntfs_inode *ni, uint64_t *csize_r)
 	if (!(ni->flags & FILE_ATTR_REPARSE_POINT) ||
 	    (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY))
 		return -1;
-	na = ntfs_attr_open(ni, AT_REPARSE_POINT, AT_UNNAMED, 0);
+	na = ntfs_attr_open(ni, AT_REPARSE_POINT, VD_AT_UNNAMED, 0);
 	if (!na)
 		return -1;
 	if (na->data_size >= (s64)sizeof(rp) &&

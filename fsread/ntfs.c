@@ -431,7 +431,7 @@ static void nt_check_state(struct nt_fs *x)
 	if (vol->flags & VOLUME_IS_DIRTY)
 		why[n++] = "the volume is marked dirty";
 	lni = ntfs_inode_open(vol, FILE_LogFile);
-	na = lni ? ntfs_attr_open(lni, AT_DATA, AT_UNNAMED, 0) : NULL;
+	na = lni ? ntfs_attr_open(lni, AT_DATA, VD_AT_UNNAMED, 0) : NULL;
 	if (na) {
 		RESTART_PAGE_HEADER *rp = NULL;
 
@@ -476,6 +476,11 @@ static int nt_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	ret = nt_check_boot(v, &serial, &x->cluster, &x->clusters, e);
 	if (ret)
 		goto fail;
+	if (vd_lazy_need(&vd_lazy_ntfs3g)) {
+		ret = vd_fail(e, -ENOSYS, "%s: NTFS needs libntfs-3g, which "
+			      "cannot be loaded", v->name);
+		goto fail;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		ret = -ENOMEM;

@@ -27,7 +27,15 @@
 #include <ntfs-3g/inode.h>
 #include <ntfs-3g/volume.h>
 
+#include "common/lazy.h"
 #include "fsread/fs.h"
+
+/* libntfs-3g's own name constants (it tells some apart by address),
+ * from the library, which is loaded on first use (common/lazy.h). */
+#define VD_AT_UNNAMED                                                      \
+	((ntfschar *)vd_lazy_sym(&vd_lazy_ntfs3g, "AT_UNNAMED"))
+#define VD_NTFS_INDEX_I30                                                  \
+	((ntfschar *)vd_lazy_sym(&vd_lazy_ntfs3g, "NTFS_INDEX_I30"))
 
 struct nt_fs {
 	struct vd_fs base;    /* first: the generic part */
