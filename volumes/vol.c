@@ -163,7 +163,8 @@ int vd_vol_read(const struct vd_vol *v, void *buf, size_t len, uint64_t off)
 	if (ret)
 		return ret;
 	if (!v->ops->map)
-		return vol_read_computed(v, buf, len, off);
+		return v->ops->read ? v->ops->read(v, buf, len, off) :
+				      vol_read_computed(v, buf, len, off);
 	/* Ends: every run is at least one byte long. */
 	while (pos < len) {
 		struct vd_vol_run r;
@@ -396,6 +397,14 @@ static int disk_read_vec(const struct vd_vol *v, void *buf, size_t len,
 				max_segs, n_r);
 }
 
+static int disk_read(const struct vd_vol *v, void *buf, size_t len,
+		     uint64_t off)
+{
+	const struct vol_disk *dv = (const struct vol_disk *)v;
+
+	return vd_disk_read(dv->disk, buf, len, dv->start + off);
+}
+
 static int disk_status(const struct vd_vol *v, uint64_t off, uint64_t len,
 		       bool *data_r, uint64_t *len_r)
 {
@@ -422,6 +431,7 @@ static int disk_write(const struct vd_vol *v, const void *buf, size_t len,
 static const struct vd_vol_ops vol_disk_ops = {
 	.kind = "disk",
 	.read_vec = disk_read_vec,
+	.read = disk_read,
 	.status = disk_status,
 	.prefetch = disk_prefetch,
 	.write = disk_write,

@@ -70,6 +70,12 @@ struct vd_vol_ops {
 	int (*read_vec)(const struct vd_vol *v, void *buf, size_t len,
 			uint64_t off, struct vd_seg *segs, unsigned max_segs,
 			unsigned *n_r);
+	/* Computed volumes, optional: the same bytes read into buf whole
+	 * (NULL: read_vec, then its pieces read). Cheaper for the small
+	 * reads of discovery and metadata: no piece has to be checked
+	 * against the host file's size. */
+	int (*read)(const struct vd_vol *v, void *buf, size_t len,
+		    uint64_t off);
 	int (*status)(const struct vd_vol *v, uint64_t off, uint64_t len,
 		      bool *data_r, uint64_t *len_r);
 	void (*prefetch)(const struct vd_vol *v, uint64_t off, uint64_t len);
