@@ -15,7 +15,12 @@ PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err libntfs-3g libcryptsetup
 # btrfs: LZO extents, xxhash64 and BLAKE2b checksums.
 PKGS    += lzo2 libxxhash libb2
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# vdtool alone: Windows registry hives (hivex) and rpm databases (librpm,
+# sqlite3 to check an SQLite one first), for vdtool inspect.
+VDT_PKGS := hivex rpm sqlite3
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(VDT_PKGS) 2>/dev/null)
+VDT_LIBS   := $(shell pkg-config --libs $(VDT_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -65,10 +70,10 @@ $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vdtool: $(LIB_OBJS) $(VDT_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)
 
 $(SAN)/vdtool: $(SAN_LIB_OBJS) $(SAN_VDT_OBJS)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)
 
 $(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h) $(wildcard tool/*.h)
 	@mkdir -p $(dir $@)
