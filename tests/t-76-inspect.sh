@@ -23,7 +23,9 @@
 #    ntfs-3g: Windows/system32/config/SOFTWARE and SYSTEM, hives made
 #    empty by tests/mkhive.py and filled by hivexregedit --merge from
 #    .reg files the test writes (read back by hivexregedit --export as
-#    a check), and cmd.exe, a PE header with machine AMD64.
+#    a check), and cmd.exe, a PE header with machine AMD64; a copy whose
+#    SOFTWARE lists its Uninstall key and the root as the Uninstall
+#    key's subkeys (a loop) and whose SYSTEM is garbage.
 #  - fedora: a btrfs filling the disk (/fs), made by mkfs.btrfs and filled
 #    by the kernel: the OS in subvolume "root" (found as /fs/root), a
 #    "home" subvolume, a read-only snapshot of root (not a second OS),
@@ -485,20 +487,47 @@ struct.pack_into("<I", b, 0x3c, 0x80)
 b[0x80:0x84] = b"PE\0\0"
 struct.pack_into("<H", b, 0x84, 0x8664)
 open(sys.argv[1], "wb").write(b)' cmd.exe || return 1
-	truncate -s $((40 * MIB)) c.img
-	mkntfs -Q -F -q -c 4096 -L OS c.img 2>/dev/null || return 1
-	mkdir -p rw
-	echo "$PWD/rw" >>"$VD_MOUNTS"
-	timeout -k 5 120 ntfs-3g c.img rw || return 1
-	mkdir -p rw/Windows/system32/config "rw/Program Files" rw/Users || return 1
-	cp SOFTWARE SYSTEM rw/Windows/system32/config/ &&
-		cp cmd.exe rw/Windows/system32/cmd.exe || { umount rw; return 1; }
-	timeout -k 5 60 umount rw || return 1
-	grep -vxF -- "$PWD/rw" "$VD_MOUNTS" >"$VD_MOUNTS.new"
-	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
-	dd if=c.img of=disk.raw bs=1M seek=1 conv=notrunc,sparse status=none || return 1
-	qemu-img convert -f raw -O qcow2 disk.raw windows.qcow2 || return 1
-	rm -f disk.raw c.img
+	# The hostile copies: SOFTWARE whose Uninstall key lists itself and
+	# the root as its subkeys (a loop; hivex's handles are the nk
+	# cells' file offsets, its lh record's entries are offsets from the
+	# first bin), SYSTEM garbage.
+	mkdir -p bad && cp SOFTWARE bad/SOFTWARE || return 1
+	perl -MWin::Hivex -e '
+		my $h = Win::Hivex->open($ARGV[0]);
+		my $n = $h->root();
+		$n = $h->node_get_child($n, $_) for qw(Microsoft Windows CurrentVersion Uninstall);
+		print $n, " ", $h->root(), "\n";' bad/SOFTWARE >bad/offsets || return 1
+	"$PY" - bad/SOFTWARE $(cat bad/offsets) <<-'EOF' || return 1
+		import struct, sys
+		path, nk, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+		b = bytearray(open(path, "rb").read())
+		lh = 0x1000 + struct.unpack_from("<I", b, nk + 32)[0]
+		assert b[lh + 4:lh + 6] == b"lh" and struct.unpack_from("<H", b, lh + 6)[0] == 2
+		struct.pack_into("<I", b, lh + 8, nk - 0x1000)
+		struct.pack_into("<I", b, lh + 16, root - 0x1000)
+		open(path, "wb").write(b)
+	EOF
+	head -c 20000 /dev/urandom >bad/SYSTEM
+	for v in c:SOFTWARE:SYSTEM bad:bad/SOFTWARE:bad/SYSTEM; do
+		IFS=: read -r n sw sy <<<"$v"
+		truncate -s $((40 * MIB)) $n.img
+		mkntfs -Q -F -q -c 4096 -L OS $n.img 2>/dev/null || return 1
+		mkdir -p rw
+		echo "$PWD/rw" >>"$VD_MOUNTS"
+		timeout -k 5 120 ntfs-3g $n.img rw || return 1
+		mkdir -p rw/Windows/system32/config "rw/Program Files" rw/Users &&
+			cp "$sw" rw/Windows/system32/config/SOFTWARE &&
+			cp "$sy" rw/Windows/system32/config/SYSTEM &&
+			cp cmd.exe rw/Windows/system32/cmd.exe || { umount rw; return 1; }
+		timeout -k 5 60 umount rw || return 1
+		grep -vxF -- "$PWD/rw" "$VD_MOUNTS" >"$VD_MOUNTS.new"
+		mv "$VD_MOUNTS.new" "$VD_MOUNTS"
+		dd if=$n.img of=disk.raw bs=1M seek=1 conv=notrunc,sparse status=none || return 1
+		qemu-img convert -f raw -O qcow2 disk.raw windows-$n.qcow2 || return 1
+		rm -f $n.img
+	done
+	mv windows-c.qcow2 windows.qcow2
+	rm -f disk.raw
 }
 
 t_windows() {
@@ -525,6 +554,25 @@ t_windows() {
 	head -n 1 out.txt | grep -qxF 'root /p1 (ntfs): windows, "Windows Server 2022 Standard", 10.0 build 20348, x86_64, hostname DC01, 3 applications' ||
 		die "summary line: $(head -n 1 out.txt)"
 	grep -qxF '  drive letters: C: → /p1, D: → ?' out.txt || die "drive letters: $(grep drive out.txt)"
+}
+
+# The hostile copy: a loop in SOFTWARE's subkeys is read one level
+# deep (no hang, the two "applications" it lists named by their keys),
+# a garbage SYSTEM is one warning, the rest reads.
+t_windows_hostile() {
+	local d
+	command -v hivexregedit >/dev/null || skip_test "hivexregedit is not installed"
+	command -v ntfs-3g >/dev/null || skip_test "ntfs-3g is not installed"
+	[ "$(id -u)" = 0 ] || skip_test "filling NTFS needs an ntfs-3g mount (root)"
+	d=$(img_or_die windows) || exit 1
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=100:allocator_may_return_null=0" \
+		inspect_ok out.json --json --packages "$d/windows-bad.qcow2"
+	jcheck out.json 'o["type"] == "windows"' \
+		'o["product_name"] == "Windows Server 2022 Standard"' \
+		'o["hostname"] is None' 'o["drive_mappings"] == []' \
+		'sorted(a["name"] for a in o["applications"]) == ["Notepad++ (32-bit x86)", "ROOT", "Uninstall"]' \
+		'len(o["warnings"]) == 1' \
+		'"SYSTEM: not a registry hive hivex can read" in o["warnings"][0]'
 }
 
 # ------------------------------------------------------------ hostile
@@ -634,6 +682,7 @@ vd_test inspect-alpine t_alpine
 vd_test inspect-fedora t_fedora
 vd_test inspect-rocky t_rocky
 vd_test inspect-windows t_windows
+vd_test inspect-windows-hostile t_windows_hostile
 vd_test inspect-hostile t_hostile
 [ "${VD_FULL:-0}" = 1 ] && vd_test inspect-huge t_huge
 vd_finish
