@@ -677,6 +677,20 @@ t_huge() {
 		'any("only the first 200000 packages" in w for w in o["warnings"])'
 }
 
+t_usage() {
+	local rc
+	T "$VDTOOL" inspect --help >help.txt 2>&1 || die "--help: exit $?"
+	grep -q '^usage: vdtool inspect' help.txt || die "--help: $(head -n 1 help.txt)"
+	for args in "" "--bogus x.qcow2" "a.qcow2 b.qcow2"; do
+		# shellcheck disable=SC2086
+		T "$VDTOOL" inspect $args >/dev/null 2>u.err
+		rc=$?
+		[ $rc = 2 ] || die "vdtool inspect $args: exit $rc, expected 2"
+	done
+	return 0
+}
+
+vd_test inspect-usage t_usage
 vd_test inspect-debian t_debian
 vd_test inspect-alpine t_alpine
 vd_test inspect-fedora t_fedora
