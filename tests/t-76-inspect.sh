@@ -10,6 +10,8 @@
 #    the host's own dpkg status file. Oracles: dpkg-query --admindir on
 #    that status file (every installed package, name version arch), the
 #    facts the test wrote, uname -m for the architecture.
+#  - luks: the same on LUKS2 (cryptsetup reencrypt --encrypt), fstab by
+#    crypttab's name and by luks-UUID.
 #  - alpine: an MBR disk (disk signature set), p1 a btrfs made by
 #    mkfs.btrfs --rootdir: /bin/sh -> /bin/busybox (absolute: resolved
 #    inside the guest), apk's installed file written by the test, fstab
@@ -178,6 +180,51 @@ t_debian() {
 		die "packages differ from dpkg-query's: $(diff pkgs.sorted "$d/pkgs.want" | head -n 5 | tr '\n' ' ')"
 	inspect_ok pk.txt --packages "$d/debian.qcow2"
 	[ "$(grep -c '^    ' pk.txt)" -eq "$n" ] || die "--packages lists $(grep -c '^    ' pk.txt) lines, want $n"
+}
+
+# Debian on LUKS: GPT, p1 the ESP, p2 LUKS2 (cryptsetup reencrypt
+# --encrypt, offline, UUID set) holding the ext4; fstab names the root
+# by crypttab's name (/dev/mapper/cryptroot, opened from UUID=) and by
+# vdmount's own (/dev/mapper/luks-UUID).
+LUKS_UUID=0d4c2a7e-51f3-4b8a-9c1d-2e3f4a5b6c7d
+
+gen_luks() {
+	mk_debian_tree tree || return 1
+	printf 'cryptroot UUID=%s none luks,discard\n' "${LUKS_UUID^^}" >tree/etc/crypttab
+	cat >tree/etc/fstab <<-EOF
+		/dev/mapper/cryptroot / ext4 errors=remount-ro 0 1
+		/dev/mapper/luks-$LUKS_UUID /again ext4 ro 0 0
+		UUID=1234-ABCD /boot/efi vfat umask=0077 0 1
+	EOF
+	printf 'vdtest inspect key' >key
+	truncate -s $((32 * MIB)) root.img
+	mkfs.ext4 -q -F -E root_owner=0:0 -b 4096 -d tree root.img || return 1
+	truncate -s $((64 * MIB)) root.img
+	cryptsetup reencrypt -q --encrypt --type luks2 --reduce-device-size 32M \
+		--uuid "$LUKS_UUID" --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--key-file key root.img || return 1
+	[ "$(cryptsetup luksUUID root.img)" = "$LUKS_UUID" ] || return 1
+	truncate -s $((8 * MIB)) esp.img
+	mkfs.vfat -i "$ESP_SERIAL" -n ESP esp.img >/dev/null || return 1
+	lvm_gpt disk.raw 80 8:esp 70:linux || return 1
+	lvm_place disk.raw esp.img "$(lvm_part_off disk.raw 1)" || return 1
+	lvm_place disk.raw root.img "$(lvm_part_off disk.raw 2)" || return 1
+	qemu-img convert -f raw -O qcow2 disk.raw luks.qcow2 || return 1
+	rm -rf disk.raw esp.img root.img tree
+}
+
+t_luks() {
+	local d
+	command -v cryptsetup >/dev/null || skip_test "cryptsetup is not installed"
+	d=$(img_or_die luks) || exit 1
+	inspect_ok out.json --json --key-file="$d/key" "$d/luks.qcow2"
+	jcheck out.json "o['root'] == '/luks-$LUKS_UUID'" 'o["distro"] == "debian"' \
+		"[(m['mountpoint'], m['path']) for m in o['mountpoints']] == [('/', '/luks-$LUKS_UUID'), ('/again', '/luks-$LUKS_UUID'), ('/boot/efi', '/p1')]" \
+		'o["warnings"] == []'
+	# Without the key: nothing to inspect.
+	inspect out2.json --json "$d/luks.qcow2" </dev/null
+	[ $? -eq 1 ] || die "without the key: want exit 1"
+	return 0
 }
 
 # ------------------------------------------------------------ alpine
@@ -692,6 +739,7 @@ t_usage() {
 
 vd_test inspect-usage t_usage
 vd_test inspect-debian t_debian
+vd_test inspect-luks t_luks
 vd_test inspect-alpine t_alpine
 vd_test inspect-fedora t_fedora
 vd_test inspect-rocky t_rocky

@@ -364,12 +364,48 @@ static void lnx_packages(struct vdt_insp *in, struct vdt_insp_os *os)
 
 /* ------------------------------------------------------------ fstab */
 
+/* crypttab(5) entries kept: a /dev/mapper name and the LUKS UUID it is
+ * opened from. */
+#define LNX_MAX_CRYPT 64
+
+struct lnx_crypt {
+	char name[128];
+	char uuid[64];
+};
+
 struct lnx_fstab {
 	struct vdt_insp *in;
 	struct vdt_insp_os *os;
 	size_t cap, skipped;
 	int err;
+	struct lnx_crypt crypt[LNX_MAX_CRYPT];
+	size_t ncrypt;
 };
+
+/* A crypttab line: "NAME DEVICE [KEYFILE [OPTIONS]]", the same shape as
+ * fstab's first fields. Only devices named by UUID= (or by-uuid) are
+ * kept: vdmount names an opened LUKS volume luks-UUID. */
+static void lnx_crypt_entry(void *arg, const char *name, const char *dev,
+			    const char *key, const char *opts)
+{
+	struct lnx_fstab *x = arg;
+	struct lnx_crypt *c;
+	const char *u = NULL;
+
+	(void)key;
+	(void)opts;
+	if (!strncmp(dev, "UUID=", 5))
+		u = dev + 5;
+	else if (!strncmp(dev, "/dev/disk/by-uuid/", 18))
+		u = dev + 18;
+	if (!u || x->ncrypt >= LNX_MAX_CRYPT || strlen(name) >= sizeof(c->name))
+		return;
+	c = &x->crypt[x->ncrypt++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->uuid, sizeof(c->uuid), "%s", u);
+	for (char *p = c->uuid; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
 
 /* btrfs' "subvol=NAME" among fstab's options: NAME (without leading
  * slashes) into out; false when there is none. */
@@ -448,6 +484,17 @@ static void lnx_fstab_entry(void *arg, const char *spec, const char *file,
 		return;
 	}
 	f = vdt_insp_find_spec(x->in, s);
+	/* /dev/mapper/NAME of crypttab: the LUKS volume vdmount opened
+	 * (its filesystem shown as luks-UUID). */
+	for (size_t i = 0; !f && i < x->ncrypt; i++)
+		if (!strncmp(s, "/dev/mapper/", 12) &&
+		    !strcmp(s + 12, x->crypt[i].name)) {
+			char ls[sizeof(x->crypt[i].uuid) + 20];
+
+			snprintf(ls, sizeof(ls), "/dev/mapper/luks-%s",
+				 x->crypt[i].uuid);
+			f = vdt_insp_find_spec(x->in, ls);
+		}
 	if (f) {
 		char sv[VDT_INSP_STR];
 
@@ -462,21 +509,33 @@ static void lnx_fstab_entry(void *arg, const char *spec, const char *file,
 
 static void lnx_fstab(struct vdt_insp *in, struct vdt_insp_os *os)
 {
-	struct lnx_fstab x = { .in = in, .os = os };
+	struct lnx_fstab *x = calloc(1, sizeof(*x));
 	size_t len, nlong;
 	char *buf;
 
-	if (lnx_read(in, os, "etc/fstab", LNX_FSTAB, &buf, &len))
+	if (!x)
 		return;
-	nlong = vdt_insp_parse_fstab(buf, len, lnx_fstab_entry, &x);
+	x->in = in;
+	x->os = os;
+	if (!lnx_read(in, os, "etc/crypttab", LNX_SMALL, &buf, &len)) {
+		lnx_long(os, "etc/crypttab",
+			 vdt_insp_parse_fstab(buf, len, lnx_crypt_entry, x));
+		free(buf);
+	}
+	if (lnx_read(in, os, "etc/fstab", LNX_FSTAB, &buf, &len)) {
+		free(x);
+		return;
+	}
+	nlong = vdt_insp_parse_fstab(buf, len, lnx_fstab_entry, x);
 	free(buf);
 	lnx_long(os, "etc/fstab", nlong);
-	if (x.skipped)
+	if (x->skipped)
 		vdt_insp_warn(os, "etc/fstab: %zu entries past the first %u "
-			      "left out", x.skipped, VDT_INSP_MAX_MNTS);
-	if (x.err)
-		vdt_insp_warn(os, "etc/fstab: %s", strerror(-x.err));
+			      "left out", x->skipped, VDT_INSP_MAX_MNTS);
+	if (x->err)
+		vdt_insp_warn(os, "etc/fstab: %s", strerror(-x->err));
 	os->have_mnts = true;
+	free(x);
 }
 
 void vdt_insp_linux(struct vdt_insp *in, struct vdt_insp_os *os)
