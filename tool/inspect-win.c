@@ -40,13 +40,73 @@
 #define WIN_MAX_APPS 100000
 #define WIN_PE_HEAD 4096
 
-/* The real name of rel's components, matched without case as Windows
- * does (NTFS stores the case it was given), into out. 0 or -errno. */
+/* Entries looked at in one folder for a name that differs in case. */
+#define WIN_CI_MAX (1u << 20)
+
+struct win_ci {
+	const char *want;
+	char name[256];
+	uint64_t ino, next;
+	size_t seen;
+	bool found, got;
+};
+
+static int win_ci_fill(void *arg, const char *name, uint64_t ino,
+		       unsigned type, uint64_t next)
+{
+	struct win_ci *c = arg;
+
+	(void)type;
+	c->got = true;
+	c->next = next;
+	if (++c->seen > WIN_CI_MAX)
+		return 1;
+	if (!strcasecmp(name, c->want) && strlen(name) < sizeof(c->name)) {
+		snprintf(c->name, sizeof(c->name), "%s", name);
+		c->ino = ino;
+		c->found = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* The entry of dir named name without regard to case, as Windows finds
+ * it (NTFS stores the case it was given): its inode and real name. The
+ * folder is streamed, nothing kept but the match, at most WIN_CI_MAX
+ * entries. 0, -ENOENT, or -errno. */
+static int win_ci_find(struct vd_ns *ns, uint64_t dir, const char *name,
+		       uint64_t *ino_r, char *real, size_t sz)
+{
+	struct win_ci c = { .want = name };
+	uint64_t prev;
+	int ret;
+
+	/* Ends: each call resumes past the last entry seen, cookies must
+	 * grow, and the entries are counted. */
+	do {
+		prev = c.next;
+		c.got = false;
+		ret = vd_ns_readdir(ns, dir, c.next, win_ci_fill, &c);
+		if (!ret && c.got && !c.found && c.next <= prev)
+			ret = -EIO;
+	} while (!ret && c.got && !c.found && c.seen <= WIN_CI_MAX);
+	if (ret)
+		return ret;
+	if (!c.found)
+		return c.seen > WIN_CI_MAX ? -E2BIG : -ENOENT;
+	*ino_r = c.ino;
+	snprintf(real, sz, "%s", c.name);
+	return 0;
+}
+
+/* The real name of rel's components, matched without case, into out.
+ * 0 or -errno. */
 static int win_ci_path(struct vdt_insp *in, struct vdt_insp_os *os,
 		       const char *rel, char *out, size_t sz)
 {
 	char *todo = strdup(rel), *save = NULL, *c;
 	uint64_t dir = os->root_ino, ino = 0;
+	char real[256];
 	size_t o = 0;
 	int ret = 0;
 
@@ -55,30 +115,19 @@ static int win_ci_path(struct vdt_insp *in, struct vdt_insp_os *os,
 	out[0] = '\0';
 	for (c = strtok_r(todo, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		const char *name = c;
-		struct vdt_dirent *e = NULL;
-		size_t n = 0;
 
 		ret = vd_ns_lookup(in->ns, dir, c, &ino);
 		if (ret == -ENOENT) {
-			ret = vdt_readdir(in->ns, dir, &e, &n);
-			if (!ret)
-				ret = -ENOENT;
-			for (size_t i = 0; i < n; i++)
-				if (!strcasecmp(e[i].name, c)) {
-					ino = e[i].ino;
-					name = e[i].name;
-					ret = 0;
-					break;
-				}
+			ret = win_ci_find(in->ns, dir, c, &ino, real,
+					  sizeof(real));
+			name = real;
 		}
 		if (!ret && o + strlen(name) + 2 > sz)
 			ret = -ENAMETOOLONG;
-		if (!ret)
-			o += (size_t)snprintf(out + o, sz - o, "%s%s",
-					      o ? "/" : "", name);
-		vdt_dirents_free(e, n);
 		if (ret)
 			break;
+		o += (size_t)snprintf(out + o, sz - o, "%s%s", o ? "/" : "",
+				      name);
 		dir = ino;
 	}
 	free(todo);
