@@ -36,9 +36,10 @@
 #  - hostile: an ext4 whose os-release has a 2 MiB line, whose /bin/sh
 #    is a loop of symlinks, whose hostname climbs above the root
 #    (../../../p1/...: the guest's own /p1), whose rpm database is
-#    garbage and whose state
-#    says "not clean" (debugfs ssv): exit 0, each as a warning; a disk
-#    with no operating system: exit 1.
+#    garbage and whose state says "not clean" (debugfs ssv), its fstab
+#    naming a filesystem whose journal needs recovery (debugfs feature,
+#    dumpe2fs the oracle): exit 0, each as a warning; a disk with no
+#    operating system: exit 1.
 # The virt-inspector oracle is not used: libguestfs boots an appliance
 # (under TCG here, minutes per image) and is not installed.
 . "$(dirname "$0")/lib.sh"
@@ -624,6 +625,8 @@ t_windows_hostile() {
 
 # ------------------------------------------------------------ hostile
 
+OTHER_UUID=7e0b6a52-9f31-4d2c-8a44-5c6d7e8f9a0b
+
 gen_hostile() {
 	local t=tree
 	mkdir -p $t/{etc,bin,usr/bin,var/lib/rpm}
@@ -650,7 +653,12 @@ gen_hostile() {
 	mkdir -p other
 	echo 'not the guest hostname' >other/secret
 	truncate -s $((16 * MIB)) other.img
-	mkfs.ext4 -q -F -E root_owner=0:0 -d other other.img || return 1
+	mkfs.ext4 -q -F -U "$OTHER_UUID" -E root_owner=0:0 -d other other.img || return 1
+	# p1's journal "needs recovery" (the flag a crash leaves), as
+	# dumpe2fs then says; the guest's fstab names p1.
+	debugfs -w -R 'feature needs_recovery' other.img >/dev/null 2>&1 || return 1
+	dumpe2fs -h other.img 2>/dev/null | grep -q '^Filesystem features:.* needs_recovery' || return 1
+	printf 'UUID=%s /srv ext4 defaults 0 2\n' "$OTHER_UUID" >$t/etc/fstab
 	truncate -s $((32 * MIB)) root.img
 	mkfs.ext4 -q -F -E root_owner=0:0 -b 4096 -d $t root.img || return 1
 	debugfs -w -R 'ssv state 0' root.img >/dev/null 2>&1 || return 1
@@ -674,7 +682,8 @@ t_hostile() {
 		'any("etc/os-release: larger than 65536 bytes" in w for w in o["warnings"])' \
 		'o["arch"] is None' 'o["hostname"] == "guest-p1"' \
 		'o["package_format"] == "rpm"' \
-		'[(f["path"], f["clean"], f["state"]) for f in o["filesystems"]] == [("/p2", False, "not cleanly unmounted")]' \
+		'[(m["mountpoint"], m["path"]) for m in o["mountpoints"]] == [("/srv", "/p1")]' \
+		'[(f["path"], f["clean"], f["state"]) for f in o["filesystems"]] == [("/p2", False, "not cleanly unmounted"), ("/p1", False, "journal needs recovery")]' \
 		'any("etc/os-release: 1 line longer" in w for w in o["warnings"])' \
 		'any("bin/sh: Too many levels of symbolic links" in w for w in o["warnings"])' \
 		'any("rpm" in w for w in o["warnings"])'
