@@ -594,7 +594,7 @@ t_windows() {
 		'o["hostname"] == "DC01"' 'o["windows_systemroot"] == "/Windows"' \
 		'o["windows_current_control_set"] == "ControlSet001"' \
 		'o["packages_count"] == 3' \
-		'sorted((a["name"], a["version"]) for a in o["applications"]) == [("7-Zip 23.01 (x64)", "23.01"), ("Notepad++ (32-bit x86)", "8.6.2"), ("Office 16 Click-to-Run Extensibility Component", "16.0.17126.20132")]' \
+		'[(a["name"], a["display_name"], a["version"], a["publisher"]) for a in o["applications"]] == [("7-Zip", "7-Zip 23.01 (x64)", "23.01", "Igor Pavlov"), ("Notepad++", "Notepad++ (32-bit x86)", "8.6.2", None), ("{90160000-008C-0000-1000-0000000FF1CE}", "Office 16 Click-to-Run Extensibility Component", "16.0.17126.20132", None)]' \
 		'[(m["name"], m["path"]) for m in o["drive_mappings"]] == [("C:", "/p1"), ("D:", None)]' \
 		'[(f["path"], f["type"], f["clean"]) for f in o["filesystems"]] == [("/p1", "ntfs", True)]' \
 		'o["warnings"] == []'
@@ -618,7 +618,7 @@ t_windows_hostile() {
 	jcheck out.json 'o["type"] == "windows"' \
 		'o["product_name"] == "Windows Server 2022 Standard"' \
 		'o["hostname"] is None' 'o["drive_mappings"] == []' \
-		'sorted(a["name"] for a in o["applications"]) == ["Notepad++ (32-bit x86)", "ROOT", "Uninstall"]' \
+		'[(a["name"], a["display_name"]) for a in o["applications"]] == [("Notepad++", "Notepad++ (32-bit x86)"), ("ROOT", None), ("Uninstall", None)]' \
 		'len(o["warnings"]) == 1' \
 		'"SYSTEM: not a registry hive hivex can read" in o["warnings"][0]'
 }

@@ -92,9 +92,28 @@ int vdt_insp_pkg_add_deb(struct vdt_insp_pkgs *l, const char *name,
 				e, elen);
 }
 
+int vdt_insp_pkg_extra(struct vdt_insp_pkgs *l, const char *display,
+		       const char *publisher)
+{
+	struct vdt_insp_pkg *p;
+
+	/* A package past the cap was counted, not kept. */
+	if (!l->n || l->dropped)
+		return 0;
+	p = &l->p[l->n - 1];
+	if (display && !(p->display_name = insp_dup(display, strlen(display))))
+		return -ENOMEM;
+	if (publisher &&
+	    !(p->publisher = insp_dup(publisher, strlen(publisher))))
+		return -ENOMEM;
+	return 0;
+}
+
 void vdt_insp_pkgs_free(struct vdt_insp_pkgs *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
+		free(l->p[i].display_name);
+		free(l->p[i].publisher);
 		free(l->p[i].name);
 		free(l->p[i].version);
 		free(l->p[i].release);

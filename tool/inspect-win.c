@@ -270,21 +270,28 @@ static void win_apps(struct vdt_insp_os *os, hive_h *h, hive_node_h node)
 		return;
 	}
 	for (i = 0; kids[i] && i < WIN_MAX_APPS && !ret; i++) {
-		char name[VDT_INSP_FIELD_MAX], ver[VDT_INSP_FIELD_MAX];
-		char *kn = NULL;
+		char disp[VDT_INSP_FIELD_MAX], ver[VDT_INSP_FIELD_MAX];
+		char pub[VDT_INSP_FIELD_MAX];
+		char *kn = hivex_node_name(h, kids[i]);
 
-		if (!win_str(h, kids[i], "DisplayName", name, sizeof(name))) {
-			kn = hivex_node_name(h, kids[i]);
-			if (!kn)
-				continue;
-			snprintf(name, sizeof(name), "%s", kn);
-			free(kn);
-		}
+		/* As virt-inspector: the name is the subkey's, the
+		 * DisplayName beside it. */
+		if (!kn)
+			continue;
+		if (!win_str(h, kids[i], "DisplayName", disp, sizeof(disp)))
+			disp[0] = '\0';
 		if (!win_str(h, kids[i], "DisplayVersion", ver, sizeof(ver)))
 			ver[0] = '\0';
-		ret = vdt_insp_pkg_add(&os->pkgs, name, strlen(name),
+		if (!win_str(h, kids[i], "Publisher", pub, sizeof(pub)))
+			pub[0] = '\0';
+		ret = vdt_insp_pkg_add(&os->pkgs, kn, strlen(kn),
 				       ver[0] ? ver : NULL, strlen(ver), NULL,
 				       0, NULL, 0, NULL, 0);
+		free(kn);
+		if (!ret)
+			ret = vdt_insp_pkg_extra(&os->pkgs,
+						 disp[0] ? disp : NULL,
+						 pub[0] ? pub : NULL);
 	}
 	if (kids[i] && i == WIN_MAX_APPS)
 		vdt_insp_warn(os, "SOFTWARE: only the first %u Uninstall keys "

@@ -669,7 +669,7 @@ static void insp_text(const struct vdt_insp *in, struct vdt_insp_os *os,
 
 			insp_pkg_version(p, v, sizeof(v));
 			printf("    ");
-			insp_put(p->name);
+			insp_put(p->display_name ? p->display_name : p->name);
 			printf("  ");
 			insp_put(v);
 			if (p->arch && *p->arch) {
@@ -768,6 +768,10 @@ static void insp_json(const struct vdt_insp *in, struct vdt_json *j,
 
 			vdt_json_obj(j, NULL);
 			vdt_json_str(j, "name", p->name);
+			if (win) {
+				insp_json_str(j, "display_name", p->display_name);
+				insp_json_str(j, "publisher", p->publisher);
+			}
 			insp_json_str(j, "epoch", p->epoch);
 			insp_json_str(j, "version", p->version);
 			insp_json_str(j, "release", p->release);

@@ -34,6 +34,9 @@
 
 struct vdt_insp_pkg {
 	char *name, *version, *release, *arch, *epoch; /* NULL: none */
+	/* Windows: DisplayName and Publisher (name is the Uninstall
+	 * subkey's, as virt-inspector names it); NULL elsewhere. */
+	char *display_name, *publisher;
 };
 
 struct vdt_insp_pkgs {
@@ -48,6 +51,10 @@ int vdt_insp_pkg_add(struct vdt_insp_pkgs *l, const char *name, size_t nlen,
 		     const char *ver, size_t vlen, const char *rel, size_t rlen,
 		     const char *arch, size_t alen, const char *epoch,
 		     size_t elen);
+/* Set the last package's display name and publisher (copies, cut at
+ * VDT_INSP_FIELD_MAX; NULL: none). -ENOMEM or 0. */
+int vdt_insp_pkg_extra(struct vdt_insp_pkgs *l, const char *display,
+		       const char *publisher);
 void vdt_insp_pkgs_free(struct vdt_insp_pkgs *l);
 void vdt_insp_pkgs_sort(struct vdt_insp_pkgs *l);
 
