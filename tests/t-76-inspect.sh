@@ -572,6 +572,16 @@ open(sys.argv[1], "wb").write(b)' cmd.exe || return 1
 		mv "$VD_MOUNTS.new" "$VD_MOUNTS"
 		dd if=$n.img of=disk.raw bs=1M seek=1 conv=notrunc,sparse status=none || return 1
 		qemu-img convert -f raw -O qcow2 disk.raw windows-$n.qcow2 || return 1
+		[ $n != c ] || {
+			# The same volume on an MBR disk whose signature and
+			# offset are D:'s in MountedDevices.
+			truncate -s $((48 * MIB)) mbr.raw
+			printf 'label: dos\nlabel-id: 0x12345678\nstart=2048, size=%d, type=7\n' $((40 * 2048)) |
+				sfdisk -q mbr.raw || return 1
+			dd if=$n.img of=mbr.raw bs=1M seek=1 conv=notrunc,sparse status=none || return 1
+			qemu-img convert -f raw -O qcow2 mbr.raw windows-mbr.qcow2 || return 1
+			rm -f mbr.raw
+		}
 		rm -f $n.img
 	done
 	mv windows-c.qcow2 windows.qcow2
@@ -602,6 +612,9 @@ t_windows() {
 	head -n 1 out.txt | grep -qxF 'root /p1 (ntfs): windows, "Windows Server 2022 Standard", 10.0 build 20348, x86_64, hostname DC01, 3 applications' ||
 		die "summary line: $(head -n 1 out.txt)"
 	grep -qxF '  drive letters: C: → /p1, D: → ?' out.txt || die "drive letters: $(grep drive out.txt)"
+	# On the MBR disk D: (signature 0x12345678, offset 1 MiB) is p1.
+	inspect_ok mbr.json --json "$d/windows-mbr.qcow2"
+	jcheck mbr.json '[(m["name"], m["path"]) for m in o["drive_mappings"]] == [("C:", None), ("D:", "/p1")]'
 }
 
 # The hostile copy: a loop in SOFTWARE's subkeys is read one level
