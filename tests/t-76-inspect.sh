@@ -21,6 +21,10 @@
 #    database made by the rpm tool (rpm --initdb, packages built by
 #    rpmbuild and installed with --justdb); fstab by /dev/mapper/rl-root
 #    and /dev/rl/root. Oracle: rpm -qa on the same database.
+#  - centos7: the same packages in a BerkeleyDB Packages file (rpm here
+#    writes only SQLite: the headers are read out by sqlite3 and loaded
+#    by db5.3_load), an ext4 filling the disk, centos-release only.
+#    Oracle: rpm -qa through librpm's bdb_ro.
 #  - windows: a GPT disk, p1 an NTFS made by mkntfs and filled through
 #    ntfs-3g: Windows/system32/config/SOFTWARE and SYSTEM, hives made
 #    empty by tests/mkhive.py and filled by hivexregedit --merge from
@@ -357,6 +361,35 @@ mk_rpm() {
 		--define '__os_install_post %{nil}' "$name.spec" >"$name.log" 2>&1 || { cat "$name.log"; return 1; }
 }
 
+mk_centos7() {
+	local sq=$1 c=c7 k v
+	mkdir -p $c/{etc,usr/bin,var/lib/rpm}
+	ln -s usr/bin $c/bin
+	cp "$(readlink -f /bin/sh)" $c/usr/bin/bash
+	ln -s bash $c/usr/bin/sh
+	cp "$(readlink -f /bin/sh)" $c/usr/bin/yum
+	echo 'CentOS Linux release 7.9.2009 (Core)' >$c/etc/centos-release
+	ln -s centos-release $c/etc/redhat-release
+	echo c7.example.com >$c/etc/hostname
+	{
+		printf 'VERSION=3\nformat=bytevalue\ntype=hash\nHEADER=END\n 00000000\n %08x\n' 1000
+		sqlite3 "$sq" "select printf('%08x', hnum), lower(hex(blob)) from Packages" |
+			while IFS='|' read -r k v; do
+				printf ' %s\n %s\n' "${k:6:2}${k:4:2}${k:2:2}${k:0:2}" "$v"
+			done
+		printf 'DATA=END\n'
+	} >c7.dump || return 1
+	db5.3_load -f c7.dump $c/var/lib/rpm/Packages || return 1
+	rpm --define '_db_backend bdb_ro' --dbpath "$PWD/$c/var/lib/rpm" -qa \
+		--qf '%{NAME} %{EPOCH} %{VERSION} %{RELEASE} %{ARCH}\n' 2>/dev/null |
+		sed 's/ (none) / - /' | LC_ALL=C sort >c7.want || return 1
+	[ "$(wc -l <c7.want)" -eq 3 ] || return 1
+	truncate -s $((32 * MIB)) c7.img
+	mkfs.ext4 -q -F -E root_owner=0:0 -d $c c7.img || return 1
+	qemu-img convert -f raw -O qcow2 c7.img centos7.qcow2 || return 1
+	rm -rf c7.img $c c7.dump
+}
+
 gen_rocky() {
 	local t=tree db p
 	command -v rpmbuild >/dev/null && command -v rpm >/dev/null || return 1
@@ -391,6 +424,14 @@ gen_rocky() {
 		sed 's/ (none) / - /' | LC_ALL=C sort >pkgs.want || return 1
 	[ "$(wc -l <pkgs.want)" -eq 3 ] || return 1
 	ls "$t$db" >dbfiles
+	# CentOS 7's database: BerkeleyDB, which rpm here no longer writes.
+	# The same headers (sqlite3 reads them out of rpmdb.sqlite) go into
+	# a hash database made by db5.3_load (its dump format: key, then
+	# data, hex; the key a header number in the host's byte order, as
+	# rpm kept it; key 0 the next number), read back by rpm's bdb_ro.
+	if command -v db5.3_load >/dev/null && command -v sqlite3 >/dev/null; then
+		mk_centos7 "$t$db/rpmdb.sqlite" || return 1
+	fi
 	# The root LV: XFS filled by the kernel.
 	truncate -s $((64 * MIB)) root.img
 	TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f root.img || return 1
@@ -434,6 +475,29 @@ t_rocky() {
 	EOF
 	LC_ALL=C sort pkgs.got | cmp -s - "$d/pkgs.want" ||
 		die "packages differ from rpm -qa's ($(cat "$d/dbfiles" | tr '\n' ' ')): $(LC_ALL=C sort pkgs.got | diff - "$d/pkgs.want" | tr '\n' ' ')"
+}
+
+t_centos7() {
+	local d
+	command -v rpmbuild >/dev/null || skip_test "rpmbuild is not installed"
+	command -v db5.3_load >/dev/null || skip_test "db5.3_load is not installed (db5.3-util)"
+	need_loop
+	d=$(img_or_die rocky) || exit 1
+	[ -f "$d/centos7.qcow2" ] || die "no centos7.qcow2 (sqlite3 missing when it was made?)"
+	inspect_ok out.json --json --packages "$d/centos7.qcow2"
+	jcheck out.json 'o["root"] == "/fs"' 'o["distro"] == "centos"' \
+		'o["version"] == "7.9.2009"' '(o["major_version"], o["minor_version"]) == (7, 9)' \
+		'o["codename"] == "Core"' 'o["hostname"] == "c7.example.com"' \
+		'o["package_format"] == "rpm"' 'o["package_management"] == "yum"' \
+		'o["packages_count"] == 3' 'o["warnings"] == []'
+	"$PY" - out.json >pkgs.got <<-'EOF' || die "no applications"
+		import json, sys
+		o = json.load(open(sys.argv[1]))["operatingsystems"][0]
+		for a in o["applications"]:
+		    print(a["name"], a["epoch"] or "-", a["version"], a["release"], a["arch"])
+	EOF
+	LC_ALL=C sort pkgs.got | cmp -s - "$d/c7.want" ||
+		die "packages differ from rpm -qa's (bdb_ro): $(LC_ALL=C sort pkgs.got | diff - "$d/c7.want" | tr '\n' ' ')"
 }
 
 # ------------------------------------------------------------ windows
@@ -765,6 +829,7 @@ vd_test inspect-luks t_luks
 vd_test inspect-alpine t_alpine
 vd_test inspect-fedora t_fedora
 vd_test inspect-rocky t_rocky
+vd_test inspect-centos7 t_centos7
 vd_test inspect-windows t_windows
 vd_test inspect-windows-hostile t_windows_hostile
 vd_test inspect-hostile t_hostile

@@ -1,8 +1,9 @@
 /* vdtool inspect: the packages of a guest's rpm database, through
  * librpm — the library made for it, which reads every backend a guest
  * may have: SQLite (rpmdb.sqlite: RHEL 9, Fedora 33+), BerkeleyDB
- * (Packages: older RHEL, read by librpm's own read-only bdb_ro code when
- * the host's librpm was built with it) and ndb (Packages.db: SUSE).
+ * (Packages: older RHEL, read by librpm's own read-only bdb_ro code,
+ * which Debian's librpm has) and ndb (Packages.db: SUSE; Debian's librpm
+ * has no ndb, so that one is a warning there).
  *
  * librpm opens a database only by a directory path, so the database
  * files are copied out of the guest (each up to RPM_FILE_MAX bytes, in
@@ -56,7 +57,9 @@ static int rpm_log(rpmlogRec rec, rpmlogCallbackData data)
 	size_t n;
 
 	(void)data;
-	if (rpm_msg[0] || !m || rpmlogRecPriority(rec) > RPMLOG_WARNING)
+	/* Errors only: librpm warns about every index file it looks for
+	 * beside the one database file copied out (Name, Basenames, ...). */
+	if (rpm_msg[0] || !m || rpmlogRecPriority(rec) > RPMLOG_ERR)
 		return 0;
 	snprintf(rpm_msg, sizeof(rpm_msg), "%s", m);
 	n = strlen(rpm_msg);
