@@ -19,9 +19,10 @@ PKGS    += lzo2 libxxhash libb2
 # sqlite3 to check an SQLite one first), for vdtool inspect.
 VDT_PKGS := hivex rpm sqlite3
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(VDT_PKGS) 2>/dev/null)
-VDT_LIBS   := $(shell pkg-config --libs $(VDT_PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VDT_CFLAGS := $(shell pkg-config --cflags $(VDT_PKGS) 2>/dev/null)
+VDT_LIBS   := $(shell pkg-config --libs $(VDT_PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 CFLAGS   ?= -O2 -g
@@ -68,6 +69,8 @@ $(BUILD)/vdmount: $(LIB_OBJS) $(FUSE_OBJS)
 
 $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(VDT_OBJS) $(SAN_VDT_OBJS): ALL_CFLAGS += $(VDT_CFLAGS)
 
 $(BUILD)/vdtool: $(LIB_OBJS) $(VDT_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)
