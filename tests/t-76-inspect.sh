@@ -42,7 +42,8 @@
 #    (../../../p1/...: the guest's own /p1), whose rpm database is
 #    garbage and whose state says "not clean" (debugfs ssv), its fstab
 #    naming a filesystem whose journal needs recovery (debugfs feature,
-#    dumpe2fs the oracle): exit 0, each as a warning; a disk with no
+#    dumpe2fs the oracle) and a FAT32 ESP whose FAT[1] lacks the clean
+#    bit (poked; fsck.fat -n the oracle): exit 0, each as a warning; a disk with no
 #    operating system: exit 1.
 # The virt-inspector oracle is not used: libguestfs boots an appliance
 # (under TCG here, minutes per image) and is not installed.
@@ -162,7 +163,7 @@ t_debian() {
 		'o["hostname"] == "web01"' 'o["package_format"] == "deb"' \
 		'o["package_management"] == "apt"' "o['packages_count'] == $n" \
 		'[(m["mountpoint"], m["path"]) for m in o["mountpoints"]] == [("/", "/p2"), ("/boot/efi", "/p1"), ("/srv/data", None), ("/mnt/other", None)]' \
-		'[(f["path"], f["type"], f["clean"]) for f in o["filesystems"]] == [("/p2", "ext4", True), ("/p1", "vfat", None)]' \
+		'[(f["path"], f["type"], f["clean"]) for f in o["filesystems"]] == [("/p2", "ext4", True), ("/p1", "vfat", True)]' \
 		'o["warnings"] == []' '"applications" not in o'
 	[ -s out.json.err ] && die "warnings on a clean guest: $(head -c 300 out.json.err)"
 	inspect_ok out.txt "$d/debian.qcow2"
@@ -465,7 +466,7 @@ t_rocky() {
 		'o["package_format"] == "rpm"' 'o["package_management"] == "dnf"' \
 		'o["packages_count"] == 3' \
 		'[(m["mountpoint"], m["path"]) for m in o["mountpoints"]] == [("/", "/rl-root"), ("/mnt/again", "/rl-root"), ("/boot/efi", "/p1")]' \
-		'[(f["path"], f["type"], f["clean"]) for f in o["filesystems"]] == [("/rl-root", "xfs", True), ("/p1", "vfat", None)]' \
+		'[(f["path"], f["type"], f["clean"]) for f in o["filesystems"]] == [("/rl-root", "xfs", True), ("/p1", "vfat", True)]' \
 		'o["warnings"] == []'
 	"$PY" - out.json >pkgs.got <<-'EOF' || die "no applications"
 		import json, sys
@@ -735,17 +736,34 @@ gen_hostile() {
 	# dumpe2fs then says; the guest's fstab names p1.
 	debugfs -w -R 'feature needs_recovery' other.img >/dev/null 2>&1 || return 1
 	dumpe2fs -h other.img 2>/dev/null | grep -q '^Filesystem features:.* needs_recovery' || return 1
-	printf 'UUID=%s /srv ext4 defaults 0 2\n' "$OTHER_UUID" >$t/etc/fstab
+	printf 'UUID=%s /srv ext4 defaults 0 2\nUUID=0BAD-0BAD /boot/efi vfat umask=0077 0 1\n' \
+		"$OTHER_UUID" >$t/etc/fstab
+	# p3: a FAT32 ESP whose FAT[1] lacks the "clean shutdown" bit, as
+	# Windows leaves it when it did not unmount; fsck.fat says so.
+	truncate -s $((40 * MIB)) esp.img
+	mkfs.vfat -F 32 -i 0BAD0BAD esp.img >/dev/null || return 1
+	"$PY" - esp.img <<-'EOF' || return 1
+		import struct, sys
+		f = open(sys.argv[1], "r+b")
+		b = f.read(512)
+		off = struct.unpack_from("<H", b, 11)[0] * struct.unpack_from("<H", b, 14)[0] + 4
+		f.seek(off)
+		v = struct.unpack("<I", f.read(4))[0]
+		f.seek(off)
+		f.write(struct.pack("<I", v & ~0x08000000))
+	EOF
+	fsck.fat -n esp.img 2>&1 | grep -q 'Dirty bit is set' || return 1
 	truncate -s $((32 * MIB)) root.img
 	mkfs.ext4 -q -F -E root_owner=0:0 -b 4096 -d $t root.img || return 1
 	debugfs -w -R 'ssv state 0' root.img >/dev/null 2>&1 || return 1
 	dumpe2fs -h root.img 2>/dev/null | grep -q '^Filesystem state: *not clean$' || return 1
-	lvm_gpt disk.raw 50 16:linux 32:linux || return 1
+	lvm_gpt disk.raw 92 16:linux 32:linux 40:esp || return 1
 	lvm_place disk.raw other.img "$(lvm_part_off disk.raw 1)" || return 1
 	lvm_place disk.raw root.img "$(lvm_part_off disk.raw 2)" || return 1
+	lvm_place disk.raw esp.img "$(lvm_part_off disk.raw 3)" || return 1
 	qemu-img convert -f raw -O qcow2 disk.raw hostile.qcow2 || return 1
 	qemu-img convert -f raw -O qcow2 other.img noos.qcow2 || return 1
-	rm -f disk.raw root.img other.img
+	rm -f disk.raw root.img other.img esp.img
 }
 
 t_hostile() {
@@ -759,8 +777,8 @@ t_hostile() {
 		'any("etc/os-release: larger than 65536 bytes" in w for w in o["warnings"])' \
 		'o["arch"] is None' 'o["hostname"] == "guest-p1"' \
 		'o["package_format"] == "rpm"' \
-		'[(m["mountpoint"], m["path"]) for m in o["mountpoints"]] == [("/srv", "/p1")]' \
-		'[(f["path"], f["clean"], f["state"]) for f in o["filesystems"]] == [("/p2", False, "not cleanly unmounted"), ("/p1", False, "journal needs recovery")]' \
+		'[(m["mountpoint"], m["path"]) for m in o["mountpoints"]] == [("/srv", "/p1"), ("/boot/efi", "/p3")]' \
+		'[(f["path"], f["clean"], f["state"]) for f in o["filesystems"]] == [("/p2", False, "not cleanly unmounted"), ("/p1", False, "journal needs recovery"), ("/p3", False, "dirty bit set")]' \
 		'any("etc/os-release: 1 line longer" in w for w in o["warnings"])' \
 		'any("bin/sh: Too many levels of symbolic links" in w for w in o["warnings"])' \
 		'any("rpm" in w for w in o["warnings"])'

@@ -262,6 +262,37 @@ int vdt_insp_copy(struct vdt_insp *in, struct vdt_insp_os *os,
 #define INSP_EXT_SB 1024
 #define INSP_EXT_STATE 0x3a
 
+/* FAT's two marks of a volume not cleanly unmounted (Microsoft's FAT
+ * specification, "FAT[1]"; the Linux kernel's fat driver): Linux sets
+ * bit 0 of the boot sector's state byte (0x25 on FAT12/16, 0x41 on
+ * FAT32) while mounted; Windows clears the "clean shutdown" bit of the
+ * FAT's second entry (bit 15 on FAT16, bit 27 on FAT32). The driver
+ * checked the boot sector's geometry at mount; the entry's offset is
+ * still checked against the volume. */
+static void insp_fat_state(struct vdt_insp_fs *f)
+{
+	const struct vd_vol *v = f->fs->vol;
+	bool fat32 = !strcmp(f->info.subtype, "FAT32");
+	bool fat16 = !strcmp(f->info.subtype, "FAT16");
+	uint8_t bs[512], fe[4];
+	uint64_t off;
+	bool dirty;
+
+	if (v->len < sizeof(bs) || vd_vol_read(v, bs, sizeof(bs), 0))
+		return;
+	dirty = bs[fat32 ? 0x41 : 0x25] & 1;
+	/* Boot sector: bytes per sector (le16) at 0x0b, reserved sectors
+	 * (le16) at 0x0e; the first FAT follows them. */
+	off = (uint64_t)get_le16(bs + 0x0b) * get_le16(bs + 0x0e) +
+	      (fat32 ? 4 : 2);
+	if ((fat16 || fat32) && vd_range_ok(off, 4, v->len) &&
+	    !vd_vol_read(v, fe, 4, off))
+		dirty |= fat32 ? !(get_le32(fe) & 0x08000000) :
+				 !(get_le16(fe) & 0x8000);
+	f->clean = !dirty;
+	f->state = dirty ? "dirty bit set" : "clean";
+}
+
 static void insp_fs_state(struct vdt_insp_fs *f)
 {
 	const char *t = f->info.type;
@@ -294,6 +325,8 @@ static void insp_fs_state(struct vdt_insp_fs *f)
 	} else if (!strcmp(t, "ntfs")) {
 		f->clean = !f->info.needed_recovery;
 		f->state = f->clean ? "clean" : "dirty or hibernated";
+	} else if (!strcmp(t, "vfat")) {
+		insp_fat_state(f);
 	}
 }
 
