@@ -27,6 +27,11 @@ LAZY_DEFS := -DVD_SONAME_CRYPTSETUP='"$(call soname,libcryptsetup,libcryptsetup)
 	     -DVD_SONAME_LZO2='"$(call soname,lzo2,liblzo2)"' \
 	     -DVD_SONAME_XXHASH='"$(call soname,libxxhash,libxxhash)"' \
 	     -DVD_SONAME_B2='"$(call soname,libb2,libb2)"'
+# vdtool alone: Windows registry hives (hivex) and rpm databases (librpm,
+# sqlite3 to check an SQLite one first), for vdtool inspect.
+VDT_PKGS := hivex rpm sqlite3
+VDT_CFLAGS := $(shell pkg-config --cflags $(VDT_PKGS) 2>/dev/null)
+VDT_LIBS   := $(shell pkg-config --libs $(VDT_PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 CFLAGS   ?= -O2 -g
@@ -74,11 +79,13 @@ $(BUILD)/vdmount: $(LIB_OBJS) $(FUSE_OBJS)
 $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
+$(VDT_OBJS) $(SAN_VDT_OBJS): ALL_CFLAGS += $(VDT_CFLAGS)
+
 $(BUILD)/vdtool: $(LIB_OBJS) $(VDT_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)
 
 $(SAN)/vdtool: $(SAN_LIB_OBJS) $(SAN_VDT_OBJS)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)
 
 $(SAN)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h) $(wildcard tool/*.h)
 	@mkdir -p $(dir $@)

@@ -81,7 +81,7 @@ number_feet() {
 # the memory table is made from MEM, filled by every fuse_umount
 mem_case() {
 	local key img tool imgs=() tools
-	[ ${#MEM[@]} -gt 0 ] || return 0
+	[ -n "${MEM[*]:-}" ] || return 0 # (empty when no case mounted anything)
 	case_begin mem MiB low "Daemon peak RSS" \
 "VmHWM of each FUSE daemon (from /proc/PID/status just before its
 unmount), the largest over every mount of that image in this run's
@@ -237,6 +237,7 @@ targets() {
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "1 job, $cache" qsd 1.5
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
 		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50
+		tgt "vdtool inspect of a Debian-like guest, ≥ 20× virt-inspector" inspect "$cache" virt-inspector 20
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue

@@ -20,6 +20,8 @@
 #          tree in btrfs, against the kernel's btrfs
 #   write  sequential 1 MiB and random 4 KiB writes through an overlay, and
 #          creating + mounting it, against qemu-storage-daemon's writable export
+#   inspect  vdtool inspect of a Debian-like guest against virt-inspector,
+#          and vdtool's peak RSS
 # and, from every mount of every case, each daemon's peak RSS.
 #
 # Tools take turns (round-robin, VDBENCH_RUNS rounds) so drift on the
@@ -33,7 +35,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write inspect")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -71,7 +73,7 @@ else
 	VERIFY_BYTES=
 fi
 SEQ_IMAGES=${VDBENCH_SEQ_IMAGES:-$SEQ_IMAGES}
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write inspect}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -97,11 +99,13 @@ RESULTS=$HERE/results
 . "$HERE/case-btrfs.sh"
 # shellcheck source=bench/case-write.sh
 . "$HERE/case-write.sh"
+# shellcheck source=bench/case-inspect.sh
+. "$HERE/case-inspect.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write | inspect) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write inspect)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -200,6 +204,7 @@ for c in $CASES; do
 	luks) groups+=(luks) ;;
 	btrfs) groups+=(btrfs) ;;
 	write) groups+=(write) ;;
+	inspect) groups+=(insp) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"

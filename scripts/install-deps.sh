@@ -13,7 +13,8 @@ cryptsetup-bin libcryptsetup-dev libssl-dev
 ntfs-3g ntfs-3g-dev
 libwim15
 btrfs-progs liblzo2-dev libxxhash-dev libb2-dev
-libxml2-utils"
+libxml2-utils
+libhivex-dev libhivex-bin libwin-hivex-perl librpm-dev rpm sqlite3 db5.3-util"
 
 missing=""
 for p in $PKGS; do

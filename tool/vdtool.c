@@ -367,6 +367,7 @@ static const struct {
 	{ "verify", vdt_verify, "check an OVA's manifest digests" },
 	{ "check", vdt_check, "check an image's metadata as qemu-img check does" },
 	{ "copy-in", vdt_copy_in, "copy host files into an ext filesystem (writable)" },
+	{ "inspect", vdt_inspect, "say what operating system the image holds" },
 };
 
 static void usage(FILE *out)

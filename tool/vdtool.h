@@ -163,5 +163,6 @@ int vdt_convert(int argc, char **argv);
 int vdt_verify(int argc, char **argv);
 int vdt_check(int argc, char **argv);
 int vdt_copy_in(int argc, char **argv);
+int vdt_inspect(int argc, char **argv);
 
 #endif

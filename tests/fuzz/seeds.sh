@@ -779,12 +779,34 @@ seeds_luks() {
 	[ -f e.qcow2 ] && cp e.qcow2 "$OUT/qcow2/luks"
 }
 
+# ---------------------------------------------------------------- inspect
+# The text and headers vdtool inspect parses: files as distributions
+# write them (the host's own where it has them), and headers of real
+# binaries.
+seeds_inspect() {
+	local o=$OUT/inspect f
+	mkdir -p "$o"
+	for f in /etc/os-release /usr/lib/os-release /etc/lsb-release /etc/fstab \
+		/etc/debian_version /etc/hostname; do
+		[ -f "$f" ] && head -c 65536 "$f" >"$o/$(echo "$f" | tr / _)"
+	done
+	[ -f /var/lib/dpkg/status ] && head -c 200000 /var/lib/dpkg/status >"$o/dpkg-status"
+	head -c 4096 /bin/sh >"$o/elf-sh"
+	printf 'ID="rocky"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\nexport X=a\\ b\x27c\x27"d"\n' >"$o/os-release-quoted"
+	printf 'Rocky Linux release 9.3 (Blue Onyx)\n' >"$o/redhat-release"
+	printf 'UUID=0a1b2c3d-0000-4000-8000-000000000001 / ext4 defaults 0 1\nLABEL=My\\040Data /srv/my\\040data xfs ro 0 0\n/dev/vg0/home /home ext4 defaults 0 2\n' >"$o/fstab-escapes"
+	printf 'C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\n\nP:busybox\nV:1.36.1-r15\nA:x86_64\n' >"$o/apk-installed"
+	printf 'MZ' >"$o/pe"
+	head -c 58 /dev/zero >>"$o/pe"
+	printf '\x40\x00\x00\x00PE\x00\x00\x64\x86' >>"$o/pe"
+}
+
 fail=0
-for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks qcow2check; do
+for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks qcow2check inspect; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 qcow2w qcow2check vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks; do
+for d in qcow2 qcow2w qcow2check vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks inspect; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
