@@ -117,9 +117,18 @@ int vd_ext_begin(struct ext_fs *x)
 
 	if (x->werr || x->dirtied)
 		return x->werr;
+	if (x->recover) {
+		x->werr = vd_ext_recover_home(x);
+		if (x->werr)
+			return x->werr;
+	}
 	x->werr = vd_ext_open_rw(x);
 	if (x->werr)
 		return x->werr;
+	if (x->recover) {
+		vd_ext_recover_super(x);
+		x->recover = false;
+	}
 	/* As the kernel's read-write mount: "not clean" until the
 	 * unmount, so that e2fsck checks the filesystem after a crash. */
 	x->fs->super->s_state &= (__u16)~EXT2_VALID_FS;

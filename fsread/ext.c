@@ -851,29 +851,38 @@ static int ext_open_fs(struct ext_fs *x, const char *name, struct vd_err *e)
 		       v->name, error_message(err));
 }
 
-/* A writable mount: changes are allowed unless the journal needs
- * recovery (it is not replayed into the volume: the in-memory replay
- * stays, and with it a read-only filesystem) or the filesystem has
- * read-only-compatible features libext2fs cannot write; each says so
- * once, in a mount whose other files stay writable. libext2fs is
- * reopened read-write only before the first change (vd_ext_open_rw):
- * a mount that only reads does not read the bitmaps. */
-static void ext_allow_writes(struct ext_fs *x)
+/* A writable mount: changes are allowed unless the filesystem has
+ * read-only-compatible features libext2fs cannot write, or a journal
+ * that needs recovery cannot be recovered as the kernel would (a scan
+ * that failed, a copy failing its checksum, an area of fast commits
+ * that does not validate) or holds fast commits (their replay here does
+ * not keep the bitmaps); each says so once, in a mount whose other
+ * files stay writable. A journal that can be recovered is written home
+ * before the first change (ext-recover.c). libext2fs is reopened
+ * read-write only before the first change (vd_ext_open_rw): a mount
+ * that only reads does not read the bitmaps. */
+static void ext_allow_writes(struct ext_fs *x, bool scanned)
 {
 	const struct vd_vol *v = x->base.vol;
 	__u32 ro = x->fs->super->s_feature_ro_compat &
 		   ~EXT2_LIB_FEATURE_RO_COMPAT_SUPP;
 
-	if (x->needed_recovery)
-		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery; its "
-		       "files stay read-only (replay it first: e2fsck, or a "
-		       "kernel mount of the disk)", v->name);
+	if (x->needed_recovery && (!scanned || !x->jreset.kernel_ok))
+		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery and "
+		       "cannot be recovered as the kernel would; its files "
+		       "stay read-only", v->name);
+	else if (x->needed_recovery && x->jreset.fast_commits)
+		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery of "
+		       "fast commits; its files stay read-only (replay it "
+		       "first: e2fsck, or a kernel mount of the disk)",
+		       v->name);
 	else if (ro)
 		vd_log(VD_LOG_WARN, "%s: ext: read-only compatible features "
 		       "0x%x cannot be written; its files stay read-only",
 		       v->name, ro);
 	else
 		x->base.writable = true;
+	x->recover = x->base.writable && x->needed_recovery;
 }
 
 int vd_ext_open_rw(struct ext_fs *x)
@@ -906,6 +915,7 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	struct ext_fs *x = calloc(1, sizeof(*x));
 	char *name;
 	struct vd_err je;
+	bool scanned = false;
 	int ret;
 
 	/* ext stores owners; no code pages. */
@@ -928,7 +938,9 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		goto fail;
 	if (ext2fs_has_feature_journal_needs_recovery(x->fs->super)) {
 		je.msg[0] = '\0';
-		ret = vd_ext_replay_scan(x->fs, v, &x->replay, &je);
+		ret = vd_ext_recover_scan(x->fs, v, &x->replay, &x->jreset,
+					  &je);
+		scanned = !ret;
 		if (ret) {
 			vd_log(VD_LOG_WARN, "%s: ext: the journal needs "
 			       "recovery and cannot be replayed (%s); showing "
@@ -953,7 +965,7 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		ret = 0;
 	}
 	if (o->writable)
-		ext_allow_writes(x);
+		ext_allow_writes(x, scanned);
 	x->bs = x->fs->blocksize;
 	x->blocks = ext2fs_blocks_count(x->fs->super);
 	ext_statfs_init(x);

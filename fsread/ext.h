@@ -53,9 +53,12 @@ void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
  * while the mount opens. */
 void vd_ext_io_set_writable(struct ext_io *io, bool on);
 /* From now on channels may be opened read-write and their writes go to
- * the volume (a writable mount whose journal is clean): never together
- * with a replay overlay. */
+ * the volume (a writable mount): never while a replay overlay is on. */
 void vd_ext_io_set_volume_writes(struct ext_io *io);
+/* Reads no longer consult the replay overlay (it was written home); the
+ * overlay itself stays allocated until the unmount, for readers that
+ * loaded it just before. */
+void vd_ext_io_drop_replay(struct ext_io *io);
 /* len bytes at byte off of the volume, with the journal overlay applied.
  * Thread-safe, takes no filesystem lock. 0 or -EIO. */
 int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
@@ -94,6 +97,12 @@ struct ext_fs {
 	size_t dcache_bytes;	   /* their memory (lock) */
 	struct statvfs st;	   /* fixed at mount */
 	bool needed_recovery;	   /* the journal was dirty at mount */
+	/* Writable mounts whose journal needed recovery: what recovery
+	 * leaves in the journal, and whether the replay (x->replay, or
+	 * nothing) is still to be written home before the first change
+	 * (guarded by lock). */
+	struct vd_ext_jreset jreset;
+	bool recover;
 	/* Writable mounts (base.writable): the inodes open through
 	 * vd_ext_open with their counts, and those whose last link went
 	 * while open (freed at the last release); whether the superblock
@@ -175,6 +184,19 @@ static inline uint64_t vd_ext_isize(const struct ext_fs *x,
 /* Log a libext2fs error on inode ino and return -EIO (or -ENOMEM). */
 int vd_ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
 		  errcode_t err);
+
+/* ---- ext-recover.c: a journal's recovery written home ---- */
+
+/* Before the first change of a mount that needed recovery (lock held,
+ * x->recover set, libext2fs still read-only): the replayed blocks
+ * written to the volume, flushed, then the journal emptied as jbd2
+ * recovery leaves it, flushed; the overlay is dropped. 0 or -errno
+ * (logged). */
+int vd_ext_recover_home(struct ext_fs *x);
+/* Then, on the read-write handle: the superblock as the kernel's
+ * recovery leaves it (needs_recovery clear, the free counts summed
+ * from the group descriptors). Written by the caller's flush. */
+void vd_ext_recover_super(struct ext_fs *x);
 
 /* ---- ext-dir.c: directories ---- */
 
