@@ -312,8 +312,8 @@ static bool ext_xattr_visible(const char *name)
 	       !strcmp(name, "system.posix_acl_default");
 }
 
-static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
-			  struct ext2_xattr_handle **h_r)
+int vd_ext_xattr_open(struct ext_fs *x, uint64_t ino,
+		      struct ext2_xattr_handle **h_r)
 {
 	struct ext2_inode_large in;
 	unsigned raw = XATTR_HANDLE_FLAG_RAW;
@@ -337,7 +337,7 @@ static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
 	if (err)
 		return vd_ext_io_err(x, ino, "xattrs", err);
 	/* Raw values: libext2fs's ACL conversion trusts the value's
-	 * length; ext_acl_to_xattr checks it. */
+	 * length; vd_ext_acl_to_xattr checks it. */
 	err = ext2fs_xattrs_flags(*h_r, &raw, NULL);
 	if (!err)
 		err = ext2fs_xattrs_read(*h_r);
@@ -379,7 +379,7 @@ static int ext_listxattr(struct vd_fs *fs, uint64_t ino, char *buf,
 	int ret;
 
 	pthread_mutex_lock(&x->lock);
-	ret = ext_xattr_open(x, ino, &h);
+	ret = vd_ext_xattr_open(x, ino, &h);
 	if (!ret) {
 		err = ext2fs_xattrs_iterate(h, ext_xattr_list_one, &l);
 		if (err)
@@ -399,8 +399,8 @@ static int ext_listxattr(struct vd_fs *fs, uint64_t ino, char *buf,
  * 4-byte entries tag, perm and 8-byte ones with an id for ACL_USER and
  * ACL_GROUP) in the POSIX xattr format the kernel returns (version 2,
  * 8-byte entries, id -1 where there is none). *out_r is malloc'ed. */
-static int ext_acl_to_xattr(const uint8_t *v, size_t len, uint8_t **out_r,
-			    size_t *len_r)
+int vd_ext_acl_to_xattr(const uint8_t *v, size_t len, uint8_t **out_r,
+			size_t *len_r)
 {
 	uint8_t *out, *o;
 	size_t off = 4;
@@ -467,7 +467,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	if (!ext_xattr_visible(name))
 		return -ENODATA;
 	pthread_mutex_lock(&x->lock);
-	ret = ext_xattr_open(x, ino, &h);
+	ret = vd_ext_xattr_open(x, ino, &h);
 	if (!ret) {
 		err = ext2fs_xattr_get(h, name, &val, &len);
 		if (err == EXT2_ET_EA_KEY_NOT_FOUND)
@@ -478,7 +478,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	}
 	pthread_mutex_unlock(&x->lock);
 	if (!ret && !strncmp(name, "system.posix_acl_", 17)) {
-		ret = ext_acl_to_xattr(val, len, &acl, &len);
+		ret = vd_ext_acl_to_xattr(val, len, &acl, &len);
 		if (ret == -EIO)
 			vd_log(VD_LOG_ERR, "%s: ext: inode %" PRIu64 ": bad "
 			       "ACL in %s", x->name, ino, name);
@@ -495,7 +495,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	return ret;
 }
 
-/* An access ACL in the POSIX xattr format (ext_acl_to_xattr's output):
+/* An access ACL in the POSIX xattr format (vd_ext_acl_to_xattr's output):
  * the permission bits it gives (the mask's for the group when it has
  * one), and whether the mode says all of it (only the owner, group and
  * other entries), as the kernel's posix_acl_equiv_mode. -EINVAL when
@@ -571,7 +571,7 @@ static int ext_setxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	pthread_mutex_lock(&x->lock);
 	ret = vd_ext_begin(x);
 	if (!ret)
-		ret = ext_xattr_open(x, ino, &h);
+		ret = vd_ext_xattr_open(x, ino, &h);
 	if (ret)
 		goto out;
 	err = ext2fs_xattr_get(h, name, &old, &old_len);
@@ -627,7 +627,7 @@ static int ext_removexattr(struct vd_fs *fs, uint64_t ino, const char *name)
 	pthread_mutex_lock(&x->lock);
 	ret = vd_ext_begin(x);
 	if (!ret)
-		ret = ext_xattr_open(x, ino, &h);
+		ret = vd_ext_xattr_open(x, ino, &h);
 	if (ret)
 		goto out;
 	err = ext2fs_xattr_get(h, name, &old, &old_len);

@@ -198,6 +198,43 @@ int vd_ext_recover_home(struct ext_fs *x);
  * from the group descriptors). Written by the caller's flush. */
 void vd_ext_recover_super(struct ext_fs *x);
 
+/* ---- ext.c: xattrs, and ext-acl.c: ACLs of new inodes ---- */
+
+/* ino's xattrs opened and read, raw (ACLs in ext4's disk format); lock
+ * held. 0, -ENODATA when the volume has no xattrs, or -EIO (logged). */
+int vd_ext_xattr_open(struct ext_fs *x, uint64_t ino,
+		      struct ext2_xattr_handle **h_r);
+/* An ext4 disk ACL as the POSIX xattr value the kernel returns
+ * (*out_r malloc'ed); -EIO when malformed. */
+int vd_ext_acl_to_xattr(const uint8_t *v, size_t len, uint8_t **out_r,
+			size_t *len_r);
+
+/* The ACLs a new inode gets from its directory (POSIX xattr values,
+ * malloc'ed, or NULL). */
+struct vd_ext_acl_new {
+	uint8_t *access, *dflt;
+	size_t alen, dlen;
+};
+
+/* Before inode *mode (type and permission bits) is made in dir (lock
+ * held), as the kernel's posix_acl_create: with a default ACL on dir,
+ * the mode is masked by it and a->access gets the default ACL masked by
+ * the mode (unless the mode says all of it), a->dflt the default ACL
+ * itself for a directory; without one, the mode loses cmask's bits
+ * (the caller's umask, when not applied yet).
+ * Nothing for a symlink. 0 or -errno (a bad default ACL: -EIO,
+ * logged). */
+int vd_ext_acl_inherit(struct ext_fs *x, uint64_t dir, mode_t *mode,
+		       mode_t cmask, struct vd_ext_acl_new *a);
+/* Store a's ACLs on the new inode ino (written already); lock held. */
+int vd_ext_acl_apply(struct ext_fs *x, uint64_t ino,
+		     const struct vd_ext_acl_new *a);
+void vd_ext_acl_new_free(struct vd_ext_acl_new *a);
+/* After a chmod of ino to mode (the inode written): its access ACL's
+ * owner, group (or mask) and other entries follow the mode, as the
+ * kernel's posix_acl_chmod. Lock held; 0 when it has none. */
+int vd_ext_acl_chmod(struct ext_fs *x, uint64_t ino, mode_t mode);
+
 /* ---- ext-dir.c: directories ---- */
 
 int vd_ext_readdir(struct vd_fs *fs, uint64_t dir, uint64_t cookie,
