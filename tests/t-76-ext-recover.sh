@@ -14,6 +14,7 @@
 # dumpe2fs (no needs_recovery, journal start 0), and the kernel's
 # read-only mount of it compared with the model (tests/treecmp.py).
 . "$(dirname "$0")/lib.sh"
+. "$VD_LIB_DIR/corpus/e2fsprogs.sh"
 
 PATH=/usr/bin:$PATH
 TREECMP=$VD_LIB_DIR/treecmp.py
@@ -132,6 +133,33 @@ t_read_only_use() {
 	rm -f "$TD"/*.qcow2
 }
 
+# Journals that are not written home stay read-only in a writable mount,
+# with one warning each (e2fsprogs' own test images): one holding fast
+# commits (their in-memory replay does not keep the bitmaps), one whose
+# copy fails its checksum (the kernel refuses to recover it). Nothing
+# reaches the child.
+t_not_recovered() {
+	local n m out
+	E2FS_TREE=$(e2fs_tree) || exit 1
+	for n in j_recover_fast_commit j_corrupt_journal_block; do
+		e2fs_image "$n" "$TD/$n.img"
+		m=$(vd_mnt "$n")
+		mount_ok "$m" --overlay="$TD/$n.qcow2" "$TD/$n.img" "$m"
+		case $n in
+		j_recover_fast_commit) grep -q "needs recovery of fast commits; its files stay read-only" "$TD/mount.err" ;;
+		*) grep -q "cannot be recovered as the kernel would; its files stay read-only" "$TD/mount.err" ;;
+		esac || die "$n: no warning: $(tr '\n' ' ' <"$TD/mount.err")"
+		T touch "$m/fs/new" 2>"$TD/e" && die "$n: a file was made"
+		grep -q "Read-only file system" "$TD/e" || die "$n: touch: $(cat "$TD/e")"
+		umount_ok "$m"
+		out=$(T qemu-img map --output=json "$TD/$n.qcow2" 2>&1) || die "qemu-img map: $out"
+		echo "$out" | grep -q '"depth": 0, [^}]*"data": true' &&
+			die "$n: the child holds data: $out"
+	done
+	rm -f "$TD"/*.img "$TD"/*.qcow2
+}
+
 vd_test recover t_recover
 vd_test read_only_use t_read_only_use
+vd_test not_recovered t_not_recovered
 vd_finish
