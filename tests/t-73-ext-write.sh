@@ -330,6 +330,29 @@ t_enospc() {
 	tidy
 }
 
+# A full ext4 met by many files of every size (extent trees that must
+# grow to map what is written): each write that does not fit is cut or
+# refused whole, and e2fsck -fn finds nothing (no block counted and
+# mapped nowhere).
+t_enospc_many() {
+	setup
+	python3 - "$TD/many" <<-'PY' || die "making the host tree failed"
+		import os, random, sys
+		rng = random.Random(73)
+		for d in range(30):
+		    p = os.path.join(sys.argv[1], "d%02d" % d)
+		    os.makedirs(p)
+		    for f in range(100):
+		        with open(os.path.join(p, "f%03d" % f), "wb") as fh:
+		            fh.write(rng.randbytes(rng.choice((0, 900, 5000, 30000, 70000))))
+	PY
+	T cp -a "$TD/many" "$M/p1/" 2>"$TD/e" && die "the copy fitted: p1 is larger than the test expects"
+	grep -q "No space left on device" "$TD/e" || die "cp: $(head -n 3 "$TD/e")"
+	finish
+	part_out 1
+	tidy
+}
+
 # SIGKILL after an fsync: the child opens in qemu-img without
 # corruption, and after e2fsck -fy the fsynced bytes are there.
 t_crash() {
@@ -492,6 +515,7 @@ vd_test ext2 t_ext2
 vd_test fsx t_fsx
 vd_test errors t_errors
 vd_test enospc t_enospc
+vd_test enospc_many t_enospc_many
 vd_test crash t_crash
 vd_test parallel t_parallel
 vd_test sigterm t_sigterm
