@@ -5,10 +5,18 @@
 #   wseq    dd of 512 MiB in 1 MiB writes (O_DIRECT, fsync at the end)
 #   wrand   fio random 4 KiB writes, 1 and 4 jobs (O_DIRECT)
 #   wstart  creating the overlay and mounting it, to the first stat
+#   wcp     cp -a of the files case's 20,000-file tree into p1/ of the
+#           GPT+ext4 disk (gpt.qcow2) through vdmount --overlay, against
+#           fuse2fs -o rw on a copy of the raw partition; and the same by
+#           vdtool copy-in -p (each timed to the unmount or exit, when
+#           everything is written)
 # After every run the child is checked by `qemu-img check` (must be
 # clean) and its bytes by QEMU: `qemu-img compare` against the expected
 # disk (wseq), fio --verify_only over `qemu-img convert` of it (wrand).
-# And the images it needs (group "write").
+# wcp's copies are checked after each run (not timed): qemu-img check of
+# the child, e2fsck -fn of the written partition, and the kernel's ext4
+# over it against the host tree (tree_sum of case-files.sh).
+# And the images it needs (groups "write", "gpt" and "wtree").
 # shellcheck shell=bash
 
 # wbase.qcow2: 1 GiB virtual, 512 MiB of /dev/urandom in 1 MiB runs with
@@ -21,6 +29,19 @@ W_SEQ=$((512 * MIB))
 W_FIO_IO=$((32 * MIB)) # bytes fio writes per run, all jobs together
 SPEC[write]="v1 vsize=$W_VSIZE chunks=$W_CHUNKS cluster=$CLUSTER seq=$W_SEQ"
 FILES_OF[write]="wbase.raw wbase.qcow2 wsrc.raw wseq.raw"
+# wtree/tree: the 20,000 files of gpt.qcow2's tree/ (make_tree, the same
+# seed) on the host, for wcp to copy in.
+SPEC[wtree]="v1 files=$G_FILES seed=7"
+FILES_OF[wtree]="wtree.done"
+VDTOOL=$BUILD/vdtool
+
+img_wtree() {
+	say "  wtree/tree: the files case's $G_FILES-file tree (make_tree) on the host"
+	rm -rf "$WORK/wtree" "$WORK/wtree.done"
+	mkdir -p "$WORK/wtree/tree"
+	make_tree "$WORK/wtree/tree"
+	: >"$WORK/wtree.done"
+}
 
 img_write() {
 	say "  wbase.raw: 512 MiB of /dev/urandom in a 1 GiB sparse disk; wbase.qcow2: qemu-img convert"
@@ -139,6 +160,135 @@ w_op() {
 	rm -f "$W_CHILD"
 }
 
+# wc_verify ROOT: the copy at ROOT/wcopy/tree is the host tree; 1 with
+# REASON
+WC_REF=
+WC_REF_NOMODE=
+wc_verify() {
+	local t
+	[ -n "$WC_REF" ] || WC_REF=$(tree_sum "$WORK/wtree")
+	[ -n "$WC_REF_NOMODE" ] || WC_REF_NOMODE=$(wc_sum_nomode "$WORK/wtree")
+	t=$(tree_sum "$1/wcopy") || t=
+	[ "$t" != "$WC_REF" ] || return 0
+	REASON="the copy differs from the host tree"
+	t=$(wc_sum_nomode "$1/wcopy") || t=
+	[ "$t" != "$WC_REF_NOMODE" ] ||
+		REASON="the copy's modes differ from the host tree's (names, types, sizes, links and contents are the same)"
+	return 1
+}
+
+# wc_sum_nomode DIR: tree_sum without the modes
+wc_sum_nomode() {
+	(cd "$1" && {
+		T find tree \( -type d -printf '%y %p\n' \) -o -printf '%y %p %s %l\n' | sort
+		T find tree -type f -print0 | sort -z | T xargs -0 md5sum
+	}) | md5sum | cut -d' ' -f1
+}
+
+# wc_check_fs FILE: e2fsck -fn of the partition FILE, then the kernel's
+# ext4 over it against the host tree; 1 with REASON
+wc_check_fs() {
+	local out ok=0
+	out=$(T e2fsck -fn "$1" 2>&1) ||
+		{ REASON="e2fsck -fn: $(printf '%s\n' "$out" | tail -n 3 | tr '\n' ' ')"; return 1; }
+	loop_attach "$1" || { REASON="losetup failed"; return 1; }
+	if kmount "$LOOPDEV" "$SCR/wk"; then
+		wc_verify "$SCR/wk" && ok=1
+		kumount "$SCR/wk"
+	else
+		REASON="mount -t ext4 failed"
+	fi
+	loop_detach "$LOOPDEV"
+	[ "$ok" = 1 ]
+}
+
+# wc_room TOOL: before the timed copy, big.bin (1 GiB) removed from a
+# fresh child (vdmount, vdtool) or a fresh copy of the raw partition
+# (fuse2fs), so that the tree fits beside the one already there; 1 with
+# REASON.
+wc_room() {
+	local tool=$1 ok=1
+	rm -f "$W_CHILD" "$SCR/f2fs.raw"
+	if [ "$tool" = fuse2fs ]; then
+		cp --sparse=always "$WORK/gpt-p1.raw" "$SCR/f2fs.raw" ||
+			{ REASON="cannot copy the raw partition"; return 1; }
+		FUSE2FS_MODE=rw
+		fuse_mount fuse2fs "$SCR/f2fs.raw" || { FUSE2FS_MODE=ro; return 1; }
+		FUSE2FS_MODE=ro
+		rm -f "$MNT/big.bin" || ok=0
+	else
+		VD_ARGS=("--overlay=$W_CHILD" "--backing-dir=$WORK")
+		fuse_mount vdmount "$WORK/gpt.qcow2" || { VD_ARGS=(); return 1; }
+		VD_ARGS=()
+		rm -f "$MNT/p1/big.bin" || ok=0
+	fi
+	fuse_umount
+	[ "$ok" = 1 ] || { REASON="rm big.bin failed"; return 1; }
+}
+
+# wc_op TOOL COLD: one timed copy of wtree/tree into p1/wcopy/ (after
+# wc_room), then its checks; sets V (ms) or returns 1 with REASON.
+wc_op() {
+	local tool=$1 cold=$2 ok=1
+	V='' REASON=''
+	W_CHILD=$SCR/child.qcow2
+	wc_room "$tool" || return 1
+	if [ "$cold" = 1 ]; then
+		drop_caches
+	else
+		cat "$WORK/gpt.qcow2" >/dev/null
+		T tar -C "$WORK/wtree" -cf - tree >/dev/null
+	fi
+	case $tool in
+	vdmount)
+		VD_ARGS=("--backing-dir=$WORK" --rw)
+		fuse_mount vdmount "$W_CHILD" || { VD_ARGS=(); return 1; }
+		VD_ARGS=()
+		start_clock
+		{ mkdir "$MNT/p1/wcopy" && T cp -a "$WORK/wtree/tree" "$MNT/p1/wcopy/"; } || ok=0
+		fuse_umount
+		stop_clock ;;
+	vdtool)
+		start_clock
+		T "$VDTOOL" copy-in -p --parents --rw --backing-dir="$WORK" \
+			"$W_CHILD" "$WORK/wtree/tree" /p1/wcopy/ >"$SCR/ci.log" 2>&1 || ok=0
+		stop_clock
+		[ "$ok" = 1 ] || REASON="copy-in failed: $(head -n 2 "$SCR/ci.log" | tr '\n' ' ')" ;;
+	fuse2fs)
+		FUSE2FS_MODE=rw
+		fuse_mount fuse2fs "$SCR/f2fs.raw" || { FUSE2FS_MODE=ro; return 1; }
+		FUSE2FS_MODE=ro
+		start_clock
+		{ mkdir "$MNT/wcopy" && T cp -a "$WORK/wtree/tree" "$MNT/wcopy/"; } || ok=0
+		fuse_umount
+		stop_clock ;;
+	esac
+	rm -f "$SCR/ci.log"
+	[ "$ok" = 1 ] || { rm -f "$W_CHILD" "$SCR/f2fs.raw"; REASON=${REASON:-"cp -a failed"}; return 1; }
+	V=$(ms_of "$ELAPSED")
+	if [ "$tool" = fuse2fs ]; then
+		wc_check_fs "$SCR/f2fs.raw" || ok=0
+		rm -f "$SCR/f2fs.raw"
+		[ "$ok" = 1 ] || { REASON="WRONG: $REASON; it took $V ms"; return 1; }
+		return 0
+	fi
+	w_check || { rm -f "$W_CHILD"; REASON="WRONG: $REASON"; return 1; }
+	VD_ARGS=("--backing-dir=$WORK")
+	fuse_mount vdmount "$W_CHILD" || { VD_ARGS=(); rm -f "$W_CHILD"; return 1; }
+	VD_ARGS=()
+	wc_check_fs "$MNT/p1.raw" || ok=0
+	fuse_umount
+	rm -f "$W_CHILD"
+	[ "$ok" = 1 ] || { REASON="WRONG: $REASON"; return 1; }
+}
+
+# w_want OPS: whether VDBENCH_WRITE_OPS (default "disk wcp") names OPS:
+# disk (wseq, wrand, wstart), wcp
+w_want() {
+	case " ${VDBENCH_WRITE_OPS:-disk wcp} " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 case_write() {
 	local cache cold run r tool line jobs tools=vdmount
 	have_tool qsd && tools="vdmount qsd"
@@ -163,75 +313,113 @@ wbase.qcow2 MNT\` (the
 child not yet there) to the first stat of \`MNT/disk.raw\`;
 qemu-storage-daemon: \`qemu-img create -b\` of the child, then the
 writable export until stat shows its size. Median of $STARTS."
+	case_begin wcp ms low "Writing: cp -a of the guest's tree into p1/" \
+"\`cp -a tree DEST\` of the files case's 20,000 files (0.5 GB, 500 folders,
+made again on the host by the same generator) into p1/wcopy/ of the
+GPT+ext4 disk: through \`vdmount --overlay=child.qcow2 --backing-dir=DIR
+gpt.qcow2\` (a fresh child each run) and through \`fuse2fs -o rw,fakeroot\`
+on a fresh copy of the raw partition, each with big.bin (1 GiB) removed
+first, not timed, so that the copy fits; timed from the copy's start to
+the end of the unmount (the daemon gone: everything written). vdtool:
+\`vdtool copy-in -p --parents --rw child.qcow2 tree /p1/wcopy/\` on such
+a child, to its exit. Checked after each (not timed): \`qemu-img check\` of the child,
+\`e2fsck -fn\` of the written partition, the kernel's ext4 over it against
+the host tree. Times: ratio = peer / vdmount."
+	LABEL[vdtool]="vdtool copy-in"
 	say "write: each run is checked (qemu-img check, the bytes) after it"
 	for cache in $CACHES; do
 		cold=0
 		[ "$cache" = warm ] || cold=1
 		r=$cache
-		# shellcheck disable=SC2086
-		row wseq "$r" $tools
-		for jobs in 1 4; do
+		if w_want disk; then
 			# shellcheck disable=SC2086
-			row wrand "$jobs job$([ "$jobs" = 1 ] || echo s), $r" $tools
-		done
-		# shellcheck disable=SC2086
-		row wstart "$r" $tools
-		have_tool qsd || na wseq "$r" qsd "n/a: ${MISSING[qsd]}"
-		for ((run = 1; run <= RUNS; run++)); do
-			line="wseq $r, run $run/$RUNS:"
-			for tool in $tools; do
-				[ -z "${WHY["wseq|$r|$tool"]:-}" ] || continue
-				if w_op wseq "$tool" "$cold"; then
-					rec wseq "$r" "$tool" "$V"
-					line="$line $tool $V"
+			row wseq "$r" $tools
+			for jobs in 1 4; do
+				# shellcheck disable=SC2086
+				row wrand "$jobs job$([ "$jobs" = 1 ] || echo s), $r" $tools
+			done
+			# shellcheck disable=SC2086
+			row wstart "$r" $tools
+			have_tool qsd || na wseq "$r" qsd "n/a: ${MISSING[qsd]}"
+			for ((run = 1; run <= RUNS; run++)); do
+				line="wseq $r, run $run/$RUNS:"
+				for tool in $tools; do
+					[ -z "${WHY["wseq|$r|$tool"]:-}" ] || continue
+					if w_op wseq "$tool" "$cold"; then
+						rec wseq "$r" "$tool" "$V"
+						line="$line $tool $V"
+					else
+						case $REASON in WRONG*) na wseq "$r" "$tool" "$REASON" ;;
+						*) na wseq "$r" "$tool" "n/a: $REASON" ;; esac
+						[ "$tool" != vdmount ] || FAILED=1
+						say "  $tool: $REASON"
+					fi
+				done
+				say "$line"
+				if have_tool fio; then
+					for jobs in 1 4; do
+						local rr="$jobs job$([ "$jobs" = 1 ] || echo s), $r"
+						line="wrand $rr, run $run/$RUNS:"
+						for tool in $tools; do
+							[ -z "${WHY["wrand|$rr|$tool"]:-}" ] || continue
+							if w_op wrand "$tool" "$cold" "$jobs" && [ -n "$V" ]; then
+								rec wrand "$rr" "$tool" "$V"
+								line="$line $tool $V"
+							else
+								case ${REASON:-} in WRONG*) na wrand "$rr" "$tool" "$REASON" ;;
+								*) na wrand "$rr" "$tool" "n/a: ${REASON:-fio gave no figure}" ;; esac
+								[ "$tool" != vdmount ] || FAILED=1
+								say "  $tool: $REASON"
+							fi
+						done
+						say "$line"
+					done
 				else
-					case $REASON in WRONG*) na wseq "$r" "$tool" "$REASON" ;;
-					*) na wseq "$r" "$tool" "n/a: $REASON" ;; esac
-					[ "$tool" != vdmount ] || FAILED=1
-					say "  $tool: $REASON"
+					for tool in $tools; do
+						na wrand "1 job, $r" "$tool" "n/a: ${MISSING[fio]}"
+						na wrand "4 jobs, $r" "$tool" "n/a: ${MISSING[fio]}"
+					done
 				fi
+			done
+			line="wstart $r:"
+			for ((run = 1; run <= STARTS; run++)); do
+				for tool in $tools; do
+					[ -z "${WHY["wstart|$r|$tool"]:-}" ] || continue
+					if w_op wstart "$tool" "$cold"; then
+						rec wstart "$r" "$tool" "$V"
+						line="$line $tool $V"
+					else
+						case $REASON in WRONG*) na wstart "$r" "$tool" "$REASON" ;;
+						*) na wstart "$r" "$tool" "n/a: $REASON" ;; esac
+						[ "$tool" != vdmount ] || FAILED=1
+						say "  $tool: $REASON"
+					fi
+				done
 			done
 			say "$line"
-			if have_tool fio; then
-				for jobs in 1 4; do
-					local rr="$jobs job$([ "$jobs" = 1 ] || echo s), $r"
-					line="wrand $rr, run $run/$RUNS:"
-					for tool in $tools; do
-						[ -z "${WHY["wrand|$rr|$tool"]:-}" ] || continue
-						if w_op wrand "$tool" "$cold" "$jobs" && [ -n "$V" ]; then
-							rec wrand "$rr" "$tool" "$V"
-							line="$line $tool $V"
-						else
-							case ${REASON:-} in WRONG*) na wrand "$rr" "$tool" "$REASON" ;;
-							*) na wrand "$rr" "$tool" "n/a: ${REASON:-fio gave no figure}" ;; esac
-							[ "$tool" != vdmount ] || FAILED=1
-							say "  $tool: $REASON"
-						fi
-					done
-					say "$line"
+		fi
+		if w_want wcp; then
+			row wcp "$r" vdmount vdtool fuse2fs
+			for ((run = 1; run <= RUNS; run++)); do
+				line="wcp $r, run $run/$RUNS:"
+				for tool in vdmount vdtool fuse2fs; do
+					[ -z "${WHY["wcp|$r|$tool"]:-}" ] || continue
+					if [ "$tool" = fuse2fs ] && ! have_tool fuse2fs; then
+						na wcp "$r" fuse2fs "n/a: ${MISSING[fuse2fs]}"
+						continue
+					fi
+					if wc_op "$tool" "$cold"; then
+						rec wcp "$r" "$tool" "$V"
+						line="$line $tool $V"
+					else
+						case $REASON in WRONG*) na wcp "$r" "$tool" "$REASON" ;;
+						*) na wcp "$r" "$tool" "n/a: $REASON" ;; esac
+						[ "$tool" = fuse2fs ] || FAILED=1
+						say "  $tool: $REASON"
+					fi
 				done
-			else
-				for tool in $tools; do
-					na wrand "1 job, $r" "$tool" "n/a: ${MISSING[fio]}"
-					na wrand "4 jobs, $r" "$tool" "n/a: ${MISSING[fio]}"
-				done
-			fi
-		done
-		line="wstart $r:"
-		for ((run = 1; run <= STARTS; run++)); do
-			for tool in $tools; do
-				[ -z "${WHY["wstart|$r|$tool"]:-}" ] || continue
-				if w_op wstart "$tool" "$cold"; then
-					rec wstart "$r" "$tool" "$V"
-					line="$line $tool $V"
-				else
-					case $REASON in WRONG*) na wstart "$r" "$tool" "$REASON" ;;
-					*) na wstart "$r" "$tool" "n/a: $REASON" ;; esac
-					[ "$tool" != vdmount ] || FAILED=1
-					say "  $tool: $REASON"
-				fi
+				say "$line"
 			done
-		done
-		say "$line"
+		fi
 	done
 }

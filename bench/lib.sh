@@ -189,7 +189,7 @@ fuse_mount() {
 	qcowmount) err=$(T qcowmount "$img" "$MNT" 2>&1) && FLAT=$MNT/qcow1 ;;
 	vmdkmount) err=$(T vmdkmount "$img" "$MNT" 2>&1) && FLAT=$MNT/vmdk1 ;;
 	vhdimount) err=$(T vhdimount "$img" "$MNT" 2>&1) && FLAT=$MNT/vhdi1 ;;
-	fuse2fs) err=$(T fuse2fs -o ro,fakeroot "$img" "$MNT" 2>&1) && FLAT=$MNT ;;
+	fuse2fs) err=$(T fuse2fs -o "${FUSE2FS_MODE:-ro},fakeroot" "$img" "$MNT" 2>&1) && FLAT=$MNT ;;
 	*) die "fuse_mount: unknown tool $tool" ;;
 	esac
 	if [ -z "$FLAT" ]; then
@@ -207,7 +207,7 @@ fuse_mount() {
 	# we ran (all these daemonise and keep their argv).
 	case $tool in
 	vdmount) DPID=$(pgrep -xf "$VDMOUNT${VD_ARGS[*]:+ ${VD_ARGS[*]}} $img $MNT" | head -n1) ;;
-	fuse2fs) DPID=$(pgrep -xf "fuse2fs -o ro,fakeroot $img $MNT" | head -n1) ;;
+	fuse2fs) DPID=$(pgrep -xf "fuse2fs -o ${FUSE2FS_MODE:-ro},fakeroot $img $MNT" | head -n1) ;;
 	*) DPID=$(pgrep -xf "$tool $img $MNT" | head -n1) ;;
 	esac
 	return 0

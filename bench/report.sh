@@ -238,6 +238,8 @@ targets() {
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
 		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50
 		tgt "vdtool inspect of a Debian-like guest, ≥ 20× virt-inspector" inspect "$cache" virt-inspector 20
+		tgt "overlay: cp -a of the 20,000-file tree into p1/, ≥ 1.5× fuse2fs -o rw on the raw partition" wcp "$cache" fuse2fs 1.5
+		rep "vdtool copy-in -p of the same tree" wcp "$cache" vdtool
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue

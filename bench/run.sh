@@ -19,7 +19,8 @@
 #   btrfs  the 1 GiB file, a 1 GiB zstd-compressed file and find over the
 #          tree in btrfs, against the kernel's btrfs
 #   write  sequential 1 MiB and random 4 KiB writes through an overlay, and
-#          creating + mounting it, against qemu-storage-daemon's writable export
+#          creating + mounting it, against qemu-storage-daemon's writable export;
+#          cp -a of the tree into p1/ against fuse2fs -o rw, and vdtool copy-in
 #   inspect  vdtool inspect of a Debian-like guest against virt-inspector,
 #          and vdtool's peak RSS
 # and, from every mount of every case, each daemon's peak RSS.
@@ -46,6 +47,8 @@
 #                   *seq*, and the checks of each tool's output on a sample
 #   VDBENCH_CP_DEST where cp -a copies to: tmpfs (default, a private one) or disk
 #   VDBENCH_FILE_TOOLS  the tools of *files* (default: all six)
+#   VDBENCH_WRITE_OPS   the parts of *write*: disk (wseq, wrand, wstart), wcp
+#                   (default: both)
 #   VDBENCH_INSTALL=0  do not apt-get install missing peers
 #   VDBENCH_TIMEOUT seconds allowed to one command (default: 600)
 # shellcheck disable=SC2317 # cleanup is called by the trap
@@ -203,7 +206,7 @@ for c in $CASES; do
 	lvm) groups+=(gpt lvm) ;;
 	luks) groups+=(luks) ;;
 	btrfs) groups+=(btrfs) ;;
-	write) groups+=(write) ;;
+	write) groups+=(write gpt wtree) ;;
 	inspect) groups+=(insp) ;;
 	esac
 done

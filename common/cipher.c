@@ -33,6 +33,7 @@ struct vd_cipher {
 	EVP_CIPHER_CTX *data;  /* decrypts (EVP chain, or ECB for K1) */
 	EVP_CIPHER_CTX *tweak; /* XTS_ECB: encrypts with K2 */
 	EVP_CIPHER_CTX *essiv; /* ESSIV: encrypts with HASH(key) */
+	EVP_CIPHER_CTX *enc;   /* encrypts (as data), or NULL: cannot */
 	unsigned iv_len;
 	unsigned sector_size;
 	unsigned iv_step; /* IV numbers per unit */
@@ -50,6 +51,7 @@ void vd_cipher_free(struct vd_cipher *c)
 	EVP_CIPHER_CTX_free(c->data);
 	EVP_CIPHER_CTX_free(c->tweak);
 	EVP_CIPHER_CTX_free(c->essiv);
+	EVP_CIPHER_CTX_free(c->enc);
 	free(c);
 }
 
@@ -178,6 +180,8 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 		c->chain = CHAIN_EVP;
 		c->data = cipher_ctx(cname, (unsigned)key_len * 4, "xts", key,
 				     key_len, 0);
+		c->enc = cipher_ctx(cname, (unsigned)key_len * 4, "xts", key,
+				    key_len, 1);
 		if (!c->data) {
 			/* XTS built on ECB (aes-192-xts). */
 			c->chain = CHAIN_XTS_ECB;
@@ -186,6 +190,9 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 			c->tweak = cipher_ctx(cname, (unsigned)key_len * 4,
 					      "ecb", key + key_len / 2,
 					      key_len / 2, 1);
+			EVP_CIPHER_CTX_free(c->enc);
+			c->enc = cipher_ctx(cname, (unsigned)key_len * 4,
+					    "ecb", key, key_len / 2, 1);
 			if (c->data && (EVP_CIPHER_CTX_block_size(c->data) !=
 					16))
 				c->tweak = NULL;
@@ -195,6 +202,8 @@ int vd_cipher_new(const char *cipher, const char *mode, const uint8_t *key,
 		c->chain = CHAIN_EVP;
 		c->data = cipher_ctx(cname, (unsigned)key_len * 8, chain, key,
 				     key_len, 0);
+		c->enc = cipher_ctx(cname, (unsigned)key_len * 8, chain, key,
+				    key_len, 1);
 	}
 	if (!c->data || (c->chain == CHAIN_XTS_ECB && !c->tweak)) {
 		snprintf(why, why_len, "cipher %s-%s with a %zu-bit key is not "
@@ -299,7 +308,7 @@ static void xts_xor(uint8_t *p, const uint8_t *t, size_t n)
 
 static int cipher_xts_ecb(const struct vd_cipher *c, EVP_CIPHER_CTX *data,
 			  EVP_CIPHER_CTX *tweak, uint8_t *p,
-			  const uint8_t *iv, uint8_t *tbuf)
+			  const uint8_t *iv, uint8_t *tbuf, bool enc)
 {
 	size_t n = c->sector_size;
 	uint64_t lo, hi;
@@ -316,7 +325,8 @@ static int cipher_xts_ecb(const struct vd_cipher *c, EVP_CIPHER_CTX *data,
 		xts_mul_x(&lo, &hi);
 	}
 	xts_xor(p, tbuf, n);
-	if (EVP_DecryptUpdate(data, p, &outl, p, (int)n) != 1)
+	if ((enc ? EVP_EncryptUpdate(data, p, &outl, p, (int)n) :
+		   EVP_DecryptUpdate(data, p, &outl, p, (int)n)) != 1)
 		return -EIO;
 	xts_xor(p, tbuf, n);
 	return 0;
@@ -336,10 +346,12 @@ static EVP_CIPHER_CTX *cipher_dup(const EVP_CIPHER_CTX *t)
 	return ctx;
 }
 
-int vd_cipher_decrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
-		      uint64_t sector)
+/* Decrypt (enc false, with c->data) or encrypt (with c->enc) whole
+ * units in place. */
+static int cipher_run(const struct vd_cipher *c, uint8_t *buf, size_t len,
+		      uint64_t sector, bool enc)
 {
-	EVP_CIPHER_CTX *data = cipher_dup(c->data);
+	EVP_CIPHER_CTX *data = cipher_dup(enc ? c->enc : c->data);
 	EVP_CIPHER_CTX *tweak = cipher_dup(c->tweak);
 	EVP_CIPHER_CTX *essiv = cipher_dup(c->essiv);
 	uint8_t iv[32], *tbuf = NULL;
@@ -360,14 +372,15 @@ int vd_cipher_decrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
 		if (cipher_iv(c, essiv, sector, iv))
 			goto out;
 		if (c->chain == CHAIN_XTS_ECB) {
-			if (cipher_xts_ecb(c, data, tweak, p, iv, tbuf))
+			if (cipher_xts_ecb(c, data, tweak, p, iv, tbuf, enc))
 				goto out;
 			continue;
 		}
-		if (EVP_DecryptInit_ex(data, NULL, NULL, NULL,
-				       c->iv == IV_NONE ? NULL : iv) != 1 ||
-		    EVP_DecryptUpdate(data, p, &outl, p,
-				      (int)c->sector_size) != 1 ||
+		if (EVP_CipherInit_ex(data, NULL, NULL, NULL,
+				      c->iv == IV_NONE ? NULL : iv,
+				      enc ? 1 : 0) != 1 ||
+		    EVP_CipherUpdate(data, p, &outl, p,
+				     (int)c->sector_size) != 1 ||
 		    outl != (int)c->sector_size)
 			goto out;
 	}
@@ -380,7 +393,26 @@ out:
 	return ret;
 }
 
-/* Pieces a large decryption is cut into for the pool. */
+int vd_cipher_decrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
+		      uint64_t sector)
+{
+	return cipher_run(c, buf, len, sector, false);
+}
+
+bool vd_cipher_can_encrypt(const struct vd_cipher *c)
+{
+	return c->enc != NULL;
+}
+
+int vd_cipher_encrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
+		      uint64_t sector)
+{
+	if (!c->enc)
+		return -EROFS;
+	return cipher_run(c, buf, len, sector, true);
+}
+
+/* Pieces a large decryption (or encryption) is cut into for the pool. */
 #define CIPHER_CHUNK (64u << 10)
 
 struct cipher_job {
@@ -388,6 +420,7 @@ struct cipher_job {
 	uint8_t *buf;
 	size_t len, chunk;
 	uint64_t sector;
+	bool enc;
 };
 
 static int cipher_job_run(void *arg, unsigned i)
@@ -396,22 +429,36 @@ static int cipher_job_run(void *arg, unsigned i)
 	size_t off = (size_t)i * j->chunk;
 	size_t n = j->len - off < j->chunk ? j->len - off : j->chunk;
 
-	return vd_cipher_decrypt(j->c, j->buf + off, n,
-				 j->sector + off / j->c->sector_size *
-						     j->c->iv_step);
+	return cipher_run(j->c, j->buf + off, n,
+			  j->sector + off / j->c->sector_size * j->c->iv_step,
+			  j->enc);
 }
 
-int vd_cipher_decrypt_par(const struct vd_cipher *c, uint8_t *buf,
-			  size_t len, uint64_t sector)
+static int cipher_run_par(const struct vd_cipher *c, uint8_t *buf,
+			  size_t len, uint64_t sector, bool enc)
 {
-	struct cipher_job j = { c, buf, len, 0, sector };
+	struct cipher_job j = { c, buf, len, 0, sector, enc };
 
 	if (len < 2 * CIPHER_CHUNK || len % c->sector_size)
-		return vd_cipher_decrypt(c, buf, len, sector);
+		return cipher_run(c, buf, len, sector, enc);
 	/* A whole number of units per piece. */
 	j.chunk = CIPHER_CHUNK / c->sector_size * c->sector_size;
 	if (!j.chunk)
 		j.chunk = c->sector_size;
 	return vd_pool_run((unsigned)((len + j.chunk - 1) / j.chunk),
 			   cipher_job_run, &j);
+}
+
+int vd_cipher_decrypt_par(const struct vd_cipher *c, uint8_t *buf,
+			  size_t len, uint64_t sector)
+{
+	return cipher_run_par(c, buf, len, sector, false);
+}
+
+int vd_cipher_encrypt_par(const struct vd_cipher *c, uint8_t *buf,
+			  size_t len, uint64_t sector)
+{
+	if (!c->enc)
+		return -EROFS;
+	return cipher_run_par(c, buf, len, sector, true);
 }

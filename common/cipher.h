@@ -1,14 +1,15 @@
 /* Sector ciphers as dm-crypt and qemu use them ("aes" + "xts-plain64",
- * "cbc-essiv:sha256", ...), decrypting through OpenSSL's libcrypto
- * (AES-NI where the CPU has it).
+ * "cbc-essiv:sha256", ...), decrypting (and, for writes, encrypting)
+ * through OpenSSL's libcrypto (AES-NI where the CPU has it).
  *
- * A cipher decrypts whole data units of sector_size bytes, each with an
- * IV made from its unit number. A vd_cipher is immutable once made and
+ * A cipher decrypts or encrypts whole data units of sector_size bytes,
+ * each with an IV made from its unit number. A vd_cipher is immutable once made and
  * may be used by any number of threads at once. Its keys live in
  * libcrypto's contexts, which wipe them when freed. */
 #ifndef VD_CIPHER_H
 #define VD_CIPHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,5 +38,16 @@ int vd_cipher_decrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
 int vd_cipher_decrypt_par(const struct vd_cipher *c, uint8_t *buf,
 			  size_t len, uint64_t sector);
 unsigned vd_cipher_sector_size(const struct vd_cipher *c);
+
+/* Whether c can encrypt too (libcrypto has the encrypting side of every
+ * cipher here, so only a failure to set it up says no). */
+bool vd_cipher_can_encrypt(const struct vd_cipher *c);
+/* Encrypt len bytes (whole units) in place, as dm-crypt writes them:
+ * the inverse of vd_cipher_decrypt with the same sector. 0, -EIO, or
+ * -EROFS when c cannot encrypt. */
+int vd_cipher_encrypt(const struct vd_cipher *c, uint8_t *buf, size_t len,
+		      uint64_t sector);
+int vd_cipher_encrypt_par(const struct vd_cipher *c, uint8_t *buf,
+			  size_t len, uint64_t sector);
 
 #endif

@@ -651,6 +651,50 @@ static void ext_write_undo(struct ext_fs *x, uint64_t ino, uint64_t size)
 		vd_ext_write_inode(x, ino, &in);
 }
 
+/* Blocks kept free by a write, for the extent tree blocks that map what
+ * it allocates (a split per level, a few levels). */
+#define EXT_WRITE_RESERVE 16u
+
+/* The bytes of [off, off + len) of inode ino that a nearly full
+ * filesystem can take (lock held). libext2fs allocates a file's data
+ * blocks before the extent tree blocks that map them, so a write that
+ * runs out of room for the latter leaves blocks counted in the inode
+ * and the bitmap but mapped nowhere, which nothing can take back. So,
+ * as the kernel's ext4 keeps clusters back for metadata, a write is cut
+ * to what leaves EXT_WRITE_RESERVE blocks free: it counts the blocks of
+ * the range not mapped yet only when the filesystem is nearly full. 0:
+ * nothing fits (-ENOSPC for the caller). */
+static size_t ext_write_fits(struct ext_fs *x, uint64_t ino, uint64_t off,
+			     size_t len)
+{
+	uint64_t bs = x->bs, ratio = EXT2FS_CLUSTER_RATIO(x->fs);
+	uint64_t free_b = ext2fs_free_blocks_count(x->fs->super);
+	uint64_t first = off / bs, last = (off + len - 1) / bs, avail, blk;
+	struct ext2_inode_large in;
+
+	avail = free_b > EXT_WRITE_RESERVE * ratio ?
+			free_b - EXT_WRITE_RESERVE * ratio : 0;
+	if (last - first + 1 <= avail)
+		return len;
+	if (vd_ext_read_inode(x, ino, &in))
+		return len; /* the write reports it */
+	/* Ends: one pass per block of the range, at most the free blocks
+	 * plus one of them new. */
+	for (blk = first; blk <= last; blk++) {
+		blk64_t phys = 0;
+
+		if (ext2fs_bmap2(x->fs, (ext2_ino_t)ino, EXT2_INODE(&in), NULL,
+				 0, blk, NULL, &phys) || !phys) {
+			if (!avail)
+				break;
+			avail--;
+		}
+	}
+	if (blk > last)
+		return len;
+	return blk * bs > off ? (size_t)(blk * bs - off) : 0;
+}
+
 int vd_ext_write(struct vd_fs_file *ff, const void *buf, size_t len,
 		 uint64_t off, size_t *put_r)
 {
@@ -678,6 +722,11 @@ int vd_ext_write(struct vd_fs_file *ff, const void *buf, size_t len,
 	ret = vd_ext_begin(x);
 	if (ret)
 		goto out;
+	len = ext_write_fits(x, f->ino, off, len);
+	if (!len) {
+		ret = -ENOSPC;
+		goto out;
+	}
 	err = ext2fs_file_open(x->fs, (ext2_ino_t)f->ino, EXT2_FILE_WRITE, &h);
 	if (err) {
 		ret = vd_ext_werr(x, f->ino, "write", err);

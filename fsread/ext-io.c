@@ -7,8 +7,9 @@
  * serial up in a registry; a name that is not exactly one of ours is
  * refused. Writes fail in a read-only mount, but for those of the
  * fast-commit replay while the mount opens, which go to the overlay's
- * memory; in a writable mount (whose journal was clean: no overlay) they
- * go to the volume, and so down to the qcow2 child, never to a base.
+ * memory; in a writable mount they go to the volume, and so down to the
+ * qcow2 child, never to a base (a journal overlay is written home and
+ * dropped before: ext-recover.c).
  *
  * A channel is used only under its filesystem's lock (libext2fs calls),
  * but vd_ext_io_read is also called by file reads in parallel: it uses
@@ -25,7 +26,9 @@
 struct ext_io {
 	const struct vd_vol *vol;
 	uint64_t serial;
-	struct vd_ext_replay *replay; /* set before channels use it */
+	/* Set before channels use it; dropped (atomically: file reads
+	 * load it outside any lock) once written home. */
+	struct vd_ext_replay *replay;
 	unsigned replay_bs;
 	bool writable; /* the fast-commit replay is writing */
 	bool volume_writes; /* a writable mount: writes go to vol */
@@ -83,6 +86,11 @@ void vd_ext_io_set_writable(struct ext_io *io, bool on)
 	io->writable = on;
 }
 
+void vd_ext_io_drop_replay(struct ext_io *io)
+{
+	__atomic_store_n(&io->replay, NULL, __ATOMIC_RELEASE);
+}
+
 void vd_ext_io_set_volume_writes(struct ext_io *io)
 {
 	io->volume_writes = true;
@@ -109,12 +117,13 @@ static struct ext_io *ext_io_find(const char *name)
 
 int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off)
 {
+	struct vd_ext_replay *r = __atomic_load_n(&io->replay, __ATOMIC_ACQUIRE);
 	uint64_t bs = io->replay_bs, blk, end;
 	uint8_t *tmp;
 	int ret;
 
 	ret = vd_vol_read(io->vol, buf, len, off);
-	if (ret || !io->replay || !len)
+	if (ret || !r || !len)
 		return ret;
 	/* Lay the journal's newer copies of the blocks over what the
 	 * volume holds. */
@@ -126,7 +135,7 @@ int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off)
 		uint64_t b0 = blk * bs, from = VD_MAX(b0, off),
 			 to = VD_MIN(b0 + bs, end);
 
-		ret = vd_ext_replay_block(io->replay, blk, tmp);
+		ret = vd_ext_replay_block(r, blk, tmp);
 		if (ret < 0) {
 			vd_log(VD_LOG_ERR, "%s: ext: journal copy of block "
 			       "%" PRIu64 " unreadable", io->vol->name, blk);

@@ -168,6 +168,7 @@ struct jnl {
 	size_t nrevs, revs_cap;
 	uint32_t end; /* transactions before this one are complete */
 	size_t bad_copies; /* copies skipped: they fail their checksum */
+	bool fc_bad;	   /* the fast-commit area does not validate */
 	bool bad_revoke;
 	uint32_t bad_revoke_trans;
 };
@@ -734,6 +735,7 @@ static void jnl_fast_commit(struct jnl *j, struct vd_ext_fc *fc)
 	}
 	err = vd_ext_fc_scan(area, n, j->bs, tid, isize, fc, why, sizeof(why));
 	free(area);
+	j->fc_bad = err != 0;
 	if (err)
 		vd_log(VD_LOG_WARN, "%s: ext journal: the fast commits after "
 		       "transaction %u do not validate (%s): replaying the "
@@ -867,15 +869,27 @@ out:
 int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 		       struct vd_ext_replay **r_r, struct vd_err *e)
 {
+	struct vd_ext_jreset js;
+
+	return vd_ext_recover_scan(fs, vol, r_r, &js, e);
+}
+
+int vd_ext_recover_scan(ext2_filsys fs, const struct vd_vol *vol,
+			struct vd_ext_replay **r_r, struct vd_ext_jreset *js,
+			struct vd_err *e)
+{
 	struct ext2_super_block *sb = fs->super;
 	struct jnl j = { .fs = fs, .vol = vol, .e = e, .bs = fs->blocksize };
 	struct ext2_inode ino;
 	ext2_ino_t inum = sb->s_journal_inum;
 	blk64_t phys0 = 0;
+	uint64_t sb_off = 0;
 	errcode_t ec;
 	int err;
 
 	*r_r = NULL;
+	memset(js, 0, sizeof(*js));
+	js->kernel_ok = true;
 	if (!ext2fs_has_feature_journal_needs_recovery(sb))
 		return 0;
 	/* Without has_journal the kernel mounts as if there were no
@@ -923,6 +937,8 @@ int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 	err = jnl_read(&j, 0, j.blk);
 	if (!err)
 		err = jnl_load_super(&j, &ino);
+	if (!err)
+		err = jnl_vol_off(&j, phys0, &sb_off);
 	if (err)
 		goto out;
 	if (!j.start)
@@ -944,6 +960,16 @@ int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 	err = jnl_walk(&j);
 	if (!err)
 		err = jnl_build(&j, r_r);
+	if (!err) {
+		/* jbd2_journal_recover restarts the log at the transaction
+		 * after the first one not replayed (++end_transaction), and
+		 * e2fsck writes that with s_start 0. */
+		js->dirty = true;
+		js->sb_off = sb_off;
+		js->next_seq = j.seq + j.end + 1;
+		js->kernel_ok = !j.bad_copies && !j.fc_bad;
+		js->fast_commits = vd_ext_replay_fc(*r_r) != NULL;
+	}
 out:
 	free(j.blk);
 	free(j.data);
@@ -1073,4 +1099,71 @@ void vd_ext_replay_free(struct vd_ext_replay *r)
 	free(r->fc.tags);
 	free(r->ents);
 	free(r);
+}
+
+int vd_ext_replay_each(struct vd_ext_replay *r,
+		       int (*fn)(void *arg, uint64_t blk, const void *buf),
+		       void *arg)
+{
+	size_t i = 0, m = 0;
+	uint8_t *buf;
+	int ret = 0;
+
+	if (!r)
+		return 0;
+	buf = malloc(r->bs);
+	if (!buf)
+		return -ENOMEM;
+	/* A merge of the two sorted lists (journal copies, fast-commit
+	 * blocks): ends when both are used up, one entry a step. */
+	while (!ret && (i < r->n || m < r->nmem)) {
+		uint64_t blk;
+
+		if (m < r->nmem && (i == r->n || r->mem[m].blk <= r->ents[i].blk))
+			blk = r->mem[m].blk;
+		else
+			blk = r->ents[i].blk;
+		if (i < r->n && r->ents[i].blk == blk)
+			i++;
+		if (m < r->nmem && r->mem[m].blk == blk)
+			m++;
+		ret = vd_ext_replay_block(r, blk, buf);
+		if (ret == 1)
+			ret = fn(arg, blk, buf);
+		else if (!ret)
+			ret = -EIO; /* cannot be: blk is in the map */
+	}
+	free(buf);
+	return ret;
+}
+
+int vd_ext_journal_reset(const struct vd_vol *vol,
+			 const struct vd_ext_jreset *js)
+{
+	uint8_t b[1024];
+	uint32_t type, incompat = 0;
+	int ret;
+
+	if (!js->dirty)
+		return 0;
+	ret = vd_vol_read(vol, b, sizeof(b), js->sb_off);
+	if (ret)
+		return ret;
+	/* As jnl_load_super found it at the scan. */
+	type = get_be32(b + 4);
+	if (get_be32(b) != JBD2_MAGIC ||
+	    (type != JBD2_SUPERBLOCK_V1 && type != JBD2_SUPERBLOCK_V2)) {
+		vd_log(VD_LOG_ERR, "%s: ext journal: the journal superblock "
+		       "at byte %llu is gone", vol->name,
+		       (unsigned long long)js->sb_off);
+		return -EUCLEAN;
+	}
+	put_be32(b + 0x18, js->next_seq); /* s_sequence */
+	put_be32(b + 0x1c, 0);		  /* s_start: the log is empty */
+	if (type == JBD2_SUPERBLOCK_V2)
+		incompat = get_be32(b + 0x28);
+	if (incompat & (JBD2_FEATURE_INCOMPAT_CSUM_V2 |
+			JBD2_FEATURE_INCOMPAT_CSUM_V3))
+		put_be32(b + 0xfc, jnl_csum_hole(~0u, b, sizeof(b), 0xfc));
+	return vd_vol_write(vol, b, sizeof(b), js->sb_off);
 }

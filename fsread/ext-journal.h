@@ -11,6 +11,7 @@
 #ifndef VD_EXT_JOURNAL_H
 #define VD_EXT_JOURNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ext2fs/ext2fs.h>
@@ -45,6 +46,40 @@ struct vd_ext_fc {
  * fs->io; vol must outlive the map. */
 int vd_ext_replay_scan(ext2_filsys fs, const struct vd_vol *vol,
 		       struct vd_ext_replay **r_r, struct vd_err *e);
+
+/* What recovery leaves in the journal itself once the replayed blocks
+ * are home (a writable mount writes them: vd_ext_journal_reset). */
+struct vd_ext_jreset {
+	bool dirty;	   /* the log is not empty (s_start != 0) */
+	uint64_t sb_off;   /* byte offset of the journal superblock */
+	uint32_t next_seq; /* s_sequence after recovery */
+	/* The kernel's recovery would succeed (no copy failing its
+	 * checksum, a fast-commit area that validates) and the replay is
+	 * the journal's alone (no fast commits: their replay here does
+	 * not keep the allocation bitmaps). */
+	bool kernel_ok, fast_commits;
+};
+
+/* As vd_ext_replay_scan, and when it returns 0 also fills *js (zeroed
+ * first: dirty false when the log was empty). */
+int vd_ext_recover_scan(ext2_filsys fs, const struct vd_vol *vol,
+			struct vd_ext_replay **r_r, struct vd_ext_jreset *js,
+			struct vd_err *e);
+
+/* Each block the replay writes, in block order, with the bytes recovery
+ * leaves in it (as vd_ext_replay_block): fn's nonzero return stops the
+ * walk and is returned; -EIO when a journal copy cannot be read. */
+int vd_ext_replay_each(struct vd_ext_replay *r,
+		       int (*fn)(void *arg, uint64_t blk, const void *buf),
+		       void *arg);
+
+/* Write the journal superblock of vol as recovery leaves it (js from
+ * vd_ext_recover_scan): an empty log (s_start 0) that goes on at
+ * transaction js->next_seq, its checksum redone. 0 (nothing to do when
+ * the log was empty), -EUCLEAN when the block is no longer a journal
+ * superblock, or vd_vol_write's -errno. */
+int vd_ext_journal_reset(const struct vd_vol *vol,
+			 const struct vd_ext_jreset *js);
 
 /* The bytes recovery would leave in filesystem block blk
  * (fs->blocksize bytes into buf): 1 when the journal replaces the block

@@ -117,9 +117,18 @@ int vd_ext_begin(struct ext_fs *x)
 
 	if (x->werr || x->dirtied)
 		return x->werr;
+	if (x->recover) {
+		x->werr = vd_ext_recover_home(x);
+		if (x->werr)
+			return x->werr;
+	}
 	x->werr = vd_ext_open_rw(x);
 	if (x->werr)
 		return x->werr;
+	if (x->recover) {
+		vd_ext_recover_super(x);
+		x->recover = false;
+	}
 	/* As the kernel's read-write mount: "not clean" until the
 	 * unmount, so that e2fsck checks the filesystem after a crash. */
 	x->fs->super->s_state &= (__u16)~EXT2_VALID_FS;
@@ -552,6 +561,7 @@ static int ext_create(struct ext_fs *x, uint64_t dir, const char *name,
 		      const struct vd_fs_cred *c, uint64_t *ino_r)
 {
 	struct ext2_inode_large din, in;
+	struct vd_ext_acl_new acl;
 	size_t tlen = target ? strlen(target) : 0;
 	ext2_ino_t ino;
 	errcode_t err;
@@ -563,9 +573,14 @@ static int ext_create(struct ext_fs *x, uint64_t dir, const char *name,
 	/* The kernel keeps a target shorter than a block. */
 	if (target && (!tlen || tlen >= x->bs))
 		return tlen ? -ENAMETOOLONG : -ENOENT;
+	ret = vd_ext_acl_inherit(x, dir, &mode, c->umask, &acl);
+	if (ret)
+		return ret;
 	err = ext2fs_new_inode(x->fs, (ext2_ino_t)dir, (int)mode, NULL, &ino);
-	if (err)
+	if (err) {
+		vd_ext_acl_new_free(&acl);
 		return vd_ext_werr(x, dir, "new inode", err);
+	}
 	ext_inode_init(x, &in, &din, mode, c);
 	if (S_ISCHR(mode) || S_ISBLK(mode)) {
 		unsigned maj = major(rdev), min = minor(rdev);
@@ -585,10 +600,15 @@ static int ext_create(struct ext_fs *x, uint64_t dir, const char *name,
 		ext_inode_extents(x, &in);
 	}
 	ret = ext_inode_create(x, ino, &in);
-	if (ret)
+	if (ret) {
+		vd_ext_acl_new_free(&acl);
 		return ret;
+	}
 	if (target && tlen >= sizeof(in.i_block))
 		ret = ext_symlink_block(x, ino, target, tlen);
+	if (!ret)
+		ret = vd_ext_acl_apply(x, ino, &acl);
+	vd_ext_acl_new_free(&acl);
 	if (!ret)
 		ret = vd_ext_add_entry(x, dir, name, ino, mode);
 	if (ret) {
@@ -642,6 +662,8 @@ int vd_ext_mkdir(struct vd_fs *fs, uint64_t dir, const char *name,
 {
 	struct ext_fs *x = (struct ext_fs *)fs;
 	struct ext2_inode_large din, in, init;
+	struct vd_ext_acl_new acl = { 0 };
+	mode_t m = S_IFDIR | (mode & 07777);
 	uint64_t ino = 0;
 	errcode_t err;
 	int ret;
@@ -654,6 +676,9 @@ int vd_ext_mkdir(struct vd_fs *fs, uint64_t dir, const char *name,
 		ret = -EMLINK;
 		goto out;
 	}
+	ret = vd_ext_acl_inherit(x, dir, &m, c->umask, &acl);
+	if (ret)
+		goto out;
 	/* libext2fs makes the inode, its first block ("." and ".."), the
 	 * entry, and counts the parent's new link; owner, mode and times
 	 * are set here after. */
@@ -673,7 +698,7 @@ int vd_ext_mkdir(struct vd_fs *fs, uint64_t dir, const char *name,
 		ret = vd_ext_read_inode(x, ino, &in);
 	if (ret)
 		goto out;
-	ext_inode_init(x, &init, &din, S_IFDIR | (mode & 07777), c);
+	ext_inode_init(x, &init, &din, m, c);
 	in.i_mode = init.i_mode;
 	in.i_uid = init.i_uid;
 	in.i_gid = init.i_gid;
@@ -690,11 +715,16 @@ int vd_ext_mkdir(struct vd_fs *fs, uint64_t dir, const char *name,
 		in.i_crtime_extra = init.i_crtime_extra;
 	}
 	ret = vd_ext_write_inode(x, ino, &in);
+	/* A failure leaves the folder without its ACLs, as a crash of the
+	 * kernel between the two would. */
+	if (!ret)
+		ret = vd_ext_acl_apply(x, ino, &acl);
 	if (!ret)
 		ret = vd_ext_dir_changed(x, dir, 0);
 	if (!ret)
 		*ino_r = ino;
 out:
+	vd_ext_acl_new_free(&acl);
 	pthread_mutex_unlock(&x->lock);
 	return ret;
 }
@@ -816,6 +846,9 @@ int vd_ext_setattr(struct vd_fs *fs, uint64_t ino,
 		VD_EXT_TIME_PUT(&in, mtime, s->mtime);
 	VD_EXT_TIME_PUT(&in, ctime, now);
 	ret = vd_ext_write_inode(x, ino, &in);
+	/* As ext4_setattr: the access ACL follows a new mode. */
+	if (!ret && (s->valid & VD_FS_SET_MODE) && !LINUX_S_ISLNK(in.i_mode))
+		ret = vd_ext_acl_chmod(x, ino, in.i_mode);
 out:
 	pthread_mutex_unlock(&x->lock);
 	return ret;

@@ -312,8 +312,8 @@ static bool ext_xattr_visible(const char *name)
 	       !strcmp(name, "system.posix_acl_default");
 }
 
-static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
-			  struct ext2_xattr_handle **h_r)
+int vd_ext_xattr_open(struct ext_fs *x, uint64_t ino,
+		      struct ext2_xattr_handle **h_r)
 {
 	struct ext2_inode_large in;
 	unsigned raw = XATTR_HANDLE_FLAG_RAW;
@@ -337,7 +337,7 @@ static int ext_xattr_open(struct ext_fs *x, uint64_t ino,
 	if (err)
 		return vd_ext_io_err(x, ino, "xattrs", err);
 	/* Raw values: libext2fs's ACL conversion trusts the value's
-	 * length; ext_acl_to_xattr checks it. */
+	 * length; vd_ext_acl_to_xattr checks it. */
 	err = ext2fs_xattrs_flags(*h_r, &raw, NULL);
 	if (!err)
 		err = ext2fs_xattrs_read(*h_r);
@@ -379,7 +379,7 @@ static int ext_listxattr(struct vd_fs *fs, uint64_t ino, char *buf,
 	int ret;
 
 	pthread_mutex_lock(&x->lock);
-	ret = ext_xattr_open(x, ino, &h);
+	ret = vd_ext_xattr_open(x, ino, &h);
 	if (!ret) {
 		err = ext2fs_xattrs_iterate(h, ext_xattr_list_one, &l);
 		if (err)
@@ -399,8 +399,8 @@ static int ext_listxattr(struct vd_fs *fs, uint64_t ino, char *buf,
  * 4-byte entries tag, perm and 8-byte ones with an id for ACL_USER and
  * ACL_GROUP) in the POSIX xattr format the kernel returns (version 2,
  * 8-byte entries, id -1 where there is none). *out_r is malloc'ed. */
-static int ext_acl_to_xattr(const uint8_t *v, size_t len, uint8_t **out_r,
-			    size_t *len_r)
+int vd_ext_acl_to_xattr(const uint8_t *v, size_t len, uint8_t **out_r,
+			size_t *len_r)
 {
 	uint8_t *out, *o;
 	size_t off = 4;
@@ -467,7 +467,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	if (!ext_xattr_visible(name))
 		return -ENODATA;
 	pthread_mutex_lock(&x->lock);
-	ret = ext_xattr_open(x, ino, &h);
+	ret = vd_ext_xattr_open(x, ino, &h);
 	if (!ret) {
 		err = ext2fs_xattr_get(h, name, &val, &len);
 		if (err == EXT2_ET_EA_KEY_NOT_FOUND)
@@ -478,7 +478,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	}
 	pthread_mutex_unlock(&x->lock);
 	if (!ret && !strncmp(name, "system.posix_acl_", 17)) {
-		ret = ext_acl_to_xattr(val, len, &acl, &len);
+		ret = vd_ext_acl_to_xattr(val, len, &acl, &len);
 		if (ret == -EIO)
 			vd_log(VD_LOG_ERR, "%s: ext: inode %" PRIu64 ": bad "
 			       "ACL in %s", x->name, ino, name);
@@ -495,7 +495,7 @@ static int ext_getxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	return ret;
 }
 
-/* An access ACL in the POSIX xattr format (ext_acl_to_xattr's output):
+/* An access ACL in the POSIX xattr format (vd_ext_acl_to_xattr's output):
  * the permission bits it gives (the mask's for the group when it has
  * one), and whether the mode says all of it (only the owner, group and
  * other entries), as the kernel's posix_acl_equiv_mode. -EINVAL when
@@ -571,7 +571,7 @@ static int ext_setxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 	pthread_mutex_lock(&x->lock);
 	ret = vd_ext_begin(x);
 	if (!ret)
-		ret = ext_xattr_open(x, ino, &h);
+		ret = vd_ext_xattr_open(x, ino, &h);
 	if (ret)
 		goto out;
 	err = ext2fs_xattr_get(h, name, &old, &old_len);
@@ -627,7 +627,7 @@ static int ext_removexattr(struct vd_fs *fs, uint64_t ino, const char *name)
 	pthread_mutex_lock(&x->lock);
 	ret = vd_ext_begin(x);
 	if (!ret)
-		ret = ext_xattr_open(x, ino, &h);
+		ret = vd_ext_xattr_open(x, ino, &h);
 	if (ret)
 		goto out;
 	err = ext2fs_xattr_get(h, name, &old, &old_len);
@@ -851,29 +851,38 @@ static int ext_open_fs(struct ext_fs *x, const char *name, struct vd_err *e)
 		       v->name, error_message(err));
 }
 
-/* A writable mount: changes are allowed unless the journal needs
- * recovery (it is not replayed into the volume: the in-memory replay
- * stays, and with it a read-only filesystem) or the filesystem has
- * read-only-compatible features libext2fs cannot write; each says so
- * once, in a mount whose other files stay writable. libext2fs is
- * reopened read-write only before the first change (vd_ext_open_rw):
- * a mount that only reads does not read the bitmaps. */
-static void ext_allow_writes(struct ext_fs *x)
+/* A writable mount: changes are allowed unless the filesystem has
+ * read-only-compatible features libext2fs cannot write, or a journal
+ * that needs recovery cannot be recovered as the kernel would (a scan
+ * that failed, a copy failing its checksum, an area of fast commits
+ * that does not validate) or holds fast commits (their replay here does
+ * not keep the bitmaps); each says so once, in a mount whose other
+ * files stay writable. A journal that can be recovered is written home
+ * before the first change (ext-recover.c). libext2fs is reopened
+ * read-write only before the first change (vd_ext_open_rw): a mount
+ * that only reads does not read the bitmaps. */
+static void ext_allow_writes(struct ext_fs *x, bool scanned)
 {
 	const struct vd_vol *v = x->base.vol;
 	__u32 ro = x->fs->super->s_feature_ro_compat &
 		   ~EXT2_LIB_FEATURE_RO_COMPAT_SUPP;
 
-	if (x->needed_recovery)
-		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery; its "
-		       "files stay read-only (replay it first: e2fsck, or a "
-		       "kernel mount of the disk)", v->name);
+	if (x->needed_recovery && (!scanned || !x->jreset.kernel_ok))
+		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery and "
+		       "cannot be recovered as the kernel would; its files "
+		       "stay read-only", v->name);
+	else if (x->needed_recovery && x->jreset.fast_commits)
+		vd_log(VD_LOG_WARN, "%s: ext: the journal needs recovery of "
+		       "fast commits; its files stay read-only (replay it "
+		       "first: e2fsck, or a kernel mount of the disk)",
+		       v->name);
 	else if (ro)
 		vd_log(VD_LOG_WARN, "%s: ext: read-only compatible features "
 		       "0x%x cannot be written; its files stay read-only",
 		       v->name, ro);
 	else
 		x->base.writable = true;
+	x->recover = x->base.writable && x->needed_recovery;
 }
 
 int vd_ext_open_rw(struct ext_fs *x)
@@ -906,6 +915,7 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	struct ext_fs *x = calloc(1, sizeof(*x));
 	char *name;
 	struct vd_err je;
+	bool scanned = false;
 	int ret;
 
 	/* ext stores owners; no code pages. */
@@ -928,7 +938,9 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		goto fail;
 	if (ext2fs_has_feature_journal_needs_recovery(x->fs->super)) {
 		je.msg[0] = '\0';
-		ret = vd_ext_replay_scan(x->fs, v, &x->replay, &je);
+		ret = vd_ext_recover_scan(x->fs, v, &x->replay, &x->jreset,
+					  &je);
+		scanned = !ret;
 		if (ret) {
 			vd_log(VD_LOG_WARN, "%s: ext: the journal needs "
 			       "recovery and cannot be replayed (%s); showing "
@@ -953,7 +965,7 @@ static int ext_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		ret = 0;
 	}
 	if (o->writable)
-		ext_allow_writes(x);
+		ext_allow_writes(x, scanned);
 	x->bs = x->fs->blocksize;
 	x->blocks = ext2fs_blocks_count(x->fs->super);
 	ext_statfs_init(x);

@@ -53,9 +53,12 @@ void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
  * while the mount opens. */
 void vd_ext_io_set_writable(struct ext_io *io, bool on);
 /* From now on channels may be opened read-write and their writes go to
- * the volume (a writable mount whose journal is clean): never together
- * with a replay overlay. */
+ * the volume (a writable mount): never while a replay overlay is on. */
 void vd_ext_io_set_volume_writes(struct ext_io *io);
+/* Reads no longer consult the replay overlay (it was written home); the
+ * overlay itself stays allocated until the unmount, for readers that
+ * loaded it just before. */
+void vd_ext_io_drop_replay(struct ext_io *io);
 /* len bytes at byte off of the volume, with the journal overlay applied.
  * Thread-safe, takes no filesystem lock. 0 or -EIO. */
 int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
@@ -94,6 +97,12 @@ struct ext_fs {
 	size_t dcache_bytes;	   /* their memory (lock) */
 	struct statvfs st;	   /* fixed at mount */
 	bool needed_recovery;	   /* the journal was dirty at mount */
+	/* Writable mounts whose journal needed recovery: what recovery
+	 * leaves in the journal, and whether the replay (x->replay, or
+	 * nothing) is still to be written home before the first change
+	 * (guarded by lock). */
+	struct vd_ext_jreset jreset;
+	bool recover;
 	/* Writable mounts (base.writable): the inodes open through
 	 * vd_ext_open with their counts, and those whose last link went
 	 * while open (freed at the last release); whether the superblock
@@ -175,6 +184,56 @@ static inline uint64_t vd_ext_isize(const struct ext_fs *x,
 /* Log a libext2fs error on inode ino and return -EIO (or -ENOMEM). */
 int vd_ext_io_err(struct ext_fs *x, uint64_t ino, const char *what,
 		  errcode_t err);
+
+/* ---- ext-recover.c: a journal's recovery written home ---- */
+
+/* Before the first change of a mount that needed recovery (lock held,
+ * x->recover set, libext2fs still read-only): the replayed blocks
+ * written to the volume, flushed, then the journal emptied as jbd2
+ * recovery leaves it, flushed; the overlay is dropped. 0 or -errno
+ * (logged). */
+int vd_ext_recover_home(struct ext_fs *x);
+/* Then, on the read-write handle: the superblock as the kernel's
+ * recovery leaves it (needs_recovery clear, the free counts summed
+ * from the group descriptors). Written by the caller's flush. */
+void vd_ext_recover_super(struct ext_fs *x);
+
+/* ---- ext.c: xattrs, and ext-acl.c: ACLs of new inodes ---- */
+
+/* ino's xattrs opened and read, raw (ACLs in ext4's disk format); lock
+ * held. 0, -ENODATA when the volume has no xattrs, or -EIO (logged). */
+int vd_ext_xattr_open(struct ext_fs *x, uint64_t ino,
+		      struct ext2_xattr_handle **h_r);
+/* An ext4 disk ACL as the POSIX xattr value the kernel returns
+ * (*out_r malloc'ed); -EIO when malformed. */
+int vd_ext_acl_to_xattr(const uint8_t *v, size_t len, uint8_t **out_r,
+			size_t *len_r);
+
+/* The ACLs a new inode gets from its directory (POSIX xattr values,
+ * malloc'ed, or NULL). */
+struct vd_ext_acl_new {
+	uint8_t *access, *dflt;
+	size_t alen, dlen;
+};
+
+/* Before inode *mode (type and permission bits) is made in dir (lock
+ * held), as the kernel's posix_acl_create: with a default ACL on dir,
+ * the mode is masked by it and a->access gets the default ACL masked by
+ * the mode (unless the mode says all of it), a->dflt the default ACL
+ * itself for a directory; without one, the mode loses cmask's bits
+ * (the caller's umask, when not applied yet).
+ * Nothing for a symlink. 0 or -errno (a bad default ACL: -EIO,
+ * logged). */
+int vd_ext_acl_inherit(struct ext_fs *x, uint64_t dir, mode_t *mode,
+		       mode_t cmask, struct vd_ext_acl_new *a);
+/* Store a's ACLs on the new inode ino (written already); lock held. */
+int vd_ext_acl_apply(struct ext_fs *x, uint64_t ino,
+		     const struct vd_ext_acl_new *a);
+void vd_ext_acl_new_free(struct vd_ext_acl_new *a);
+/* After a chmod of ino to mode (the inode written): its access ACL's
+ * owner, group (or mask) and other entries follow the mode, as the
+ * kernel's posix_acl_chmod. Lock held; 0 when it has none. */
+int vd_ext_acl_chmod(struct ext_fs *x, uint64_t ino, mode_t mode);
 
 /* ---- ext-dir.c: directories ---- */
 

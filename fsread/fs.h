@@ -74,10 +74,14 @@ struct vd_fs_setattr {
 
 /* Who makes a new inode: its owner and group, as the kernel's
  * inode_init_owner takes them (a set-group-ID directory gives its
- * group instead). */
+ * group instead), and the umask not yet applied to the mode given: a
+ * driver with POSIX ACLs applies it unless the directory's default ACL
+ * replaces it, as the kernel's posix_acl_create (0: the mode was
+ * masked already). */
 struct vd_fs_cred {
 	uid_t uid;
 	gid_t gid;
+	mode_t umask;
 };
 
 /* vd_fs_ops.rename flags: the values of renameat2(2). */

@@ -247,12 +247,19 @@ static void tree_reply_new(fuse_req_t req, struct vd_mount *m, int ret,
 	fuse_reply_entry(req, &e);
 }
 
-/* Who is asking: the owner of what the call makes. */
+/* Whether the kernel hands modes over unmasked (FUSE_CAP_DONT_MASK,
+ * set once by vd_init before any request): the filesystem applies the
+ * caller's umask then, unless a default ACL replaces it. */
+static bool tree_dont_mask;
+
+/* Who is asking: the owner of what the call makes, and the umask still
+ * to apply to its mode. */
 static struct vd_fs_cred tree_cred(fuse_req_t req)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 
-	return (struct vd_fs_cred){ c->uid, c->gid };
+	return (struct vd_fs_cred){ c->uid, c->gid,
+				    tree_dont_mask ? c->umask & 0777 : 0 };
 }
 
 static void vd_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -1063,6 +1070,12 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_read = TREE_MAX_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* Default ACLs of guest folders replace the umask (ext-acl.c):
+	 * the mode is wanted as the caller gave it. */
+	if (conn->capable & FUSE_CAP_DONT_MASK) {
+		conn->want |= FUSE_CAP_DONT_MASK;
+		tree_dont_mask = true;
+	}
 	/* A file that is all hole: splicing from it puts the shared zero
 	 * page into the pipe, so zeros cost one copy, into the reader. */
 	fd = memfd_create("vdmount-zeros", MFD_CLOEXEC);

@@ -8,7 +8,9 @@
  * followed on the host), files sharing an inode on the host as hard
  * links, fifos, sockets and device nodes as such; -p keeps modes,
  * owners, times and xattrs, else a copy gets the host mode less the
- * umask, the caller as owner and the time of the copy. Every guest path
+ * umask (or, in a guest folder with a default ACL, masked by that ACL,
+ * whose entries it inherits, as on the kernel), the caller as owner and
+ * the time of the copy. Every guest path
  * is made by name inside a folder this copy reached by name from DEST:
  * an entry that is a symlink in the guest is never followed (a folder
  * to be merged into that is a symlink in the guest is an error), so
@@ -279,7 +281,7 @@ static void ci_copy(struct ci *ci, const char *src, uint64_t dir,
 		return;
 	}
 	if (!ci->preserve)
-		mode = st.st_mode & 07777 & ~ci->umask;
+		mode = st.st_mode & 07777; /* the fs applies the umask */
 	if (ci->verbose)
 		printf("'%s' -> '%s'\n", src, name);
 	if (S_ISDIR(st.st_mode)) {
@@ -377,8 +379,8 @@ static int ci_dest_dir(struct ci *ci, const char *path, bool parents,
 		n += (size_t)sprintf(sofar + n, "/%s", comp);
 		ret = vdt_resolve(ci->ns, sofar, true, &next);
 		if (ret == -ENOENT)
-			ret = vd_ns_mkdir(ci->ns, ino, comp,
-					  0777 & ~ci->umask, &ci->cred, &next);
+			ret = vd_ns_mkdir(ci->ns, ino, comp, 0777, &ci->cred,
+					  &next);
 		ino = next;
 	}
 	free(p);
@@ -496,7 +498,7 @@ int vdt_copy_in(int argc, char **argv)
 	ci.ns = img.ns;
 	ci.umask = umask(0);
 	umask(ci.umask);
-	ci.cred = (struct vd_fs_cred){ getuid(), getgid() };
+	ci.cred = (struct vd_fs_cred){ getuid(), getgid(), ci.umask & 0777 };
 	ci.buf = malloc(CI_CHUNK);
 	ci.xlist = malloc(CI_XATTR_MAX);
 	ci.xval = malloc(CI_XATTR_MAX);

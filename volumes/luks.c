@@ -10,8 +10,17 @@
  * the unit at byte b with IV number b / 512 + iv_offset: dm-crypt counts
  * IVs in 512-byte sectors whatever the unit size unless told
  * iv_large_sectors, which cryptsetup gives plain mode only (checked
- * against a LUKS2 volume with 4096-byte sectors made by cryptsetup). */
+ * against a LUKS2 volume with 4096-byte sectors made by cryptsetup).
+ *
+ * In a writable image the volume is written as dm-crypt writes it: whole
+ * units encrypted with the volume key and written to the parent (and so
+ * into the qcow2 child). A write that covers part of a unit reads the
+ * unit, decrypts it, lays the new bytes in and encrypts it whole; the
+ * units a write touches are locked (a table of striped locks) so that
+ * two writes into one unit do not lose each other's bytes. A cipher
+ * that cannot encrypt fails writes with EROFS (logged once). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +37,14 @@ struct luks_vol {
 	unsigned ss;		 /* data unit bytes */
 	uint64_t iv_offset;
 	struct vd_cipher *c;
+	/* Writes: unit n is guarded by locks[n % LUKS_LOCKS] (taken in
+	 * ascending order, so never a deadlock). */
+	pthread_mutex_t *locks;
 };
+
+#define LUKS_LOCKS 64u
+/* The most a write encrypts at once (a longer one goes in pieces). */
+#define LUKS_WRITE_CHUNK (1u << 20)
 
 static int luks_read_aligned(const struct luks_vol *lv, uint8_t *buf,
 			     size_t len, uint64_t off)
@@ -96,9 +112,107 @@ static void luks_prefetch(const struct vd_vol *v, uint64_t off, uint64_t len)
 	vd_vol_prefetch(lv->ct, lv->start + off, len);
 }
 
+/* The stripes of units [a, b) locked (or unlocked), in ascending
+ * order. */
+static void luks_lock(const struct luks_vol *lv, uint64_t a, uint64_t b,
+		      bool on)
+{
+	uint64_t mask = 0;
+
+	if (b - a >= LUKS_LOCKS)
+		mask = ~0ull;
+	else
+		for (uint64_t n = a; n < b; n++)
+			mask |= 1ull << (n % LUKS_LOCKS);
+	for (unsigned i = 0; i < LUKS_LOCKS; i++) {
+		if (!(mask >> i & 1))
+			continue;
+		if (on)
+			pthread_mutex_lock(&lv->locks[i]);
+		else
+			pthread_mutex_unlock(&lv->locks[i]);
+	}
+}
+
+/* Bytes [off, off + len) of one piece (at most LUKS_WRITE_CHUNK plus
+ * two units), units [a, b) locked by the caller. */
+static int luks_write_piece(const struct luks_vol *lv, const uint8_t *buf,
+			    size_t len, uint64_t off)
+{
+	uint64_t a = off / lv->ss * lv->ss;
+	uint64_t b = (off + len + lv->ss - 1) / lv->ss * lv->ss;
+	size_t n = (size_t)(b - a);
+	uint8_t *tmp = malloc(n);
+	int ret = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	/* A partial unit at either end: its other bytes as they are. */
+	if (a != off)
+		ret = luks_read_aligned(lv, tmp, lv->ss, a);
+	if (!ret && b != off + len && (b - lv->ss != a || a == off))
+		ret = luks_read_aligned(lv, tmp + n - lv->ss, lv->ss,
+					b - lv->ss);
+	if (!ret) {
+		memcpy(tmp + (off - a), buf, len);
+		ret = vd_cipher_encrypt_par(lv->c, tmp, n,
+					    a / 512 + lv->iv_offset);
+		if (ret)
+			vd_log(VD_LOG_ERR, "%s: cannot encrypt %zu bytes at "
+			       "0x%llx", lv->v.name, n, (unsigned long long)a);
+	}
+	if (!ret)
+		ret = vd_vol_write(lv->ct, tmp, n, lv->start + a);
+	free(tmp);
+	return ret;
+}
+
+static int luks_write(const struct vd_vol *v, const void *buf, size_t len,
+		      uint64_t off)
+{
+	const struct luks_vol *lv = (const struct luks_vol *)v;
+	const uint8_t *p = buf;
+	int ret = 0;
+
+	if (!lv->locks || !vd_cipher_can_encrypt(lv->c)) {
+		static bool said;
+
+		if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+			vd_log(VD_LOG_ERR, "%s: this cipher cannot be written "
+			       "(no encrypting context); the volume stays "
+			       "read-only", v->name);
+		return -EROFS;
+	}
+	/* Ends: each piece writes at least one byte. */
+	while (!ret && len) {
+		size_t n = len < LUKS_WRITE_CHUNK ? len : LUKS_WRITE_CHUNK;
+		uint64_t a = off / lv->ss, b = (off + n + lv->ss - 1) / lv->ss;
+
+		luks_lock(lv, a, b, true);
+		ret = luks_write_piece(lv, p, n, off);
+		luks_lock(lv, a, b, false);
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return ret;
+}
+
+static int luks_flush(const struct vd_vol *v)
+{
+	return vd_vol_flush(((const struct luks_vol *)v)->ct);
+}
+
 static void luks_destroy(struct vd_vol *v)
 {
-	vd_cipher_free(((struct luks_vol *)v)->c);
+	struct luks_vol *lv = (struct luks_vol *)v;
+
+	if (lv->locks) {
+		for (unsigned i = 0; i < LUKS_LOCKS; i++)
+			pthread_mutex_destroy(&lv->locks[i]);
+		free(lv->locks);
+	}
+	vd_cipher_free(lv->c);
 }
 
 static const struct vd_vol_ops luks_vol_ops = {
@@ -106,6 +220,8 @@ static const struct vd_vol_ops luks_vol_ops = {
 	.read_vec = luks_read_vec,
 	.status = luks_status,
 	.prefetch = luks_prefetch,
+	.write = luks_write,
+	.flush = luks_flush,
 	.destroy = luks_destroy,
 };
 
@@ -183,6 +299,10 @@ static int luks_open(struct vd_volset *s, struct vd_vol *v, struct vd_err *e)
 	lv->iv_offset = i->iv_offset;
 	lv->c = c;
 	c = NULL;
+	lv->locks = malloc(LUKS_LOCKS * sizeof(*lv->locks));
+	if (lv->locks)
+		for (unsigned k = 0; k < LUKS_LOCKS; k++)
+			pthread_mutex_init(&lv->locks[k], NULL);
 	snprintf(lv->v.label, sizeof(lv->v.label), "luks-%.40s", i->uuid);
 	vd_volset_unique_label(s, lv->v.label, sizeof(lv->v.label));
 	lv->v.parent = v;

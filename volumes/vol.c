@@ -210,6 +210,32 @@ int vd_vol_write(const struct vd_vol *v, const void *buf, size_t len,
 	return 0;
 }
 
+/* Runs of a mapped volume looked at for the volume it is stored in. */
+#define VOL_FLUSH_MAX_RUNS 4096
+
+int vd_vol_flush(const struct vd_vol *v)
+{
+	uint64_t off = 0;
+	int ret;
+
+	if (!v->ops->map)
+		return v->ops->flush ? v->ops->flush(v) : 0;
+	/* Every volume of an image lies on its one disk: the first stored
+	 * run leads there. Ends: at most VOL_FLUSH_MAX_RUNS runs, each at
+	 * least one byte; the recursion is as deep as the volume stack. */
+	for (unsigned n = 0; n < VOL_FLUSH_MAX_RUNS && off < v->len; n++) {
+		struct vd_vol_run r;
+
+		ret = vol_map(v, off, v->len - off, &r);
+		if (ret)
+			return ret;
+		if (r.vol)
+			return vd_vol_flush(r.vol);
+		off += r.len;
+	}
+	return 0;
+}
+
 int vd_vol_status(const struct vd_vol *v, uint64_t off, uint64_t len,
 		  bool *data_r, uint64_t *len_r)
 {
@@ -428,6 +454,11 @@ static int disk_write(const struct vd_vol *v, const void *buf, size_t len,
 	return vd_disk_write(dv->disk, buf, len, dv->start + off);
 }
 
+static int disk_flush(const struct vd_vol *v)
+{
+	return vd_disk_flush(((const struct vol_disk *)v)->disk);
+}
+
 static const struct vd_vol_ops vol_disk_ops = {
 	.kind = "disk",
 	.read_vec = disk_read_vec,
@@ -435,6 +466,7 @@ static const struct vd_vol_ops vol_disk_ops = {
 	.status = disk_status,
 	.prefetch = disk_prefetch,
 	.write = disk_write,
+	.flush = disk_flush,
 };
 
 struct vd_vol *vd_vol_new_disk_range(struct vd_disk *d, uint64_t start,

@@ -85,6 +85,9 @@ struct vd_vol_ops {
 	 * map (a run of unstored zeros cannot be: -EROFS). */
 	int (*write)(const struct vd_vol *v, const void *buf, size_t len,
 		     uint64_t off);
+	/* Computed volumes that can be written: make every write that
+	 * returned durable. NULL: nothing to do. */
+	int (*flush)(const struct vd_vol *v);
 	/* Frees what the volume owns beyond struct vd_vol; NULL: nothing. */
 	void (*destroy)(struct vd_vol *v);
 };
@@ -147,6 +150,9 @@ void vd_vol_prefetch(const struct vd_vol *v, uint64_t off, uint64_t len);
  * past its end, or the disk's -errno. */
 int vd_vol_write(const struct vd_vol *v, const void *buf, size_t len,
 		 uint64_t off);
+/* Make every write to the volume that returned durable (down to the
+ * disk's flush): 0 or -errno. */
+int vd_vol_flush(const struct vd_vol *v);
 
 /* ---- the set of volumes of one image */
 
