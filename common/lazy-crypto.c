@@ -133,6 +133,13 @@ int EVP_EncryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl, const 
 	return f(ctx, out, outl, in, inl);
 }
 
+int EVP_CipherUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl, const unsigned char *in, int inl)
+{
+	VD_LAZY_FN(EVP_CipherUpdate);
+
+	return f(ctx, out, outl, in, inl);
+}
+
 void EVP_MD_CTX_free(EVP_MD_CTX *ctx)
 {
 	VD_LAZY_FN(EVP_MD_CTX_free);

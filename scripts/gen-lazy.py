@@ -32,7 +32,7 @@ LIBS = [
         "EVP_CIPHER_get_key_length", "EVP_CipherInit_ex",
         "EVP_DecryptInit_ex", "EVP_DecryptUpdate", "EVP_Digest",
         "EVP_DigestFinal_ex", "EVP_DigestInit_ex", "EVP_DigestUpdate",
-        "EVP_EncryptInit_ex", "EVP_EncryptUpdate", "EVP_MD_CTX_free",
+        "EVP_EncryptInit_ex", "EVP_EncryptUpdate", "EVP_CipherUpdate", "EVP_MD_CTX_free",
         "EVP_MD_CTX_new", "EVP_MD_get_size", "EVP_get_cipherbyname",
         "EVP_get_digestbyname", "OPENSSL_cleanse", "PKCS5_PBKDF2_HMAC",
         "EVP_aes_128_ctr"]),
