@@ -111,18 +111,20 @@ gen_meta() {
 }
 
 # view DIR — what root sees under DIR: every path's mode, owner, size,
-# link count and link target, ls -l (ACL markers), the ACLs, the xattrs
-# of every namespace (values in hex).
+# link count, link target, ACLs and xattrs of every namespace (values
+# in hex), path by path in name order (the kernel lists an indexed
+# folder in hash order, vdmount in on-disk order), and ls -l (ACL
+# markers).
 view() {
 	(
 		cd "$1" || exit 1
 		T find . -path ./many -prune -o -print | LC_ALL=C sort | while IFS= read -r p; do
 			T stat -c '%n %A %u %g %s %h %F' -- "$p"
 			[ ! -L "$p" ] || echo "-> $(T readlink -- "$p")"
+			T getfacl -P -n -p -- "$p" 2>&1
+			T getfattr -h -d -m - -e hex -- "$p" 2>&1
 		done
 		LC_ALL=C T ls -lR --time-style=+%s pub private closed
-		T getfacl -R -P -n -p pub private closed 2>&1
-		T getfattr -R -P -h -d -m - -e hex pub private closed 2>&1
 	)
 }
 
@@ -278,8 +280,9 @@ t_negative_rw() {
 	local d m
 	need_tools
 	d=$(img_or_die meta)
+	cp "$d/meta.qcow2" "$TD/base.qcow2" || die "copy failed"
 	m=$(vd_mnt m)
-	mount_ok "$m" --overlay="$TD/child.qcow2" "$d/meta.qcow2" "$m"
+	mount_ok "$m" --overlay="$TD/child.qcow2" "$TD/base.qcow2" "$m"
 	cd "$m/p1" || die "no p1/"
 	for n in new newdir sym hard moved; do
 		[ ! -e "pub/$n" ] || die "pub/$n exists before it was made"
