@@ -24,6 +24,9 @@ C_DEPTH=20
 G_BIG=$GIB
 G_FILES=20000
 G_OFFSET=$MIB
+# The metadata disk (issue 28): ext4 holding one folder of $M_ENTRIES
+# entries, as a guest's mail spool or cache folder would.
+M_ENTRIES=100000
 
 declare -A SPEC=(
 	[rand]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER vmdk=monolithicSparse vhd=dynamic,force_size"
@@ -36,6 +39,7 @@ declare -A SPEC=(
 	[gpt]="v2 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
 	[ntfs]="v1 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER"
 	[xgpt]="v1 big=$G_BIG files=$G_FILES offset=$G_OFFSET seed=7 cluster=$CLUSTER xfs"
+	[meta]="v2 entries=$M_ENTRIES offset=$G_OFFSET cluster=$CLUSTER kernel-made"
 )
 declare -A FILES_OF=(
 	[rand]="rand.raw rand.qcow2 rand.vmdk rand.vhd"
@@ -48,6 +52,7 @@ declare -A FILES_OF=(
 	[gpt]="gpt.raw gpt-p1.raw gpt.qcow2 gpt.size"
 	[ntfs]="ntfs.raw ntfs-p1.raw ntfs.qcow2 ntfs.size"
 	[xgpt]="xgpt.raw xgpt-p1.raw xgpt.qcow2 xgpt.size"
+	[meta]="meta.raw meta-p1.raw meta.qcow2 meta.size"
 )
 
 # scatter SRC DST VSIZE CHUNKS: DST becomes a sparse VSIZE raw file holding
@@ -222,6 +227,52 @@ img_gpt() {
 	say "  gpt.qcow2: qemu-img convert"
 	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/gpt.raw" "$WORK/gpt.qcow2"
 	echo "$psize" >"$WORK/gpt.size"
+}
+
+# The metadata disk: GPT, ext4 in partition 1 holding many/, a folder of
+# $M_ENTRIES entries (names of 8-40 bytes, modes 0600-0755 from a fixed
+# seed; every 10th file holds 1-4000 bytes, the rest are empty; a
+# symlink every 100), made through the kernel's read-write loop mount,
+# so the folder is htree-indexed as a guest's would be (mkfs -d links
+# entries one by one into a linear folder: hours for 100,000). 512 MiB:
+# ext4 holds at most 32,768 inodes per 128 MiB group of 4 KiB blocks.
+img_meta() {
+	local m=$WORK/meta-mnt psize=$((512 * MIB))
+	say "  meta.raw: GPT, partition 1 ext4 with a folder of $M_ENTRIES entries"
+	rm -f "$WORK/meta-p1.raw"
+	truncate -s "$psize" "$WORK/meta-p1.raw"
+	mkfs.ext4 -q -F -L meta -N $((M_ENTRIES + 20000)) "$WORK/meta-p1.raw"
+	mkdir -p "$m"
+	mount -o loop "$WORK/meta-p1.raw" "$m"
+	KMOUNTS+=("$m")
+	mkdir "$m/many"
+	python3 - "$m/many" "$M_ENTRIES" <<'PYEOF'
+import os, random, sys
+root, total = sys.argv[1], int(sys.argv[2])
+rng = random.Random(28)
+modes = [0o600, 0o640, 0o644, 0o644, 0o644, 0o755]
+for i in range(total):
+    name = "f%06d-%s" % (i, "x" * rng.randrange(0, 33))
+    p = os.path.join(root, name)
+    if i % 100 == 99:
+        os.symlink("f%06d" % (i - 1), p)
+        continue
+    with open(p, "wb") as fh:
+        if i % 10 == 0:
+            fh.write(b"m" * rng.randrange(1, 4001))
+    os.chmod(p, rng.choice(modes))
+PYEOF
+	kumount "$m"
+	rmdir "$m"
+	rm -f "$WORK/meta.raw"
+	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/meta.raw"
+	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
+		sfdisk -q "$WORK/meta.raw" >/dev/null
+	dd if="$WORK/meta-p1.raw" of="$WORK/meta.raw" bs=1M seek=$((G_OFFSET / MIB)) \
+		conv=sparse,notrunc status=none
+	say "  meta.qcow2: qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/meta.raw" "$WORK/meta.qcow2"
+	echo "$psize" >"$WORK/meta.size"
 }
 
 # The same disk with XFS (mkfs.xfs defaults) in partition 1, filled by

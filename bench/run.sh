@@ -10,7 +10,8 @@
 #   seq    whole-disk sequential read: qcow2, VMDK, VHD
 #   comp   whole-disk read of zlib and zstd compressed qcow2, vdmount's CPU use
 #   rand   random 4 KiB reads (fio, 1 and 4 jobs)
-#   files  the guest's 1 GiB file, cp -a and find of its 20,000-file tree
+#   files  the guest's 1 GiB file, cp -a, find and rsync -a of its 20,000-file
+#          tree, ls -l of a folder of 100,000 entries
 #   start  exec to first stat: 1 TiB image, 20-deep chain, GPT+ext4 disk
 #   lvm    a linear LV against the partition with the same bytes (VG-LV.raw,
 #          VG-LV/big.bin), mount of a VG of 200 LVs to first stat
@@ -49,6 +50,8 @@
 #   VDBENCH_FILE_TOOLS  the tools of *files* (default: all six)
 #   VDBENCH_WRITE_OPS   the parts of *write*: disk (wseq, wrand, wstart), wcp
 #                   (default: both)
+#   VDBENCH_FILE_OPS    the operations of *files* (default: "big cp find ls
+#                   findp rsync")
 #   VDBENCH_INSTALL=0  do not apt-get install missing peers
 #   VDBENCH_TIMEOUT seconds allowed to one command (default: 600)
 # shellcheck disable=SC2317 # cleanup is called by the trap
@@ -143,7 +146,7 @@ command -v python3 >/dev/null || die "python3 not found (the image builders use 
 
 # peers installed when missing: command -> Debian package
 declare -A PKG=([qcowmount]=libqcow-utils [vmdkmount]=libvmdk-utils
-	[vhdimount]=libvhdi-utils [fio]=fio [fuse2fs]=fuse2fs)
+	[vhdimount]=libvhdi-utils [fio]=fio [fuse2fs]=fuse2fs [rsync]=rsync)
 want=()
 for cmd in "${!PKG[@]}"; do command -v "$cmd" >/dev/null || want+=("${PKG[$cmd]}"); done
 if [ ${#want[@]} -gt 0 ] && [ "${VDBENCH_INSTALL:-1}" != 0 ] &&
@@ -199,7 +202,8 @@ for c in $CASES; do
 	seq) groups+=(rand vdi vhdx) ;;
 	rand) groups+=(rand) ;;
 	comp) groups+=(text) ;;
-	files) groups+=(gpt) ;;
+	files) groups+=(gpt)
+		case " $FILE_OPS " in *" ls "*) groups+=(meta) ;; esac ;;
 	xfs) groups+=(xgpt) ;;
 	start) groups+=(tb1 chain gpt vx64) ;;
 	ntfs) groups+=(ntfs) ;;

@@ -15,6 +15,7 @@ struct vd_mount {
 	struct vd_image img;   /* the image as opened (ns/image.h) */
 	struct vd_ns *ns;      /* what the tree shows: img.ns */
 	bool root_is_disk;     /* a regular file was the mountpoint */
+	bool allow_other;      /* -o allow_other: default_permissions is on */
 };
 
 extern const struct fuse_lowlevel_ops vd_fuse_ops;

@@ -476,6 +476,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		return 1;
 	}
 	m.root_is_disk = S_ISREG(st.st_mode);
+	m.allow_other = c->allow_other;
 
 	/* Options first: a typo should not wait for a long chain to open. */
 	if (vd_fs_check_opts(&fo, &err)) {
