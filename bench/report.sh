@@ -22,6 +22,8 @@ declare -A LABEL=(
 	[fuse2fs]="fuse2fs"
 	[debugfs]="debugfs rdump"
 	[disk]="the disk itself (fio, O_DIRECT)"
+	[qimg-convert]="qemu-img convert"
+	[qemu-check]="qemu-img check"
 )
 label() { echo "${LABEL[$1]:-$1}"; }
 
@@ -238,6 +240,19 @@ targets() {
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
 		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50
 		tgt "vdtool inspect of a Debian-like guest, ≥ 20× virt-inspector" inspect "$cache" virt-inspector 20
+		tgt "vdtool convert -O qcow2 of the 4 GiB qcow2, ≥ 1× qemu-img convert" conv "qcow2, $cache" qimg-convert 1
+		for k in zlib zstd; do
+			tgt "vdtool convert -O qcow2 -c ($k), ≥ 1.5× qemu-img convert" conv "qcow2 -c $k, $cache" qimg-convert 1.5
+			if [ -n "${C_UNIT[conv]:-}" ]; then
+				v=$(med_of conv "qcow2 -c $k, $cache" vdmount-cpu -p2)
+				if [ -z "$v" ]; then verdict="**n/a**"
+				elif awk -v a="$v" 'BEGIN { exit !(a >= 1.5) }'; then verdict="met"
+				else verdict="**not met**"; fi
+				echo "- $verdict — vdtool convert -O qcow2 -c ($k, $cache), using both cores: vdtool CPU ${v:-—} cores (read as met at ≥ 1.5 of 2)"
+			fi
+		done
+		tgt "vdtool convert -O vmdk -o subformat=streamOptimized, ≥ 1.5× qemu-img convert" conv "vmdk streamOptimized, $cache" qimg-convert 1.5
+		rep "vdtool check of a 1 TiB qcow2 with 100 GiB allocated against qemu-img check" vcheck "$cache" qemu-check
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue
