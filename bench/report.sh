@@ -23,6 +23,8 @@ declare -A LABEL=(
 	[debugfs]="debugfs rdump"
 	[vdtool]="vdtool (cp -r -p, ls -l, ls -lR; no FUSE)"
 	[disk]="the disk itself (fio, O_DIRECT)"
+	[qimg-convert]="qemu-img convert"
+	[qemu-check]="qemu-img check"
 )
 label() { echo "${LABEL[$1]:-$1}"; }
 
@@ -269,6 +271,19 @@ targets() {
 		tgt "vdtool inspect of a Debian-like guest, ≥ 20× virt-inspector" inspect "$cache" virt-inspector 20
 		tgt "overlay: cp -a of the 20,000-file tree into p1/, ≥ 1.5× fuse2fs -o rw on the raw partition" wcp "$cache" fuse2fs 1.5
 		rep "vdtool copy-in -p of the same tree" wcp "$cache" vdtool
+		tgt "vdtool convert -O qcow2 of the 4 GiB qcow2, ≥ 1× qemu-img convert" conv "qcow2, $cache" qimg-convert 1
+		for k in zlib zstd; do
+			tgt "vdtool convert -O qcow2 -c ($k), ≥ 1.5× qemu-img convert" conv "qcow2 -c $k, $cache" qimg-convert 1.5
+			if [ -n "${C_UNIT[conv]:-}" ]; then
+				v=$(med_of conv "qcow2 -c $k, $cache" vdmount-cpu -p2)
+				if [ -z "$v" ]; then verdict="**n/a**"
+				elif awk -v a="$v" 'BEGIN { exit !(a >= 1.5) }'; then verdict="met"
+				else verdict="**not met**"; fi
+				echo "- $verdict — vdtool convert -O qcow2 -c ($k, $cache), using both cores: vdtool CPU ${v:-—} cores (read as met at ≥ 1.5 of 2)"
+			fi
+		done
+		tgt "vdtool convert -O vmdk -o subformat=streamOptimized, ≥ 1.5× qemu-img convert" conv "vmdk streamOptimized, $cache" qimg-convert 1.5
+		rep "vdtool check of a 1 TiB qcow2 with 100 GiB allocated against qemu-img check" vcheck "$cache" qemu-check
 	done
 	for k in "${!MEM[@]}"; do
 		[ "${k#*|}" = vdmount ] || continue

@@ -24,6 +24,9 @@
 #          cp -a of the tree into p1/ against fuse2fs -o rw, and vdtool copy-in
 #   inspect  vdtool inspect of a Debian-like guest against virt-inspector,
 #          and vdtool's peak RSS
+#   convert  vdtool convert of the 4 GiB qcow2 to qcow2 (plain, zlib, zstd) and
+#          streamOptimized VMDK against qemu-img convert; vdtool check of a
+#          1 TiB qcow2 against qemu-img check
 # and, from every mount of every case, each daemon's peak RSS.
 #
 # Tools take turns (round-robin, VDBENCH_RUNS rounds) so drift on the
@@ -37,7 +40,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write inspect")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -79,7 +82,7 @@ else
 	VERIFY_BYTES=
 fi
 SEQ_IMAGES=${VDBENCH_SEQ_IMAGES:-$SEQ_IMAGES}
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write inspect}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -107,11 +110,13 @@ RESULTS=$HERE/results
 . "$HERE/case-write.sh"
 # shellcheck source=bench/case-inspect.sh
 . "$HERE/case-inspect.sh"
+# shellcheck source=bench/case-convert.sh
+. "$HERE/case-convert.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write | inspect) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write inspect)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write | inspect | convert) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -130,6 +135,7 @@ cleanup() {
 	rm -rf "$SCR/cp" 2>/dev/null || true
 	find "$SCR" -mindepth 1 -maxdepth 1 -type d -empty -delete 2>/dev/null || true
 	rm -f "$SCR"/qsd.log "$SCR"/m-qsd 2>/dev/null || true
+	rm -f "$SCR"/conv-out "$SCR"/conv-err "$SCR"/conv-time 2>/dev/null || true
 	rmdir "$SCR" 2>/dev/null || say "left $SCR behind (something is still mounted there?)"
 	[ -z "$RESULT_TMP" ] || rm -f "$RESULT_TMP"
 }
@@ -212,6 +218,7 @@ for c in $CASES; do
 	btrfs) groups+=(btrfs) ;;
 	write) groups+=(write gpt wtree) ;;
 	inspect) groups+=(insp) ;;
+	convert) groups+=(rand conv1t) ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
