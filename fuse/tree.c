@@ -197,6 +197,21 @@ static void tree_raise_readahead(void)
 	fclose(f);
 }
 
+/* The entry of ino as a lookup answers it: 0, or -errno. */
+static int tree_entry(struct vd_mount *m, uint64_t ino,
+		      struct fuse_entry_param *e)
+{
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	ret = fill_attr(m, ino, &e->attr);
+	if (ret)
+		return ret;
+	e->ino = ino;
+	e->attr_timeout = e->entry_timeout = tree_timeout(m, ino);
+	return 0;
+}
+
 static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vd_mount *m = mount_of(req);
@@ -219,13 +234,11 @@ static void vd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (!ret)
-		ret = fill_attr(m, ino, &e.attr);
+		ret = tree_entry(m, ino, &e);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	e.ino = ino;
-	e.attr_timeout = e.entry_timeout = tree_timeout(m, ino);
 	fuse_reply_entry(req, &e);
 }
 
@@ -235,15 +248,12 @@ static void tree_reply_new(fuse_req_t req, struct vd_mount *m, int ret,
 {
 	struct fuse_entry_param e;
 
-	memset(&e, 0, sizeof(e));
 	if (!ret)
-		ret = fill_attr(m, ino, &e.attr);
+		ret = tree_entry(m, ino, &e);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	e.ino = ino;
-	e.attr_timeout = e.entry_timeout = tree_timeout(m, ino);
 	fuse_reply_entry(req, &e);
 }
 
@@ -1014,15 +1024,12 @@ static void vd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	ret = vd_ns_mknod(m->ns, ns_ino_of(m, parent), name,
 			  S_IFREG | (mode & 07777), 0, &c, &ino);
-	memset(&e, 0, sizeof(e));
 	if (!ret)
-		ret = fill_attr(m, ino, &e.attr);
+		ret = tree_entry(m, ino, &e);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	e.ino = ino;
-	e.attr_timeout = e.entry_timeout = tree_timeout(m, ino);
 	/* New and empty: O_TRUNC has nothing to do. */
 	fi->flags &= ~O_TRUNC;
 	tree_open(req, ino, fi, &e);
