@@ -538,6 +538,31 @@ static int ext_acl_mode(const uint8_t *v, size_t len, mode_t *perm_r,
 	return 0;
 }
 
+/* Caller holds x->lock. Close h after a change to ino's xattrs (ret:
+ * how the change went) and, if it went well, stamp the inode's ctime;
+ * with acl, perm replaces its permission bits. */
+static int ext_xattr_done(struct ext_fs *x, uint64_t ino,
+			  struct ext2_xattr_handle **h, int ret, bool acl,
+			  mode_t perm)
+{
+	struct ext2_inode_large in;
+	struct timespec now;
+	errcode_t err = ext2fs_xattrs_close(h);
+
+	if (!ret && err)
+		ret = vd_ext_werr(x, ino, "xattr", err);
+	if (!ret)
+		ret = vd_ext_read_inode(x, ino, &in);
+	if (!ret) {
+		vd_ext_now(&now);
+		VD_EXT_TIME_PUT(&in, ctime, now);
+		if (acl)
+			in.i_mode = (__u16)((in.i_mode & ~0777) | perm);
+		ret = vd_ext_write_inode(x, ino, &in);
+	}
+	return ret;
+}
+
 /* Changes, in a writable mount. Values go to libext2fs as given (ACLs
  * in the POSIX xattr format, which it turns into ext4's own); only the
  * namespaces the kernel lets a user set. An access ACL sets the mode's
@@ -548,8 +573,6 @@ static int ext_setxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 {
 	struct ext_fs *x = (struct ext_fs *)fs;
 	struct ext2_xattr_handle *h;
-	struct ext2_inode_large in;
-	struct timespec now;
 	void *old = NULL;
 	size_t old_len = 0;
 	bool acl = !strcmp(name, "system.posix_acl_access"), equiv = false;
@@ -594,18 +617,7 @@ static int ext_setxattr(struct vd_fs *fs, uint64_t ino, const char *name,
 		if (err)
 			ret = vd_ext_werr(x, ino, "xattr", err);
 	}
-	err = ext2fs_xattrs_close(&h);
-	if (!ret && err)
-		ret = vd_ext_werr(x, ino, "xattr", err);
-	if (!ret)
-		ret = vd_ext_read_inode(x, ino, &in);
-	if (!ret) {
-		vd_ext_now(&now);
-		VD_EXT_TIME_PUT(&in, ctime, now);
-		if (acl)
-			in.i_mode = (__u16)((in.i_mode & ~0777) | perm);
-		ret = vd_ext_write_inode(x, ino, &in);
-	}
+	ret = ext_xattr_done(x, ino, &h, ret, acl, perm);
 out:
 	pthread_mutex_unlock(&x->lock);
 	return ret;
@@ -615,8 +627,6 @@ static int ext_removexattr(struct vd_fs *fs, uint64_t ino, const char *name)
 {
 	struct ext_fs *x = (struct ext_fs *)fs;
 	struct ext2_xattr_handle *h;
-	struct ext2_inode_large in;
-	struct timespec now;
 	void *old = NULL;
 	size_t old_len = 0;
 	errcode_t err;
@@ -636,16 +646,7 @@ static int ext_removexattr(struct vd_fs *fs, uint64_t ino, const char *name)
 		err = ext2fs_xattr_remove(h, name);
 	if (err)
 		ret = vd_ext_werr(x, ino, "xattr", err);
-	err = ext2fs_xattrs_close(&h);
-	if (!ret && err)
-		ret = vd_ext_werr(x, ino, "xattr", err);
-	if (!ret)
-		ret = vd_ext_read_inode(x, ino, &in);
-	if (!ret) {
-		vd_ext_now(&now);
-		VD_EXT_TIME_PUT(&in, ctime, now);
-		ret = vd_ext_write_inode(x, ino, &in);
-	}
+	ret = ext_xattr_done(x, ino, &h, ret, false, 0);
 out:
 	pthread_mutex_unlock(&x->lock);
 	return ret;
