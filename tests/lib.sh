@@ -260,6 +260,21 @@ vd_loop_detach() {
 	vd_loop_forget "$1"
 }
 
+# vd_mount_rw FILE MNT — the kernel's read-write loop mount of FILE on
+# MNT (recorded for the cleanup; the loop device goes with the unmount).
+# A loop device being set up by another process at the same moment can
+# make one attempt fail: three tries.
+vd_mount_rw() {
+	local i
+	mkdir -p "$2"
+	echo "$2" >>"$VD_MOUNTS"
+	for i in 1 2 3; do
+		timeout -k 5 60 mount -o loop "$1" "$2" && return 0
+		sleep 1
+	done
+	return 1
+}
+
 # Detach every loop device and unmount every mount this script made.
 vd_cleanup() {
 	local l m

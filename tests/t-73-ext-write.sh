@@ -28,27 +28,12 @@ declare -A PSIZE=([1]=40 [2]=8 [3]=16 [4]=16)
 
 # -------------------------------------------------------------- images
 
-# mount_rw FILE MNT — the kernel's read-write loop mount of FILE
-# (recorded for the cleanup; the loop device goes with the unmount). A
-# loop device being set up by another process at the same moment can
-# make one attempt fail: three tries.
-mount_rw() {
-	local i
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	for i in 1 2 3; do
-		timeout -k 5 60 mount -o loop "$1" "$2" && return 0
-		sleep 1
-	done
-	return 1
-}
-
 gen_disk() {
 	python3 "$MKTREE" --profile small --seed 73 src || return 1
 	truncate -s $((PSIZE[1] * MIB)) p1.img
 	mkfs.ext4 -q -F -E root_owner=0:0 -b 4096 -I 256 -d src p1.img || return 1
 	# mkfs -d keeps whole seconds: the kernel sets the times.
-	mount_rw p1.img "$PWD/k" || return 1
+	vd_mount_rw p1.img "$PWD/k" || return 1
 	python3 "$MKTREE" --profile small --times-only --seed 73 k
 	local rc=$?
 	timeout -k 5 60 umount k || return 1
@@ -111,7 +96,7 @@ ref_mount() {
 	local n=$1
 	need_loop
 	cp --sparse=always "$D/p$n.img" "$TD/ref$n.img" || die "copy failed"
-	mount_rw "$TD/ref$n.img" "$TD/ref$n" || die "kernel mount of the model failed"
+	vd_mount_rw "$TD/ref$n.img" "$TD/ref$n" || die "kernel mount of the model failed"
 }
 
 # finish — unmount; the child is clean for qemu-img, the base unchanged,

@@ -43,17 +43,6 @@ gen_dirty() {
 	rm -f disk.raw
 }
 
-mount_rw() {
-	local i
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	for i in 1 2 3; do
-		timeout -k 5 60 mount -o loop "$1" "$2" && return 0
-		sleep 1
-	done
-	return 1
-}
-
 # The same changes on vdmount's folder and the model's ($1): a new file,
 # a folder, a file rewritten and one removed (both from the journal), a
 # rename; then the times of what changed set alike.
@@ -81,7 +70,7 @@ t_recover() {
 	grep -q "read-only" "$TD/mount.err" && die "a volume stays read-only: $(cat "$TD/mount.err")"
 	for n in 1 2; do
 		cp --sparse=always "$D/p$n.img" "$TD/ref$n.img" || die "copy failed"
-		mount_rw "$TD/ref$n.img" "$TD/ref$n" || die "the kernel cannot recover p$n"
+		vd_mount_rw "$TD/ref$n.img" "$TD/ref$n" || die "the kernel cannot recover p$n"
 		# Before the first change: the replayed tree, read.
 		cmp "$M/p$n/new/sub/f.bin" "$TD/ref$n/new/sub/f.bin" ||
 			die "p$n: new/sub/f.bin differs before writing"

@@ -33,17 +33,6 @@ gen_acl() {
 	chmod 0664 host.txt
 }
 
-mount_rw() {
-	local i
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	for i in 1 2 3; do
-		timeout -k 5 60 mount -o loop "$1" "$2" && return 0
-		sleep 1
-	done
-	return 1
-}
-
 # The operations, on folder $1; every step must work on both sides.
 PATHS="d d/f1 d/f600 d/sub d/sub/deep d/m750 d/fifo d/sym d/x700 e e/f e/d
 u u/f u/d"
@@ -79,7 +68,7 @@ t_acl() {
 	cp --sparse=always "$D/base.qcow2" "$TD/base.qcow2" || die "copy failed"
 	BASESUM=$(sha256sum <"$TD/base.qcow2")
 	cp --sparse=always "$D/p1.img" "$TD/ref.img" || die "copy failed"
-	mount_rw "$TD/ref.img" "$TD/ref" || die "kernel mount of the model failed"
+	vd_mount_rw "$TD/ref.img" "$TD/ref" || die "kernel mount of the model failed"
 	M=$(vd_mnt m)
 	mount_ok "$M" --overlay="$TD/child.qcow2" "$TD/base.qcow2" "$M"
 	ops "$TD/ref" >"$TD/ops.ref" 2>&1 || die "on the kernel: $(cat "$TD/ops.ref")"

@@ -70,17 +70,6 @@ gen_vols() {
 	rm -f disk.raw x.luks c.luks r.luks
 }
 
-mount_rw() {
-	local i
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	for i in 1 2 3; do
-		timeout -k 5 60 mount -o loop "$1" "$2" && return 0
-		sleep 1
-	done
-	return 1
-}
-
 # The changes, on folder $1.
 changes() {
 	local d=$1
@@ -148,7 +137,7 @@ t_volumes() {
 		esac
 		[ -d "$A" ] || die "no $A: $(ls "$M" | tr '\n' ' ')"
 		cp --sparse=always "$D/$n.img" "$TD/ref.$n.img" || die "copy failed"
-		mount_rw "$TD/ref.$n.img" "$TD/ref.$n" || die "kernel mount of the model failed"
+		vd_mount_rw "$TD/ref.$n.img" "$TD/ref.$n" || die "kernel mount of the model failed"
 		changes "$A" "$n" || die "changes through vdmount in $n failed"
 		changes "$TD/ref.$n" "$n" || die "changes on the model $n failed"
 	done
