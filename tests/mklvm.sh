@@ -73,12 +73,6 @@ lvm_detach() {
 	LDEV=
 }
 
-# lvm_kmount_rw FILE MNT — a read-write kernel mount for building.
-lvm_kmount_rw() {
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	timeout -k 5 60 mount -o loop "$1" "$2"
-}
 
 lvm_kumount() {
 	timeout -k 5 60 umount "$1" || return 1
@@ -115,7 +109,7 @@ lvm_mkext() {
 lvm_ext_change() {
 	local img=$1 new=$2 tag=$3 rc=0
 	cp --sparse=always "$img" "$new" || return 1
-	lvm_kmount_rw "$new" "$new.mnt" || return 1
+	vd_mount_rw "$new" "$new.mnt" || return 1
 	{
 		mkdir -p "$new.mnt/changed/$tag" &&
 			head -c 700000 /dev/urandom >"$new.mnt/changed/$tag/new.bin" &&

@@ -301,7 +301,7 @@ gen_fedora() {
 	local r=fs.mnt/root
 	truncate -s $((400 * MIB)) fs.img
 	mkfs.btrfs -q -f -U "$FEDORA_UUID" -L fedora fs.img || return 1
-	lvm_kmount_rw fs.img fs.mnt || return 1
+	vd_mount_rw fs.img fs.mnt || return 1
 	{
 		btrfs subvolume create $r >/dev/null &&
 			btrfs subvolume create fs.mnt/home >/dev/null &&
@@ -436,7 +436,7 @@ gen_rocky() {
 	# The root LV: XFS filled by the kernel.
 	truncate -s $((64 * MIB)) root.img
 	TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f root.img || return 1
-	lvm_kmount_rw root.img root.mnt || return 1
+	vd_mount_rw root.img root.mnt || return 1
 	cp -a $t/. root.mnt/ || { lvm_kumount root.mnt; return 1; }
 	lvm_kumount root.mnt || return 1
 	truncate -s $((8 * MIB)) esp.img

@@ -88,7 +88,7 @@ gen_rhel() {
 		# Small test filesystems: mkfs.xfs wants 300 MB unless it
 		# runs under xfstests' variables (as t-91-xfs does).
 		TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f "${f%%:*}.img" || return 1
-		lvm_kmount_rw "${f%%:*}.img" "${f%%:*}.mnt" || return 1
+		vd_mount_rw "${f%%:*}.img" "${f%%:*}.mnt" || return 1
 		# The tree but its devices (XFS refuses bigdev_b's numbers).
 		tar -C "$tree/tree" --xattrs --sparse --exclude=./special -cf - . |
 			tar -C "${f%%:*}.mnt" --xattrs -xf - &&
