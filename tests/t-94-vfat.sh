@@ -324,6 +324,21 @@ t_attrib() {
 	T getfattr -d -m - "$V/attr/noarch.txt" 2>/dev/null | grep -q . && die "noarch.txt lists an xattr"
 	T getfattr -d -m - "$V/attr/ro.txt" 2>/dev/null | grep -q 'user.fat.attrib="readonly,archive"' ||
 		die "listxattr of ro.txt lacks user.fat.attrib"
+	# ACL and label probes: EOPNOTSUPP, as from the kernel's vfat (ls
+	# then stops asking); another user.* name: no such attribute.
+	for f in security.selinux system.posix_acl_access; do
+		got=$(T getfattr -n "$f" "$V/attr/ro.txt" 2>&1) && die "ro.txt has $f"
+		case $got in
+		*"Operation not supported"*) ;;
+		*) die "getfattr -n $f on vfat: '$got', expected 'Operation not supported'" ;;
+		esac
+	done
+	got=$(T getfattr -n user.other "$V/attr/ro.txt" 2>&1) && die "ro.txt has user.other"
+	case $got in
+	*"No such attribute"*) ;;
+	*) die "getfattr -n user.other on vfat: '$got', expected 'No such attribute'" ;;
+	esac
+	T ls -l "$V/attr" | grep -q ' ro.txt$' || die "ls -l of attr/ lacks ro.txt"
 	umount_ok "$MNT"
 }
 
