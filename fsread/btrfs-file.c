@@ -427,12 +427,18 @@ static void zbuf_put(struct btrfs_fs *fs, uint8_t *b)
 		free(b);
 }
 
-/* Copy n bytes at at of e's decoded bytes into buf. */
+/* Copy n bytes at at of e's decoded bytes into buf. A read that takes
+ * the whole extent (as a sequential reader's do, the kernel's requests
+ * being whole multiples of 128 KiB) has it decoded straight into buf and
+ * not kept: nothing else of it is left to ask for. zlib and zstd write
+ * no further than they are told; LZO's segments may run a sector past
+ * the end, so LZO goes through a buffer. */
 static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 		 uint64_t at, void *buf, size_t n)
 {
 	struct btrfs_fs *fs = h->fs;
 	uint8_t *raw = NULL, *dec = NULL;
+	bool whole = at == 0 && n == e->ram && e->comp != COMP_LZO;
 	struct btrfs_zent z;
 	int ret;
 
@@ -453,7 +459,8 @@ static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 			return 0;
 		}
 	}
-	dec = fs->nzspare ? fs->zspare[--fs->nzspare] : NULL;
+	if (!whole)
+		dec = fs->nzspare ? fs->zspare[--fs->nzspare] : NULL;
 	pthread_mutex_unlock(&fs->zlock);
 	/* Checked when the extent was listed: both at most 128 KiB. */
 	if (e->disk_len > BTRFS_MAX_COMPRESSED ||
@@ -462,16 +469,16 @@ static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 		goto out;
 	}
 	raw = codec_raw();
-	if (!dec)
+	if (!dec && !whole)
 		dec = malloc(zbuf_size(fs));
-	if (!raw || !dec) {
+	if (!raw || (!dec && !whole)) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	ret = vd_btrfs_read_data(fs, raw, e->disk_len, e->bytenr, h->verify);
 	if (ret)
 		goto out;
-	ret = decode(fs, e->comp, raw, e->disk_len, dec, e->ram);
+	ret = decode(fs, e->comp, raw, e->disk_len, whole ? buf : dec, e->ram);
 	if (ret) {
 		vd_log(VD_LOG_ERR, "%s: btrfs: subvolume %" PRIu64 " inode %"
 		       PRIu64 ": %s extent at %" PRIu64 " does not decode",
@@ -479,6 +486,8 @@ static int zread(struct btrfs_file *h, const struct btrfs_ext *e,
 		       e->bytenr);
 		goto out;
 	}
+	if (whole)
+		goto out;
 	memcpy(buf, dec + at, n);
 	pthread_mutex_lock(&fs->zlock);
 	if (!fs->zc)

@@ -41,6 +41,7 @@
 #define SB_NUM_DEVICES 0x88
 #define SB_SECTORSIZE 0x90
 #define SB_NODESIZE 0x94
+#define SB_COMPAT_RO 0xb4
 #define SB_INCOMPAT 0xbc
 #define SB_CSUM_TYPE 0xc4
 #define SB_ROOT_LEVEL 0xc6
@@ -158,24 +159,7 @@ static int btrfs_getattr(struct vd_fs *vfs, uint64_t ino,
 	return 0;
 }
 
-/* ---- statfs, info ---- */
-
-static int btrfs_statfs(struct vd_fs *vfs, struct statvfs *st)
-{
-	struct btrfs_fs *fs = (struct btrfs_fs *)vfs;
-	uint64_t used = VD_MIN(fs->bytes_used, fs->total_bytes);
-
-	/* The superblock's totals; the kernel's btrfs_statfs weighs them by
-	 * the profiles of its space infos, which are not read here. */
-	memset(st, 0, sizeof(*st));
-	st->f_bsize = fs->sectorsize;
-	st->f_frsize = fs->sectorsize;
-	st->f_blocks = fs->total_bytes / fs->sectorsize;
-	st->f_bfree = (fs->total_bytes - used) / fs->sectorsize;
-	st->f_bavail = st->f_bfree;
-	st->f_namemax = 255;
-	return 0;
-}
+/* ---- info (statfs: btrfs-space.c) ---- */
 
 static void btrfs_info(struct vd_fs *vfs, struct vd_fs_info *i)
 {
@@ -332,6 +316,7 @@ static int btrfs_parse_sb(struct btrfs_fs *fs, const uint8_t *sb,
 		return vd_fail(e, -ENOTSUP, "%s: btrfs: unknown incompatible "
 			       "features 0x%" PRIx64, fs->name, rest);
 	fs->incompat = incompat;
+	fs->compat_ro = get_le64(sb + SB_COMPAT_RO);
 	fs->csum_type = get_le16(sb + SB_CSUM_TYPE);
 	fs->csum_size = btrfs_csum_sizes[fs->csum_type];
 	fs->csum_name = btrfs_csum_names[fs->csum_type];
@@ -491,6 +476,6 @@ const struct vd_fs_ops vd_fs_btrfs = {
 	.readlink = vd_btrfs_readlink,
 	.listxattr = vd_btrfs_listxattr,
 	.getxattr = vd_btrfs_getxattr,
-	.statfs = btrfs_statfs,
+	.statfs = vd_btrfs_statfs,
 	.info = btrfs_info,
 };

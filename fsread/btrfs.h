@@ -174,6 +174,7 @@ struct btrfs_fs {
 	unsigned csum_type, csum_size;
 	const char *csum_name;
 	uint64_t incompat;
+	uint64_t compat_ro; /* superblock's compat_ro_flags (btrfs-space.c) */
 	struct btrfs_root tree_root, chunk_root, csum_root;
 	bool has_csum_root;
 	bool log_tree; /* a log tree was left to replay (it is not) */
@@ -287,6 +288,10 @@ static inline void vd_btrfs_time(const uint8_t *p, struct timespec *t)
  * logged as corruption by callers that expect one), -EIO. */
 int vd_btrfs_inode(struct btrfs_fs *fs, const struct btrfs_subvol *sv,
 		   uint64_t objectid, uint8_t *item);
+
+/* ---- btrfs-space.c ---- */
+
+int vd_btrfs_statfs(struct vd_fs *fs, struct statvfs *st);
 
 /* ---- btrfs-subvol.c ---- */
 

@@ -184,6 +184,15 @@ static int fill_attr(struct vd_mount *m, fuse_ino_t ino, struct stat *st)
 char vd_fuse_readahead_path[96];
 static pthread_once_t tree_readahead_once = PTHREAD_ONCE_INIT;
 
+/* The kernel's readahead window in a guest file: four requests. The
+ * kernel splits a window into requests of at most max_read and sends
+ * them together, so a sequential reader keeps four in flight: where the
+ * daemon computes the bytes (btrfs' compressed extents) both cores
+ * decode, and one reply is copied out while the next decodes. With a
+ * window of one request, one was in flight, and a core idled (or the
+ * pool's helper spun) while its reply was copied. */
+#define TREE_READAHEAD (4u * VD_FUSE_MAX_READ)
+
 /* Only after INIT has been answered: the kernel lowers the setting to
  * what the reply says, and no other request is sent before that. */
 static void tree_raise_readahead(void)
@@ -193,7 +202,7 @@ static void tree_raise_readahead(void)
 	if (!vd_fuse_readahead_path[0] ||
 	    !(f = fopen(vd_fuse_readahead_path, "w")))
 		return;
-	fprintf(f, "%u\n", VD_FUSE_MAX_READ / 1024);
+	fprintf(f, "%u\n", TREE_READAHEAD / 1024);
 	fclose(f);
 }
 

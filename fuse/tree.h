@@ -21,7 +21,7 @@ struct vd_mount {
 extern const struct fuse_lowlevel_ops vd_fuse_ops;
 
 /* The mount's read_ahead_kb in sysfs, or "": set before the session loop
- * starts; the tree raises it to VD_FUSE_MAX_READ at its first lookup. */
+ * starts; the tree raises it to four requests at its first lookup. */
 extern char vd_fuse_readahead_path[96];
 
 /* The largest read request, and the max_read mount option the session

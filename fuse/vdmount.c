@@ -365,7 +365,7 @@ static void unescape_octal(char *s)
  * the mount's backing device; the INIT reply may only lower it), so a
  * guest file under pN/ would be read in 128 KiB round trips, one at a
  * time. Root may raise it, as for any block device: the window becomes
- * one full request, and the next is asked for while the reader copies.
+ * several full requests (TREE_READAHEAD), asked for together.
  * The device is found in mountinfo, not by stat(mnt), which would wait
  * for this very process to answer; the tree writes the setting once
  * INIT is done (its reply would lower it again). Best effort: nothing

@@ -1,5 +1,7 @@
 /* A btrfs filesystem over several volumes (mkfs.btrfs -d raid1 over two
- * partitions, two LVs, the disks of an OVA), assembled by fsid and devid.
+ * partitions, two LVs), assembled by fsid and devid. The volumes are
+ * those of one disk: an OVA's other disks are not opened (--disk=N picks
+ * one), so their devices are missing.
  *
  * probe claims a volume whose btrfs superblock says the filesystem has
  * more than one device; a single-device btrfs is left to fsread/ as any
