@@ -270,6 +270,8 @@ static void tree_reply_new(fuse_req_t req, struct vd_mount *m, int ret,
  * set once by vd_init before any request): the filesystem applies the
  * caller's umask then, unless a default ACL replaces it. */
 static bool tree_dont_mask;
+/* The kernel decides access from the guest's ACLs (FUSE_CAP_POSIX_ACL). */
+static bool tree_posix_acl;
 
 /* Who is asking: the owner of what the call makes, and the umask still
  * to apply to its mode. */
@@ -917,6 +919,13 @@ static void vd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	ret = vd_ns_getxattr(m->ns, ns_ino_of(m, ino), name, buf, size,
 			     &len);
+	/* A filesystem without ACLs (vfat) says EOPNOTSUPP, which ls
+	 * takes as "ask no more"; but when the kernel checks access from
+	 * ACLs it takes only ENODATA as "none" and anything else as a
+	 * denial. */
+	if (ret == -EOPNOTSUPP && tree_posix_acl &&
+	    !strncmp(name, "system.posix_acl_", 17))
+		ret = -ENODATA;
 	reply_xattr(req, ret, buf, size, len);
 	free(buf);
 }
@@ -1113,8 +1122,10 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	 * a writable mount the daemon would have to keep modes and ACLs in
 	 * step and inherit default ACLs itself. (Not for speed: readdirplus
 	 * drops the kernel's cached ACLs, so a second ls -l asks again.) */
-	if (ro && m->allow_other && conn->capable & FUSE_CAP_POSIX_ACL)
+	if (ro && m->allow_other && conn->capable & FUSE_CAP_POSIX_ACL) {
 		conn->want |= FUSE_CAP_POSIX_ACL;
+		tree_posix_acl = true;
+	}
 	/* A file that is all hole: splicing from it puts the shared zero
 	 * page into the pipe, so zeros cost one copy, into the reader. */
 	fd = memfd_create("vdmount-zeros", MFD_CLOEXEC);
