@@ -40,7 +40,7 @@
 # Environment:
 #   BUILD           where vdmount was built (default: build)
 #   VDBENCH_DIR     where the images are made and kept (default: /var/tmp/vdbench)
-#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert")
+#   VDBENCH_CASES   cases to run (default: "seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert fsmeta")
 #   VDBENCH_RUNS    rounds per case and cache state (default: 3; quick: 1)
 #   VDBENCH_STARTS  mounts per tool and image in *start* (default: 7; quick: 3)
 #   VDBENCH_FIO_SECS  seconds per fio run (default: 5; quick: 2)
@@ -82,7 +82,7 @@ else
 	VERIFY_BYTES=
 fi
 SEQ_IMAGES=${VDBENCH_SEQ_IMAGES:-$SEQ_IMAGES}
-CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert}
+CASES=${VDBENCH_CASES:-seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert fsmeta}
 VDBENCH_TIMEOUT=${VDBENCH_TIMEOUT:-600}
 RESULTS=$HERE/results
 
@@ -112,11 +112,13 @@ RESULTS=$HERE/results
 . "$HERE/case-inspect.sh"
 # shellcheck source=bench/case-convert.sh
 . "$HERE/case-convert.sh"
+# shellcheck source=bench/case-fsmeta.sh
+. "$HERE/case-fsmeta.sh"
 # shellcheck source=bench/report.sh
 . "$HERE/report.sh"
 
 for c in $CASES; do
-	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write | inspect | convert) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert)" ;; esac
+	case $c in seq | comp | rand | files | xfs | start | ntfs | lvm | luks | btrfs | write | inspect | convert | fsmeta) ;; *) die "unknown case '$c' (seq comp rand files xfs start ntfs lvm luks btrfs write inspect convert fsmeta)" ;; esac
 done
 
 # --- one run at a time per image folder; a private scratch folder -----------
@@ -219,6 +221,7 @@ for c in $CASES; do
 	write) groups+=(write gpt wtree) ;;
 	inspect) groups+=(insp) ;;
 	convert) groups+=(rand conv1t) ;;
+	fsmeta) for g in $FSMETA_FS; do groups+=("$(fm_img "$g")"); done ;;
 	esac
 done
 read -ra groups <<<"$(printf '%s\n' "${groups[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
