@@ -6,14 +6,18 @@
  * there. VMDK grains are zlib streams (RFC 1950). zstd clusters are one
  * frame each at zstd's default level. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
-#include <unistd.h>
 
+#include "common/util.h"
 #include "core/writer.h"
 
 struct vd_encoder {
@@ -108,4 +112,48 @@ int vd_out_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int vd_out_pwritev(int fd, struct iovec *iov, unsigned n, uint64_t off)
+{
+	/* Ends: each pass writes at least one byte, or drops an empty
+	 * piece, or returns. iov is consumed as it is written. */
+	while (n) {
+		ssize_t w;
+
+		if (!iov->iov_len) {
+			iov++;
+			n--;
+			continue;
+		}
+		w = pwritev(fd, iov, (int)VD_MIN(n, (unsigned)IOV_MAX),
+			    (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += (uint64_t)w;
+		/* Ends: w shrinks by each whole piece skipped. */
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n && w) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+void vd_out_writeback(int fd, uint64_t *done, uint64_t end, bool last)
+{
+	if (end <= *done || (!last && end - *done < VD_OUT_WRITEBACK))
+		return;
+	/* Only a start: the writes are queued, nothing waits for them.
+	 * A failure here shows again in the final fdatasync. */
+	(void)sync_file_range(fd, (off_t)*done, (off_t)(end - *done),
+			      SYNC_FILE_RANGE_WRITE);
+	*done = end;
 }
