@@ -92,6 +92,7 @@ struct conv_args {
 	bool prealloc_metadata;
 	const char *subformat;
 	const char *backing;	  /* -B, as it is to be recorded */
+	struct vd_ns *ns;	  /* the image's tree (ova), or NULL */
 	const struct vdt_common *common;
 };
 
