@@ -42,11 +42,19 @@ int vd_vdi_check(const char *path, FILE *msgs, struct vd_check *r,
 		 struct vd_err *e);
 int vd_vhd_check(const char *path, FILE *msgs, struct vd_check *r,
 		 struct vd_err *e);
-/* A VMDK sparse extent (monolithicSparse, streamOptimized): grain
- * tables and grains past the end, grains named twice. -ENOTSUP for a
- * descriptor file. */
+/* A VMDK (vmdk-check.c): a descriptor file (a known createType, every
+ * extent's file in its folder and as large as its line says, each
+ * sparse extent checked as below), or a sparse extent
+ * (monolithicSparse, streamOptimized: its embedded descriptor's
+ * createType, and as vd_vmdk_sparse_check). -ENOTSUP for a COWD
+ * extent. */
 int vd_vmdk_check(const char *path, FILE *msgs, struct vd_check *r,
 		  struct vd_err *e);
+/* A hosted sparse (KDMV) extent's tables (table-check.c): grain tables
+ * and grains past the end, grains named twice. -ENOTSUP for anything
+ * else. */
+int vd_vmdk_sparse_check(const char *path, FILE *msgs, struct vd_check *r,
+			 struct vd_err *e);
 /* A VHDX's BAT (vhdx-check.c): blocks past the end, over the other
  * regions, overlapping, reserved states. The image must open. */
 int vd_vhdx_check(const char *path, FILE *msgs, struct vd_check *r,

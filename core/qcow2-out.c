@@ -15,11 +15,18 @@
  * counts: the bytes up to the end of the 512-byte sector holding the
  * last one). Refcounts are 16 bits (refcount_order 4, QEMU's default).
  *
- * Writes go through a staging buffer of VD_QO_STAGE bytes, so the file
- * gets large sequential writes even of small compressed clusters. */
+ * Nothing is copied that need not be: the bytes of data and compressed
+ * clusters stay in the caller's buffers, described as pieces (an
+ * iovec, adjacent pieces joined), until vd_qcow2_out_flush writes them
+ * all with one pwritev; only what the writer makes itself (tables,
+ * padding) is copied, into a staging buffer of VD_QO_STAGE bytes. The
+ * disk writes of the file are started as it grows (vd_out_writeback),
+ * so the final fdatasync finds little left to do. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -27,6 +34,7 @@
 #include "core/writer.h"
 
 #define VD_QO_STAGE (4u << 20)
+#define QO_IOV 1024
 #define QO_EXT_BACKING_FORMAT 0xe2792acau
 #define QO_HEADER_LEN 112
 
@@ -46,8 +54,14 @@ struct vd_qcow2_out {
 	bool l2_used;
 	uint64_t next_g;    /* guest clusters come in increasing order */
 	uint64_t end;	    /* where the next byte goes */
-	uint8_t *stage;	    /* bytes [stage_at, end) not yet written */
+	/* Bytes [end - pend, end) given but not written yet: niov pieces,
+	 * of the callers' buffers or of stage (stage_len bytes used). */
+	struct iovec iov[QO_IOV];
+	unsigned niov;
+	uint64_t pend;
+	uint8_t *stage;
 	size_t stage_len;
+	uint64_t wb;	    /* disk writes started up to here */
 	uint16_t *refs;	    /* references per host cluster */
 	uint64_t refs_cap;
 };
@@ -56,19 +70,47 @@ static int qo_flush(struct vd_qcow2_out *w)
 {
 	int ret;
 
-	if (!w->stage_len)
+	if (!w->pend)
 		return 0;
-	ret = vd_out_pwrite(w->fd, w->stage, w->stage_len, w->end - w->stage_len);
+	ret = vd_out_pwritev(w->fd, w->iov, w->niov, w->end - w->pend);
+	w->niov = 0;
+	w->pend = 0;
 	w->stage_len = 0;
+	if (!ret)
+		vd_out_writeback(w->fd, &w->wb, w->end, false);
 	return ret;
 }
 
-/* Append n bytes (buf NULL: zeros). */
+/* One more piece of n bytes at p, after the pending ones. */
+static int qo_piece(struct vd_qcow2_out *w, const void *p, size_t n)
+{
+	struct iovec *last = w->niov ? &w->iov[w->niov - 1] : NULL;
+	int ret;
+
+	if (last && (const uint8_t *)last->iov_base + last->iov_len == p) {
+		last->iov_len += n;
+	} else {
+		if (w->niov == QO_IOV && (ret = qo_flush(w)))
+			return ret;
+		w->iov[w->niov++] = (struct iovec){ (void *)(uintptr_t)p, n };
+	}
+	w->pend += n;
+	w->end += n;
+	return 0;
+}
+
+/* Append n bytes of the caller's (kept until the next flush). */
+static int qo_ref_bytes(struct vd_qcow2_out *w, const void *buf, size_t n)
+{
+	return n ? qo_piece(w, buf, n) : 0;
+}
+
+/* Append n bytes of the writer's own (buf NULL: zeros), copied. */
 static int qo_append(struct vd_qcow2_out *w, const void *buf, size_t n)
 {
 	int ret;
 
-	if (buf && n >= VD_QO_STAGE / 2) {
+	if (buf && n > VD_QO_STAGE) {
 		ret = qo_flush(w);
 		if (!ret)
 			ret = vd_out_pwrite(w->fd, buf, n, w->end);
@@ -83,6 +125,8 @@ static int qo_append(struct vd_qcow2_out *w, const void *buf, size_t n)
 
 		if (w->stage_len == VD_QO_STAGE && (ret = qo_flush(w)))
 			return ret;
+		if (w->niov == QO_IOV && (ret = qo_flush(w)))
+			return ret;
 		k = VD_MIN(n, VD_QO_STAGE - w->stage_len);
 		if (buf) {
 			memcpy(w->stage + w->stage_len, buf, k);
@@ -90,11 +134,18 @@ static int qo_append(struct vd_qcow2_out *w, const void *buf, size_t n)
 		} else {
 			memset(w->stage + w->stage_len, 0, k);
 		}
+		ret = qo_piece(w, w->stage + w->stage_len, k);
+		if (ret)
+			return ret;
 		w->stage_len += k;
-		w->end += k;
 		n -= k;
 	}
 	return 0;
+}
+
+int vd_qcow2_out_flush(struct vd_qcow2_out *w)
+{
+	return qo_flush(w);
 }
 
 /* Count one reference to host cluster c. */
@@ -124,8 +175,9 @@ static int qo_align(struct vd_qcow2_out *w)
 	return pad ? qo_append(w, NULL, (size_t)pad) : 0;
 }
 
-/* A whole cluster at the end: its offset in *host_r, counted. */
-static int qo_cluster(struct vd_qcow2_out *w, const void *buf,
+/* A whole cluster at the end: its offset in *host_r, counted. buf is
+ * copied when own (the writer's table), else kept until the flush. */
+static int qo_cluster(struct vd_qcow2_out *w, const void *buf, bool own,
 		      uint64_t *host_r)
 {
 	int ret = qo_align(w);
@@ -137,7 +189,8 @@ static int qo_cluster(struct vd_qcow2_out *w, const void *buf,
 	if (ret)
 		return ret;
 	if (buf)
-		return qo_append(w, buf, (size_t)w->cs);
+		return own ? qo_append(w, buf, (size_t)w->cs) :
+			     qo_ref_bytes(w, buf, (size_t)w->cs);
 	/* Not written: a hole in the file. */
 	ret = qo_flush(w);
 	w->end += w->cs;
@@ -152,7 +205,7 @@ static int qo_l2_out(struct vd_qcow2_out *w)
 
 	if (!w->l2_used)
 		return 0;
-	ret = qo_cluster(w, w->l2, &host);
+	ret = qo_cluster(w, w->l2, true, &host);
 	if (ret)
 		return ret;
 	w->l1[w->l2_idx] = host | QCOW2_OFLAG_COPIED;
@@ -188,7 +241,7 @@ int vd_qcow2_out_data(struct vd_qcow2_out *w, uint64_t g, const void *buf)
 
 	if (g < w->next_g)
 		return -EINVAL;
-	ret = qo_cluster(w, buf, &host);
+	ret = qo_cluster(w, buf, false, &host);
 	return ret ? ret : qo_entry(w, g, host | QCOW2_OFLAG_COPIED);
 }
 
@@ -199,7 +252,7 @@ int vd_qcow2_out_alloc(struct vd_qcow2_out *w, uint64_t g)
 
 	if (g < w->next_g)
 		return -EINVAL;
-	ret = qo_cluster(w, NULL, &host);
+	ret = qo_cluster(w, NULL, false, &host);
 	return ret ? ret : qo_entry(w, g, host | QCOW2_OFLAG_COPIED);
 }
 
@@ -230,7 +283,7 @@ int vd_qcow2_out_compressed(struct vd_qcow2_out *w, uint64_t g,
 		if (ret)
 			return ret;
 	}
-	ret = qo_append(w, buf, len);
+	ret = qo_ref_bytes(w, buf, len);
 	if (ret)
 		return ret;
 	return qo_entry(w, g, QCOW2_OFLAG_COMPRESSED | at |

@@ -283,12 +283,13 @@ out:
  * names must lie inside the file, every grain a table names too (an
  * uncompressed grain whole; a compressed one's marker), and no two table
  * entries may name one grain. QEMU's check stops at the first grain past
- * the end and counts one corruption; this one counts each. Descriptor
- * files (extents in other files) are not checked: -ENOTSUP. */
+ * the end and counts one corruption; this one counts each. Anything
+ * else (a descriptor file, a COWD extent): -ENOTSUP (vmdk-check.c
+ * checks descriptors and the extents they name). */
 #define TC_VMDK_MAX_GTES (1u << 28) /* grain table entries in all */
 
-int vd_vmdk_check(const char *path, FILE *msgs, struct vd_check *r,
-		  struct vd_err *e)
+int vd_vmdk_sparse_check(const char *path, FILE *msgs, struct vd_check *r,
+			 struct vd_err *e)
 {
 	uint8_t h[512];
 	uint64_t fsize, cap, grain, gd, n_gt, total, n = 0;

@@ -35,6 +35,7 @@ struct vd_vhd_out {
 	uint32_t *bat;	    /* sector offsets, host order */
 	uint64_t bat_bytes;
 	uint64_t end;	    /* where the next block goes */
+	uint64_t wb;	    /* disk writes started up to here */
 	uint8_t footer[VHD_SECTOR];
 	uint8_t bitmap[VHD_SECTOR];
 };
@@ -162,10 +163,14 @@ int vd_vhd_out_block(struct vd_vhd_out *w, uint64_t idx, const void *buf)
 
 	if (idx >= w->n_blocks)
 		return -EINVAL;
-	if (w->fixed)
-		return vd_out_pwrite(w->fd, buf,
-				 (size_t)VD_MIN((uint64_t)VD_VHD_BLOCK,
-						w->size - off), off);
+	if (w->fixed) {
+		uint64_t n = VD_MIN((uint64_t)VD_VHD_BLOCK, w->size - off);
+
+		ret = vd_out_pwrite(w->fd, buf, (size_t)n, off);
+		if (!ret)
+			vd_out_writeback(w->fd, &w->wb, off + n, false);
+		return ret;
+	}
 	if (w->bat[idx] != UINT32_MAX || w->end / VHD_SECTOR > UINT32_MAX)
 		return -EINVAL;
 	ret = vd_out_pwrite(w->fd, w->bitmap, VHD_SECTOR, w->end);
@@ -175,6 +180,7 @@ int vd_vhd_out_block(struct vd_vhd_out *w, uint64_t idx, const void *buf)
 		return ret;
 	w->bat[idx] = (uint32_t)(w->end / VHD_SECTOR);
 	w->end += VHD_SECTOR + VD_VHD_BLOCK;
+	vd_out_writeback(w->fd, &w->wb, w->end, false);
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct vd_vmdk_out {
 	uint64_t end;	     /* bytes: where the next byte goes */
 	uint8_t *stage;	     /* stream: bytes [end - stage_len, end) */
 	size_t stage_len;
+	uint64_t wb;	     /* disk writes started up to here */
 	char *desc;
 	uint64_t next_g;
 	uint8_t header[VO_SECTOR];
@@ -81,6 +82,8 @@ static int vo_flush(struct vd_vmdk_out *w)
 		return 0;
 	ret = vd_out_pwrite(w->fd, w->stage, w->stage_len, w->end - w->stage_len);
 	w->stage_len = 0;
+	if (!ret)
+		vd_out_writeback(w->fd, &w->wb, w->end, false);
 	return ret;
 }
 

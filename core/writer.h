@@ -17,9 +17,22 @@
 
 #include "common/log.h"
 
+struct iovec;
+
 /* Write all len bytes of buf at off of fd (retrying short writes and
  * EINTR): 0 or -errno. Every output writer's one way to the file. */
 int vd_out_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* The same for n pieces, one after the other from off (any number of
+ * them: IOV_MAX at a time); iov is consumed (changed) as it goes. */
+int vd_out_pwritev(int fd, struct iovec *iov, unsigned n, uint64_t off);
+
+/* Write-behind: start the disk writes of the bytes [*done, end) of fd
+ * once they are VD_OUT_WRITEBACK or more (or last), without waiting for
+ * them, and move *done to end. A stream writer calls it after each
+ * write: the output reaches the disk while the rest is converted,
+ * instead of all in the final fdatasync. */
+#define VD_OUT_WRITEBACK (32u << 20)
+void vd_out_writeback(int fd, uint64_t *done, uint64_t end, bool last);
 
 /* Codecs of compressed clusters and grains. */
 enum vd_codec {
@@ -55,10 +68,11 @@ int vd_qcow2_out_open(int fd, const struct vd_qcow2_out_opts *o,
 		      struct vd_qcow2_out **w_r, struct vd_err *e);
 /* Guest cluster g (clusters come in increasing order, each at most once;
  * one not given reads as unallocated): */
-/* ... holds these cluster_size bytes (stored as they are); */
+/* ... holds these cluster_size bytes (stored as they are). Not copied:
+ * buf must hold them until the next vd_qcow2_out_flush; */
 int vd_qcow2_out_data(struct vd_qcow2_out *w, uint64_t g, const void *buf);
 /* ... holds what these len bytes of the image's codec decode to (len
- * below the cluster size); */
+ * below the cluster size; not copied either); */
 int vd_qcow2_out_compressed(struct vd_qcow2_out *w, uint64_t g,
 			    const void *buf, size_t len);
 /* ... reads as zeros whatever the backing file holds (version 3 zero
@@ -67,6 +81,9 @@ int vd_qcow2_out_zero(struct vd_qcow2_out *w, uint64_t g);
 /* ... has a host cluster that is not written (reads as zeros: the file
  * stays sparse there): preallocation=metadata. */
 int vd_qcow2_out_alloc(struct vd_qcow2_out *w, uint64_t g);
+/* Write what the calls since the last flush gave (one pwritev of the
+ * callers' buffers): after it they may be reused. 0 or -errno. */
+int vd_qcow2_out_flush(struct vd_qcow2_out *w);
 /* Write the L1 table, the refcounts and the header; fdatasync. */
 int vd_qcow2_out_finish(struct vd_qcow2_out *w);
 void vd_qcow2_out_free(struct vd_qcow2_out *w);

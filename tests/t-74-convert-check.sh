@@ -314,10 +314,62 @@ print([struct.unpack_from("<Q", d, o + 16)[0] for o in (196608 + 16 + 32 * i for
 	grep -q "overlaps that of entry" bdup.err || die "message: $(cat bdup.err)"
 }
 
+# chk_expect RC PATTERN IMAGE — vdtool check IMAGE exits RC and says
+# PATTERN (a grep -E pattern) on stderr.
+chk_expect() {
+	local want=$1 pat=$2 img=$3 rc
+	vdt check "$img" >/dev/null 2>chk.err
+	rc=$?
+	[ "$rc" = "$want" ] || die "$img: exit $rc, expected $want: $(head -c 400 chk.err)"
+	[ -z "$pat" ] || grep -Eq "$pat" chk.err || die "$img: no '$pat' in: $(head -c 400 chk.err)"
+}
+
+# VMDK descriptors (qemu-img check looks only at sparse extents' grains):
+# a monolithicFlat and a twoGbMaxExtentSparse set that qemu-img made are
+# clean (qemu-img agrees); then, each on a copy, a flat extent cut short,
+# a line giving a sparse extent more sectors than it holds, a grain of
+# the sparse extent past its end, a missing extent file and a createType
+# the format does not define are corruptions (2), each with its message;
+# an extent named outside the descriptor's folder is not opened (1).
+t_vmdk_desc() {
+	local ext gt
+	T qemu-img create -q -f vmdk -o subformat=monolithicFlat flat.vmdk 4M || die "qemu-img create monolithicFlat"
+	T qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse sp.vmdk 4M || die "qemu-img create twoGbMaxExtentSparse"
+	T qemu-io -f vmdk -c 'write -P 0x5a 0 256k' sp.vmdk >/dev/null || die "qemu-io write"
+	[ -f flat-flat.vmdk ] && [ -f sp-s001.vmdk ] || die "qemu-img named the extents otherwise: $(ls)"
+	grep -q '^RW 8192 FLAT "flat-flat.vmdk" 0' flat.vmdk || die "flat.vmdk's extent line: $(grep -a RW flat.vmdk)"
+	grep -q '^RW 8192 SPARSE "sp-s001.vmdk"' sp.vmdk || die "sp.vmdk's extent line: $(grep -a RW sp.vmdk)"
+	for ext in flat.vmdk sp.vmdk; do
+		T qemu-img check "$ext" >/dev/null 2>&1 || die "qemu-img check $ext: exit $?"
+		chk_expect 0 "" "$ext"
+	done
+	# the flat extent one sector short
+	cp flat-flat.vmdk keep.vmdk
+	truncate -s $((4 * MiB - 512)) flat-flat.vmdk
+	chk_expect 2 "extent 1 \(line [0-9]+\): 8192 sectors from sector 0 of 'flat-flat.vmdk' end at byte 4194304, past the end of the file \(4193792 bytes\)" flat.vmdk
+	mv keep.vmdk flat-flat.vmdk
+	sed 's/^RW 8192 SPARSE/RW 8200 SPARSE/' sp.vmdk >big.vmdk
+	chk_expect 2 "'sp-s001.vmdk' holds 8192 sectors, the descriptor gives it 8200" big.vmdk
+	sed 's/"flat-flat.vmdk"/"gone-flat.vmdk"/' flat.vmdk >gone.vmdk
+	chk_expect 2 "extent 1 \(line [0-9]+\): file 'gone-flat.vmdk': No such file" gone.vmdk
+	sed 's/^createType=.*/createType="monolithicFlatt"/' flat.vmdk >ct.vmdk
+	chk_expect 2 "createType 'monolithicFlatt' is not one the VMDK format defines" ct.vmdk
+	mkdir -p sub
+	sed 's/"flat-flat.vmdk"/"..\/flat-flat.vmdk"/' flat.vmdk >sub/out.vmdk
+	chk_expect 1 "lies outside the descriptor's folder: not checked" sub/out.vmdk
+	# a grain of the sparse extent past its end: its first grain table
+	# (the directory's first entry) names one
+	gt=$(($(rd le32 sp-s001.vmdk $(($(rd le32 sp-s001.vmdk 56) * 512))) * 512))
+	[ "$(rd le32 sp-s001.vmdk "$gt")" -gt 1 ] || die "sp-s001.vmdk's first grain is not stored"
+	poke_le32 sp-s001.vmdk "$gt" 40000000
+	chk_expect 2 "grain 0 at sector 40000000 lies past the end of the file" sp.vmdk
+}
+
 [ -x "$VDTOOL" ] || { fail check "$VDTOOL is missing; build with make check-build"; exit 0; }
 vd_test check-clean t_clean
 vd_test check-injected t_injected
 vd_test check-failed-writer t_failed_writer
 vd_test check-refusals t_refusals
 vd_test check-tables t_tables
+vd_test check-vmdk-descriptor t_vmdk_desc
 vd_finish

@@ -264,6 +264,43 @@ t_ova() {
 	cmp_files back.raw "$(vd_oracle "$d/top.qcow2")"
 }
 
+# An OVA's OperatingSystemSection names what vdtool inspect finds: an
+# ext4 (mkfs.ext4 -d) holding a Debian root (os-release, the host's own
+# sh for the architecture) gets Debian's CIM OsType (95, 96 for 64-bit:
+# uname -m the oracle) and the PRETTY_NAME; a disk with no OS "Other"
+# (1). The descriptor stays well-formed (xmllint when present) and the
+# manifest right.
+t_ova_os() {
+	local d id
+	d=$(img_or_die conv)
+	mkdir -p t/etc t/usr/bin
+	cat >t/etc/os-release <<-'EOF'
+		PRETTY_NAME="Debian GNU/Linux 12 (bookworm) <&>"
+		NAME="Debian GNU/Linux"
+		VERSION_ID="12"
+		ID=debian
+	EOF
+	cp "$(readlink -f /bin/sh)" t/usr/bin/sh
+	truncate -s $((16 * MiB)) deb.raw
+	T mkfs.ext4 -q -F -d t deb.raw >/dev/null 2>&1 || die "mkfs.ext4 -d failed"
+	case $(uname -m) in x86_64 | aarch64 | ppc64* | s390x | riscv64) id=96 ;; *) id=95 ;; esac
+	must vdt convert -O ova deb.raw deb.ova >/dev/null
+	mkdir x && T tar xf deb.ova -C x || die "tar xf failed"
+	(cd x && T sha256sum -c --strict deb.mf) >sum.txt 2>&1 || die "sha256sum -c: $(cat sum.txt)"
+	if command -v xmllint >/dev/null; then
+		T xmllint --noout x/deb.ovf 2>xl.err || die "xmllint: $(head -n 3 xl.err)"
+	fi
+	grep -q "<OperatingSystemSection ovf:id=\"$id\">" x/deb.ovf ||
+		die "OS id: $(grep -A3 OperatingSystemSection x/deb.ovf | tr '\n' ' ')"
+	grep -q '<Description>Debian GNU/Linux 12 (bookworm) &lt;&amp;&gt;</Description>' x/deb.ovf ||
+		die "OS description: $(grep -A3 OperatingSystemSection x/deb.ovf | tr '\n' ' ')"
+	must vdt convert -O ova "$d/plain.qcow2" none.ova >/dev/null
+	mkdir y && T tar xf none.ova -C y || die "tar xf failed"
+	grep -q '<OperatingSystemSection ovf:id="1">' y/none.ovf &&
+		grep -q '<Description>Other</Description>' y/none.ovf ||
+		die "no OS: $(grep -A3 OperatingSystemSection y/none.ovf | tr '\n' ' ')"
+}
+
 # --path: one volume of the tree (a partition) rather than the disk.
 t_path() {
 	local d
@@ -285,6 +322,7 @@ vd_test convert-qcow2-backing t_qcow2_backing
 vd_test convert-vmdk t_vmdk
 vd_test convert-vpc t_vpc
 vd_test convert-ova t_ova
+vd_test convert-ova-os t_ova_os
 vd_test convert-path t_path
 vd_test convert-force t_force
 vd_test convert-interrupt t_interrupt

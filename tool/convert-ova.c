@@ -2,8 +2,9 @@
  * VirtualBox import it. The tar (POSIX ustar) holds, in this order:
  *   NAME.ovf        the OVF 1.0 descriptor (DMTF DSP0243): the disk's
  *                   file and size, its capacity, a virtual system with
- *                   an "Other" operating system, one CPU, 1 GiB of
- *                   memory, a SCSI controller and the disk;
+ *                   the operating system vdtool inspect finds on the
+ *                   disk (else "Other"), one CPU, 1 GiB of memory, a
+ *                   SCSI controller and the disk;
  *   NAME.mf         the manifest: SHA256(file)= digest, for both;
  *   NAME-disk1.vmdk the disk, streamOptimized (grains compressed on
  *                   every core).
@@ -24,6 +25,7 @@
 
 #include "common/sha.h"
 #include "tool/convert.h"
+#include "tool/inspect.h"
 
 #define OVA_BLOCK 512u
 #define OVA_COPY (1u << 20)
@@ -195,12 +197,81 @@ static void ova_hash_buf(const void *p, size_t n, char hex[65])
 		sprintf(hex + 2 * i, "%02x", d[i]);
 }
 
+/* The OperatingSystemSection's id: a CIM_OperatingSystem OsType value
+ * (DMTF CIM schema, CIM_OperatingSystem.mof; the ones VirtualBox and
+ * VMware write for these systems), from what inspect found. */
+struct ova_os_id {
+	const char *distro;
+	unsigned id32, id64;
+};
+
+static const struct ova_os_id ova_linux_ids[] = {
+	{ "rhel", 79, 80 },	   { "sles", 84, 85 },
+	{ "opensuse", 82, 83 },	   { "mandriva", 89, 90 },
+	{ "turbolinux", 91, 92 },  { "ubuntu", 93, 94 },
+	{ "debian", 95, 96 },	   { "centos", 106, 107 },
+	{ "oraclelinux", 108, 109 },
+};
+
+/* Windows by its NT version: client and server ids (0: none). */
+struct ova_win_id {
+	long major, minor;
+	unsigned client32, client64, server32, server64;
+};
+
+static const struct ova_win_id ova_win_ids[] = {
+	{ 5, 0, 58, 58, 58, 58 },	/* 2000 */
+	{ 5, 1, 67, 71, 67, 71 },	/* XP */
+	{ 5, 2, 71, 71, 69, 70 },	/* XP x64, Server 2003 */
+	{ 6, 0, 73, 74, 76, 77 },	/* Vista, Server 2008 */
+	{ 6, 1, 105, 105, 103, 103 },	/* 7, Server 2008 R2 */
+	{ 6, 2, 113, 114, 112, 112 },	/* 8, Server 2012 */
+	{ 6, 3, 116, 117, 115, 115 },	/* 8.1, Server 2012 R2 */
+	{ 10, 0, 119, 120, 118, 118 },	/* 10 and 11, Server 2016 on */
+};
+
+#define OVA_OS_OTHER 1
+#define OVA_OS_OTHER_64 102
+#define OVA_OS_LINUX 36
+#define OVA_OS_LINUX_64 101
+#define OVA_OS_WINNT 18
+
+static unsigned ova_os_id(const struct vdt_insp_brief *b)
+{
+	bool x64 = strstr(b->arch, "64") || !strcmp(b->arch, "s390x");
+
+	if (!strcmp(b->type, "linux")) {
+		for (unsigned i = 0; i < VD_ARRAY_SIZE(ova_linux_ids); i++)
+			if (!strcmp(b->distro, ova_linux_ids[i].distro))
+				return x64 ? ova_linux_ids[i].id64 :
+					     ova_linux_ids[i].id32;
+		return x64 ? OVA_OS_LINUX_64 : OVA_OS_LINUX;
+	}
+	if (!strcmp(b->type, "windows")) {
+		bool server = strstr(b->product_variant, "Server") ||
+			      strstr(b->product_name, "Server");
+
+		for (unsigned i = 0; i < VD_ARRAY_SIZE(ova_win_ids); i++) {
+			const struct ova_win_id *w = &ova_win_ids[i];
+
+			if (w->major != b->major || w->minor != b->minor)
+				continue;
+			return server ? (x64 ? w->server64 : w->server32) :
+					(x64 ? w->client64 : w->client32);
+		}
+		return OVA_OS_WINNT;
+	}
+	return x64 ? OVA_OS_OTHER_64 : OVA_OS_OTHER;
+}
+
 static char *ova_descriptor(const char *stem, const char *disk,
-			    uint64_t disk_bytes, uint64_t capacity)
+			    uint64_t disk_bytes, uint64_t capacity,
+			    unsigned os_id, const char *os_desc)
 {
 	char *xs = ova_xml(stem), *xd = ova_xml(disk), *ovf = NULL;
+	char *xo = ova_xml(os_desc);
 
-	if (xs && xd &&
+	if (xs && xd && xo &&
 	    asprintf(&ovf,
 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 "<Envelope ovf:version=\"1.0\" xml:lang=\"en-US\""
@@ -221,9 +292,9 @@ static char *ova_descriptor(const char *stem, const char *disk,
 "  <VirtualSystem ovf:id=\"%s\">\n"
 "    <Info>A virtual machine</Info>\n"
 "    <Name>%s</Name>\n"
-"    <OperatingSystemSection ovf:id=\"1\">\n"
+"    <OperatingSystemSection ovf:id=\"%u\">\n"
 "      <Info>The kind of installed guest operating system</Info>\n"
-"      <Description>Other</Description>\n"
+"      <Description>%s</Description>\n"
 "    </OperatingSystemSection>\n"
 "    <VirtualHardwareSection>\n"
 "      <Info>Virtual hardware requirements</Info>\n"
@@ -269,10 +340,11 @@ static char *ova_descriptor(const char *stem, const char *disk,
 "  </VirtualSystem>\n"
 "</Envelope>\n",
 		     xd, (unsigned long long)disk_bytes,
-		     (unsigned long long)capacity, xs, xs, xs) < 0)
+		     (unsigned long long)capacity, xs, xs, os_id, xo, xs) < 0)
 		ovf = NULL;
 	free(xs);
 	free(xd);
+	free(xo);
 	return ovf;
 }
 
@@ -300,6 +372,8 @@ int conv_ova(const struct conv_args *a)
 	uint64_t size = a->src->size, rsize = (size + 511) & ~511ULL;
 	char *tmp = strdup(a->out), *stem = NULL, *disk = NULL, *ovfn = NULL;
 	char *mfn = NULL, *ovf = NULL, *mf = NULL, dhex[65], ohex[65];
+	struct vdt_insp_brief os = { .type = "" };
+	const char *os_desc = "Other";
 	struct stat st;
 	int sfd = -1, ret, status = VDT_EXIT_FAIL;
 	size_t n;
@@ -323,6 +397,11 @@ int conv_ova(const struct conv_args *a)
 			  "bytes before .ova)", a->out);
 		goto out;
 	}
+	/* The guest's OS for the descriptor, when one is found. */
+	if (a->ns && !vdt_insp_brief(a->ns, &os))
+		os_desc = os.product_name[0] ? os.product_name :
+			  os.distro[0]	     ? os.distro :
+					       os.type;
 	if (conv_out_open(&out, a->out, a->force))
 		goto out;
 	sfd = ova_scratch(out.dir);
@@ -338,7 +417,7 @@ int conv_ova(const struct conv_args *a)
 	}
 	ret = ova_hash_fd(sfd, (uint64_t)st.st_size, dhex);
 	ovf = ret ? NULL : ova_descriptor(stem, disk, (uint64_t)st.st_size,
-					  rsize);
+					  rsize, ova_os_id(&os), os_desc);
 	if (ret || !ovf) {
 		vdt_error("%s: %s", a->out, ret ? strerror(-ret) :
 						  "out of memory");

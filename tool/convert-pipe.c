@@ -9,19 +9,30 @@
  * the rest when the sink asks for it. The calling thread takes the units
  * back in order and gives their blocks to the sink. So reading and
  * compressing run in parallel while the output is written front to back
- * by one thread. */
+ * by one thread. Nothing is copied on the way: a block's data is its
+ * place in the unit's buffer (a block that is all hole points at one
+ * shared zero block), compressed blocks are packed back to back in the
+ * slot's second buffer, and a sink may write straight from them until
+ * its flush (after each unit). A worker whose last reads came slowly
+ * (from the disk, not the page cache) asks the kernel, when it claims a
+ * unit, to start reading the stored bytes of the unit a round of
+ * workers later, so a cold input is read ahead of the workers; a warm
+ * one is not asked for (asking costs as much as a read then). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/layer.h"
 #include "tool/convert.h"
 
-#define CP_UNIT (2u << 20)
+#define CP_UNIT (4u << 20)
 #define CP_MAX_THREADS 4
 #define CP_MAX_SLOTS (2 * CP_MAX_THREADS + 2)
+/* Reads slower than this (bytes per second) came from the disk. */
+#define CP_COLD_RATE (1000ull << 20)
 
 enum { CP_FREE, CP_FILLING, CP_READY };
 
@@ -32,6 +43,7 @@ struct cp_slot {
 	uint8_t *bbuf;	/* the base's (with a base) */
 	uint8_t *cbuf;	/* compressed blocks, comp_cap bytes each */
 	bool *has;	/* per block: a data run touches it */
+	size_t cused;	/* bytes of cbuf used */
 	struct conv_block *b;
 };
 
@@ -40,8 +52,9 @@ struct cp {
 	struct vd_disk *base;
 	const struct conv_sink *s;
 	uint64_t size, base_size, unit, n_units, per_unit;
-	unsigned nslot;
+	unsigned nslot, nthreads;
 	struct cp_slot slot[CP_MAX_SLOTS];
+	uint8_t *zero;	/* one block of zeros */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint64_t next; /* the next unit to claim; guarded by lock */
@@ -67,8 +80,29 @@ static bool cp_zero(const uint8_t *d, size_t n)
 	return !d[0] && !memcmp(d, d + 1, n - 1);
 }
 
+/* Zeros in [from, to) of a unit's buffer, but only in the blocks that
+ * data also touches: a block the range covers whole is never read (it
+ * points at the zero block). */
+static void cp_clear(uint8_t *buf, uint64_t from, uint64_t to, uint64_t bs)
+{
+	uint64_t head = VD_MIN(to, (from + bs - 1) & ~(bs - 1));
+	uint64_t tail = VD_MAX(head, to & ~(bs - 1));
+
+	memset(buf + from, 0, (size_t)(head - from));
+	memset(buf + tail, 0, (size_t)(to - tail));
+}
+
+static uint64_t cp_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Fill slot s with its unit; *cold_r: its reads were slow. */
 static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
-		   uint64_t *err_off)
+		   uint64_t *err_off, bool *cold_r)
 {
 	const uint64_t bs = p->s->block;
 	uint64_t off = s->u * p->unit, len = VD_MIN(p->unit, p->size - off);
@@ -76,6 +110,7 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 	int ret;
 
 	memset(s->has, 0, (size_t)p->per_unit * sizeof(*s->has));
+	s->cused = 0;
 	/* Ends: each pass moves pos forward (a run of 0 is an error). */
 	for (pos = 0; pos < len;) {
 		uint64_t run;
@@ -93,23 +128,29 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 			for (uint64_t i = 0; i < nb; i++) {
 				s->b[i].kind = CONV_HOLE;
 				s->b[i].len = (uint32_t)bs;
-				s->b[i].data = s->buf;
+				s->b[i].data = p->zero;
 			}
 			return 0;
 		}
-		if (!pos)
-			memset(s->buf, 0, (size_t)p->unit);
-		if (data) {
+		if (!data)
+			cp_clear(s->buf, pos, pos + run, bs);
+		else {
+			uint64_t t0 = cp_now_ns(), ns;
+
 			ret = conv_src_read(p->in, s->buf + pos, (size_t)run,
 					    off + pos);
 			if (ret)
 				return ret;
+			ns = cp_now_ns() - t0;
+			*cold_r = ns > run * 1000000000u / CP_COLD_RATE;
 			for (uint64_t i = pos / bs; i <= (pos + run - 1) / bs;
 			     i++)
 				s->has[i] = true;
 		}
 		pos += run;
 	}
+	/* The last block of the disk, zero-padded. */
+	cp_clear(s->buf, len, nb * bs, bs);
 	if (p->base) {
 		uint64_t blen = off < p->base_size ?
 					VD_MIN(len, p->base_size - off) : 0;
@@ -121,7 +162,7 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 			return ret;
 	}
 	for (uint64_t i = 0; i < nb; i++) {
-		const uint8_t *d = s->buf + i * bs;
+		const uint8_t *d = s->has[i] ? s->buf + i * bs : p->zero;
 		bool zero = !s->has[i] || cp_zero(d, (size_t)bs);
 		struct conv_block *b = &s->b[i];
 
@@ -134,7 +175,9 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 		else
 			b->kind = CONV_DATA;
 		if (b->kind == CONV_DATA && p->s->codec != VD_CODEC_NONE) {
-			uint8_t *c = s->cbuf + i * p->s->comp_cap;
+			/* Packed: the sink writes a run of them as one
+			 * piece. Room: at most comp_cap per block. */
+			uint8_t *c = s->cbuf + s->cused;
 			long n = vd_encode(enc, p->s->codec, d, (size_t)bs, c,
 					   (size_t)p->s->comp_cap);
 
@@ -144,16 +187,31 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 				b->kind = CONV_COMP;
 				b->len = (uint32_t)n;
 				b->data = c;
+				s->cused += (size_t)n;
 			}
 		}
 	}
 	return 0;
 }
 
+/* The kernel starts reading what the unit one round of workers after u
+ * stores (each worker asks for one unit: together they keep a round
+ * ahead). Only a disk is asked: a file of the tree reads through its
+ * filesystem. */
+static void cp_ahead(struct cp *p, uint64_t u)
+{
+	uint64_t a = u + p->nthreads;
+
+	if (p->in->disk && a < p->n_units)
+		vd_disk_prefetch(p->in->disk, a * p->unit,
+				 VD_MIN(p->unit, p->size - a * p->unit));
+}
+
 static void *cp_worker(void *arg)
 {
 	struct cp *p = arg;
 	struct vd_encoder *enc = vd_encoder_new();
+	bool cold = true; /* until a read says otherwise */
 
 	if (!enc) {
 		cp_fail(p, -ENOMEM, 0, false);
@@ -179,8 +237,10 @@ static void *cp_worker(void *arg)
 		s->u = u;
 		s->state = CP_FILLING;
 		pthread_mutex_unlock(&p->lock);
+		if (cold)
+			cp_ahead(p, u);
 
-		ret = cp_fill(p, s, enc, &err_off);
+		ret = cp_fill(p, s, enc, &err_off, &cold);
 		if (ret) {
 			cp_fail(p, ret, err_off, false);
 			break;
@@ -265,6 +325,8 @@ int conv_pipe_run(const struct conv_src *in, struct vd_disk *base,
 	p.per_unit = p.unit / sink->block;
 	p.n_units = (p.size + p.unit - 1) / p.unit;
 	p.nslot = 2 * n + 2;
+	p.nthreads = n;
+	p.zero = calloc(1, (size_t)sink->block);
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	for (unsigned i = 0; i < p.nslot; i++) {
@@ -281,6 +343,8 @@ int conv_pipe_run(const struct conv_src *in, struct vd_disk *base,
 		    (sink->codec != VD_CODEC_NONE && !s->cbuf))
 			ret = -ENOMEM;
 	}
+	if (!p.zero)
+		ret = -ENOMEM;
 	if (ret) {
 		p.err = ret;
 		goto out;
@@ -306,6 +370,8 @@ int conv_pipe_run(const struct conv_src *in, struct vd_disk *base,
 			break;
 		for (uint64_t i = 0; i < nb && !ret; i++)
 			ret = sink->put(sink->ctx, off / sink->block + i, &s->b[i]);
+		if (!ret && sink->flush)
+			ret = sink->flush(sink->ctx);
 		if (ret) {
 			cp_fail(&p, ret, off, true);
 			break;
@@ -335,6 +401,7 @@ out:
 		free(p.slot[i].has);
 		free(p.slot[i].b);
 	}
+	free(p.zero);
 	pthread_mutex_destroy(&p.lock);
 	pthread_cond_destroy(&p.cond);
 	return ret;

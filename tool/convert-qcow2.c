@@ -39,6 +39,13 @@ static int cq_put(void *ctx, uint64_t g, const struct conv_block *b)
 	return -EINVAL;
 }
 
+/* The pipe is done with a unit: its clusters go out (one pwritev of the
+ * pipe's buffers). */
+static int cq_flush(void *ctx)
+{
+	return vd_qcow2_out_flush(((struct cq *)ctx)->w);
+}
+
 /* The base a -B output is over, opened as the output will open it:
  * a relative name from the output's folder. */
 static int cq_open_base(const struct conv_args *a, struct vd_disk **d_r,
@@ -118,6 +125,7 @@ int conv_qcow2(const struct conv_args *a)
 	sink.codec = a->compress ? a->codec : VD_CODEC_NONE;
 	sink.comp_cap = cs - 1;
 	sink.put = cq_put;
+	sink.flush = cq_flush;
 	sink.ctx = &c;
 	vdt_progress_init(&prog, a->quiet, qo.size);
 	ret = conv_pipe_run(a->src, base, &sink, &prog, &err_off, &err_write);

@@ -401,8 +401,10 @@ int vdt_convert(int argc, char **argv)
 			vdt_common_free(&c);
 			return VDT_EXIT_USAGE;
 		}
-		if (path ? vdt_open(&c, argv[optind], &img) :
-			   vdt_open_disk(&c, argv[optind], &img))
+		/* The tree too for --path, and for an OVA's OS section. */
+		if (path || !strcmp(a.fmt, "ova") ?
+			    vdt_open(&c, argv[optind], &img) :
+			    vdt_open_disk(&c, argv[optind], &img))
 			goto out;
 		if (!stat(argv[optind + 1], &st) &&
 		    conv_is_input(img.disk, &st)) {
@@ -430,6 +432,7 @@ int vdt_convert(int argc, char **argv)
 		}
 		a.in_path = argv[optind];
 		a.src = &src;
+		a.ns = img.ns;
 		a.out = argv[optind + 1];
 		a.quiet = quiet;
 		a.common = &c;

@@ -27,12 +27,16 @@ struct conv_block {
 };
 
 /* Where the blocks go: put is called on one thread, in block order, once
- * per block of the disk (the last one zero-padded to the block size). */
+ * per block of the disk (the last one zero-padded to the block size).
+ * A block's data stays valid until flush returns, which the pipe calls
+ * (when it is set) after the blocks of each unit, before it reuses their
+ * memory: so a sink can keep pointers instead of copies. */
 struct conv_sink {
 	uint64_t block;	      /* bytes per block, a power of two */
 	enum vd_codec codec;  /* VD_CODEC_NONE: never compressed */
 	uint64_t comp_cap;    /* the largest compressed block kept */
 	int (*put)(void *ctx, uint64_t idx, const struct conv_block *b);
+	int (*flush)(void *ctx); /* or NULL */
 	void *ctx;
 };
 
@@ -88,6 +92,7 @@ struct conv_args {
 	bool prealloc_metadata;
 	const char *subformat;
 	const char *backing;	  /* -B, as it is to be recorded */
+	struct vd_ns *ns;	  /* the image's tree (ova), or NULL */
 	const struct vdt_common *common;
 };
 

@@ -544,6 +544,7 @@ void vdt_insp_linux(struct vdt_insp *in, struct vdt_insp_os *os)
 	lnx_release(in, os);
 	lnx_hostname(in, os);
 	lnx_arch(in, os);
-	lnx_packages(in, os);
+	if (!in->brief)
+		lnx_packages(in, os);
 	lnx_fstab(in, os);
 }

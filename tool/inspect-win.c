@@ -342,11 +342,13 @@ static void win_software(struct vdt_insp *in, struct vdt_insp_os *os)
 		    atol(os->build_id) >= 22000)
 			os->product_name[9] = '1';
 	}
-	win_apps(os, h, win_node(h, root, "Microsoft\\Windows\\CurrentVersion\\"
-				 "Uninstall"));
-	win_apps(os, h, win_node(h, root, "WOW6432Node\\Microsoft\\Windows\\"
-				 "CurrentVersion\\Uninstall"));
-	os->have_pkgs = true;
+	if (!in->brief) {
+		win_apps(os, h, win_node(h, root, "Microsoft\\Windows\\"
+					 "CurrentVersion\\Uninstall"));
+		win_apps(os, h, win_node(h, root, "WOW6432Node\\Microsoft\\"
+					 "Windows\\CurrentVersion\\Uninstall"));
+		os->have_pkgs = true;
+	}
 	hivex_close(h);
 }
 

@@ -53,9 +53,11 @@ void vdt_insp_warn(struct vdt_insp_os *os, const char *fmt, ...)
 	va_end(ap);
 	if (!s)
 		return;
-	e = vdt_escape(s);
-	vdt_error("%s: %s", insp_root_name(os), e ? e : "?");
-	free(e);
+	if (!os->quiet) {
+		e = vdt_escape(s);
+		vdt_error("%s: %s", insp_root_name(os), e ? e : "?");
+		free(e);
+	}
 	if (os->nwarn < VDT_INSP_MAX_WARN)
 		os->warn[os->nwarn++] = s;
 	else
@@ -528,6 +530,7 @@ static bool insp_try(struct vdt_insp *in, struct vdt_insp_fs *f,
 	memset(os, 0, sizeof(*os));
 	os->fs = f;
 	os->major = os->minor = -1;
+	os->quiet = in->brief;
 	snprintf(os->root, sizeof(os->root), "%s", root);
 	if (vdt_resolve(in->ns, root, false, &ino) ||
 	    vd_ns_getattr(in->ns, ino, &a) || !S_ISDIR(a.mode) ||
@@ -573,6 +576,37 @@ static size_t insp_fs_roots(struct vdt_insp *in, struct vdt_insp_fs *f,
 			n++;
 	}
 	return n;
+}
+
+int vdt_insp_brief(struct vd_ns *ns, struct vdt_insp_brief *b)
+{
+	struct vdt_insp in = { .ns = ns, .brief = true };
+	struct vdt_insp_os os;
+	int ret = -ENOENT;
+
+	memset(b, 0, sizeof(*b));
+	b->major = b->minor = -1;
+	in.parts = vd_ns_parts(ns);
+	if (insp_gather_fss(&in))
+		return -ENOMEM;
+	/* The first root, as vdtool inspect lists them. */
+	for (size_t i = 0; i < in.nfs && ret; i++) {
+		if (!insp_fs_roots(&in, &in.fss[i], &os, 1))
+			continue;
+		snprintf(b->type, sizeof(b->type), "%s", os.type);
+		snprintf(b->distro, sizeof(b->distro), "%s", os.distro);
+		snprintf(b->product_name, sizeof(b->product_name), "%s",
+			 os.product_name);
+		snprintf(b->product_variant, sizeof(b->product_variant), "%s",
+			 os.product_variant);
+		snprintf(b->arch, sizeof(b->arch), "%s", os.arch);
+		b->major = os.major;
+		b->minor = os.minor;
+		insp_os_free(&os);
+		ret = 0;
+	}
+	free(in.fss);
+	return ret;
 }
 
 /* ------------------------------------------------------------ text */

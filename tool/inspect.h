@@ -160,6 +160,7 @@ struct vdt_insp_os {
 	size_t nmnts;
 	char *warn[VDT_INSP_MAX_WARN];
 	size_t nwarn;
+	bool quiet; /* warnings kept, not printed (a brief look) */
 };
 
 /* What every reader of a root gets. */
@@ -168,7 +169,24 @@ struct vdt_insp {
 	struct vdt_insp_fs *fss;
 	size_t nfs;
 	const struct vd_parts *parts; /* the disk's table, or NULL */
+	/* Only what names the OS (vdt_insp_brief): no packages, no
+	 * warnings printed. */
+	bool brief;
 };
+
+/* What names the first operating system vdtool inspect would list on
+ * the image of namespace ns (for the OS section of an OVF). */
+struct vdt_insp_brief {
+	char type[16];		      /* "linux", "windows" */
+	char distro[64];	      /* "debian", "rhel", "windows", ... */
+	char product_name[VDT_INSP_STR];
+	char product_variant[64];     /* Windows: "Client", "Server", ... */
+	char arch[32];		      /* "x86_64", "i386", ... or "" */
+	long major, minor;	      /* -1: unknown */
+};
+/* 0 and *b filled, -ENOENT when no operating system is found, or
+ * -ENOMEM. Prints nothing; reads no package database. */
+int vdt_insp_brief(struct vd_ns *ns, struct vdt_insp_brief *b);
 
 /* A warning of os ("vdtool inspect: ROOT: ..." on stderr, and in the
  * JSON), printf-style. */

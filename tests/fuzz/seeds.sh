@@ -747,6 +747,12 @@ seeds_qcow2check() {
 	mkdir -p "$OUT/qcow2check" && cp "$OUT"/qcow2/* "$OUT/qcow2check/"
 }
 
+# The vmdk seeds and the descriptors, checked (vdtool check).
+seeds_vmdkcheck() {
+	mkdir -p "$OUT/vmdkcheck" && cp "$OUT"/vmdk/* "$OUT/vmdkcheck/" &&
+		cp "$OUT"/vmdk-desc/* "$OUT/vmdkcheck/"
+}
+
 # LUKS headers by cryptsetup (small metadata and key-slot areas, cheap
 # KDFs, so the fuzzer reaches the unlock): LUKS2 with PBKDF2 and argon2id
 # slots, LUKS1 aes-cbc-essiv, qemu's LUKS1 aes-192-xts; and an encrypted qcow2 (qemu's LUKS1
@@ -802,11 +808,11 @@ seeds_inspect() {
 }
 
 fail=0
-for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks qcow2check inspect; do
+for t in qcow2 qcow2w vmdk vhd vdi vhdx ova mbr gpt fat ext xfs btrfs ntfs lvm wof luks qcow2check vmdkcheck inspect; do
 	echo "seeds: $t"
 	seeds_$t || echo "seeds: $t: a generator failed" >&2
 done
-for d in qcow2 qcow2w qcow2check vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks inspect; do
+for d in qcow2 qcow2w qcow2check vmdkcheck vmdk vmdk-desc vhd vdi vhdx ova mbr gpt fat ext ext-fc xfs btrfs ntfs lvm lvm-label lvm-text xpress lzx luks inspect; do
 	n=$(find "$OUT/$d" -type f 2>/dev/null | wc -l)
 	echo "seeds: $d: $n"
 	[ "$n" -gt 0 ] || fail=1
