@@ -13,8 +13,10 @@ DESTDIR ?=
 CC      ?= cc
 PKGS    := fuse3 zlib libzstd libdeflate ext2fs com_err
 # Loaded on first use, not linked (common/lazy.h): encryption, NTFS, and
-# btrfs' LZO extents, xxhash64 and BLAKE2b checksums.
-LAZY_PKGS := libcryptsetup libcrypto libntfs-3g lzo2 libxxhash libb2
+# btrfs' LZO extents, xxhash64 and BLAKE2b checksums; vdtool inspect's hivex,
+# librpm and sqlite3.
+LAZY_PKGS := libcryptsetup libcrypto libntfs-3g lzo2 libxxhash libb2 \
+	     hivex rpm sqlite3
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -26,12 +28,14 @@ LAZY_DEFS := -DVD_SONAME_CRYPTSETUP='"$(call soname,libcryptsetup,libcryptsetup)
 	     -DVD_SONAME_NTFS3G='"$(call soname,libntfs-3g,libntfs-3g)"' \
 	     -DVD_SONAME_LZO2='"$(call soname,lzo2,liblzo2)"' \
 	     -DVD_SONAME_XXHASH='"$(call soname,libxxhash,libxxhash)"' \
-	     -DVD_SONAME_B2='"$(call soname,libb2,libb2)"'
-# vdtool alone: Windows registry hives (hivex) and rpm databases (librpm,
-# sqlite3 to check an SQLite one first), for vdtool inspect.
-VDT_PKGS := hivex rpm sqlite3
-VDT_CFLAGS := $(shell pkg-config --cflags $(VDT_PKGS) 2>/dev/null)
-VDT_LIBS   := $(shell pkg-config --libs $(VDT_PKGS) 2>/dev/null)
+	     -DVD_SONAME_B2='"$(call soname,libb2,libb2)"' \
+	     -DVD_SONAME_HIVEX='"$(call soname,hivex,libhivex)"' \
+	     -DVD_SONAME_RPM='"$(call soname,rpm,librpm)"' \
+	     -DVD_SONAME_SQLITE3='"$(call soname,sqlite3,libsqlite3)"'
+# vdtool inspect's Windows registry hives (hivex) and rpm databases
+# (librpm, sqlite3 to check an SQLite one first) are among LAZY_PKGS.
+VDT_CFLAGS :=
+VDT_LIBS   :=
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 CFLAGS   ?= -O2 -g
@@ -123,7 +127,8 @@ check: deps
 
 # Scripts run their slow, exhaustive cases only when VD_FULL=1; the
 # long stress mode goes with them.
-check-full: deps
+check-full:
+	@VD_FULL=1 sh scripts/install-deps.sh
 	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) check-build
 	@BUILD=$(BUILD) VD_FULL=1 VD_STRESS=long bash tests/run.sh
 

@@ -1,45 +1,46 @@
-# bench/case-inspect.sh — `vdtool inspect` (issue 25) of a Debian-like
-# guest against virt-inspector on the same image, and vdtool's peak RSS.
+# bench/case-inspect.sh — `vdtool inspect` (issue 25) of a debootstrapped
+# Debian guest against virt-inspector on the same image, and vdtool's
+# peak RSS.
 #
-# The guest (insp.qcow2, made once): GPT, p1 an ESP (mkfs.vfat), p2 an
-# ext4 made by mkfs.ext4 -d from a usrmerged tree with os-release,
-# debian_version, hostname, fstab, the host's own /bin/sh and the host's
-# own dpkg status file (a real one: this machine's packages). The same
-# tree as tests/t-76-inspect.sh's Debian guest. Before timing, vdtool's
-# report is checked against the facts the tree holds.
+# The guest (insp.qcow2, made once and kept, as every bench image): GPT,
+# p1 an ESP (mkfs.vfat), p2 an ext4 made by mkfs.ext4 -d from a Debian
+# tree made by `debootstrap --variant=minbase` of the host's release
+# (from debootstrap's default mirror: the first run needs the network and
+# about 5 minutes), with its hostname and an fstab by LABEL=. Before
+# timing, vdtool's report is checked against the facts the tree holds
+# (debian_version, hostname, dpkg-query's count of installed packages).
 #
-# virt-inspector (libguestfs-tools) boots an appliance; it is not installed
-# for the bench (hundreds of MB, and without /dev/kvm the appliance runs
-# under TCG): install it to fill its column.
+# virt-inspector (libguestfs-tools) boots an appliance made by supermin
+# from the host's kernel (in /boot: linux-image-amd64 where there is none)
+# and runs it under TCG without /dev/kvm. It is not installed by the
+# bench (hundreds of MB and a kernel): install it to fill its column.
 # shellcheck shell=bash
 
-SPEC[insp]="v1 debian-like usrmerge dpkg=host"
-FILES_OF[insp]="insp.qcow2 insp.packages"
+SPEC[insp]="v2 debootstrap minbase $(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+FILES_OF[insp]="insp.qcow2 insp.packages insp.version"
 
 img_insp() {
-	local t=$WORK/insp-tree i=$WORK/insp
-	say "  insp.qcow2: GPT, p1 ESP, p2 ext4 (mkfs.ext4 -d) of a Debian-like tree with the host's dpkg status"
+	local t=$WORK/insp-tree i=$WORK/insp suite
+	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[ -n "$suite" ] || die "the host's os-release names no codename for debootstrap"
+	command -v debootstrap >/dev/null || die "debootstrap is not installed (the inspect case's guest needs it)"
+	say "  insp.qcow2: GPT, p1 ESP, p2 ext4 (mkfs.ext4 -d) of debootstrap --variant=minbase $suite"
 	rm -rf "$t"
-	mkdir -p "$t"/{usr/bin,usr/lib,etc,boot/efi,var/lib/dpkg/info,var/lib/dpkg/updates}
-	ln -s usr/bin "$t/bin"
-	cp "$(readlink -f /bin/sh)" "$t/usr/bin/dash"
-	ln -s dash "$t/usr/bin/sh"
-	printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n' \
-		>"$t/usr/lib/os-release"
-	ln -s ../usr/lib/os-release "$t/etc/os-release"
-	echo 12.5 >"$t/etc/debian_version"
+	timeout -k 10 1800 debootstrap --variant=minbase "$suite" "$t" >"$WORK/insp-debootstrap.log" 2>&1 ||
+		die "debootstrap failed: $(tail -n 3 "$WORK/insp-debootstrap.log" | tr '\n' ' ')"
 	echo bench01 >"$t/etc/hostname"
 	printf 'LABEL=root / ext4 errors=remount-ro 0 1\nLABEL=ESP /boot/efi vfat umask=0077 0 1\n' >"$t/etc/fstab"
-	cp /var/lib/dpkg/status "$t/var/lib/dpkg/status"
+	mkdir -p "$t/boot/efi"
 	dpkg-query --admindir="$t/var/lib/dpkg" -W -f='${db:Status-Status}\n' |
 		grep -cx installed >"$WORK/insp.packages" || die "dpkg-query on the bench guest failed"
+	cat "$t/etc/debian_version" >"$WORK/insp.version"
 	rm -f "$i-esp.img" "$i-root.img" "$i.raw"
 	truncate -s $((8 * MIB)) "$i-esp.img"
 	mkfs.vfat -n ESP "$i-esp.img" >/dev/null || die "mkfs.vfat failed"
-	truncate -s $((256 * MIB)) "$i-root.img"
-	mkfs.ext4 -q -F -L root -E root_owner=0:0 -d "$t" "$i-root.img" || die "mkfs.ext4 -d failed"
-	truncate -s $((266 * MIB)) "$i.raw"
-	printf 'label: gpt\nstart=2048, size=16384, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nstart=18432, size=524288, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n' |
+	truncate -s $((600 * MIB)) "$i-root.img"
+	mkfs.ext4 -q -F -L root -d "$t" "$i-root.img" || die "mkfs.ext4 -d failed"
+	truncate -s $((610 * MIB)) "$i.raw"
+	printf 'label: gpt\nstart=2048, size=16384, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nstart=18432, size=1228800, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n' |
 		sfdisk -q "$i.raw" >/dev/null || die "sfdisk failed"
 	dd if="$i-esp.img" of="$i.raw" bs=1M seek=1 conv=sparse,notrunc status=none
 	dd if="$i-root.img" of="$i.raw" bs=1M seek=9 conv=sparse,notrunc status=none
@@ -55,10 +56,10 @@ verify_insp() {
 	local out=$SCR/insp.json n
 	n=$(cat "$WORK/insp.packages")
 	if ! T "$BUILD/vdtool" inspect --json "$WORK/insp.qcow2" >"$out" 2>"$out.err" ||
-		! python3 - "$out" "$n" <<-'EOF'; then
+		! python3 - "$out" "$n" "$(cat "$WORK/insp.version")" <<-'EOF'; then
 			import json, sys
 			o = json.load(open(sys.argv[1]))["operatingsystems"][0]
-			want = {"root": "/p2", "distro": "debian", "version": "12.5",
+			want = {"root": "/p2", "distro": "debian", "version": sys.argv[3],
 			        "hostname": "bench01", "packages_count": int(sys.argv[2])}
 			sys.exit(any(o.get(k) != v for k, v in want.items()))
 		EOF
@@ -66,10 +67,14 @@ verify_insp() {
 	fi
 	command -v virt-inspector >/dev/null ||
 		MISSING[virt-inspector]="virt-inspector is not installed (Debian package libguestfs-tools; it boots an appliance, under TCG without /dev/kvm)"
+	# supermin makes the appliance from the host's own kernel.
+	have_tool virt-inspector && ! compgen -G '/boot/vmlinuz-*' >/dev/null &&
+		MISSING[virt-inspector]="no kernel in /boot for libguestfs's appliance (Debian package linux-image-$(dpkg --print-architecture))"
+	export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 	if ! have_tool virt-inspector; then
 		BAD["insp|virt-inspector"]="n/a: ${MISSING[virt-inspector]}"
 	else
-		if ! T virt-inspector -a "$WORK/insp.qcow2" --format=qcow2 >"$SCR/insp.xml" 2>/dev/null ||
+		if ! T virt-inspector --format=qcow2 -a "$WORK/insp.qcow2" >"$SCR/insp.xml" 2>/dev/null ||
 			! grep -q '<distro>debian</distro>' "$SCR/insp.xml" ||
 			! grep -q '<hostname>bench01</hostname>' "$SCR/insp.xml"; then
 			BAD["insp|virt-inspector"]="WRONG: virt-inspector did not find the Debian guest"
@@ -88,7 +93,7 @@ insp_run() {
 		T /usr/bin/time -f %M -o "$SCR/insp.rss" "$BUILD/vdtool" inspect --json \
 			"$WORK/insp.qcow2" >/dev/null 2>&1 || ok=0 ;;
 	virt-inspector)
-		T virt-inspector -a "$WORK/insp.qcow2" --format=qcow2 >/dev/null 2>&1 || ok=0 ;;
+		T virt-inspector --format=qcow2 -a "$WORK/insp.qcow2" >/dev/null 2>&1 || ok=0 ;;
 	esac
 	stop_clock
 	[ "$ok" = 1 ] || { REASON="$tool failed"; return 1; }
@@ -97,12 +102,12 @@ insp_run() {
 
 case_inspect() {
 	local cache cold run tool r line v
-	case_begin inspect ms low "Inspecting a Debian-like guest (vdtool inspect)" \
+	case_begin inspect ms low "Inspecting a debootstrapped Debian guest (vdtool inspect)" \
 "The vdmount row is \`vdtool inspect --json\` (no FUSE: it reads the
-image directly), against \`virt-inspector -a\` on the same qcow2 (GPT, ESP
-+ ext4 holding a usrmerged Debian-like tree and this machine's own dpkg
-status file, $(cat "$WORK/insp.packages") installed packages): from exec
-to the report. Cold runs drop the page cache first."
+image directly), against \`virt-inspector --format=qcow2 -a\` on the same qcow2 (GPT, ESP
++ ext4 holding a Debian $(cat "$WORK/insp.version") made by debootstrap
+--variant=minbase, $(cat "$WORK/insp.packages") installed packages): from
+exec to the report. Cold runs drop the page cache first."
 	case_begin imem MiB low "vdtool inspect's peak RSS" \
 "Maximum resident set size of \`vdtool inspect --json\` of the same guest
 (GNU time's %M), median of the runs."

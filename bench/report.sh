@@ -278,7 +278,9 @@ targets() {
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "1 job, $cache" qsd 1.5
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
 		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50
-		tgt "vdtool inspect of a Debian-like guest, ≥ 20× virt-inspector" inspect "$cache" virt-inspector 20
+		tgt "vdtool inspect of a debootstrapped Debian guest, ≥ 20× virt-inspector" inspect "$cache" virt-inspector 20
+		[ -z "${C_UNIT[imem]:-}" ] ||
+			echo "- reported — vdtool inspect's peak RSS ($cache): $(med_of imem "$cache" vdmount -p1 | sed 's/^$/—/') MiB"
 		tgt "overlay: cp -a of the 20,000-file tree into p1/, ≥ 1.5× fuse2fs -o rw on the raw partition" wcp "$cache" fuse2fs 1.5
 		rep "vdtool copy-in -p of the same tree" wcp "$cache" vdtool
 		tgt "vdtool convert -O qcow2 of the 4 GiB qcow2, ≥ 1× qemu-img convert" conv "qcow2, $cache" qimg-convert 1
@@ -338,6 +340,8 @@ report() {
 	done
 	have_tool fuse2fs && echo "- fuse2fs, debugfs: e2fsprogs $(dpkg-query -W -f='${Version}' e2fsprogs 2>/dev/null || echo '?')"
 	have_tool fio && echo "- $(fio --version)"
+	! command -v virt-inspector >/dev/null || ! have_tool virt-inspector ||
+		echo "- $(virt-inspector --version 2>&1 | head -n1) (libguestfs $(dpkg-query -W -f='${Version}' libguestfs0 2>/dev/null || echo '?'), backend ${LIBGUESTFS_BACKEND:-direct}, appliance kernel $(basename "$(ls /boot/vmlinuz-* 2>/dev/null | tail -n1)"), $([ -w /dev/kvm ] && echo KVM || echo 'TCG: no /dev/kvm'))"
 	# shellcheck disable=SC2185 # GNU find: --version needs no path
 	echo "- $(dd --version | head -n1), $(cp --version | head -n1), $(find --version | head -n1)"
 	echo

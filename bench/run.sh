@@ -22,7 +22,7 @@
 #   write  sequential 1 MiB and random 4 KiB writes through an overlay, and
 #          creating + mounting it, against qemu-storage-daemon's writable export;
 #          cp -a of the tree into p1/ against fuse2fs -o rw, and vdtool copy-in
-#   inspect  vdtool inspect of a Debian-like guest against virt-inspector,
+#   inspect  vdtool inspect of a debootstrapped Debian guest against virt-inspector,
 #          and vdtool's peak RSS
 #   convert  vdtool convert of the 4 GiB qcow2 to qcow2 (plain, zlib, zstd) and
 #          streamOptimized VMDK against qemu-img convert; vdtool check of a
@@ -154,7 +154,8 @@ command -v python3 >/dev/null || die "python3 not found (the image builders use 
 
 # peers installed when missing: command -> Debian package
 declare -A PKG=([qcowmount]=libqcow-utils [vmdkmount]=libvmdk-utils
-	[vhdimount]=libvhdi-utils [fio]=fio [fuse2fs]=fuse2fs [rsync]=rsync)
+	[vhdimount]=libvhdi-utils [fio]=fio [fuse2fs]=fuse2fs [rsync]=rsync
+	[debootstrap]=debootstrap)
 want=()
 for cmd in "${!PKG[@]}"; do command -v "$cmd" >/dev/null || want+=("${PKG[$cmd]}"); done
 if [ ${#want[@]} -gt 0 ] && [ "${VDBENCH_INSTALL:-1}" != 0 ] &&

@@ -27,6 +27,15 @@
 #ifndef VD_SONAME_B2
 #define VD_SONAME_B2 "libb2.so"
 #endif
+#ifndef VD_SONAME_HIVEX
+#define VD_SONAME_HIVEX "libhivex.so"
+#endif
+#ifndef VD_SONAME_RPM
+#define VD_SONAME_RPM "librpm.so"
+#endif
+#ifndef VD_SONAME_SQLITE3
+#define VD_SONAME_SQLITE3 "libsqlite3.so"
+#endif
 
 #define LAZY(soname) { soname, PTHREAD_ONCE_INIT, NULL, "" }
 struct vd_lazy vd_lazy_cryptsetup = LAZY(VD_SONAME_CRYPTSETUP);
@@ -35,6 +44,9 @@ struct vd_lazy vd_lazy_ntfs3g = LAZY(VD_SONAME_NTFS3G);
 struct vd_lazy vd_lazy_lzo2 = LAZY(VD_SONAME_LZO2);
 struct vd_lazy vd_lazy_xxhash = LAZY(VD_SONAME_XXHASH);
 struct vd_lazy vd_lazy_b2 = LAZY(VD_SONAME_B2);
+struct vd_lazy vd_lazy_hivex = LAZY(VD_SONAME_HIVEX);
+struct vd_lazy vd_lazy_rpm = LAZY(VD_SONAME_RPM);
+struct vd_lazy vd_lazy_sqlite3 = LAZY(VD_SONAME_SQLITE3);
 
 /* pthread_once takes no argument: one loader per library. */
 static void lazy_load(struct vd_lazy *l)
@@ -61,6 +73,9 @@ LOADER(ntfs3g)
 LOADER(lzo2)
 LOADER(xxhash)
 LOADER(b2)
+LOADER(hivex)
+LOADER(rpm)
+LOADER(sqlite3)
 
 static void lazy_once(struct vd_lazy *l)
 {
@@ -69,6 +84,9 @@ static void lazy_once(struct vd_lazy *l)
 			   l == &vd_lazy_ntfs3g	    ? load_ntfs3g :
 			   l == &vd_lazy_lzo2	    ? load_lzo2 :
 			   l == &vd_lazy_xxhash	    ? load_xxhash :
+			   l == &vd_lazy_hivex	    ? load_hivex :
+			   l == &vd_lazy_rpm	    ? load_rpm :
+			   l == &vd_lazy_sqlite3    ? load_sqlite3 :
 						      load_b2;
 
 	pthread_once(&l->once, fn);

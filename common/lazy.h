@@ -5,7 +5,8 @@
  * libxxhash and libb2 made every start load and relocate them and the
  * dozen libraries they pull in (device-mapper, argon2, json-c, udev,
  * selinux, pcre2, gomp...): more of a mount's start-up than vdmount's
- * own work. Instead, common/lazy-*.c (written by scripts/gen-lazy.py)
+ * own work. So for vdtool's hivex, librpm (with its lua, popt, magic,
+ * ...) and sqlite3, which only `vdtool inspect` uses. Instead, common/lazy-*.c (written by scripts/gen-lazy.py)
  * define the functions vdmount calls, with the libraries' own
  * prototypes; each looks up the real function with dlopen/dlsym the
  * first time it is called.
@@ -28,6 +29,8 @@ struct vd_lazy {
 
 extern struct vd_lazy vd_lazy_cryptsetup, vd_lazy_crypto, vd_lazy_ntfs3g,
 	vd_lazy_lzo2, vd_lazy_xxhash, vd_lazy_b2;
+/* vdtool inspect's: hivex, librpm, sqlite3. */
+extern struct vd_lazy vd_lazy_hivex, vd_lazy_rpm, vd_lazy_sqlite3;
 
 /* Load l now: 0, or -ENOSYS with a log line naming the library. */
 int vd_lazy_need(struct vd_lazy *l);

@@ -58,6 +58,25 @@ LIBS = [
     ("lzo2", "lzo2", ["lzo/lzo1x.h"], ["lzo1x_decompress_safe"]),
     ("xxhash", "libxxhash", ["xxhash.h"], ["XXH64"]),
     ("b2", "libb2", ["blake2.h"], ["blake2b"]),
+    # vdtool inspect alone: Windows hives, rpm databases (librpm; the
+    # rpmio functions are found through it, a library it depends on).
+    ("hivex", "hivex", ["hivex.h"], [
+        "hivex_close", "hivex_node_children", "hivex_node_get_child",
+        "hivex_node_get_value", "hivex_node_name", "hivex_node_values",
+        "hivex_open", "hivex_root", "hivex_value_dword", "hivex_value_key",
+        "hivex_value_string", "hivex_value_type", "hivex_value_value"]),
+    ("rpm", "rpm", [
+        "rpm/header.h", "rpm/rpmdb.h", "rpm/rpmlib.h", "rpm/rpmlog.h",
+        "rpm/rpmmacro.h", "rpm/rpmts.h"], [
+        "headerGetNumber", "headerGetString", "headerIsEntry",
+        "rpmPopMacro", "rpmPushMacro", "rpmReadConfigFiles",
+        "rpmdbFreeIterator", "rpmdbNextIterator", "rpmlogRecMessage",
+        "rpmlogRecPriority", "rpmlogSetCallback", "rpmtsCreate",
+        "rpmtsFree", "rpmtsInitIterator", "rpmtsOpenDB",
+        "rpmtsSetRootDir", "rpmtsSetVSFlags"]),
+    ("sqlite3", "sqlite3", ["sqlite3.h"], [
+        "sqlite3_close", "sqlite3_errmsg", "sqlite3_errstr",
+        "sqlite3_exec", "sqlite3_free", "sqlite3_open_v2"]),
 ]
 
 # System headers some library headers expect to have been included.
@@ -103,6 +122,24 @@ def param_name(p):
     return names[-1]
 
 
+TYPE_WORDS = {"int", "char", "long", "short", "unsigned", "signed",
+              "double", "float", "void", "_Bool", "const", "volatile"}
+
+
+def unnamed(p):
+    """Whether parameter declaration p names no parameter: it ends with a
+    pointer star, or with a type word, or is a single (typedef) name."""
+    p = re.sub(r"__attribute__\s*\(\(.*\)\)", "", p).strip()
+    if "(" in p:
+        return False
+    if p.endswith("*"):
+        return True
+    words = IDENT.findall(p)
+    words = [w for w in words if w not in ("const", "volatile", "struct",
+                                           "union", "enum")]
+    return len(words) <= 1 or words[-1] in TYPE_WORDS
+
+
 def stub(decls, name):
     pat = re.compile(r"(?:^|[\s*])%s\s*\(" % re.escape(name))
     for d in decls:
@@ -120,7 +157,13 @@ def stub(decls, name):
         if params in ("", "void"):
             args = []
         else:
-            args = [param_name(p) for p in split_params(params)]
+            # A parameter without a name (sqlite3.h has them) gets one.
+            plist = split_params(params)
+            for i, p in enumerate(plist):
+                if p != "..." and unnamed(p):
+                    plist[i] = "%s a%d" % (p, i)
+            params = ", ".join(plist)
+            args = [param_name(p) for p in plist]
         if "..." in args:
             sys.exit("%s: variadic, not supported" % name)
         proto = "%s%s%s(%s)" % (ret, "" if ret.endswith("*") else " ",

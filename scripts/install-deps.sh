@@ -16,6 +16,14 @@ btrfs-progs liblzo2-dev libxxhash-dev libb2-dev
 libxml2-utils
 libhivex-dev libhivex-bin libwin-hivex-perl librpm-dev rpm sqlite3 db5.3-util"
 
+# make check-full (VD_FULL=1) also: virt-inspector, the oracle of vdtool
+# inspect, with a kernel for its appliance when /boot has none, and
+# debootstrap for its Debian guest.
+if [ "${VD_FULL:-0}" = 1 ]; then
+	PKGS="$PKGS libguestfs-tools debootstrap"
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || PKGS="$PKGS linux-image-$(dpkg --print-architecture)"
+fi
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

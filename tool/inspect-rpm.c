@@ -33,6 +33,7 @@
 #include <rpm/rpmmacro.h>
 #include <rpm/rpmts.h>
 
+#include "common/lazy.h"
 #include "common/util.h"
 #include "tool/inspect.h"
 
@@ -133,6 +134,11 @@ static bool rpm_sqlite_ok(struct vdt_insp_os *os, const char *dir,
 	char *path = NULL, *err = NULL;
 	int rc;
 
+	if (vd_lazy_need(&vd_lazy_sqlite3)) {
+		vdt_insp_warn(os, "%s: sqlite3 cannot be loaded: %s", rel,
+			      vd_lazy_sqlite3.error);
+		return false;
+	}
 	if (asprintf(&path, "%s/%s", dir, file) < 0)
 		return false;
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
@@ -203,6 +209,12 @@ void vdt_insp_rpm(struct vdt_insp *in, struct vdt_insp_os *os,
 	}
 	if (b == VD_ARRAY_SIZE(rpm_backends))
 		return;
+	/* librpm is loaded on first use (common/lazy.h). */
+	if (vd_lazy_need(&vd_lazy_rpm)) {
+		vdt_insp_warn(os, "rpm database: librpm cannot be loaded: %s",
+			      vd_lazy_rpm.error);
+		return;
+	}
 	if (tmp && *tmp == '/' &&
 	    asprintf(&tdir, "%s/vdtool-rpmdb.XXXXXX", tmp) < 0)
 		tdir = NULL;

@@ -32,6 +32,7 @@
 
 #include <hivex.h>
 
+#include "common/lazy.h"
 #include "common/util.h"
 #include "tool/inspect.h"
 #include "tool/vdtool.h"
@@ -187,6 +188,13 @@ static hive_h *win_open(struct vdt_insp *in, struct vdt_insp_os *os,
 	}
 	if (ret) {
 		vdt_insp_warn(os, "%s: %s", p, strerror(-ret));
+		close(fd);
+		return NULL;
+	}
+	/* hivex is loaded on first use (common/lazy.h). */
+	if (vd_lazy_need(&vd_lazy_hivex)) {
+		vdt_insp_warn(os, "%s: hivex cannot be loaded: %s", p,
+			      vd_lazy_hivex.error);
 		close(fd);
 		return NULL;
 	}
