@@ -68,6 +68,8 @@ struct qcow2_w {
 	uint64_t n_reuse;     /* bits in reuse */
 	uint64_t reuse_hint;  /* no bit is set below it */
 	bool touched;	      /* the file was written since the open */
+	int fresh_dir;	      /* vd_open_opts.fresh, not yet synced: the
+			       * file's folder (open), else -1 */
 	struct qw_dirty dirty[QW_MAX_DIRTY]; /* tables to write back */
 	unsigned n_dirty;
 	size_t dirty_bytes;

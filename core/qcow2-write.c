@@ -58,6 +58,7 @@
  * writing (it still opens read-only). */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,11 +649,38 @@ static void qw_unclaim(struct qcow2_w *w, struct qw_busy *b)
 	pthread_mutex_unlock(&w->busy_lock);
 }
 
-/* Before the first change to the file: autoclear bits (offset 88) name
- * what a writer that does not know them must drop (bitmaps); we know
- * none but data_file_raw, which comes only with a data file (refused
- * for writing). Not at open: an open that then fails (an overlay that
- * does not lead to its base) must leave the file as it was. */
+/* A child vd_overlay_create has just made (vd_open_opts.fresh) is
+ * written but not synced, so that a mount does not wait for the disk
+ * (two syncs were most of the time from exec to the first stat). It and
+ * its name are made durable before the first change to it, or at its
+ * close: a crash (power loss) before then leaves no child, an empty one
+ * (which vdmount --overlay makes again) or the whole new one; never one
+ * written to but not whole. Caller holds w->meta. */
+static int qw_sync_fresh(struct vd_layer *l)
+{
+	struct qcow2_w *w = ((struct qcow2 *)l->priv)->w;
+	int ret;
+
+	if (w->fresh_dir < 0)
+		return 0;
+	ret = qcow2_w_sync(l);
+	if (!ret && fsync(w->fresh_dir) < 0) {
+		ret = -errno;
+		QW_LOG("fsync of its folder: %s", strerror(-ret));
+	}
+	if (ret)
+		return ret;
+	close(w->fresh_dir);
+	w->fresh_dir = -1;
+	return 0;
+}
+
+/* Before the first change to the file: a fresh child made durable
+ * (qw_sync_fresh); autoclear bits (offset 88) name what a writer that
+ * does not know them must drop (bitmaps); we know none but
+ * data_file_raw, which comes only with a data file (refused for
+ * writing). Not at open: an open that then fails (an overlay that does
+ * not lead to its base) must leave the file as it was. */
 static int qw_touch(struct vd_layer *l)
 {
 	struct qcow2 *q = l->priv;
@@ -661,7 +689,9 @@ static int qw_touch(struct vd_layer *l)
 	int ret = 0;
 
 	pthread_mutex_lock(&w->meta);
-	if (!w->touched && q->version >= 3 && q->autoclear) {
+	if (!w->touched)
+		ret = qw_sync_fresh(l);
+	if (!ret && !w->touched && q->version >= 3 && q->autoclear) {
 		ret = qcow2_w_pwrite(l, z, 8, 88);
 		if (!ret)
 			ret = qcow2_w_sync(l);
@@ -751,6 +781,11 @@ void qcow2_w_close(struct vd_layer *l)
 	if (qcow2_flush(l))
 		vd_log(VD_LOG_ERR, "%s: qcow2: closing: the last writes could "
 		       "not be made durable", l->path);
+	pthread_mutex_lock(&w->meta);
+	qw_sync_fresh(l);
+	pthread_mutex_unlock(&w->meta);
+	if (w->fresh_dir >= 0)
+		close(w->fresh_dir);
 	for (unsigned i = 0; i < w->n_dirty; i++)
 		vd_cache_put(vd_layer_cache(l), &w->dirty[i].ref);
 	qcow2_rb_drop(w);
@@ -789,6 +824,25 @@ static int qw_lock(struct vd_layer *l, struct vd_err *e)
 				      "program (lock on byte %lld: %s)",
 				      (long long)bytes[i], strerror(errno));
 	}
+	return 0;
+}
+
+/* The folder of the layer's file, open, for syncing the file's name
+ * later: a daemon moves to / after the open, and the path may be
+ * relative. */
+static int qw_open_dir(struct vd_layer *l, int *fd_r, struct vd_err *e)
+{
+	char *tmp = strdup(l->path);
+	int fd;
+
+	if (!tmp)
+		return Q_FAIL(-ENOMEM, "out of memory");
+	fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(tmp);
+	if (fd < 0)
+		return Q_FAIL(-errno, "cannot open its folder: %s",
+			      strerror(errno));
+	*fd_r = fd;
 	return 0;
 }
 
@@ -841,8 +895,11 @@ int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
 	pthread_cond_init(&w->busy_cond, NULL);
 	w->rc_bits = 1u << q->refcount_order;
 	w->rb_shift = q->cluster_bits + 3 - q->refcount_order;
+	w->fresh_dir = -1;
 	q->w = w;
 	ret = qw_lock(l, e);
+	if (!ret && o->fresh)
+		ret = qw_open_dir(l, &w->fresh_dir, e);
 	if (!ret)
 		ret = qcow2_w_check(l, hdr, e);
 	if (ret) {
@@ -852,6 +909,8 @@ int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		pthread_mutex_destroy(&w->busy_lock);
 		pthread_cond_destroy(&w->busy_cond);
 		qcow2_rb_drop(w);
+		if (w->fresh_dir >= 0)
+			close(w->fresh_dir);
 		free(w->rt);
 		free(w->reuse);
 		free(w);
