@@ -442,6 +442,7 @@ int vd_disk_open(const char *path, const struct vd_open_opts *opts,
 	}
 	lo.snapshot = opts->snapshot;
 	lo.writable = opts->writable;
+	lo.fresh = opts->fresh;
 	lo.keys = opts->keys;
 	ret = layer_open(d, f, p, opts->format, &lo, 0, &d->top, e);
 	if (ret) {

@@ -42,6 +42,10 @@ struct vd_open_opts {
 	/* An overlay's base: the open fails unless this file is a layer
 	 * below the top (vdmount --overlay=CHILD IMAGE with CHILD there). */
 	const char *backed_by;
+	/* With writable: the top layer was just made by vd_overlay_create
+	 * and is not synced yet; its first write (or its close) first
+	 * makes it and its name durable. */
+	bool fresh;
 	/* Passphrases (common/keys.h) for encrypted layers and LUKS
 	 * volumes, tried on each; NULL: none. Not owned. */
 	struct vd_keys *keys;
@@ -69,7 +73,8 @@ int vd_disk_write(struct vd_disk *d, const void *buf, size_t len,
  * backing file is base, its format recorded; base is opened read-only
  * with o's format, backing dirs and parent id option, and must lie in
  * child's folder or one of o's backing dirs (the name is then relative,
- * else absolute). 0, or -errno with e filled. */
+ * else absolute). It is written, not synced: open it with
+ * vd_open_opts.fresh. 0, or -errno with e filled. */
 int vd_overlay_create(const char *child, const char *base,
 		      const struct vd_open_opts *o, struct vd_err *e);
 /* Make every write that returned durable (fdatasync of the top file). */

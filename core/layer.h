@@ -98,6 +98,7 @@ struct vd_layer {
 struct vd_layer_opts {
 	const char *snapshot; /* top layer only */
 	bool writable;	      /* top layer only; its file is open O_RDWR */
+	bool fresh;	      /* with writable: vd_open_opts.fresh */
 	struct vd_keys *keys; /* passphrases for encrypted layers, or NULL */
 };
 

@@ -8,7 +8,12 @@
  * backing name is relative when the base lies in the child's folder (so
  * the pair can move together), else absolute; either way the base must
  * lie where the rule for files that images name (ARCHITECTURE.md) lets
- * the child's later opens find it: the child's folder or a --backing-dir. */
+ * the child's later opens find it: the child's folder or a --backing-dir.
+ *
+ * Every byte is written (zeros too: a full disk must fail the creation,
+ * not a later write of the tables), and nothing is synced here: the
+ * writer syncs the child and its folder before its first write
+ * (vd_open_opts.fresh), so that a mount does not wait for the disk. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -184,21 +189,10 @@ int vd_overlay_create(const char *child, const char *base,
 		goto out;
 	}
 	ret = ov_write_all(fd, img, (size_t)total, 0);
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
 	if (ret) {
 		vd_fail(e, ret, "%s: %s", child, strerror(-ret));
 		unlink(child);
 		goto out;
-	}
-	/* The new name, durable too. */
-	{
-		int dfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
 	}
 out:
 	if (fd >= 0)

@@ -8,6 +8,7 @@
  * (synced), then the old table is released. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +19,20 @@
 
 /* ---- host file I/O */
 
-int qcow2_w_pwrite(struct vd_layer *l, const void *buf, size_t len,
-		     uint64_t off)
+int qcow2_w_pwritev(struct vd_layer *l, struct iovec *iov, int cnt,
+		    uint64_t off)
 {
 	struct vd_file *f = l->file;
-	const uint8_t *p = buf;
-	uint64_t end = off + len, cur;
+	uint64_t pos = off, end, cur;
+	size_t left = 0;
 
+	for (int i = 0; i < cnt; i++)
+		left += iov[i].iov_len;
+	end = off + left;
 	/* Ends: each pass writes at least one byte or returns. */
-	while (len > 0) {
-		ssize_t n = pwrite(f->fd, p, len, (off_t)off);
+	while (left > 0) {
+		ssize_t n = pwritev(f->fd, iov, VD_MIN(cnt, IOV_MAX),
+				    (off_t)pos);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -35,13 +40,22 @@ int qcow2_w_pwrite(struct vd_layer *l, const void *buf, size_t len,
 			int err = n < 0 ? errno : EIO;
 
 			if (err != ENOSPC && err != EDQUOT)
-				QW_LOG("write of %zu bytes at 0x%llx: %s", len,
-				      (unsigned long long)off, strerror(err));
+				QW_LOG("write of %zu bytes at 0x%llx: %s", left,
+				       (unsigned long long)pos, strerror(err));
 			return -err;
 		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
+		pos += (uint64_t)n;
+		left -= (size_t)n;
+		/* Past what was written (the caller's vector changes). */
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
 	}
 	/* Reads check host offsets against the size: it grows before
 	 * anything that points past the old end is written. */
@@ -53,14 +67,115 @@ int qcow2_w_pwrite(struct vd_layer *l, const void *buf, size_t len,
 	return 0;
 }
 
+int qcow2_w_pwrite(struct vd_layer *l, const void *buf, size_t len,
+		   uint64_t off)
+{
+	struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
+
+	return qcow2_w_pwritev(l, &v, 1, off);
+}
+
+static int rb_flush(struct vd_layer *l);
+
 int qcow2_w_sync(struct vd_layer *l)
 {
+	int ret = rb_flush(l);
+
+	if (ret)
+		return ret;
 	if (fdatasync(l->file->fd) < 0) {
 		int err = errno;
 
 		QW_LOG("fdatasync: %s", strerror(err));
 		return -err;
 	}
+	return 0;
+}
+
+/* ---- refcount blocks held in memory. A refcount changes in its block's
+ * copy here; what changed is written at the next sync (qcow2_w_sync, so
+ * before anything on disk can point to a cluster it counts: every L2 or
+ * L1 write that names a new cluster comes after a sync) or when the
+ * block makes room for another. A refcount on disk may lag one in
+ * memory only by changes not yet synced, which a crash may lose with
+ * the metadata that relied on them; a decrement reaching the disk late
+ * leaks at worst. All under w->meta. Blocks the table does not name yet
+ * are made on disk (qcow2_rc_change, qw_grow) and read here only once
+ * named. */
+
+/* Write what changed of a held block. */
+static int rb_write(struct vd_layer *l, struct qw_rb *b)
+{
+	int ret;
+
+	if (!b->held || b->lo >= b->hi)
+		return 0;
+	ret = qcow2_w_pwrite(l, b->data + b->lo, b->hi - b->lo,
+			     b->off + b->lo);
+	if (!ret)
+		b->lo = b->hi = 0;
+	return ret;
+}
+
+static int rb_flush(struct vd_layer *l)
+{
+	struct qcow2_w *w = ((struct qcow2 *)l->priv)->w;
+	int ret = 0;
+
+	for (unsigned i = 0; !ret && i < QW_RB_SLOTS; i++)
+		ret = rb_write(l, &w->rb[i]);
+	return ret;
+}
+
+void qcow2_rb_drop(struct qcow2_w *w)
+{
+	for (unsigned i = 0; i < QW_RB_SLOTS; i++) {
+		free(w->rb[i].data);
+		w->rb[i] = (struct qw_rb){ 0 };
+	}
+}
+
+/* The held copy of refcount block r (named by the table): found, or read
+ * into a free slot or the least recently used one (its changes written
+ * first). */
+static int rb_get(struct vd_layer *l, uint64_t r, struct qw_rb **b_r)
+{
+	struct qcow2 *q = l->priv;
+	struct qcow2_w *w = q->w;
+	unsigned lim = (unsigned)VD_MAX(1, VD_MIN(QW_RB_SLOTS,
+						 QW_RB_BYTES >> q->cluster_bits));
+	struct qw_rb *b = NULL;
+	int ret;
+
+	for (unsigned i = 0; i < lim; i++) {
+		struct qw_rb *c = &w->rb[i];
+
+		if (c->held && c->r == r) {
+			c->stamp = ++w->rb_clock;
+			*b_r = c;
+			return 0;
+		}
+		if (!b || (b->held && (!c->held || c->stamp < b->stamp)))
+			b = c;
+	}
+	ret = rb_write(l, b);
+	if (ret)
+		return ret;
+	b->held = false;
+	if (!b->data) {
+		b->data = malloc(q->cluster_size);
+		if (!b->data)
+			return -ENOMEM;
+	}
+	ret = vd_file_pread(l->file, b->data, q->cluster_size, w->rt[r]);
+	if (ret) {
+		QW_LOG("cannot read the refcount block at 0x%llx",
+		       (unsigned long long)w->rt[r]);
+		return ret;
+	}
+	*b = (struct qw_rb){ .r = r, .off = w->rt[r], .data = b->data,
+			     .held = true, .stamp = ++w->rb_clock };
+	*b_r = b;
 	return 0;
 }
 
@@ -247,9 +362,9 @@ out:
 	return ret;
 }
 
-/* Set cluster c's refcount to v (set) or add v to it; a missing
- * refcount block is made (synced before the table names it), a table too
- * small is grown. Caller holds w->meta. */
+/* Set cluster c's refcount to v (set) or add v to it, in the block held
+ * in memory; a missing refcount block is made (synced before the table
+ * names it), a table too small is grown. Caller holds w->meta. */
 int qcow2_rc_change(struct vd_layer *l, uint64_t c, bool set, int64_t v,
 			unsigned depth)
 {
@@ -260,7 +375,7 @@ int qcow2_rc_change(struct vd_layer *l, uint64_t c, bool set, int64_t v,
 	uint64_t max = w->rc_bits == 64 ? UINT64_MAX :
 					 (1ULL << w->rc_bits) - 1;
 	uint64_t boff, cur;
-	uint8_t buf[8];
+	struct qw_rb *b;
 	size_t blen;
 	int ret;
 
@@ -304,14 +419,10 @@ int qcow2_rc_change(struct vd_layer *l, uint64_t c, bool set, int64_t v,
 			w->rt[r] = p * cs;
 		return ret;
 	}
-	rc_span(w->rc_bits, i, &boff, &blen);
-	memset(buf, 0, sizeof(buf));
-	ret = vd_file_pread(l->file, buf, blen, w->rt[r] + boff);
+	ret = rb_get(l, r, &b);
 	if (ret)
 		return ret;
-	/* qcow2_rc_get/rc_put index within buf: entry i's place from boff. */
-	uint64_t bi = w->rc_bits < 8 ? i % (8 / w->rc_bits) : 0;
-	cur = qcow2_rc_get(buf, bi, w->rc_bits);
+	cur = qcow2_rc_get(b->data, i, w->rc_bits);
 	if (set) {
 		cur = (uint64_t)v;
 	} else if (v < 0 ? cur < (uint64_t)-v : cur > max - (uint64_t)v) {
@@ -322,8 +433,16 @@ int qcow2_rc_change(struct vd_layer *l, uint64_t c, bool set, int64_t v,
 	} else {
 		cur += (uint64_t)v;
 	}
-	rc_put(buf, bi, w->rc_bits, cur);
-	return qcow2_w_pwrite(l, buf, blen, w->rt[r] + boff);
+	rc_put(b->data, i, w->rc_bits, cur);
+	rc_span(w->rc_bits, i, &boff, &blen);
+	if (b->lo >= b->hi) {
+		b->lo = (size_t)boff;
+		b->hi = (size_t)boff + blen;
+	} else {
+		b->lo = VD_MIN(b->lo, (size_t)boff);
+		b->hi = VD_MAX(b->hi, (size_t)boff + blen);
+	}
+	return 0;
 }
 
 /* A new host cluster, counted: its offset. Caller holds w->meta. */
@@ -338,15 +457,3 @@ int qcow2_alloc(struct vd_layer *l, uint64_t *host_r)
 	*host_r = c << q->cluster_bits;
 	return 0;
 }
-
-/* Give back a cluster qcow2_alloc returned but nothing references (a data
- * write failed): best effort, a leak otherwise. */
-void qcow2_unalloc(struct vd_layer *l, uint64_t host)
-{
-	struct qcow2 *q = l->priv;
-
-	pthread_mutex_lock(&q->w->meta);
-	qcow2_rc_change(l, host >> q->cluster_bits, true, 0, 0);
-	pthread_mutex_unlock(&q->w->meta);
-}
-

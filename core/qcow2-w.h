@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/qcow2.h"
 
@@ -28,6 +29,20 @@
 struct qw_dirty {
 	uint64_t key;		   /* L2 table offset, or tagged L1 page */
 	struct vd_cache_ref ref;   /* pinned while it is changed */
+};
+
+/* Refcount blocks held in memory (qcow2-refcount.c): at most this many,
+ * and bytes (at least one block whatever its size). */
+#define QW_RB_SLOTS 8
+#define QW_RB_BYTES (1u << 20)
+
+struct qw_rb {
+	uint64_t r;	  /* its refcount table index */
+	uint64_t off;	  /* its host offset (w->rt[r]) */
+	uint8_t *data;	  /* a cluster's worth, or NULL */
+	bool held;	  /* data is the block r */
+	size_t lo, hi;	  /* bytes changed and not yet written: [lo, hi) */
+	uint64_t stamp;	  /* when last used */
 };
 
 struct qw_busy {
@@ -53,19 +68,32 @@ struct qcow2_w {
 	uint64_t n_reuse;     /* bits in reuse */
 	uint64_t reuse_hint;  /* no bit is set below it */
 	bool touched;	      /* the file was written since the open */
+	int fresh_dir;	      /* vd_open_opts.fresh, not yet synced: the
+			       * file's folder (open), else -1 */
 	struct qw_dirty dirty[QW_MAX_DIRTY]; /* tables to write back */
 	unsigned n_dirty;
 	size_t dirty_bytes;
 	bool new_l2;	      /* one of them is a new L2 table */
 	uint64_t rel[QW_MAX_REL]; /* old entries to release after */
 	unsigned n_rel;
+	struct qw_rb rb[QW_RB_SLOTS]; /* refcount blocks held */
+	uint64_t rb_clock;
 };
 
 /* Write exactly len bytes at off of the layer's file (growing its
- * size as seen by reads); fdatasync it. 0 or -errno. */
+ * size as seen by reads); the same from a vector of cnt pieces. 0 or
+ * -errno. */
 int qcow2_w_pwrite(struct vd_layer *l, const void *buf, size_t len,
 		   uint64_t off);
+int qcow2_w_pwritev(struct vd_layer *l, struct iovec *iov, int cnt,
+		    uint64_t off);
+/* Make everything written so far durable: the refcount blocks changed in
+ * memory are written, then the file is fdatasynced. Caller holds
+ * w->meta. 0 or -errno. */
 int qcow2_w_sync(struct vd_layer *l);
+/* Free the refcount blocks held (close): what was changed and not
+ * written is dropped. */
+void qcow2_rb_drop(struct qcow2_w *w);
 
 /* Refcount entry i of a block of entries of bits bits. */
 uint64_t qcow2_rc_get(const uint8_t *blk, uint64_t i, unsigned bits);
@@ -74,10 +102,9 @@ uint64_t qcow2_rc_get(const uint8_t *blk, uint64_t i, unsigned bits);
  * w->meta; depth 0. */
 int qcow2_rc_change(struct vd_layer *l, uint64_t c, bool set, int64_t v,
 		    unsigned depth);
-/* A new host cluster, counted (caller holds w->meta), and its undoing
- * (takes w->meta). */
+/* A new host cluster, counted. Caller holds w->meta. (Undone by
+ * qcow2_rc_change(l, host >> cluster_bits, true, 0, 0).) */
 int qcow2_alloc(struct vd_layer *l, uint64_t *host_r);
-void qcow2_unalloc(struct vd_layer *l, uint64_t host);
 
 /* The check at a writable open: fills w's refcount table, reuse map
  * and end, or fails with e naming what does not add up. */

@@ -3,7 +3,10 @@
  * Only a qcow2 top layer opened with vd_open_opts.writable is written
  * (vdmount --overlay, --rw); every other layer stays O_RDONLY.
  *
- * A write maps the top layer, cluster by cluster:
+ * A write maps the top layer, cluster by cluster, in batches of up to
+ * QW_BATCH clusters planned, allocated (one hold of w->meta), written
+ * (one pwritev for clusters that lie one after the other in the file)
+ * and named together:
  *   - a cluster this layer owns alone (L2 entry with the copied flag, no
  *     zero flag; with extended L2 entries, every written subcluster
  *     allocated) is written in place: no metadata changes;
@@ -21,9 +24,11 @@
  * leaves an image qemu-img check finds consistent (clusters may leak,
  * nothing is corrupt) and every byte written before the last fsync is
  * there:
- *   1. a new cluster's refcount and its data are written (no sync);
- *   2. a commit syncs (fdatasync) first: data and refcounts are on disk
- *      before anything points to them;
+ *   1. a new cluster is counted in its refcount block, held in memory
+ *      (qcow2-refcount.c), and its data is written (no sync);
+ *   2. a commit syncs first: the changed refcount blocks are written,
+ *      then fdatasync, so data and refcounts are on disk before anything
+ *      points to them;
  *   3. then it writes the changed L2 tables, syncs when one of them is
  *      new, writes the changed L1 entries, and syncs again;
  *   4. only then are the clusters the old entries named (a rewritten
@@ -53,6 +58,7 @@
  * writing (it still opens read-only). */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,7 +352,8 @@ static int qw_room(struct vd_layer *l)
 
 /* Point guest cluster g at entry ent (and bitmap bm), replacing old
  * (released after the commit that makes the change durable when
- * release). The data and refcount of what ent names are written. */
+ * release). The data of what ent names is written and it is counted.
+ * Caller holds w->meta. */
 static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
 			uint64_t bm, uint64_t old, bool release)
 {
@@ -360,7 +367,6 @@ static int qw_set_entry(struct vd_layer *l, uint64_t g, uint64_t ent,
 
 	put_be64(e, ent);
 	put_be64(e + 8, bm);
-	pthread_mutex_lock(&w->meta);
 	ret = qw_room(l);
 	if (!ret)
 		ret = qw_l1_entry(l, l1_idx, &l1e);
@@ -419,7 +425,6 @@ fallback:
 			qw_release(l, old);
 	}
 out:
-	pthread_mutex_unlock(&w->meta);
 	return ret;
 }
 
@@ -434,33 +439,39 @@ static int qw_read_current(struct vd_layer *l, uint8_t *buf, uint64_t len,
 	return n ? vd_disk_read(l->disk, buf, n, g) : 0;
 }
 
-/* A cluster whose data is written and whose L2 entry is yet to change. */
-struct qw_pending {
-	uint64_t g;	   /* guest offset of the cluster */
-	uint64_t host;	   /* its host cluster now */
-	uint64_t bm;	   /* its subcluster bitmap now */
-	uint64_t old;	   /* the entry it replaces */
-	bool fresh;	   /* host was allocated for it */
+/* Clusters of one write planned, allocated, written and named together. */
+#define QW_BATCH 64
+
+/* One cluster of a write. */
+struct qw_piece {
+	uint64_t g;	      /* guest offset of the cluster */
+	uint64_t ent, bm;     /* its L2 entry (and bitmap) before */
+	uint64_t host;	      /* the host cluster written */
+	uint64_t new_bm;      /* its bitmap after */
+	uint64_t wfrom, wlen; /* the bytes of the cluster written */
+	const uint8_t *data;  /* what is written there */
+	uint8_t *buf;	      /* data, when completed from below */
+	bool pend;	      /* its L2 entry changes after the write */
+	bool fresh;	      /* host is allocated for it */
 };
 
-/* Write n bytes of src at byte in_cl of guest cluster g (cluster start):
- * in place (*pend_r false), or into a host cluster whose L2 entry the
- * caller changes after a sync (*pend_r true, p filled). The caller has
+/* How n bytes of src at byte in_cl of guest cluster p->g are written:
+ * in place (p->pend false: a cluster this layer owns), or into a host
+ * cluster whose L2 entry changes after (fresh when one must be
+ * allocated: unallocated, zero, compressed, shared), the rest of what
+ * is written there read from what the guest sees now. The caller has
  * claimed the cluster. */
-static int qw_write_cluster(struct vd_layer *l, uint64_t g, uint64_t in_cl,
-			    const uint8_t *src, uint64_t n,
-			    struct qw_pending *p, bool *pend_r)
+static int qw_plan(struct vd_layer *l, struct qw_piece *p, uint64_t in_cl,
+		   const uint8_t *src, uint64_t n)
 {
 	struct qcow2 *q = l->priv;
 	const uint64_t cs = q->cluster_size;
-	uint64_t l2, ent, bm, host, new_host, new_bm = 0, wfrom, wlen;
-	bool copied, own, compressed, fresh;
-	uint8_t *buf = NULL;
+	uint64_t l2, ent, bm, host;
+	bool copied, own, compressed;
 	int ret;
 
-	*pend_r = false;
 	pthread_rwlock_rdlock(&q->w->tables);
-	ret = qw_lookup(l, g, &l2, &ent, &bm);
+	ret = qw_lookup(l, p->g, &l2, &ent, &bm);
 	pthread_rwlock_unlock(&q->w->tables);
 	if (ret)
 		return ret;
@@ -471,9 +482,15 @@ static int qw_write_cluster(struct vd_layer *l, uint64_t g, uint64_t in_cl,
 	if (host && (host & (cs - 1) || host >= l->file->size)) {
 		QW_LOG("cluster offset 0x%llx for guest offset 0x%llx is "
 		      "invalid", (unsigned long long)host,
-		      (unsigned long long)g);
+		      (unsigned long long)p->g);
 		return -EIO;
 	}
+	p->ent = ent;
+	p->bm = bm;
+	p->host = host;
+	p->data = src;
+	p->buf = NULL;
+	p->pend = p->fresh = false;
 
 	if (q->ext_l2 && !compressed && (own || !host)) {
 		/* Subclusters: write the ones touched, completed. */
@@ -484,84 +501,121 @@ static int qw_write_cluster(struct vd_layer *l, uint64_t g, uint64_t in_cl,
 		if (bm & (bm >> 32) || (!host && (bm & 0xffffffffULL))) {
 			QW_LOG("invalid subcluster bitmap 0x%016llx at guest "
 			      "offset 0x%llx", (unsigned long long)bm,
-			      (unsigned long long)g);
+			      (unsigned long long)p->g);
 			return -EIO;
 		}
 		if (own && (bm & mask) == mask)
-			return qcow2_w_pwrite(l, src, n, host + in_cl);
-		wfrom = s0 << sb;
-		wlen = (s1 - s0 + 1) << sb;
-		new_bm = (bm | mask) & ~(mask << 32);
-		fresh = !own;
+			goto in_place;
+		p->wfrom = s0 << sb;
+		p->wlen = (s1 - s0 + 1) << sb;
+		p->new_bm = (bm | mask) & ~(mask << 32);
 	} else {
 		if (own && !(ent & QCOW2_OFLAG_ZERO) && !compressed)
-			return qcow2_w_pwrite(l, src, n, host + in_cl);
-		wfrom = 0;
-		wlen = cs;
-		new_bm = q->ext_l2 ? 0xffffffffULL : 0;
-		/* A zero cluster this layer owns keeps its host cluster. */
-		fresh = !own;
+			goto in_place;
+		p->wfrom = 0;
+		p->wlen = cs;
+		p->new_bm = q->ext_l2 ? 0xffffffffULL : 0;
 	}
+	/* A zero cluster this layer owns keeps its host cluster. */
+	p->fresh = !own;
+	p->pend = true;
+	if (n == p->wlen)
+		return 0;
+	p->buf = malloc(p->wlen);
+	if (!p->buf)
+		return -ENOMEM;
+	ret = qw_read_current(l, p->buf, p->wlen, p->g + p->wfrom);
+	if (ret)
+		return ret;
+	memcpy(p->buf + (in_cl - p->wfrom), src, n);
+	p->data = p->buf;
+	return 0;
+in_place:
+	p->wfrom = in_cl;
+	p->wlen = n;
+	return 0;
+}
 
-	if (n == wlen) {
-		buf = (uint8_t *)src;
-	} else {
-		buf = malloc(wlen);
-		if (!buf)
-			return -ENOMEM;
-		ret = qw_read_current(l, buf, wlen, g + wfrom);
-		if (ret)
-			goto out;
-		memcpy(buf + (in_cl - wfrom), src, n);
-	}
-	new_host = host;
-	if (fresh) {
-		pthread_mutex_lock(&q->w->meta);
-		ret = qcow2_alloc(l, &new_host);
-		pthread_mutex_unlock(&q->w->meta);
-		if (ret)
-			goto out;
-	}
-	ret = qcow2_w_pwrite(l, buf, wlen, new_host + wfrom);
-	/* A partly written new cluster still ends inside the file. */
-	if (!ret && fresh && wfrom + wlen < cs) {
-		uint8_t z = 0;
+/* Host clusters for the pieces that need one, under one hold of
+ * w->meta: a fresh file gives a run, written by one call. On failure
+ * none is taken. */
+static int qw_alloc(struct vd_layer *l, struct qw_piece *pc, unsigned np)
+{
+	struct qcow2 *q = l->priv;
+	unsigned i;
+	int ret = 0;
 
-		ret = qcow2_w_pwrite(l, &z, 1, new_host + cs - 1);
-	}
-	if (ret) {
-		if (fresh)
-			qcow2_unalloc(l, new_host);
-		goto out;
-	}
-	*p = (struct qw_pending){ g, new_host, new_bm, ent, fresh };
-	*pend_r = true;
-out:
-	if (buf != src)
-		free(buf);
+	pthread_mutex_lock(&q->w->meta);
+	for (i = 0; !ret && i < np; i++)
+		if (pc[i].fresh)
+			ret = qcow2_alloc(l, &pc[i].host);
+	/* i - 1 failed; those before it are given back. */
+	for (unsigned j = 0; ret && j + 1 < i; j++)
+		if (pc[j].fresh)
+			qcow2_rc_change(l, pc[j].host >> q->cluster_bits, true,
+					0, 0);
+	pthread_mutex_unlock(&q->w->meta);
 	return ret;
 }
 
-/* Point the L2 entries of the clusters written at their data (in the
- * cache; on disk at the next commit). On failure the clusters not yet
- * named are given back. */
-static int qw_apply(struct vd_layer *l, struct qw_pending *p, unsigned n,
+/* The pieces' bytes to their host clusters: one write for each run of
+ * pieces that lie one after the other in the file. */
+static int qw_put(struct vd_layer *l, struct qw_piece *pc, unsigned np)
+{
+	const uint64_t cs = ((struct qcow2 *)l->priv)->cluster_size;
+	struct iovec iov[QW_BATCH];
+	int ret = 0;
+
+	/* Ends: each pass writes at least one piece. */
+	for (unsigned i = 0, j; !ret && i < np; i = j) {
+		uint64_t start = pc[i].host + pc[i].wfrom, end = start;
+		int cnt = 0;
+
+		for (j = i; j < np && pc[j].host + pc[j].wfrom == end; j++) {
+			iov[cnt++] = (struct iovec){ (void *)pc[j].data,
+						     pc[j].wlen };
+			end += pc[j].wlen;
+		}
+		ret = qcow2_w_pwritev(l, iov, cnt, start);
+		/* A partly written new cluster still ends inside the file. */
+		for (unsigned k = i; !ret && k < j; k++) {
+			uint8_t z = 0;
+
+			if (pc[k].fresh && pc[k].wfrom + pc[k].wlen < cs)
+				ret = qcow2_w_pwrite(l, &z, 1,
+						     pc[k].host + cs - 1);
+		}
+	}
+	return ret;
+}
+
+/* Point the L2 entries of the pieces written at their data (in the
+ * cache; on disk at the next commit). With ret set, or on failure, the
+ * clusters not yet named are given back. */
+static int qw_apply(struct vd_layer *l, struct qw_piece *pc, unsigned np,
 		    int ret)
 {
+	struct qcow2 *q = l->priv;
 	unsigned i = 0;
 
-	for (; !ret && i < n; i++) {
-		bool rel = p[i].fresh && (p[i].old & (QCOW2_OFLAG_COMPRESSED |
-						      QCOW2_OFFSET_MASK));
+	pthread_mutex_lock(&q->w->meta);
+	for (; !ret && i < np; i++) {
+		bool rel = pc[i].fresh &&
+			   (pc[i].ent & (QCOW2_OFLAG_COMPRESSED |
+					 QCOW2_OFFSET_MASK));
 
-		ret = qw_set_entry(l, p[i].g, p[i].host | QCOW2_OFLAG_COPIED,
-				   p[i].bm, p[i].old, rel);
+		if (!pc[i].pend)
+			continue;
+		ret = qw_set_entry(l, pc[i].g, pc[i].host | QCOW2_OFLAG_COPIED,
+				   pc[i].new_bm, pc[i].ent, rel);
 		if (ret)
 			break;
 	}
-	for (unsigned j = i; j < n; j++)
-		if (p[j].fresh)
-			qcow2_unalloc(l, p[j].host);
+	for (unsigned j = i; j < np; j++)
+		if (pc[j].fresh)
+			qcow2_rc_change(l, pc[j].host >> q->cluster_bits, true,
+					0, 0);
+	pthread_mutex_unlock(&q->w->meta);
 	return ret;
 }
 
@@ -595,14 +649,38 @@ static void qw_unclaim(struct qcow2_w *w, struct qw_busy *b)
 	pthread_mutex_unlock(&w->busy_lock);
 }
 
-/* Clusters of one write whose L2 entries are changed together. */
-#define QW_BATCH 64
+/* A child vd_overlay_create has just made (vd_open_opts.fresh) is
+ * written but not synced, so that a mount does not wait for the disk
+ * (two syncs were most of the time from exec to the first stat). It and
+ * its name are made durable before the first change to it, or at its
+ * close: a crash (power loss) before then leaves no child, an empty one
+ * (which vdmount --overlay makes again) or the whole new one; never one
+ * written to but not whole. Caller holds w->meta. */
+static int qw_sync_fresh(struct vd_layer *l)
+{
+	struct qcow2_w *w = ((struct qcow2 *)l->priv)->w;
+	int ret;
 
-/* Before the first change to the file: autoclear bits (offset 88) name
- * what a writer that does not know them must drop (bitmaps); we know
- * none but data_file_raw, which comes only with a data file (refused
- * for writing). Not at open: an open that then fails (an overlay that
- * does not lead to its base) must leave the file as it was. */
+	if (w->fresh_dir < 0)
+		return 0;
+	ret = qcow2_w_sync(l);
+	if (!ret && fsync(w->fresh_dir) < 0) {
+		ret = -errno;
+		QW_LOG("fsync of its folder: %s", strerror(-ret));
+	}
+	if (ret)
+		return ret;
+	close(w->fresh_dir);
+	w->fresh_dir = -1;
+	return 0;
+}
+
+/* Before the first change to the file: a fresh child made durable
+ * (qw_sync_fresh); autoclear bits (offset 88) name what a writer that
+ * does not know them must drop (bitmaps); we know none but
+ * data_file_raw, which comes only with a data file (refused for
+ * writing). Not at open: an open that then fails (an overlay that does
+ * not lead to its base) must leave the file as it was. */
 static int qw_touch(struct vd_layer *l)
 {
 	struct qcow2 *q = l->priv;
@@ -611,7 +689,9 @@ static int qw_touch(struct vd_layer *l)
 	int ret = 0;
 
 	pthread_mutex_lock(&w->meta);
-	if (!w->touched && q->version >= 3 && q->autoclear) {
+	if (!w->touched)
+		ret = qw_sync_fresh(l);
+	if (!ret && !w->touched && q->version >= 3 && q->autoclear) {
 		ret = qcow2_w_pwrite(l, z, 8, 88);
 		if (!ret)
 			ret = qcow2_w_sync(l);
@@ -628,8 +708,7 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 {
 	struct qcow2 *q = l->priv;
 	const uint8_t *p = buf;
-	struct qw_pending pend[QW_BATCH];
-	unsigned np = 0;
+	struct qw_piece pc[QW_BATCH];
 	struct qw_busy b;
 	int ret = 0;
 
@@ -645,28 +724,36 @@ int qcow2_write(struct vd_layer *l, const void *buf, size_t len,
 	b.first = off >> q->cluster_bits;
 	b.last = (off + len - 1) >> q->cluster_bits;
 	qw_claim(q->w, &b);
-	/* Ends: each pass writes at least one byte. */
-	while (len > 0) {
-		uint64_t in_cl = off & (q->cluster_size - 1);
-		uint64_t n = VD_MIN((uint64_t)len, q->cluster_size - in_cl);
-		bool pending;
+	/* Ends: each pass plans at least one cluster (or fails). */
+	while (!ret && len > 0) {
+		unsigned np = 0;
 
-		ret = qw_write_cluster(l, off - in_cl, in_cl, p, n, &pend[np],
-				       &pending);
-		if (ret)
-			break;
-		np += pending;
-		if (np == QW_BATCH) {
-			ret = qw_apply(l, pend, np, 0);
-			np = 0;
-			if (ret)
+		/* Ends: each pass takes at least one byte. */
+		for (; len > 0 && np < QW_BATCH; np++) {
+			uint64_t in_cl = off & (q->cluster_size - 1);
+			uint64_t n = VD_MIN((uint64_t)len,
+					    q->cluster_size - in_cl);
+
+			pc[np].g = off - in_cl;
+			pc[np].buf = NULL;
+			ret = qw_plan(l, &pc[np], in_cl, p, n);
+			if (ret) {
+				free(pc[np].buf);
 				break;
+			}
+			p += n;
+			off += n;
+			len -= (size_t)n;
 		}
-		p += n;
-		off += n;
-		len -= (size_t)n;
+		if (!ret)
+			ret = qw_alloc(l, pc, np);
+		if (!ret) {
+			ret = qw_put(l, pc, np);
+			ret = qw_apply(l, pc, np, ret);
+		}
+		for (unsigned i = 0; i < np; i++)
+			free(pc[i].buf);
 	}
-	ret = qw_apply(l, pend, np, ret);
 	qw_unclaim(q->w, &b);
 	return ret;
 }
@@ -694,8 +781,14 @@ void qcow2_w_close(struct vd_layer *l)
 	if (qcow2_flush(l))
 		vd_log(VD_LOG_ERR, "%s: qcow2: closing: the last writes could "
 		       "not be made durable", l->path);
+	pthread_mutex_lock(&w->meta);
+	qw_sync_fresh(l);
+	pthread_mutex_unlock(&w->meta);
+	if (w->fresh_dir >= 0)
+		close(w->fresh_dir);
 	for (unsigned i = 0; i < w->n_dirty; i++)
 		vd_cache_put(vd_layer_cache(l), &w->dirty[i].ref);
+	qcow2_rb_drop(w);
 	pthread_rwlock_destroy(&w->tables);
 	pthread_mutex_destroy(&w->meta);
 	pthread_mutex_destroy(&w->busy_lock);
@@ -731,6 +824,25 @@ static int qw_lock(struct vd_layer *l, struct vd_err *e)
 				      "program (lock on byte %lld: %s)",
 				      (long long)bytes[i], strerror(errno));
 	}
+	return 0;
+}
+
+/* The folder of the layer's file, open, for syncing the file's name
+ * later: a daemon moves to / after the open, and the path may be
+ * relative. */
+static int qw_open_dir(struct vd_layer *l, int *fd_r, struct vd_err *e)
+{
+	char *tmp = strdup(l->path);
+	int fd;
+
+	if (!tmp)
+		return Q_FAIL(-ENOMEM, "out of memory");
+	fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(tmp);
+	if (fd < 0)
+		return Q_FAIL(-errno, "cannot open its folder: %s",
+			      strerror(errno));
+	*fd_r = fd;
 	return 0;
 }
 
@@ -783,8 +895,11 @@ int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
 	pthread_cond_init(&w->busy_cond, NULL);
 	w->rc_bits = 1u << q->refcount_order;
 	w->rb_shift = q->cluster_bits + 3 - q->refcount_order;
+	w->fresh_dir = -1;
 	q->w = w;
 	ret = qw_lock(l, e);
+	if (!ret && o->fresh)
+		ret = qw_open_dir(l, &w->fresh_dir, e);
 	if (!ret)
 		ret = qcow2_w_check(l, hdr, e);
 	if (ret) {
@@ -793,6 +908,9 @@ int qcow2_w_open(struct vd_layer *l, const struct vd_layer_opts *o,
 		pthread_mutex_destroy(&w->meta);
 		pthread_mutex_destroy(&w->busy_lock);
 		pthread_cond_destroy(&w->busy_cond);
+		qcow2_rb_drop(w);
+		if (w->fresh_dir >= 0)
+			close(w->fresh_dir);
 		free(w->rt);
 		free(w->reuse);
 		free(w);

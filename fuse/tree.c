@@ -16,8 +16,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/fuse.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/tls.h"
@@ -25,6 +27,10 @@
 #include "fuse/tree.h"
 
 #define VD_TIMEOUT 86400.0
+
+#ifndef FOPEN_PARALLEL_DIRECT_WRITES
+#define FOPEN_PARALLEL_DIRECT_WRITES (1 << 6) /* Linux 6.2's <linux/fuse.h> */
+#endif
 
 /* Pieces one read of disk.raw or pN.raw may be described with (see
  * vd_disk_read_vec); past them the rest is copied. A 1 MiB read of a
@@ -395,6 +401,34 @@ static void tree_file_free(struct tree_file *tf)
 	free(tf);
 }
 
+/* The reply to an open. A raw file open for writing (parallel) also
+ * gets FOPEN_PARALLEL_DIRECT_WRITES (Linux 6.2): without it the kernel
+ * holds the file's inode lock across each direct write's round trip,
+ * so writers of different parts of disk.raw queue behind each other
+ * (fio's 4 jobs of random 4 KiB writes made fewer writes a second than
+ * 1). The core serialises writers of one cluster itself (qcow2-write.c),
+ * and the size never changes. libfuse 3.14 has no bit for the flag:
+ * the reply is what fuse_reply_open sends (fill_open's flags), with it
+ * added, sent as a vector. A kernel that does not know the flag ignores
+ * it. */
+static int tree_reply_open(fuse_req_t req, const struct fuse_file_info *fi,
+			   bool parallel)
+{
+	struct fuse_open_out o = { .fh = fi->fh };
+	struct iovec v = { .iov_base = &o, .iov_len = sizeof(o) };
+
+	if (!parallel || !fi->direct_io)
+		return fuse_reply_open(req, fi);
+	o.open_flags = FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES;
+	if (fi->keep_cache)
+		o.open_flags |= FOPEN_KEEP_CACHE;
+	if (fi->nonseekable)
+		o.open_flags |= FOPEN_NONSEEKABLE;
+	if (fi->noflush)
+		o.open_flags |= FOPEN_NOFLUSH;
+	return fuse_reply_iov(req, &v, 1);
+}
+
 static void tree_open(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi, const struct fuse_entry_param *e)
 {
@@ -463,8 +497,8 @@ static void tree_open(fuse_req_t req, fuse_ino_t ino,
 	 * the reader's buffer (one copy, as a read of the host file). */
 	if (vd_ns_file_is_raw(tf->f))
 		fi->direct_io = 1;
-	if ((e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) ==
-	    -ENOENT)
+	if ((e ? fuse_reply_create(req, e, fi) :
+		 tree_reply_open(req, fi, wr && !guest)) == -ENOENT)
 		tree_file_free(tf); /* the opener was interrupted */
 }
 
@@ -626,17 +660,25 @@ static void vd_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 }
 
 /* A spliced write: its bytes copied out of the pipe once, into the
- * worker's buffer. */
+ * worker's buffer. One libfuse copied into memory already (a small
+ * one) is written from there. */
 static void vd_write_buf(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_bufvec *in, off_t off,
 			 struct fuse_file_info *fi)
 {
 	size_t size = fuse_buf_size(in);
-	uint8_t *buf = tree_buf_get(size ? size : 1);
+	uint8_t *buf;
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
 	ssize_t got;
 
 	(void)ino;
+	if (in->count == 1 && in->idx == 0 && in->off == 0 &&
+	    !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
+		tree_write(req, (struct tree_file *)(uintptr_t)fi->fh,
+			   in->buf[0].mem, in->buf[0].size, off);
+		return;
+	}
+	buf = tree_buf_get(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;

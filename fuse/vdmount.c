@@ -422,6 +422,11 @@ static int open_image(struct vd_cli *c, struct vd_image_opts *io,
 	if (c->snapshot || c->disk)
 		return vd_fail(e, -EINVAL, "--overlay cannot be combined with "
 			       "--%s", c->snapshot ? "snapshot" : "disk");
+	/* Empty: what a power loss may leave of one made and never written
+	 * (it is synced at its first write): made again. */
+	if (!stat(c->overlay, &st) && S_ISREG(st.st_mode) && !st.st_size &&
+	    unlink(c->overlay) < 0)
+		return vd_fail(e, -errno, "%s: %s", c->overlay, strerror(errno));
 	if (stat(c->overlay, &st) < 0) {
 		if (errno != ENOENT)
 			return vd_fail(e, -errno, "%s: %s", c->overlay,
@@ -434,6 +439,7 @@ static int open_image(struct vd_cli *c, struct vd_image_opts *io,
 	/* The base's format is recorded in the child. */
 	io->open.format = "qcow2";
 	io->open.writable = true;
+	io->open.fresh = created;
 	io->open.backed_by = c->image;
 	ret = vd_image_open(c->overlay, io, img, e);
 	if (ret && created)

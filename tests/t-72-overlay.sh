@@ -307,6 +307,27 @@ t_enospc() {
 	T umount "$s" || die "umount $s failed"
 }
 
+# A new child is synced at its first write (or its unmount), not while
+# mounting: one mounted and unmounted with no write is whole, and an
+# empty CHILD (what a power loss before that may leave) is made again.
+t_fresh() {
+	local m
+	base_copy base.qcow2
+	m=$(vd_mnt m)
+	mount_ok "$m" --overlay="$TD/c.qcow2" "$TD/base.qcow2" "$m"
+	umount_ok "$m"
+	check_clean "$TD/c.qcow2"
+	T qemu-img info "$TD/c.qcow2" | grep -q "^backing file: base.qcow2" ||
+		die "no backing file after a mount with no write"
+	: >"$TD/e.qcow2"
+	mount_ok "$m" --overlay="$TD/e.qcow2" "$TD/base.qcow2" "$m"
+	pwrite_pat "$m/disk.raw" 0x3c 70000 5000
+	umount_ok "$m"
+	check_clean "$TD/e.qcow2"
+	T qemu-io -f qcow2 -c "read -P 0x3c 70000 5000" "$TD/e.qcow2" |
+		grep -q "read 5000" || die "the write is not in the child made again"
+}
+
 # Corrupt children: refused with --rw (one line), read-only still mounts.
 hostile() {
 	local what=$1 m
@@ -361,6 +382,7 @@ else
 	vd_test crash t_crash 3
 fi
 vd_test sigterm t_sigterm
+vd_test fresh t_fresh
 vd_test enospc t_enospc
 vd_test hostile t_hostile
 vd_finish

@@ -472,6 +472,14 @@ int vdt_copy_in(int argc, char **argv)
 
 	c.io.open.writable = true;
 	if (overlay) {
+		/* Empty: what a power loss may leave of one made and never
+		 * written (it is synced at its first write): made again. */
+		if (!stat(overlay, &st) && S_ISREG(st.st_mode) && !st.st_size &&
+		    unlink(overlay) < 0) {
+			vdt_error("%s: %s", overlay, strerror(errno));
+			vdt_common_free(&c);
+			return VDT_EXIT_FAIL;
+		}
 		if (stat(overlay, &st) < 0) {
 			if (errno != ENOENT) {
 				vdt_error("%s: %s", overlay, strerror(errno));
@@ -487,6 +495,7 @@ int vdt_copy_in(int argc, char **argv)
 		}
 		c.io.open.format = "qcow2";
 		c.io.open.backed_by = image;
+		c.io.open.fresh = created;
 		image = overlay;
 	}
 	if (vdt_open(&c, image, &img)) {
