@@ -833,10 +833,19 @@ static void test_attrs(const char *base)
 						   "user.fat.attrib", val,
 						   sizeof(val), &len) &&
 				  len == 13 && !memcmp(val, "hidden,system", 13));
-	CHECK("xattr listed", !m.ops->listxattr(m.fs, ino, val, sizeof(val),
-						&len) &&
-				      len == 16 &&
-				      !strcmp(val, "user.fat.attrib"));
+	/* read by name only: listed by no file, as the kernel's vfat */
+	CHECK("xattr not listed", !m.ops->listxattr(m.fs, ino, val,
+						    sizeof(val), &len) &&
+					  len == 0);
+	CHECK("acl probe", m.ops->getxattr(m.fs, ino,
+					   "system.posix_acl_access", val,
+					   sizeof(val), &len) == -EOPNOTSUPP &&
+				   m.ops->getxattr(m.fs, ino, "security.selinux",
+						   val, sizeof(val),
+						   &len) == -EOPNOTSUPP &&
+				   m.ops->getxattr(m.fs, ino, "user.other", val,
+						   sizeof(val),
+						   &len) == -ENODATA);
 	CHECK("no attrs", !lookup_path(&m, "empty", &ino) &&
 				  m.ops->getxattr(m.fs, ino, "user.fat.attrib",
 						  val, sizeof(val),
