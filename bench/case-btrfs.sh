@@ -56,15 +56,7 @@ img_btrfs() {
 	# the first 64 MiB of zbig.bin: what quick runs check vdmount's against
 	head -c $((64 * MIB)) "$src/zbig.bin" >"$WORK/bgpt.zref"
 	rm -rf "$src"
-	rm -f "$WORK/bgpt.raw"
-	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/bgpt.raw"
-	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
-		sfdisk -q "$WORK/bgpt.raw" >/dev/null
-	dd if="$WORK/bgpt-p1.raw" of="$WORK/bgpt.raw" bs=1M seek=$((G_OFFSET / MIB)) \
-		conv=sparse,notrunc status=none
-	say "  bgpt.qcow2: qemu-img convert"
-	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/bgpt.raw" "$WORK/bgpt.qcow2"
-	echo "$psize" >"$WORK/bgpt.size"
+	gpt_disk bgpt linux "$psize"
 }
 
 # bt_open TOOL: the guest's root at $ROOT, or 1 with REASON; bt_close.

@@ -41,15 +41,7 @@ img_fgpt() {
 	MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$WORK/fgpt-p1.raw" "$src/tree" ::/ ||
 		die "mcopy of the tree into fgpt-p1.raw failed"
 	rm -rf "$src"
-	rm -f "$WORK/fgpt.raw"
-	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/fgpt.raw"
-	printf 'label: gpt\nstart=%d, size=%d, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' \
-		$((G_OFFSET / 512)) $((psize / 512)) | sfdisk -q "$WORK/fgpt.raw" >/dev/null
-	dd if="$WORK/fgpt-p1.raw" of="$WORK/fgpt.raw" bs=1M seek=$((G_OFFSET / MIB)) \
-		conv=sparse,notrunc status=none
-	say "  fgpt.qcow2: qemu-img convert"
-	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/fgpt.raw" "$WORK/fgpt.qcow2"
-	echo "$psize" >"$WORK/fgpt.size"
+	gpt_disk fgpt EBD0A0A2-B9E5-4433-87C0-68B6B72699C7 "$psize"
 }
 
 # fm_img FS: the image group FS's files belong to

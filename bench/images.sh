@@ -170,6 +170,22 @@ img_vx64() {
 	qemu-io -f vhdx "${cmds[@]}" "$WORK/vx64.vhdx" >/dev/null
 }
 
+# gpt_disk STEM TYPE PSIZE: $WORK/STEM.raw, a GPT disk whose partition 1
+# (sfdisk type TYPE, at G_OFFSET) holds $WORK/STEM-p1.raw (PSIZE bytes),
+# its qcow2 $WORK/STEM.qcow2, and $WORK/STEM.size
+gpt_disk() {
+	local stem=$1 type=$2 psize=$3
+	rm -f "$WORK/$stem.raw"
+	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/$stem.raw"
+	printf 'label: gpt\nstart=%d, size=%d, type=%s\n' $((G_OFFSET / 512)) $((psize / 512)) "$type" |
+		sfdisk -q "$WORK/$stem.raw" >/dev/null
+	dd if="$WORK/$stem-p1.raw" of="$WORK/$stem.raw" bs=1M seek=$((G_OFFSET / MIB)) \
+		conv=sparse,notrunc status=none
+	say "  $stem.qcow2: qemu-img convert"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/$stem.raw" "$WORK/$stem.qcow2"
+	echo "$psize" >"$WORK/$stem.size"
+}
+
 # The tree: $G_FILES files in 20 x 25 folders of 40 (and a symlink in
 # each folder), sizes drawn from a fixed-seed generator: 60% under 4 KiB,
 # 30% 4-64 KiB, 10% 64-256 KiB; names of varied length.
@@ -218,15 +234,7 @@ img_gpt() {
 	truncate -s "$psize" "$WORK/gpt-p1.raw"
 	mkfs.ext4 -q -F -L bench -d "$src" "$WORK/gpt-p1.raw"
 	rm -rf "$src"
-	rm -f "$WORK/gpt.raw"
-	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/gpt.raw"
-	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
-		sfdisk -q "$WORK/gpt.raw" >/dev/null
-	dd if="$WORK/gpt-p1.raw" of="$WORK/gpt.raw" bs=1M seek=$((G_OFFSET / MIB)) \
-		conv=sparse,notrunc status=none
-	say "  gpt.qcow2: qemu-img convert"
-	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/gpt.raw" "$WORK/gpt.qcow2"
-	echo "$psize" >"$WORK/gpt.size"
+	gpt_disk gpt linux "$psize"
 }
 
 # The metadata disk: GPT, ext4 in partition 1 holding many/, a folder of
@@ -264,15 +272,7 @@ for i in range(total):
 PYEOF
 	kumount "$m"
 	rmdir "$m"
-	rm -f "$WORK/meta.raw"
-	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/meta.raw"
-	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
-		sfdisk -q "$WORK/meta.raw" >/dev/null
-	dd if="$WORK/meta-p1.raw" of="$WORK/meta.raw" bs=1M seek=$((G_OFFSET / MIB)) \
-		conv=sparse,notrunc status=none
-	say "  meta.qcow2: qemu-img convert"
-	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/meta.raw" "$WORK/meta.qcow2"
-	echo "$psize" >"$WORK/meta.size"
+	gpt_disk meta linux "$psize"
 }
 
 # The same disk with XFS (mkfs.xfs defaults) in partition 1, filled by
@@ -295,15 +295,7 @@ img_xgpt() {
 	umount "$m"
 	rmdir "$m"
 	rm -rf "$src"
-	rm -f "$WORK/xgpt.raw"
-	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/xgpt.raw"
-	printf 'label: gpt\nstart=%d, size=%d, type=linux\n' $((G_OFFSET / 512)) $((psize / 512)) |
-		sfdisk -q "$WORK/xgpt.raw" >/dev/null
-	dd if="$WORK/xgpt-p1.raw" of="$WORK/xgpt.raw" bs=1M seek=$((G_OFFSET / MIB)) \
-		conv=sparse,notrunc status=none
-	say "  xgpt.qcow2: qemu-img convert"
-	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/xgpt.raw" "$WORK/xgpt.qcow2"
-	echo "$psize" >"$WORK/xgpt.size"
+	gpt_disk xgpt linux "$psize"
 }
 
 # The same files on NTFS: mkntfs -Q, filled through ntfs-3g's read-write
@@ -326,15 +318,7 @@ img_ntfs() {
 	cp -a "$src/." "$m/" 2>/dev/null || true
 	kumount "$m"
 	rm -rf "$src"
-	rm -f "$WORK/ntfs.raw"
-	truncate -s $((G_OFFSET + psize + MIB)) "$WORK/ntfs.raw"
-	printf 'label: gpt\nstart=%d, size=%d, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' \
-		$((G_OFFSET / 512)) $((psize / 512)) | sfdisk -q "$WORK/ntfs.raw" >/dev/null
-	dd if="$WORK/ntfs-p1.raw" of="$WORK/ntfs.raw" bs=1M seek=$((G_OFFSET / MIB)) \
-		conv=sparse,notrunc status=none
-	say "  ntfs.qcow2: qemu-img convert"
-	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/ntfs.raw" "$WORK/ntfs.qcow2"
-	echo "$psize" >"$WORK/ntfs.size"
+	gpt_disk ntfs EBD0A0A2-B9E5-4433-87C0-68B6B72699C7 "$psize"
 }
 
 # need_images GROUP...: make each group that is missing or stale
