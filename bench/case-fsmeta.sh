@@ -172,8 +172,6 @@ not timed; for vfat, mtools' \`mcopy -s -m\` of the same tree."
 	case_begin fmrsync ms low "rsync -a of the guest's tree (vfat, XFS, btrfs, NTFS)" \
 "\`rsync -a tree DEST/\` to $CP_WHERE; the same tools (mtools has none)."
 	for fs in $FSMETA_FS; do
-		g=$(fm_img "$fs")
-		need_images "$g"
 		case $fs in
 		vfat) command -v mdir >/dev/null || BAD["fgpt|peer"]="n/a: mtools is not installed" ;;
 		xfs) have_tool xfs-raw || BAD["xgpt|peer"]="n/a: ${MISSING[xfs-raw]}" ;;
@@ -191,8 +189,7 @@ not timed; for vfat, mtools' \`mcopy -s -m\` of the same tree."
 		done
 		for ((run = 1; run <= RUNS; run++)); do
 			for fs in $FSMETA_FS; do
-				g=$(fm_img "$fs")
-				[ "$g" != btrfs ] || g=bgpt
+				g=$(fm_stem "$fs") # the key of BAD
 				for op in $FSMETA_OPS; do
 					r="$fs, $cache"
 					line="$op $r, run $run/$RUNS:"
