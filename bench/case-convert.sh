@@ -1,10 +1,13 @@
 # bench/case-convert.sh — writing images (issue 24): `vdtool convert`
 # against `qemu-img convert` with the same options, of the 4 GiB qcow2
-# that *seq* reads (rand.qcow2), and `vdtool check` against `qemu-img
-# check` of a 1 TiB qcow2 with 100 GiB allocated:
+# that *seq* reads (rand.qcow2) and of the same layout holding /usr's
+# files (text.qcow2, which compresses), and `vdtool check` against
+# `qemu-img check` of a 1 TiB qcow2 with 100 GiB allocated:
 #   conv    -O qcow2 (plain, -c zlib, -c zstd) and -O vmdk
 #           subformat=streamOptimized, MB/s of the 4 GiB virtual disk,
-#           with vdtool's CPU use
+#           with vdtool's CPU use; the compressing ones of text.qcow2
+#           too (random bytes do not compress, so only there is the
+#           compressor the work)
 #   vcheck  the check of the 1 TiB image, ms
 # Every output is checked after its run (not timed): `qemu-img compare`
 # against the input and, for qcow2, `qemu-img check` clean. Outputs are
@@ -39,15 +42,20 @@ declare -A CV_OPTS=(
 	[zstd]="qcow2 -c -o compression_type=zstd"
 	[vmdk-so]="vmdk -o subformat=streamOptimized"
 )
-CV_VARIANTS="qcow2 zlib zstd vmdk-so"
+# A variant ending in "-t" converts text.qcow2 instead of rand.qcow2.
+CV_VARIANTS="qcow2 zlib zstd vmdk-so zlib-t zstd-t vmdk-so-t"
 declare -A CV_ROW=(
 	[qcow2]="qcow2"
 	[zlib]="qcow2 -c zlib"
 	[zstd]="qcow2 -c zstd"
 	[vmdk-so]="vmdk streamOptimized"
+	[zlib-t]="text, qcow2 -c zlib"
+	[zstd-t]="text, qcow2 -c zstd"
+	[vmdk-so-t]="text, vmdk streamOptimized"
 )
 
-# cv_run VARIANT TOOL COLD: one timed convert of rand.qcow2 into
+# cv_run VARIANT TOOL COLD: one timed convert of rand.qcow2 (text.qcow2)
+# into
 # $SCR/conv-out (then `sync` of the output, in the timing: vdtool fsyncs
 # its output before renaming it into place, qemu-img convert does not by
 # default); then the checks. Sets ELAPSED and CPU (user+system of the
@@ -55,20 +63,22 @@ declare -A CV_ROW=(
 # (WRONG: ... when the output is wrong).
 cv_run() {
 	local v=$1 tool=$2 cold=$3 out=$SCR/conv-out ok=1 words fmt rus u s chk
+	local in=$WORK/rand.qcow2
+	case $v in *-t) in=$WORK/text.qcow2 v=${v%-t} ;; esac
 	read -ra words <<<"${CV_OPTS[$v]}"
 	fmt=${words[0]}
 	CPU=
 	rm -f "$out" "$SCR/conv-time"
-	[ "$cold" = 1 ] || cat "$WORK/rand.qcow2" >/dev/null
+	[ "$cold" = 1 ] || cat "$in" >/dev/null
 	[ "$cold" = 0 ] || drop_caches
 	local TIMEFORMAT='%3U %3S'
 	start_clock
 	case $tool in
 	vdmount)
-		{ time T "$BUILD/vdtool" convert -q -O "${words[@]}" "$WORK/rand.qcow2" "$out" \
+		{ time T "$BUILD/vdtool" convert -q -O "${words[@]}" "$in" "$out" \
 			>/dev/null 2>"$SCR/conv-err" && sync -d "$out"; } 2>"$SCR/conv-time" || ok=0 ;;
 	qimg-convert)
-		{ time T qemu-img convert -f qcow2 -O "${words[@]}" "$WORK/rand.qcow2" "$out" \
+		{ time T qemu-img convert -f qcow2 -O "${words[@]}" "$in" "$out" \
 			>/dev/null 2>"$SCR/conv-err" && sync -d "$out"; } 2>"$SCR/conv-time" || ok=0 ;;
 	esac
 	stop_clock
@@ -84,7 +94,7 @@ cv_run() {
 	rus=$(T qemu-img info "$out" 2>/dev/null | sed -n 's/^file format: *//p' | head -n1)
 	if [ "$rus" != "$fmt" ]; then
 		REASON="WRONG: qemu-img info reads the output as '${rus:-nothing}', not $fmt"
-	elif ! chk=$(T qemu-img compare -q -f qcow2 -F "$fmt" "$WORK/rand.qcow2" "$out" 2>&1); then
+	elif ! chk=$(T qemu-img compare -q -f qcow2 -F "$fmt" "$in" "$out" 2>&1); then
 		REASON="WRONG: qemu-img compare: the output's disk differs from the input's${chk:+: $(first_err "$chk")}"
 	elif [ "$fmt" = qcow2 ] && ! chk=$(T qemu-img check -q -f qcow2 "$out" 2>&1); then
 		REASON="WRONG: qemu-img check of the output: $(first_err "$chk")"
@@ -136,8 +146,11 @@ FUSE), against \`qemu-img convert -f qcow2 -O FMT [OPTS]\` with the same
 options: qcow2 (-O qcow2), qcow2 -c zlib (\`-c -o compression_type=zlib\`),
 qcow2 -c zstd (\`-c -o compression_type=zstd\`), vmdk streamOptimized
 (\`-O vmdk -o subformat=streamOptimized\`). The input is the image *seq*
-reads: 4 GiB virtual, 2 GiB of random bytes in 1 MiB runs; MB/s of the 4
-GiB virtual size, from exec to the output on disk (\`sync -d OUT\` after
+reads: 4 GiB virtual, 2 GiB of random bytes in 1 MiB runs; rows marked
+*text* convert text.qcow2 instead, the same layout holding 2 GiB of this
+machine's /usr files (which compress about 2.5:1: on random bytes the
+compressors give up early, so only here is compressing the work). MB/s
+of the 4 GiB virtual size, from exec to the output on disk (\`sync -d OUT\` after
 the convert, in the timing: vdtool fsyncs its output, qemu-img does not
 by default). OUT is in a scratch folder on the images' disk, deleted
 after each run. Checked after each run (not timed): \`qemu-img info\`

@@ -30,7 +30,7 @@ M_ENTRIES=100000
 
 declare -A SPEC=(
 	[rand]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER vmdk=monolithicSparse vhd=dynamic,force_size"
-	[text]="v2 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER zlib zstd src=/usr"
+	[text]="v3 vsize=$D_VSIZE chunks=$D_CHUNKS cluster=$CLUSTER plain zlib zstd src=/usr"
 	[chain]="v2 vsize=$C_VSIZE chunks=$C_CHUNKS depth=$C_DEPTH cluster=$CLUSTER"
 	[tb1]="v2 vsize=1T writes=8x512K"
 	[vx64]="v1 vsize=64T writes=8x512K"
@@ -43,7 +43,7 @@ declare -A SPEC=(
 )
 declare -A FILES_OF=(
 	[rand]="rand.raw rand.qcow2 rand.vmdk rand.vhd"
-	[text]="text.raw zlib.qcow2"
+	[text]="text.raw text.qcow2 zlib.qcow2"
 	[chain]="chain.raw chain-$C_DEPTH.qcow2"
 	[tb1]="tb1.qcow2"
 	[vx64]="vx64.vhdx"
@@ -112,6 +112,8 @@ img_text() {
 	done
 	scatter "$WORK/src.tmp" "$WORK/text.raw" "$D_VSIZE" "$D_CHUNKS"
 	rm -f "$WORK/src.tmp"
+	say "  text.qcow2: qemu-img convert, uncompressed (convert's compressible input)"
+	qemu-img convert -f raw -O qcow2 -o cluster_size=$CLUSTER "$WORK/text.raw" "$WORK/text.qcow2"
 	say "  zlib.qcow2: qemu-img convert -c, compression_type=zlib (about a minute)"
 	qemu-img convert -c -f raw -O qcow2 -o cluster_size=$CLUSTER,compression_type=zlib \
 		"$WORK/text.raw" "$WORK/zlib.qcow2"

@@ -284,17 +284,24 @@ targets() {
 		tgt "overlay: cp -a of the 20,000-file tree into p1/, ≥ 1.5× fuse2fs -o rw on the raw partition" wcp "$cache" fuse2fs 1.5
 		rep "vdtool copy-in -p of the same tree" wcp "$cache" vdtool
 		tgt "vdtool convert -O qcow2 of the 4 GiB qcow2, ≥ 1× qemu-img convert" conv "qcow2, $cache" qimg-convert 1
-		for k in zlib zstd; do
-			tgt "vdtool convert -O qcow2 -c ($k), ≥ 1.5× qemu-img convert" conv "qcow2 -c $k, $cache" qimg-convert 1.5
-			if [ -n "${C_UNIT[conv]:-}" ]; then
-				v=$(med_of conv "qcow2 -c $k, $cache" vdmount-cpu -p2)
+		# random bytes: the compressors give up early, the convert is
+		# I/O-bound, its CPU use only reported; text: compressing is
+		# the work, and it must run on both cores
+		for k in "qcow2 -c zlib" "qcow2 -c zstd" "vmdk streamOptimized"; do
+			for t in "" "text, "; do
+				tgt "vdtool convert ${t:+of the compressible disk }-O $k, ≥ 1.5× qemu-img convert" conv "$t$k, $cache" qimg-convert 1.5
+				[ -n "${C_UNIT[conv]:-}" ] || continue
+				v=$(med_of conv "$t$k, $cache" vdmount-cpu -p2)
+				if [ -z "$t" ]; then
+					echo "- reported — vdtool convert -O $k ($cache), CPU use on random bytes: ${v:-—} cores"
+					continue
+				fi
 				if [ -z "$v" ]; then verdict="**n/a**"
 				elif awk -v a="$v" 'BEGIN { exit !(a >= 1.5) }'; then verdict="met"
 				else verdict="**not met**"; fi
-				echo "- $verdict — vdtool convert -O qcow2 -c ($k, $cache), using both cores: vdtool CPU ${v:-—} cores (read as met at ≥ 1.5 of 2)"
-			fi
+				echo "- $verdict — vdtool convert of the compressible disk -O $k ($cache), using both cores: vdtool CPU ${v:-—} cores (read as met at ≥ 1.5 of 2)"
+			done
 		done
-		tgt "vdtool convert -O vmdk -o subformat=streamOptimized, ≥ 1.5× qemu-img convert" conv "vmdk streamOptimized, $cache" qimg-convert 1.5
 		rep "vdtool check of a 1 TiB qcow2 with 100 GiB allocated against qemu-img check" vcheck "$cache" qemu-check
 	done
 	for k in "${!MEM[@]}"; do

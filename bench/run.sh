@@ -221,7 +221,7 @@ for c in $CASES; do
 	btrfs) groups+=(btrfs) ;;
 	write) groups+=(write gpt wtree) ;;
 	inspect) groups+=(insp) ;;
-	convert) groups+=(rand conv1t) ;;
+	convert) groups+=(rand text conv1t) ;;
 	fsmeta) for g in $FSMETA_FS; do groups+=("$(fm_img "$g")"); done ;;
 	esac
 done
