@@ -97,6 +97,22 @@ struct vmdk_grain {
 	uint64_t host; /* DATA, COMPRESSED: the grain's byte offset */
 };
 
+/* 0 when grain g, if stored plainly, holds the n bytes at in_grain that
+ * extent offset pos asks for inside the file; else -EIO with a line. */
+static int vmdk_data_in_file(const struct vmdk_extent *x,
+			     const struct vmdk_grain *g, uint64_t in_grain,
+			     uint64_t n, uint64_t pos)
+{
+	if (g->type != VD_RUN_DATA ||
+	    vd_range_ok(g->host + in_grain, n, x->file->size))
+		return 0;
+	M_LOG("grain at 0x%llx for guest offset 0x%llx runs past the end of "
+	      "the file (%llu bytes)", (unsigned long long)g->host,
+	      (unsigned long long)(x->start + pos),
+	      (unsigned long long)x->file->size);
+	return -EIO;
+}
+
 static int vmdk_classify(struct vmdk_extent *x, uint32_t gte, uint64_t guest,
 			 struct vmdk_grain *g)
 {
@@ -186,15 +202,8 @@ static int vmdk_map_sparse(struct vd_layer *l, struct vmdk_extent *x,
 
 		n = VD_MIN(sp->grain - in_grain, end - pos);
 		ret = vmdk_classify(x, gte, x->start + pos, &g);
-		if (!ret && g.type == VD_RUN_DATA &&
-		    !vd_range_ok(g.host + in_grain, n, x->file->size)) {
-			M_LOG("grain at 0x%llx for guest offset 0x%llx runs "
-			      "past the end of the file (%llu bytes)",
-			      (unsigned long long)g.host,
-			      (unsigned long long)(x->start + pos),
-			      (unsigned long long)x->file->size);
-			ret = -EIO;
-		}
+		if (!ret)
+			ret = vmdk_data_in_file(x, &g, in_grain, n, pos);
 		if (ret) {
 			/* A bad entry after the first ends the run; the
 			 * next map call starts there and fails the read. */
@@ -368,15 +377,8 @@ static int vmdk_map_se(struct vd_layer *l, struct vmdk_extent *x,
 
 		n = VD_MIN(sp->grain - in_grain, end - pos);
 		ret = vmdk_se_classify(x, gte, x->start + pos, &g);
-		if (!ret && g.type == VD_RUN_DATA &&
-		    !vd_range_ok(g.host + in_grain, n, x->file->size)) {
-			M_LOG("grain at 0x%llx for guest offset 0x%llx runs "
-			      "past the end of the file (%llu bytes)",
-			      (unsigned long long)g.host,
-			      (unsigned long long)(x->start + pos),
-			      (unsigned long long)x->file->size);
-			ret = -EIO;
-		}
+		if (!ret)
+			ret = vmdk_data_in_file(x, &g, in_grain, n, pos);
 		if (ret) {
 			if (!first)
 				ret = 0;

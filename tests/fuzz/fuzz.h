@@ -8,7 +8,7 @@
  * filesystems, every directory (bounded in entries and depth), every
  * file read at its start, end, middle and past its end, links, xattrs,
  * statfs. A target with its own parser entry point (the VMDK descriptor)
- * defines fuzz_one instead.
+ * sets one instead; one of vdtool check's walks sets check.
  *
  * The same target source links with libFuzzer (make fuzz, clang) or with
  * replay.c, a main() that feeds saved inputs to LLVMFuzzerTestOneInput,
@@ -19,6 +19,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+struct vd_check;
+struct vd_err;
 
 struct fuzz_target {
 	/* Format forced for the top layer ("qcow2", "vmdk", "vpc", "raw"),
@@ -40,6 +44,12 @@ struct fuzz_target {
 	void (*fix_fn)(uint8_t *data, size_t size);
 	/* A target of its own: called instead of the open-and-walk. */
 	int (*one)(const uint8_t *data, size_t size);
+	/* A check of vdtool check (core/check.h): called on the input's
+	 * file instead of the open-and-walk, its per-problem lines going
+	 * to /dev/null. Whatever the input, it must end with a verdict or
+	 * a refusal, bounded in time and memory. */
+	int (*check)(const char *path, FILE *msgs, struct vd_check *r,
+		     struct vd_err *e);
 };
 
 /* Defined by each fuzz-<name>.c. */
