@@ -25,6 +25,11 @@
 #define QW_MAX_DIRTY 64
 #define QW_MAX_DIRTY_BYTES (8u << 20)
 #define QW_MAX_REL 256
+/* Write-behind (qcow2-write.c, qw_behind): the disk writes of a run of
+ * writes of at least QW_BEHIND_MIN bytes each, each going on where the
+ * last ended, start once QW_BEHIND bytes of it have not. */
+#define QW_BEHIND (4u << 20)
+#define QW_BEHIND_MIN (256u << 10)
 
 struct qw_dirty {
 	uint64_t key;		   /* L2 table offset, or tagged L1 page */
@@ -56,6 +61,8 @@ struct qcow2_w {
 	pthread_mutex_t busy_lock;
 	pthread_cond_t busy_cond;
 	struct qw_busy *busy; /* guarded by busy_lock */
+	pthread_mutex_t behind_lock;
+	uint64_t behind_done, behind_end; /* guarded by behind_lock */
 
 	uint64_t rt_off;      /* refcount table: header offset 48 */
 	uint32_t rt_clusters; /* header offset 56 */

@@ -659,40 +659,6 @@ static void vd_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	tree_write(req, (struct tree_file *)(uintptr_t)fi->fh, buf, size, off);
 }
 
-/* A spliced write: its bytes copied out of the pipe once, into the
- * worker's buffer. One libfuse copied into memory already (a small
- * one) is written from there. */
-static void vd_write_buf(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_bufvec *in, off_t off,
-			 struct fuse_file_info *fi)
-{
-	size_t size = fuse_buf_size(in);
-	uint8_t *buf;
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
-	ssize_t got;
-
-	(void)ino;
-	if (in->count == 1 && in->idx == 0 && in->off == 0 &&
-	    !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
-		tree_write(req, (struct tree_file *)(uintptr_t)fi->fh,
-			   in->buf[0].mem, in->buf[0].size, off);
-		return;
-	}
-	buf = tree_buf_get(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	out.buf[0].mem = buf;
-	got = fuse_buf_copy(&out, in, 0);
-	if (got < 0) {
-		fuse_reply_err(req, (int)-got);
-		return;
-	}
-	tree_write(req, (struct tree_file *)(uintptr_t)fi->fh, buf,
-		   (size_t)got, off);
-}
-
 /* fsync and fdatasync of any file, and the flush of a file open for
  * writing at each close: everything written so far is made durable. */
 static void vd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -1143,6 +1109,18 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_read = TREE_MAX_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* Requests are read, not spliced: a request spliced from
+	 * /dev/fuse then takes a second system call to come out of the
+	 * pipe, and a write's data is copied all the same. The kernel
+	 * copies an O_DIRECT writer's pages into the pipe (it cannot pin
+	 * them for as long as a pipe may hold them), and what is written
+	 * must be in memory anyway: a cluster completed from below, an ext
+	 * file's bytes through libext2fs. Spliced, a 1 MiB write of
+	 * disk.raw was copied three times (into the pipe, out of it, into
+	 * the child) instead of twice, and every request cost a splice and
+	 * a read instead of one read. (libfuse wants splicing by default
+	 * when a write_buf callback is given; none is.) */
+	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	/* Default ACLs of guest folders replace the umask (ext-acl.c):
 	 * the mode is wanted as the caller gave it. */
 	if (conn->capable & FUSE_CAP_DONT_MASK) {
@@ -1200,7 +1178,6 @@ const struct fuse_lowlevel_ops vd_fuse_ops = {
 	.open = vd_open,
 	.read = vd_read,
 	.write = vd_write,
-	.write_buf = vd_write_buf,
 	.flush = vd_flush,
 	.fsync = vd_fsync,
 	.fsyncdir = vd_fsyncdir,
