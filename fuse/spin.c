@@ -15,7 +15,9 @@
  * worker that read it, which keeps the turn and reads again after its
  * reply; anything else (file data, writes, syncs), or a request read
  * while another is already waiting, hands the turn to a waiting worker
- * first, so reads still run side by side as before. The cost: a
+ * first, so reads still run side by side as before; a worker back from
+ * such a request reads the next at once if one is queued, as libfuse's
+ * workers do, and waits for the turn otherwise. The cost: a
  * metadata request arriving while one is served waits for it (ext2/3/4
  * serve them one at a time under the filesystem's lock anyway).
  *
@@ -124,12 +126,19 @@ static void spin_pass(void)
 	spin_give(NULL);
 }
 
+/* Whether a request waits to be read. */
+static bool spin_queued(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && p.revents & POLLIN;
+}
+
 /* Whether the request in buf goes on with the turn given up: one that
  * may take long (file data, writes), or when another already waits. */
 static bool spin_pass_for(const void *buf, int fd)
 {
 	const struct fuse_in_header *in = buf;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	switch (in->opcode) {
 	case FUSE_LOOKUP:
@@ -148,7 +157,7 @@ static bool spin_pass_for(const void *buf, int fd)
 	case FUSE_RELEASEDIR:
 	case FUSE_ACCESS:
 	case FUSE_INTERRUPT:
-		return poll(&p, 1, 0) > 0;
+		return spin_queued(fd);
 	default:
 		return true;
 	}
@@ -179,8 +188,16 @@ static ssize_t spin_read(int fd, void *buf, size_t len, void *userdata)
 	int r, err;
 
 	(void)userdata;
-	if (!pthread_getspecific(spin_key))
+	/* Back from a request whose turn it handed on: with another
+	 * request already queued (parallel readers), read it at once, as
+	 * libfuse's loop would, rather than wait for the turn and be woken
+	 * for it. (Should another worker take that request first, this
+	 * read sleeps in the kernel as libfuse's workers do: no harm.) */
+	if (!pthread_getspecific(spin_key)) {
+		if (spin_queued(fd))
+			return read(fd, buf, len);
 		spin_take();
+	}
 	if (spin_ns) {
 		r = atomic_load(&spin_hot) ? spin_wait(fd) : 0;
 		if (r < 0)
