@@ -237,6 +237,10 @@ struct vd_fs {
 	const struct vd_vol *vol;
 	/* Mounted for writing: the write ops may be called. */
 	bool writable;
+	/* listxattr names nothing on any inode, ever (vfat: its one xattr
+	 * is read by name only): a front end may say "no xattr lists" once
+	 * for a tree made only of such filesystems. */
+	bool lists_no_xattrs;
 };
 struct vd_fs_file {
 	struct vd_fs *fs;

@@ -987,6 +987,7 @@ static int vfat_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		return -ENOMEM;
 	f->base.ops = &vd_fs_vfat;
 	f->base.vol = v;
+	f->base.lists_no_xattrs = true; /* vfat_listxattr */
 	f->name = v->name;
 	f->opts = *o;
 	pthread_mutex_init(&f->fat_lock, NULL);

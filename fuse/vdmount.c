@@ -17,6 +17,7 @@
 
 #include "common/keys.h"
 #include "common/pool.h"
+#include "fuse/spin.h"
 #include "fuse/tree.h"
 
 #define VDMOUNT_VERSION "0.1.0"
@@ -545,6 +546,8 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		fprintf(stderr, "vdmount: cannot daemonise\n");
 		goto out_unmount;
 	}
+	/* Best effort: without it, requests are received as libfuse does. */
+	vd_fuse_spin_start(se);
 	ret = loop(se, c->single);
 	/* libfuse reports the signal that ended the loop: being asked to
 	 * stop is a clean exit. */

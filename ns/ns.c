@@ -625,6 +625,14 @@ int vd_ns_listxattr(struct vd_ns *ns, uint64_t ino, char *buf, size_t size,
 	return v->fs->ops->listxattr(v->fs, fs_ino, buf, size, len_r);
 }
 
+bool vd_ns_lists_no_xattrs(const struct vd_ns *ns)
+{
+	for (unsigned i = 0; i < ns->n_vols; i++)
+		if (ns->vols[i].fs && !ns->vols[i].fs->lists_no_xattrs)
+			return false;
+	return true;
+}
+
 int vd_ns_getxattr(struct vd_ns *ns, uint64_t ino, const char *name,
 		   void *buf, size_t size, size_t *len_r)
 {

@@ -100,6 +100,9 @@ int vd_ns_listxattr(struct vd_ns *ns, uint64_t ino, char *buf, size_t size,
 		    size_t *len_r);
 int vd_ns_getxattr(struct vd_ns *ns, uint64_t ino, const char *name,
 		   void *buf, size_t size, size_t *len_r);
+/* True when vd_ns_listxattr names nothing anywhere in the tree, ever:
+ * every filesystem shown lists none (struct vd_fs.lists_no_xattrs). */
+bool vd_ns_lists_no_xattrs(const struct vd_ns *ns);
 int vd_ns_statfs(struct vd_ns *ns, uint64_t ino, struct statvfs *st_r);
 
 /* Regular files: -EISDIR for a directory, -EINVAL for other types. */

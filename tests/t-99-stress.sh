@@ -229,6 +229,9 @@ counts() {
 		case $sc in
 		0 | 275) [ -n "$fuse" ] && [ "$((a0))" = "$fuse" ] &&
 			WORKERS=$((WORKERS + 1)) ;;
+		202) # waiting for its turn to read (fuse/spin.c)
+			[ "$(cat "$t/comm" 2>/dev/null)" = vdmount-fuse ] &&
+				WORKERS=$((WORKERS + 1)) ;;
 		esac
 	done
 }
@@ -286,7 +289,8 @@ t_mount_loop() {
 # listing, and 16 concurrent readers, the daemon at rest stays within
 # bounds that do not depend on how busy the machine is:
 #   - descriptors other than pipes: no more than after round 1;
-#   - libfuse's idle workers: at most VD_FUSE_IDLE_WORKERS (read from
+#   - libfuse's idle workers (in read(2) on /dev/fuse, or waiting for
+#     their turn to: fuse/spin.c): at most VD_FUSE_IDLE_WORKERS (read from
 #     fuse/vdmount.c; libfuse ends a worker that finishes a request
 #     while more are waiting), however many a busy machine made it start;
 #   - other threads: the main thread and the decoding helpers (one fewer
