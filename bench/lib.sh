@@ -197,9 +197,12 @@ fuse_mount() {
 		REASON="refused: $(first_err "$err")"
 		return 1
 	fi
-	# All these return once the mount is live; the first stat proves it.
+	# All these return once the mount is live; the first stat proves it
+	# (of READY_REL under the mount when the caller names one).
+	want=$FLAT
+	[ -z "${READY_REL:-}" ] || want=$MNT/$READY_REL
 	for ((i = 0; i < 5000; i++)); do
-		[ ! -e "$FLAT" ] || break
+		[ ! -e "$want" ] || break
 		sleep 0.001
 	done
 	READY_AT=$EPOCHREALTIME
