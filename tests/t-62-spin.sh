@@ -10,8 +10,11 @@
 #     get what the source tree holds, multi-threaded and with -s;
 #   - SIGTERM ends a foreground daemon, idle or just after a burst, and
 #     unmounts;
-#   - VDMOUNT_RECEIVE=libfuse (libfuse's own receive) still works.
+#   - VDMOUNT_RECEIVE=libfuse (libfuse's own receive, the default) still
+#     works.
+# Taking turns is not the default (VDMOUNT_RECEIVE=turns, set here).
 . "$(dirname "$0")/lib.sh"
+export VDMOUNT_RECEIVE=turns
 
 # The source tree and an ext4 image made from it by mkfs.ext4 -d (the
 # filesystem fills the image: the mount shows it at fs/).
