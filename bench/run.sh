@@ -155,7 +155,7 @@ command -v python3 >/dev/null || die "python3 not found (the image builders use 
 # peers installed when missing: command -> Debian package
 declare -A PKG=([qcowmount]=libqcow-utils [vmdkmount]=libvmdk-utils
 	[vhdimount]=libvhdi-utils [fio]=fio [fuse2fs]=fuse2fs [rsync]=rsync
-	[debootstrap]=debootstrap)
+	[debootstrap]=debootstrap [qemu-storage-daemon]=qemu-system-common)
 want=()
 for cmd in "${!PKG[@]}"; do command -v "$cmd" >/dev/null || want+=("${PKG[$cmd]}"); done
 if [ ${#want[@]} -gt 0 ] && [ "${VDBENCH_INSTALL:-1}" != 0 ] &&
