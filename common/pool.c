@@ -1,4 +1,5 @@
 #include "common/pool.h"
+#include "common/util.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -74,29 +75,20 @@ static void pool_do(struct pool_batch *b, unsigned i)
  * decodes most of the batch alone. Measured on 2 vCPUs: zstd 1.64 ->
  * 2.54 GB/s, zlib 1.31 -> 1.70 GB/s. The cost is at most this much CPU
  * per helper after the last batch of a burst. */
-#define POOL_SPIN_NS 1000000L
-
-static long pool_ns_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000000000L +
-	       (t.tv_nsec - t0->tv_nsec);
-}
+#define POOL_SPIN_NS 1000000u
 
 /* Caller holds pool.lock; drops it while it watches for a batch (or a
  * stop) for up to POOL_SPIN_NS. */
 static void pool_spin(void)
 {
-	struct timespec t0;
+	uint64_t t0;
 
 	pthread_mutex_unlock(&pool.lock);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = vd_now_ns();
 	/* Ends: the clock passes POOL_SPIN_NS. */
 	while (!__atomic_load_n(&pool.head, __ATOMIC_RELAXED) &&
 	       !__atomic_load_n(&pool.stopping, __ATOMIC_RELAXED) &&
-	       pool_ns_since(&t0) < POOL_SPIN_NS) {
+	       vd_now_ns() - t0 < POOL_SPIN_NS) {
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif

@@ -9,10 +9,20 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define VD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VD_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define VD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Nanoseconds on the monotonic clock: for intervals, never for dates. */
+static inline uint64_t vd_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 /* [off, off + len) lies within [0, limit). Subtraction on the trusted
  * side, so no overflow whatever off and len hold. */

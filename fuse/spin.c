@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "fuse/spin.h"
 
 #define SPIN_DEFAULT_US 0u
@@ -75,14 +76,6 @@ static pthread_mutex_t spin_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spin_cond = PTHREAD_COND_INITIALIZER;
 static bool spin_taken; /* guarded by spin_lock */
 static pthread_key_t spin_key; /* non-NULL: the calling thread has the turn */
-
-static uint64_t spin_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static void spin_unlock(void *arg)
 {
@@ -175,7 +168,7 @@ static bool spin_pass_for(const void *buf, int fd)
  * ending: libfuse looks). */
 static int spin_wait(int fd)
 {
-	uint64_t end = spin_now() + spin_ns;
+	uint64_t end = vd_now_ns() + spin_ns;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int r;
 
@@ -183,7 +176,7 @@ static int spin_wait(int fd)
 		r = poll(&p, 1, 0);
 		if (r)
 			return r < 0 ? -1 : 1;
-	} while (spin_now() < end);
+	} while (vd_now_ns() < end);
 	return 0;
 }
 
@@ -210,13 +203,13 @@ static ssize_t spin_read(int fd, void *buf, size_t len, void *userdata)
 			return -1;
 		if (!r) {
 			atomic_store(&spin_hot, false);
-			t0 = spin_now();
+			t0 = vd_now_ns();
 		}
 	}
 	n = read(fd, buf, len);
 	err = errno;
 	/* Slept, but not for long: the next may come as soon. */
-	if (t0 && n > 0 && spin_now() - t0 < 2 * spin_ns)
+	if (t0 && n > 0 && vd_now_ns() - t0 < 2 * spin_ns)
 		atomic_store(&spin_hot, true);
 	if (n >= (ssize_t)sizeof(struct fuse_in_header) &&
 	    spin_pass_for(buf, fd))

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "core/layer.h"
 #include "tool/convert.h"
 
@@ -92,14 +93,6 @@ static void cp_clear(uint8_t *buf, uint64_t from, uint64_t to, uint64_t bs)
 	memset(buf + tail, 0, (size_t)(to - tail));
 }
 
-static uint64_t cp_now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* Fill slot s with its unit; *cold_r: its reads were slow. */
 static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 		   uint64_t *err_off, bool *cold_r)
@@ -135,13 +128,13 @@ static int cp_fill(struct cp *p, struct cp_slot *s, struct vd_encoder *enc,
 		if (!data)
 			cp_clear(s->buf, pos, pos + run, bs);
 		else {
-			uint64_t t0 = cp_now_ns(), ns;
+			uint64_t t0 = vd_now_ns(), ns;
 
 			ret = conv_src_read(p->in, s->buf + pos, (size_t)run,
 					    off + pos);
 			if (ret)
 				return ret;
-			ns = cp_now_ns() - t0;
+			ns = vd_now_ns() - t0;
 			*cold_r = ns > run * 1000000000u / CP_COLD_RATE;
 			for (uint64_t i = pos / bs; i <= (pos + run - 1) / bs;
 			     i++)

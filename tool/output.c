@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "tool/vdtool.h"
 
 /* Length of the valid UTF-8 sequence at s that is not a C1 control, or
@@ -182,10 +183,7 @@ int vdt_pwrite_sparse(int fd, const void *buf, size_t got, uint64_t off)
 
 static double output_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)vd_now_ns() / 1e9;
 }
 
 /* n bytes as "123.4 MiB" into buf. */
