@@ -5,17 +5,20 @@
 #   ls     ls -l of a folder of 100,000 entries (the meta image)
 #   findp  find -printf '%s %m %u' over the tree (sizes, modes, owners)
 #   rsync  rsync -a of the tree (to the same tmpfs)
+#   probe  one xattr probe (lgetxattr security.selinux, as ls -l makes per
+#          entry) on one guest file, repeated: the cost of one request
 # each through vdmount's p1/ and through the kernel's ext4 or fuse2fs
 # over the peers' exposed files; vdtool (no FUSE: cp -r -p, ls -l,
 # ls -lR) beside them in cp, ls and findp.
 # shellcheck shell=bash
 
 FILE_TOOLS=${VDBENCH_FILE_TOOLS:-"vdmount ext4-vd ext4-qcow ext4-qsd ext4-raw fuse2fs"}
-FILE_OPS=${VDBENCH_FILE_OPS:-"big cp find ls findp rsync"}
+FILE_OPS=${VDBENCH_FILE_OPS:-"big cp find ls findp rsync probe"}
 VDTOOL=$BUILD/vdtool
 # FT_IMG: the image ft_open mounts, gpt (the tree and big.bin) or meta
 # (the folder of 100,000 entries, for ls)
 FT_IMG=gpt
+PROBES=${VDBENCH_PROBES:-20000}
 
 # ft_open TOOL: the guest's root folder ready to read at $ROOT, or 1 with
 # REASON; ft_close undoes it. Every timed operation gets a fresh open, so
@@ -193,6 +196,26 @@ SLAB=
 file_op() {
 	local op=$1 tool=$2 cold=$3 ok=1 img=gpt s0
 	[ "$op" != ls ] || img=meta
+	if [ "$op" = probe ]; then
+		ft_open "$tool" || return 1
+		[ "$cold" = 0 ] || drop_caches
+		PROBE_US=$(T python3 - "$ROOT/tree" "$PROBES" <<'EOF'
+import os, sys, time
+n = int(sys.argv[2])
+f = next(os.path.join(r, fs[0]) for r, _, fs in os.walk(sys.argv[1]) if fs)
+t = time.perf_counter()
+for _ in range(n):
+    try:
+        os.getxattr(f, "security.selinux", follow_symlinks=False)
+    except OSError:
+        pass
+print("%.1f" % ((time.perf_counter() - t) / n * 1e6))
+EOF
+) || ok=0
+		ft_close
+		[ "$ok" = 1 ] && [ -n "$PROBE_US" ] || { REASON="probe failed"; return 1; }
+		return 0
+	fi
 	if [ "$tool" = disk ]; then
 		big_at || { REASON="debugfs cannot find big.bin's blocks"; return 1; }
 		drop_caches
@@ -248,6 +271,7 @@ op_tools() {
 	big) [ "$2" = 0 ] || ! have_tool fio || t="$t disk" ;;
 	cp) t="$t debugfs vdtool" ;;
 	ls | findp) t="$t vdtool" ;;
+	probe) t=$(for x in $t; do case $x in vdmount | fuse2fs | ext4-raw) echo "$x" ;; esac; done) ;;
 	esac
 	echo "$t"
 }
@@ -291,7 +315,14 @@ names of the 20,500 entries, on a fresh mount; and \`vdtool ls -lR IMAGE
 		rsync) case_begin rsync ms low "rsync -a of the guest's tree" \
 "\`rsync -a tree DEST/\` of the 20,000 files to $CP_WHERE, deleted (and
 synced) after each run, not timed." ;;
-		*) die "unknown op '$op' in VDBENCH_FILE_OPS (big cp find ls findp rsync)" ;;
+		probe) case_begin probe µs low "One xattr probe: the cost of a request" \
+"\`lgetxattr(\"security.selinux\")\` of one file of the tree, $PROBES times
+in a loop (python3), on a fresh mount: the probe \`ls -l\` makes for each
+entry (with an ACL probe beside it), answered \"no such attribute\" by every
+tool. Through a FUSE daemon (vdmount, fuse2fs) each is a round trip to the
+daemon; the kernel's ext4 answers from memory. Times \`ls -l\`'s 200,000
+probes, this is a floor for *ls* through any FUSE daemon." ;;
+		*) die "unknown op '$op' in VDBENCH_FILE_OPS (big cp find ls findp rsync probe)" ;;
 		esac
 	done
 	case " $FILE_OPS " in *" ls "*)
@@ -327,6 +358,7 @@ Other jobs on the machine move it too: a rough figure." ;;
 					if file_op "$op" "$tool" "$cold"; then
 						if [ "$tool" = disk ]; then v=$DISK_MBS
 						elif [ "$op" = big ]; then v=$(mbs_of "$G_BIG" "$ELAPSED")
+						elif [ "$op" = probe ]; then v=$PROBE_US
 						else v=$(ms_of "$ELAPSED"); fi
 						rec "$op" "$r" "$tool" "$v"
 						line="$line $tool $v"

@@ -29,7 +29,7 @@ declare -A LABEL=(
 label() { echo "${LABEL[$1]:-$1}"; }
 
 # figures: decimals for each unit
-prec() { case $1 in ms | MiB) echo -p1 ;; cores) echo -p2 ;; *) echo -p0 ;; esac; }
+prec() { case $1 in ms | MiB | µs) echo -p1 ;; cores) echo -p2 ;; *) echo -p0 ;; esac; }
 
 # ratio CASE ROW PEER: > 1 when vdmount is better (rates: vdmount / peer;
 # times and sizes: peer / vdmount); nothing when either is missing

@@ -54,7 +54,7 @@
 #   VDBENCH_WRITE_OPS   the parts of *write*: disk (wseq, wrand, wstart), wcp
 #                   (default: both)
 #   VDBENCH_FILE_OPS    the operations of *files* (default: "big cp find ls
-#                   findp rsync")
+#                   findp rsync probe"); VDBENCH_PROBES: probes per run (20000)
 #   VDBENCH_INSTALL=0  do not apt-get install missing peers
 #   VDBENCH_TIMEOUT seconds allowed to one command (default: 600)
 # shellcheck disable=SC2317 # cleanup is called by the trap
