@@ -255,6 +255,7 @@ int vd_ext_wc_put(struct ext_wc *wc, const struct vd_vol *v, unsigned bs,
 			e = &wc->ent[wc->n];
 			e->blk = blk + k;
 			e->data = wc->pool + (size_t)wc->n * bs;
+			/* Ends: fewer entries than half the slots. */
 			for (s = ext_wc_slot(wc, blk + k); wc->hash[s] >= 0;
 			     s = (s + 1) & wc->hmask)
 				;
