@@ -11,9 +11,12 @@
  * qcow2 child, never to a base (a journal overlay is written home and
  * dropped before: ext-recover.c).
  *
- * A channel is used only under its filesystem's lock (libext2fs calls),
- * but vd_ext_io_read is also called by file reads in parallel: it uses
- * only the immutable vol and the thread-safe overlay. */
+ * A channel is used only under its filesystem's lock (libext2fs calls).
+ * In a read-only mount vd_ext_io_read is also called by file reads in
+ * parallel: it uses only the immutable vol and the thread-safe overlay.
+ * In a writable mount writes are held in a write-back cache (ext-wc.c)
+ * until io_channel_flush, and every read, vd_ext_io_read's too, runs
+ * under the lock and sees what the cache holds. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ struct ext_io {
 	unsigned replay_bs;
 	bool writable; /* the fast-commit replay is writing */
 	bool volume_writes; /* a writable mount: writes go to vol */
+	struct ext_wc *wc; /* with volume_writes: the blocks held (lock) */
 	struct ext_io *next; /* registry list, guarded by ext_io_lock */
 };
 
@@ -71,6 +75,12 @@ void vd_ext_io_free(struct ext_io *io)
 		}
 	}
 	pthread_mutex_unlock(&ext_io_lock);
+	if (io->wc) {
+		/* Written at the unmount already; a failure then is
+		 * tried once more, and logged. */
+		vd_ext_wc_flush(io->wc, io->vol);
+		vd_ext_wc_free(io->wc);
+	}
 	free(io);
 }
 
@@ -94,6 +104,9 @@ void vd_ext_io_drop_replay(struct ext_io *io)
 void vd_ext_io_set_volume_writes(struct ext_io *io)
 {
 	io->volume_writes = true;
+	/* Without memory for it, writes go straight down. */
+	if (!io->wc)
+		io->wc = vd_ext_wc_new();
 }
 
 /* The registered volume named name, or NULL. The name must be exactly
@@ -122,7 +135,13 @@ int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off)
 	uint8_t *tmp;
 	int ret;
 
+	/* All held (an inode table block written a moment ago): no read
+	 * of the volume. (No replay overlay in a writable mount.) */
+	if (io->wc && !r && vd_ext_wc_read(io->wc, buf, len, off))
+		return 0;
 	ret = vd_vol_read(io->vol, buf, len, off);
+	if (!ret && io->wc)
+		vd_ext_wc_overlay(io->wc, buf, len, off);
 	if (ret || !r || !len)
 		return ret;
 	/* Lay the journal's newer copies of the blocks over what the
@@ -179,8 +198,12 @@ static errcode_t ext_io_open(const char *name, int flags, io_channel *ch_r)
 
 static errcode_t ext_io_close(io_channel ch)
 {
+	struct ext_io *io = ch->private_data;
+
 	if (--ch->refcount > 0)
 		return 0;
+	if (io->wc)
+		vd_ext_wc_flush(io->wc, io->vol); /* a failure is logged */
 	free(ch->name);
 	free(ch);
 	return 0;
@@ -228,19 +251,26 @@ static errcode_t ext_io_read_blk(io_channel ch, unsigned long block,
  * blocks at a time (a partial block is read first, through the
  * overlay). Only while the fast-commit replay writes; the image is
  * never written. */
-static errcode_t ext_io_write(struct ext_io *io, const void *buf,
-			      uint64_t len, uint64_t off)
+static errcode_t ext_io_write(struct ext_io *io, unsigned ch_bs,
+			      const void *buf, uint64_t len, uint64_t off)
 {
 	uint64_t bs = io->replay_bs, blk, end;
 	uint8_t *tmp;
 	int ret = 0;
 
 	if (io->volume_writes) {
-		/* Straight down: libext2fs keeps no cache of its own here,
-		 * so nothing can go stale. A failure keeps its errno (the
-		 * host disk full is ENOSPC for the writer too). */
+		/* Into the write-back cache, or straight down. libext2fs
+		 * keeps no cache of its own here, so nothing can go stale.
+		 * A failure keeps its errno (the host disk full is ENOSPC
+		 * for the writer too). */
 		if (!vd_range_ok(off, len, io->vol->len) || len > SIZE_MAX)
 			return EXT2_ET_SHORT_WRITE;
+		if (io->wc) {
+			ret = vd_ext_wc_put(io->wc, io->vol, ch_bs, buf, len,
+					    off);
+			if (ret <= 0)
+				return ret ? (errcode_t)-ret : 0;
+		}
 		ret = vd_vol_write(io->vol, buf, (size_t)len, off);
 		if (ret)
 			vd_log(VD_LOG_ERR, "%s: ext: write of %" PRIu64 " bytes "
@@ -291,7 +321,7 @@ static errcode_t ext_io_write_blk64(io_channel ch, unsigned long long block,
 	if (__builtin_mul_overflow((uint64_t)block, (uint64_t)ch->block_size,
 				   &off))
 		return EXT2_ET_SHORT_WRITE;
-	return ext_io_write(io, data, len, off);
+	return ext_io_write(io, (unsigned)ch->block_size, data, len, off);
 }
 
 static errcode_t ext_io_write_blk(io_channel ch, unsigned long block,
@@ -305,13 +335,18 @@ static errcode_t ext_io_write_byte(io_channel ch, unsigned long offset,
 {
 	if (count < 0)
 		return EXT2_ET_INVALID_ARGUMENT;
-	return ext_io_write(ch->private_data, data, (uint64_t)count, offset);
+	return ext_io_write(ch->private_data, (unsigned)ch->block_size, data,
+			    (uint64_t)count, offset);
 }
 
+/* ext2fs_flush (fsync, the unmount) ends with this: the held blocks go
+ * down (the caller then flushes the disk). */
 static errcode_t ext_io_flush(io_channel ch)
 {
-	(void)ch;
-	return 0;
+	struct ext_io *io = ch->private_data;
+	int ret = io->wc ? vd_ext_wc_flush(io->wc, io->vol) : 0;
+
+	return ret ? (errcode_t)-ret : 0;
 }
 
 static errcode_t ext_io_set_option(io_channel ch, const char *opt,

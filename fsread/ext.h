@@ -53,15 +53,42 @@ void vd_ext_io_set_replay(struct ext_io *io, struct vd_ext_replay *r,
  * while the mount opens. */
 void vd_ext_io_set_writable(struct ext_io *io, bool on);
 /* From now on channels may be opened read-write and their writes go to
- * the volume (a writable mount): never while a replay overlay is on. */
+ * the volume (a writable mount), held first in a write-back cache
+ * (ext-wc.c) that io_channel_flush writes: never while a replay overlay
+ * is on. */
 void vd_ext_io_set_volume_writes(struct ext_io *io);
 /* Reads no longer consult the replay overlay (it was written home); the
  * overlay itself stays allocated until the unmount, for readers that
  * loaded it just before. */
 void vd_ext_io_drop_replay(struct ext_io *io);
-/* len bytes at byte off of the volume, with the journal overlay applied.
- * Thread-safe, takes no filesystem lock. 0 or -EIO. */
+/* len bytes at byte off of the volume, with the journal overlay applied,
+ * and the blocks the write-back cache holds. Takes no filesystem lock:
+ * thread-safe in a read-only mount; in a writable one (a cache), called
+ * under the filesystem's lock. 0 or -EIO. */
 int vd_ext_io_read(struct ext_io *io, void *buf, size_t len, uint64_t off);
+
+/* ---- ext-wc.c: the write-back cache of a writable mount's channel ---- */
+
+struct ext_wc;
+
+struct ext_wc *vd_ext_wc_new(void);
+/* Frees what is held, written or not (flush first). */
+void vd_ext_wc_free(struct ext_wc *wc);
+/* A write of len bytes at byte off of v, by a channel of blocks of bs
+ * bytes: 0 held; 1 not taken, the caller writes it to v (the held copies
+ * of the blocks it touches have taken its bytes); -errno when a flush
+ * to make room failed. */
+int vd_ext_wc_put(struct ext_wc *wc, const struct vd_vol *v, unsigned bs,
+		  const void *buf, uint64_t len, uint64_t off);
+/* Write everything held to v, neighbouring blocks together; on failure
+ * everything stays held. 0 or -errno. */
+int vd_ext_wc_flush(struct ext_wc *wc, const struct vd_vol *v);
+/* Whether every block of [off, off + len) is held (whole blocks, at
+ * most a few): then buf has them, and the volume need not be read. */
+bool vd_ext_wc_read(struct ext_wc *wc, void *buf, uint64_t len, uint64_t off);
+/* Lay the held blocks over buf, which holds len bytes read at off. */
+void vd_ext_wc_overlay(struct ext_wc *wc, void *buf, uint64_t len,
+		       uint64_t off);
 
 /* libext2fs's errcode_t as a negative errno: -EUCLEAN for corrupt
  * metadata (bad checksums included), -ENOTSUP for unsupported features,

@@ -489,9 +489,13 @@ static void tree_open(fuse_req_t req, fuse_ino_t ino,
 	fi->keep_cache = !guest;
 	/* Every close sends FLUSH, and waits for it: a round trip per
 	 * file for cp -a and rsync -a (20,000 of cp -a's 143,000 requests
-	 * over the bench's tree). Only a file open for writing has
-	 * anything to do then (vd_flush). */
-	fi->noflush = !wr;
+	 * over the bench's tree). Only a raw file open for writing has
+	 * anything to do then (vd_flush syncs it); a guest file's close
+	 * syncs nothing, as a kernel filesystem's does not, and its writes
+	 * have all been answered (no write-back cache here), so a guest
+	 * writer needs no FLUSH either: a round trip less for each file
+	 * that cp -a or tar writes into pN/. */
+	fi->noflush = !wr || guest;
 	/* disk.raw and pN.raw bypass the page cache: the host file is
 	 * cached already, and a reply spliced from it lands straight in
 	 * the reader's buffer (one copy, as a read of the host file). */
