@@ -707,6 +707,18 @@ static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, (off_t)res);
 }
 
+/* Folders are listed by (inode, cookie) alone (vd_readdir), so they
+ * need no open: ENOSYS to the first OPENDIR tells the kernel so, and it
+ * sends no OPENDIR or RELEASEDIR for any folder after (Linux 5.1+,
+ * FUSE_CAP_NO_OPENDIR_SUPPORT; set by vd_init). A tree walk made two
+ * such round trips per folder. The kernel then keeps every folder's
+ * listing as with cache_readdir and keep_cache: valid as long as the
+ * folder's mtime and change counter stay the same. In a writable mount
+ * each change made through the mount (create, unlink, rename, link,
+ * mkdir, rmdir, symlink) bumps the counter, so a listing that starts
+ * after it asks again; nothing else changes a guest folder. */
+static bool tree_no_opendir;
+
 static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -714,6 +726,10 @@ static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int ret;
 
+	if (tree_no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (m->root_is_disk) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
@@ -1162,6 +1178,7 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	 * EOPNOTSUPP where the kernel's vfat gives an empty list: cp -a
 	 * takes either as "no xattrs". */
 	tree_no_xattr_lists = ro && vd_ns_lists_no_xattrs(m->ns);
+	tree_no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	/* A file that is all hole: splicing from it puts the shared zero
 	 * page into the pipe, so zeros cost one copy, into the reader. */
 	fd = memfd_create("vdmount-zeros", MFD_CLOEXEC);
