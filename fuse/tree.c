@@ -799,6 +799,7 @@ static void vd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * folder costs one request per buffer instead of one per entry. */
 struct plus_ent {
 	uint64_t ino, next;
+	unsigned type; /* DT_* */
 	char *name;
 };
 
@@ -816,7 +817,6 @@ static int plus_collect(void *arg, const char *name, uint64_t ino,
 	size_t need = fuse_add_direntry_plus(b->req, NULL, 0, name, NULL, 0);
 	struct plus_ent *n;
 
-	(void)type;
 	if (need > b->size - b->used)
 		return 1;
 	if (b->n == b->cap) {
@@ -831,6 +831,7 @@ static int plus_collect(void *arg, const char *name, uint64_t ino,
 		return 1;
 	b->ents[b->n].ino = ino;
 	b->ents[b->n].next = next;
+	b->ents[b->n].type = type;
 	b->n++;
 	b->used += need;
 	return 0;
@@ -856,20 +857,27 @@ static void vd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	for (size_t i = 0; !ret && i < b.n; i++) {
 		struct fuse_entry_param e;
 		const char *name = b.ents[i].name;
+		bool dot = !strcmp(name, ".") || !strcmp(name, "..");
 		size_t n;
 
 		memset(&e, 0, sizeof(e));
 		/* "." and ".." are not looked up: the kernel keeps no
-		 * entry for them. */
-		if (strcmp(name, ".") && strcmp(name, "..")) {
-			if (fill_attr(m, b.ents[i].ino, &e.attr))
-				break; /* the kernel asks again from here */
+		 * entry for them. Nor for an entry whose attributes cannot
+		 * be read (a damaged inode): it is listed by name and type
+		 * alone (node 0), as a plain readdir lists it, and a stat
+		 * of it looks it up and gets the error. (Stopping the reply
+		 * there instead would end the listing at it: every listing
+		 * is readdirplus, so the kernel's next request would fail
+		 * the same way.) */
+		if (!dot && !fill_attr(m, b.ents[i].ino, &e.attr)) {
 			e.ino = b.ents[i].ino;
 			e.attr_timeout = e.entry_timeout =
 				tree_timeout(m, b.ents[i].ino);
 		} else {
+			memset(&e, 0, sizeof(e));
 			e.attr.st_ino = b.ents[i].ino;
-			e.attr.st_mode = S_IFDIR;
+			e.attr.st_mode = dot ? S_IFDIR :
+					       (mode_t)(b.ents[i].type << 12);
 		}
 		n = fuse_add_direntry_plus(req, buf + used, size - used, name,
 					   &e, (off_t)b.ents[i].next);
