@@ -12,8 +12,13 @@
  * itself) and each child starting with the key its parent names for it.
  * Walking on from an item (vd_btrfs_next) requires the next key to be
  * greater than the last: a block listed twice cannot make a walk go on
- * for ever. A path keeps private copies of its blocks, so the cache's
- * pins are never held across calls. */
+ * for ever. A path pins its blocks in the cache (one per level) instead
+ * of copying them: a search of three levels copied 48 KiB of 16 KiB
+ * nodes, and a tree walk makes several searches per file (the inode,
+ * its extents, the data's checksums, its xattrs). Every path is freed
+ * by the function that made it, which ends its pins; the cache stays
+ * within its budget plus the blocks pinned at one time (a few per
+ * thread). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -151,7 +156,8 @@ void vd_btrfs_path_init(struct btrfs_path *p, struct btrfs_fs *fs)
 void vd_btrfs_path_free(struct btrfs_path *p)
 {
 	for (unsigned i = 0; i < BTRFS_MAX_LEVEL; i++)
-		free(p->blk[i]);
+		if (p->blk[i])
+			vd_cache_put(p->fs->cache, &p->ref[i]);
 	memset(p->blk, 0, sizeof(p->blk));
 }
 
@@ -163,21 +169,18 @@ static int path_load(struct btrfs_path *p, unsigned level, uint64_t logical,
 	struct btrfs_fs *fs = p->fs;
 	struct vd_cache_ref ref;
 	struct btrfs_key k;
-	uint8_t *b;
+	const uint8_t *b;
 	int ret;
 
-	if (!p->blk[level]) {
-		p->blk[level] = malloc(fs->nodesize);
-		if (!p->blk[level])
-			return -ENOMEM;
-	}
-	b = p->blk[level];
 	ret = vd_cache_get(fs->cache, fs, logical, fs->nodesize, tree_load, fs,
 			   &ref);
 	if (ret)
 		return ret == -ENOMEM ? ret : -EIO;
-	memcpy(b, ref.data, fs->nodesize);
-	vd_cache_put(fs->cache, &ref);
+	/* The block this level held before is done with. */
+	if (p->blk[level])
+		vd_cache_put(fs->cache, &p->ref[level]);
+	p->ref[level] = ref;
+	b = p->blk[level] = ref.data;
 	if (b[BTRFS_HDR_LEVEL] != level) {
 		vd_log(VD_LOG_ERR, "%s: btrfs: tree block at %" PRIu64 " has "
 		       "level %u where %u is expected", fs->name, logical,

@@ -197,12 +197,14 @@ struct btrfs_fs {
 	bool reported_raid56; /* atomic: the RAID5/6 notice was given */
 };
 
-/* A position in a tree: the blocks from the root down to a leaf, each a
- * private copy, and the slot in each. */
+/* A position in a tree: the blocks from the root down to a leaf, each
+ * pinned in the cache until vd_btrfs_path_free (or replaced), and the
+ * slot in each. */
 struct btrfs_path {
 	struct btrfs_fs *fs;
 	unsigned top; /* the root's level */
-	uint8_t *blk[BTRFS_MAX_LEVEL];
+	const uint8_t *blk[BTRFS_MAX_LEVEL]; /* NULL: no block held */
+	struct vd_cache_ref ref[BTRFS_MAX_LEVEL]; /* blk[i]'s pin */
 	unsigned slot[BTRFS_MAX_LEVEL];
 	unsigned nr[BTRFS_MAX_LEVEL];
 	struct btrfs_key last; /* the key given last (keys must increase) */

@@ -1,8 +1,9 @@
 /* xfs: inodes (v1/v2/v3 cores), their data and attribute forks, and the
  * extent lists of forks in extents or B-tree (bmbt, any depth) format.
  *
- * An inode is read afresh on every call (one read of sb_inodesize bytes);
- * its CRC (v3) and its own number are checked as the kernel's
+ * An inode is copied out of its filesystem block, which is read once
+ * into the filesystem's cache (x->icache) and kept while there is room;
+ * its CRC (v3) and its own number are checked on every copy, as the kernel's
  * xfs_dinode_verify checks them. A fork's extents are checked as they
  * are decoded: each lies inside one AG and inside the filesystem, and
  * they strictly increase in file offset (which also stops a B-tree that
@@ -112,14 +113,22 @@ static bool xfs_format_ok(uint16_t mode, uint8_t fmt)
 	}
 }
 
+static int xfs_iblock_load(void *arg, uint64_t off, void *buf, size_t size)
+{
+	struct xfs_fs *x = arg;
+
+	return vd_vol_read(x->base.vol, buf, size, off);
+}
+
 int vd_xfs_iget(struct xfs_fs *x, uint64_t ino, struct xfs_inode *ip)
 {
 	unsigned shift = x->agblklog + x->inopblog;
 	uint64_t agno = ino >> shift;
 	uint64_t agbno = (ino >> x->inopblog) & ((1ull << x->agblklog) - 1);
-	uint64_t n = ino & ((1ull << x->inopblog) - 1), off;
+	uint64_t n = ino & ((1ull << x->inopblog) - 1), off, blk;
 	unsigned lit, forkoff;
 	uint8_t *r = ip->raw;
+	struct vd_cache_ref ref;
 
 	/* Every number reaching here came from a directory entry (or the
 	 * superblock): one that cannot be an inode is corruption. */
@@ -128,13 +137,18 @@ int vd_xfs_iget(struct xfs_fs *x, uint64_t ino, struct xfs_inode *ip)
 		       "outside the AGs", x->name, ino);
 		return -EIO;
 	}
-	off = ((agno * x->agblocks + agbno) << x->blocklog) +
-	      n * x->inodesize;
-	if (vd_vol_read(x->base.vol, r, x->inodesize, off)) {
+	blk = (agno * x->agblocks + agbno) << x->blocklog;
+	off = blk + n * x->inodesize;
+	/* An inode lies inside its block: inopblog is blocklog -
+	 * inodelog (xfs_read_sb), so n * inodesize < blocksize. */
+	if (vd_cache_get(x->icache, x, blk, x->blocksize, xfs_iblock_load, x,
+			 &ref)) {
 		vd_log(VD_LOG_ERR, "%s: xfs: inode %" PRIu64 " at 0x%" PRIx64
 		       " unreadable", x->name, ino, off);
 		return -EIO;
 	}
+	memcpy(r, (const uint8_t *)ref.data + n * x->inodesize, x->inodesize);
+	vd_cache_put(x->icache, &ref);
 	ip->ino = ino;
 	ip->version = r[DI_VERSION];
 	if (get_be16(r + DI_MAGIC) != XFS_DINODE_MAGIC ||

@@ -551,7 +551,11 @@ static uint64_t xfs_root(struct vd_fs *fs)
 
 static void xfs_unmount(struct vd_fs *fs)
 {
-	free(fs);
+	struct xfs_fs *x = (struct xfs_fs *)fs;
+
+	if (x->icache)
+		vd_cache_free(x->icache);
+	free(x);
 }
 
 static unsigned xfs_log2(uint64_t v)
@@ -875,6 +879,10 @@ static int xfs_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 		goto fail;
 	}
 	ret = xfs_read_sb(x, b, e);
+	/* 4 MiB of inode blocks: a walk's working set (the inodes of the
+	 * folders it is in) with room to spare. */
+	if (!ret && !(x->icache = vd_cache_new(4u << 20, 1024)))
+		ret = -ENOMEM;
 	if (!ret)
 		ret = xfs_read_ags(x, b,
 				   x->crc && (get_be32(b + SB_FEAT_RO_COMPAT) &
@@ -891,7 +899,7 @@ static int xfs_mount(const struct vd_vol *v, const struct vd_fs_opts *o,
 	return 0;
 fail:
 	free(b);
-	free(x);
+	xfs_unmount(&x->base);
 	return ret;
 }
 

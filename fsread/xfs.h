@@ -11,8 +11,12 @@
  * block packed as agno << (agblklog + inopblog) | agbno << inopblog | n.
  *
  * Locking: everything in struct xfs_fs is fixed at mount; reads go to the
- * volume without any lock (there is no cache of our own: core caches the
- * image's metadata, the host its pages). */
+ * volume without any lock. The filesystem blocks holding inodes are kept
+ * in a cache of our own (icache, locked inside common/cache.c): a tree
+ * walk asks for each file's inode five times or more (its attributes,
+ * the open, the xattr probes), and neighbours share a block; the rest
+ * is read afresh (core caches the image's metadata, the host its
+ * pages). */
 #ifndef VD_XFS_H
 #define VD_XFS_H
 
@@ -21,6 +25,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/cache.h"
 #include "fsread/fs.h"
 
 /* The largest inode (sb_inodesize 256..2048). */
@@ -65,6 +70,9 @@ struct xfs_fs {
 	uint64_t maxicount; /* the most inodes (0: no limit) */
 	/* Sums of the AG headers (what the kernel counts at mount). */
 	uint64_t fdblocks, icount, ifree, allocbt_blks;
+	/* Filesystem blocks holding inodes, keyed by byte offset in the
+	 * volume (vd_xfs_iget). */
+	struct vd_cache *icache;
 };
 
 /* An inode as read (pointers point into raw). */

@@ -711,6 +711,18 @@ static void vd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, (off_t)res);
 }
 
+/* Folders are listed by (inode, cookie) alone (vd_readdir), so they
+ * need no open: ENOSYS to the first OPENDIR tells the kernel so, and it
+ * sends no OPENDIR or RELEASEDIR for any folder after (Linux 5.1+,
+ * FUSE_CAP_NO_OPENDIR_SUPPORT; set by vd_init). A tree walk made two
+ * such round trips per folder. The kernel then keeps every folder's
+ * listing as with cache_readdir and keep_cache: valid as long as the
+ * folder's mtime and change counter stay the same. In a writable mount
+ * each change made through the mount (create, unlink, rename, link,
+ * mkdir, rmdir, symlink) bumps the counter, so a listing that starts
+ * after it asks again; nothing else changes a guest folder. */
+static bool tree_no_opendir;
+
 static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -718,6 +730,10 @@ static void vd_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int ret;
 
+	if (tree_no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (m->root_is_disk) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
@@ -787,6 +803,7 @@ static void vd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * folder costs one request per buffer instead of one per entry. */
 struct plus_ent {
 	uint64_t ino, next;
+	unsigned type; /* DT_* */
 	char *name;
 };
 
@@ -804,7 +821,6 @@ static int plus_collect(void *arg, const char *name, uint64_t ino,
 	size_t need = fuse_add_direntry_plus(b->req, NULL, 0, name, NULL, 0);
 	struct plus_ent *n;
 
-	(void)type;
 	if (need > b->size - b->used)
 		return 1;
 	if (b->n == b->cap) {
@@ -819,6 +835,7 @@ static int plus_collect(void *arg, const char *name, uint64_t ino,
 		return 1;
 	b->ents[b->n].ino = ino;
 	b->ents[b->n].next = next;
+	b->ents[b->n].type = type;
 	b->n++;
 	b->used += need;
 	return 0;
@@ -844,20 +861,27 @@ static void vd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	for (size_t i = 0; !ret && i < b.n; i++) {
 		struct fuse_entry_param e;
 		const char *name = b.ents[i].name;
+		bool dot = !strcmp(name, ".") || !strcmp(name, "..");
 		size_t n;
 
 		memset(&e, 0, sizeof(e));
 		/* "." and ".." are not looked up: the kernel keeps no
-		 * entry for them. */
-		if (strcmp(name, ".") && strcmp(name, "..")) {
-			if (fill_attr(m, b.ents[i].ino, &e.attr))
-				break; /* the kernel asks again from here */
+		 * entry for them. Nor for an entry whose attributes cannot
+		 * be read (a damaged inode): it is listed by name and type
+		 * alone (node 0), as a plain readdir lists it, and a stat
+		 * of it looks it up and gets the error. (Stopping the reply
+		 * there instead would end the listing at it: every listing
+		 * is readdirplus, so the kernel's next request would fail
+		 * the same way.) */
+		if (!dot && !fill_attr(m, b.ents[i].ino, &e.attr)) {
 			e.ino = b.ents[i].ino;
 			e.attr_timeout = e.entry_timeout =
 				tree_timeout(m, b.ents[i].ino);
 		} else {
+			memset(&e, 0, sizeof(e));
 			e.attr.st_ino = b.ents[i].ino;
-			e.attr.st_mode = S_IFDIR;
+			e.attr.st_mode = dot ? S_IFDIR :
+					       (mode_t)(b.ents[i].type << 12);
 		}
 		n = fuse_add_direntry_plus(req, buf + used, size - used, name,
 					   &e, (off_t)b.ents[i].next);
@@ -1135,6 +1159,14 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	 * a read instead of one read. (libfuse wants splicing by default
 	 * when a write_buf callback is given; none is.) */
 	conn->want &= ~FUSE_CAP_SPLICE_READ;
+	/* Every listing with the entries' attributes: with the kernel's
+	 * adaptive choice only a folder's first request was readdirplus
+	 * unless a stat came between two getdents, and a reader that lists
+	 * a whole folder before it stats (find, cp -a, rsync, du: fts and
+	 * savedir) then sent a LOOKUP per entry past the first 32 KiB of
+	 * the listing: find over a folder of 100,000 entries made 99,821
+	 * lookups. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* Default ACLs of guest folders replace the umask (ext-acl.c):
 	 * the mode is wanted as the caller gave it. */
 	if (conn->capable & FUSE_CAP_DONT_MASK) {
@@ -1166,6 +1198,7 @@ static void vd_init(void *userdata, struct fuse_conn_info *conn)
 	 * EOPNOTSUPP where the kernel's vfat gives an empty list: cp -a
 	 * takes either as "no xattrs". */
 	tree_no_xattr_lists = ro && vd_ns_lists_no_xattrs(m->ns);
+	tree_no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	/* A file that is all hole: splicing from it puts the shared zero
 	 * page into the pipe, so zeros cost one copy, into the reader. */
 	fd = memfd_create("vdmount-zeros", MFD_CLOEXEC);
