@@ -47,17 +47,17 @@ LDLIBS   := $(PKG_LIBS) -pthread
 # of loading six shared libraries at every exec: vdmount's start-up is
 # timed (exec to the first stat, < 50 ms), and the dynamic loader's work
 # for them (opening, mapping and relocating each; with the cache cold,
-# reading each from disk in turn) was a fifth of it: `vdmount --version`
-# 5-8 ms of CPU against 2 ms, and with the cache cold 29 ms against 22
-# (medians of 15). Only where every archive is there (Debian: the -dev
-# packages have them); else, or with STATIC_LIBS=0, as before. libc and
+# reading each from disk in turn) cost `vdmount --version` 5-8 ms of CPU
+# against 2 ms, and with the cache cold 29 ms against 22 (medians of
+# 15); vdmount --overlay's CPU from exec to return, 16-27 ms against 10.
+# Only where every archive is there (Debian: the -dev packages have
+# them); else, or with STATIC_LIBS=0, as before. libc and
 # the libraries loaded on first use (LAZY_PKGS) stay shared; the
 # sanitizer builds link as before.
 STATIC_LIBS ?= 1
 STATIC_NAMES := fuse3 ext2fs com_err zstd deflate z
 STATIC_HAVE := $(if $(filter 1,$(STATIC_LIBS)),$(shell for l in $(STATIC_NAMES); do \
-	f=$$($(CC) $(shell pkg-config --libs-only-L $(PKGS) 2>/dev/null) -print-file-name=lib$$l.a); \
-	[ -f "$$f" ] || exit 0; done; echo yes))
+	f=$$($(CC) -print-file-name=lib$$l.a); [ -f "$$f" ] || exit 0; done; echo yes))
 ifeq ($(STATIC_HAVE),yes)
 REL_LDLIBS := $(shell pkg-config --libs-only-L $(PKGS) 2>/dev/null) \
 	-Wl,-Bstatic $(addprefix -l,$(STATIC_NAMES)) -Wl,-Bdynamic -ldl -lrt -pthread
