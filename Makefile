@@ -43,6 +43,27 @@ ALL_CFLAGS := -std=gnu11 $(WARN) -pthread -I. -D_GNU_SOURCE -D_FILE_OFFSET_BITS=
 SAN_FLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	      -fno-omit-frame-pointer
 LDLIBS   := $(PKG_LIBS) -pthread
+# The release binaries carry PKGS' libraries, from their archives, instead
+# of loading six shared libraries at every exec: vdmount's start-up is
+# timed (exec to the first stat, < 50 ms), and the dynamic loader's work
+# for them (opening, mapping and relocating each; with the cache cold,
+# reading each from disk in turn) cost `vdmount --version` 5-8 ms of CPU
+# against 2 ms, and with the cache cold 29 ms against 22 (medians of
+# 15); vdmount --overlay's CPU from exec to return, 16-27 ms against 10.
+# Only where every archive is there (Debian: the -dev packages have
+# them); else, or with STATIC_LIBS=0, as before. libc and
+# the libraries loaded on first use (LAZY_PKGS) stay shared; the
+# sanitizer builds link as before.
+STATIC_LIBS ?= 1
+STATIC_NAMES := fuse3 ext2fs com_err zstd deflate z
+STATIC_HAVE := $(if $(filter 1,$(STATIC_LIBS)),$(shell for l in $(STATIC_NAMES); do \
+	f=$$($(CC) -print-file-name=lib$$l.a); [ -f "$$f" ] || exit 0; done; echo yes))
+ifeq ($(STATIC_HAVE),yes)
+REL_LDLIBS := $(shell pkg-config --libs-only-L $(PKGS) 2>/dev/null) \
+	-Wl,-Bstatic $(addprefix -l,$(STATIC_NAMES)) -Wl,-Bdynamic -ldl -lrt -pthread
+else
+REL_LDLIBS := $(LDLIBS)
+endif
 
 # Layers below fuse/ form one library that every front end links.
 LIB_SRCS  := $(wildcard common/*.c core/*.c volumes/*.c fsread/*.c ns/*.c)
@@ -78,7 +99,7 @@ deps:
 	@sh scripts/install-deps.sh
 
 $(BUILD)/vdmount: $(LIB_OBJS) $(FUSE_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(REL_LDLIBS)
 
 $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
@@ -86,7 +107,7 @@ $(SAN)/vdmount: $(SAN_LIB_OBJS) $(SAN_FUSE_OBJS)
 $(VDT_OBJS) $(SAN_VDT_OBJS): ALL_CFLAGS += $(VDT_CFLAGS)
 
 $(BUILD)/vdtool: $(LIB_OBJS) $(VDT_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(REL_LDLIBS) $(VDT_LIBS)
 
 $(SAN)/vdtool: $(SAN_LIB_OBJS) $(SAN_VDT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) $(VDT_LIBS)

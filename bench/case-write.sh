@@ -2,7 +2,9 @@
 # qcow2 base against qemu-storage-daemon's writable FUSE export
 # (`writable=on`) of a child of the same kind (qemu-img create -b: qcow2
 # v3, 64 KiB clusters, the same base), each run on a fresh child:
-#   wseq    dd of 512 MiB in 1 MiB writes (O_DIRECT, fsync at the end)
+#   wseq    dd of 512 MiB in 1 MiB writes (O_DIRECT, fsync at the end);
+#           and, as its ceiling, the same dd into a new host file (no
+#           FUSE, no qcow2: buffered, one fsync)
 #   wrand   fio random 4 KiB writes, 1 and 4 jobs (O_DIRECT)
 #   wstart  creating the overlay and mounting it, to the first stat
 #   wcp     cp -a of the files case's 20,000-file tree into p1/ of the
@@ -62,7 +64,8 @@ W_CHILD=
 w_mount() {
 	local tool=$1 ok=0
 	W_CHILD=$SCR/child.qcow2
-	rm -f "$W_CHILD"
+	# (a test first: wstart times this, and rm is an exec)
+	[ ! -e "$W_CHILD" ] || rm -f "$W_CHILD"
 	case $tool in
 	vdmount)
 		VD_ARGS=("--overlay=$W_CHILD" "--backing-dir=$WORK")
@@ -110,6 +113,29 @@ w_fio() {
 	FIO_IOPS=$(printf '%s\n' "$out" | awk -F';' 'NF > 49 { printf "%.0f", $49; exit }')
 }
 
+# w_host_seq: wseq's ceiling, the same 512 MiB written by dd straight
+# into a new file in the child's folder (no FUSE, no qcow2): buffered
+# 1 MiB writes, then one fsync (conv=fsync), which is what both daemons
+# do to their child (qemu-storage-daemon with cache.direct=off, vdmount
+# by pwrite) for dd's O_DIRECT writes to their FUSE file and its fsync.
+# oflag=direct here would instead wait for the disk on every 1 MiB
+# write, which neither daemon does. Cold: the caches are dropped first,
+# as after the others' mount. Checked after (not timed): cmp with
+# wsrc.raw. w_host_seq COLD: sets V (MB/s) or returns 1 with REASON.
+w_host_seq() {
+	local cold=$1 f=$SCR/hostfile.raw
+	rm -f "$f"
+	[ "$cold" = 0 ] || drop_caches
+	start_clock
+	T dd if="$WORK/wsrc.raw" of="$f" bs=1M conv=fsync status=none ||
+		{ rm -f "$f"; REASON="dd failed"; return 1; }
+	stop_clock
+	V=$(mbs_of "$W_SEQ" "$ELAPSED")
+	T cmp -s "$f" "$WORK/wsrc.raw" ||
+		{ rm -f "$f"; REASON="WRONG: the file is not what was written"; return 1; }
+	rm -f "$f"
+}
+
 # w_op OP TOOL COLD [JOBS]: one timed run on a fresh child, then the
 # checks; sets V (the figure) or returns 1 with REASON (WRONG: ... when
 # the child or its bytes are wrong).
@@ -118,8 +144,14 @@ w_op() {
 	local op=$1 tool=$2 cold=$3 jobs=${4:-1} ok=1 i
 	V=
 	[ "$cold" = 1 ] || cat "$WORK/wbase.qcow2" "$WORK/wsrc.raw" >/dev/null
-	case $op in
-	wstart)
+	case $op:$tool in
+	wseq:hostfile)
+		w_host_seq "$cold"
+		return ;;
+	wstart:*)
+		# A child left by an earlier run is removed before the clock
+		# starts: an exec of rm is no part of creating the overlay.
+		rm -f "$SCR/child.qcow2"
 		[ "$cold" = 0 ] || drop_caches
 		start_clock
 		w_mount "$tool" || return 1
@@ -330,7 +362,11 @@ wbase.qcow2\` (DIR: the base's folder; the child is in another) and
 through qemu-storage-daemon's writable FUSE export of a child made by
 \`qemu-img create -f qcow2 -b wbase.qcow2\` (64 KiB clusters); a fresh
 child every run. Checked after each (not timed): \`qemu-img check\` of the
-child clean, \`qemu-img compare\` of the child with the expected disk."
+child clean, \`qemu-img compare\` of the child with the expected disk.
+*host file* (the ceiling, in the same rounds): \`dd if=wsrc.raw
+of=NEW bs=1M conv=fsync\` into a new file in the child's folder, no FUSE,
+no qcow2: buffered writes and one fsync, what both daemons do to their
+child; checked by \`cmp\`."
 	case_begin wrand IOPS high "Writing: random 4 KiB writes" \
 "fio, psync, O_DIRECT, random 4 KiB writes, $((W_FIO_IO / MIB)) MiB in all
 (each job in its own part of the first 512 MiB, no block twice), 1 and 4
@@ -363,7 +399,7 @@ the host tree. Times: ratio = peer / vdmount."
 		r=$cache
 		if w_want disk; then
 			# shellcheck disable=SC2086
-			row wseq "$r" $tools
+			row wseq "$r" $tools hostfile
 			for jobs in 1 4; do
 				# shellcheck disable=SC2086
 				row wrand "$jobs job$([ "$jobs" = 1 ] || echo s), $r" $tools
@@ -373,7 +409,7 @@ the host tree. Times: ratio = peer / vdmount."
 			have_tool qsd || na wseq "$r" qsd "n/a: ${MISSING[qsd]}"
 			for ((run = 1; run <= RUNS; run++)); do
 				line="wseq $r, run $run/$RUNS:"
-				for tool in $tools; do
+				for tool in $tools hostfile; do
 					[ -z "${WHY["wseq|$r|$tool"]:-}" ] || continue
 					if w_op wseq "$tool" "$cold"; then
 						rec wseq "$r" "$tool" "$V"

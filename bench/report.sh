@@ -13,6 +13,7 @@ declare -A LABEL=(
 	[qemu-img]="qemu-img bench"
 	[qemu-convert]="qemu-img convert (null-co)"
 	[raw]="raw file"
+	[hostfile]="host file"
 	[ext4-vd]="ext4 on loop over vdmount p1.raw"
 	[ext4-qcow]="ext4 on loop over qcowmount"
 	[ext4-qsd]="ext4 on loop over qemu-storage-daemon"
@@ -274,7 +275,9 @@ targets() {
 		tgt "btrfs: 1 GiB guest file from p1/, ≥ 1× kernel btrfs on loop over qcowmount" bbig "$cache" btrfs-qcow 1 btrfs-raw
 		tgt "btrfs: 1 GiB zstd-compressed file from p1/, ≥ 1.5× kernel btrfs on loop over qcowmount" bzbig "$cache" btrfs-qcow 1.5 btrfs-raw
 		tgt "btrfs: find over the tree, within 2× of kernel btrfs on loop over the raw partition" bfind "$cache" btrfs-raw 0.5
-		tgt "overlay: sequential 1 MiB writes to disk.raw, ≥ 1.5× qemu-storage-daemon's writable export" wseq "$cache" qsd 1.5
+		# the host file: the same bytes written into a new host
+		# file by dd, no FUSE, no qcow2: what both daemons are bound by
+		tgt "overlay: sequential 1 MiB writes to disk.raw, ≥ 1.5× qemu-storage-daemon's writable export" wseq "$cache" qsd 1.5 hostfile
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "1 job, $cache" qsd 1.5
 		tgt "overlay: random 4 KiB writes, ≥ 1.5× qemu-storage-daemon's writable export" wrand "4 jobs, $cache" qsd 1.5
 		tabs_ "creating the overlay and mounting it to first stat" wstart "$cache" 50

@@ -212,6 +212,11 @@ static void tree_raise_readahead(void)
 	fclose(f);
 }
 
+void vd_fuse_raise_readahead(void)
+{
+	pthread_once(&tree_readahead_once, tree_raise_readahead);
+}
+
 /* The entry of ino as a lookup answers it: 0, or -errno. */
 static int tree_entry(struct vd_mount *m, uint64_t ino,
 		      struct fuse_entry_param *e)

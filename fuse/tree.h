@@ -21,8 +21,12 @@ struct vd_mount {
 extern const struct fuse_lowlevel_ops vd_fuse_ops;
 
 /* The mount's read_ahead_kb in sysfs, or "": set before the session loop
- * starts; the tree raises it to four requests at its first lookup. */
+ * starts; the tree raises it to four requests at its first lookup, or
+ * when vd_fuse_raise_readahead is called first. */
 extern char vd_fuse_readahead_path[96];
+
+/* Raise it now (once): only after INIT has been answered. */
+void vd_fuse_raise_readahead(void);
 
 /* The largest read request, and the max_read mount option the session
  * must be created with: vd_init asks for the same (libfuse refuses a

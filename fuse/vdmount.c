@@ -404,6 +404,29 @@ static void find_readahead(const char *mnt)
 		 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
 }
 
+/* INIT, answered before the process daemonises. The kernel queues it as
+ * mount(2) makes the mount, and holds every other request until it is
+ * answered; left to the daemon, the caller's first request after the
+ * command returned (the stat a script runs next) waited for the daemon
+ * to start its first worker thread, read INIT, answer it and raise the
+ * readahead, then for its own answer. Answered here, the mount is ready
+ * when the command returns, and the daemon's start overlaps the
+ * caller's. Best effort: should reading fail, the loop reads INIT as
+ * before. */
+static void answer_init(struct fuse_session *se)
+{
+	struct fuse_buf buf = { .mem = NULL };
+
+	if (fuse_session_receive_buf(se, &buf) > 0) {
+		fuse_session_process_buf(se, &buf);
+		/* The answer is taken as it is written: the kernel has
+		 * set the mount's readahead from it (and would lower a
+		 * setting made before). */
+		vd_fuse_raise_readahead();
+	}
+	free(buf.mem);
+}
+
 /* The image as asked: read-only; --rw, the image itself writable;
  * --overlay=CHILD, CHILD writable over the image, made first when it
  * does not exist (and removed again if it then fails to open). */
@@ -536,6 +559,7 @@ static int run(struct vd_cli *c, struct fuse_args *args)
 		goto out_signals;
 	}
 	find_readahead(mnt);
+	answer_init(se);
 	if (!c->foreground) {
 		vd_log_use_syslog(1);
 		/* Opening may have started decoding helpers: only the
