@@ -275,6 +275,13 @@ vd_mount_rw() {
 	return 1
 }
 
+# vd_umount_rw MNT — undo vd_mount_rw: unmount MNT and forget it.
+vd_umount_rw() {
+	timeout -k 5 60 umount "$1" || return 1
+	grep -vxF -- "$1" "$VD_MOUNTS" >"$VD_MOUNTS.new"
+	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
+}
+
 # Detach every loop device and unmount every mount this script made.
 vd_cleanup() {
 	local l m

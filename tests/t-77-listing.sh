@@ -23,20 +23,11 @@ NMANY=100000
 # ------------------------------------------------------------ builders
 # (run inside vd_img: plain return codes, no die)
 
-# rw_mount FILE MNT — a read-write loop mount for building; recorded so
-# that the cleanup unmounts it if the builder fails halfway.
-rw_mount() {
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	timeout -k 5 60 mount -o loop "$1" "$2"
-}
+# rw_mount FILE MNT — a read-write loop mount for building (lib.sh's,
+# recorded so that the cleanup unmounts it if the builder fails halfway).
+rw_mount() { vd_mount_rw "$@"; }
 
-rw_unmount() {
-	timeout -k 5 60 umount "$1" || return 1
-	grep -vxF -- "$1" "$VD_MOUNTS" >"$VD_MOUNTS.new"
-	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
-	rmdir "$1"
-}
+rw_unmount() { vd_umount_rw "$1" && rmdir "$1"; }
 
 # src_tree DIR — nested folders, files, symlinks, an empty folder, wide/
 # of 3,000 names (8 to 255 bytes, some UTF-8) and mid/ of 300: folders

@@ -29,17 +29,9 @@ MIB=1048576
 
 # xfs_rw FILE MNT — a read-write loop mount for building an image;
 # recorded so that the cleanup unmounts it if we die halfway.
-xfs_rw() {
-	mkdir -p "$2"
-	echo "$2" >>"$VD_MOUNTS"
-	timeout -k 5 60 mount -o loop "$1" "$2"
-}
+xfs_rw() { vd_mount_rw "$@"; }
 
-xfs_unmount() {
-	timeout -k 5 60 umount "$1" || return 1
-	grep -vxF -- "$1" "$VD_MOUNTS" >"$VD_MOUNTS.new"
-	mv "$VD_MOUNTS.new" "$VD_MOUNTS"
-}
+xfs_unmount() { vd_umount_rw "$1"; }
 
 # fragment FILE BLOCKS BS — a file of BLOCKS blocks of BS bytes whose even
 # blocks were written (and allocated) before its odd ones: about one
